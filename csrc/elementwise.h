@@ -1,0 +1,75 @@
+/*
+ * Elementwise kernels of fastmlp: activations, their derivatives, the fused
+ * output-layer losses, bias broadcast, column sums and the parameter update.
+ *
+ * Plain C so that the compiler vectorizes the simple loops; each kernel
+ * exists for float (_f) and double (_d), generated from one definition in
+ * elementwise.c. Callers (the Cython layer) guarantee valid pointers and
+ * sizes: nothing here checks its arguments.
+ *
+ * Derivatives are computed from the activation *output* a = sigma(z), so the
+ * pre-activations never need to be stored.
+ */
+#ifndef FASTMLP_ELEMENTWISE_H
+#define FASTMLP_ELEMENTWISE_H
+
+#include <stddef.h>
+
+/* Activation codes shared with the Python layer (fastmlp/mlp.py). */
+enum {
+    FM_IDENTITY = 0,
+    FM_SIGMOID = 1,
+    FM_TANH = 2,
+    FM_RELU = 3,
+    FM_LEAKY_RELU = 4,
+    FM_SOFTMAX = 5
+};
+
+/* Loss codes shared with the Python layer. */
+enum {
+    FM_MSE = 0,
+    FM_CROSS_ENTROPY = 1,
+    FM_BINARY_CROSS_ENTROPY = 2
+};
+
+#define FM_LEAKY_SLOPE 0.01
+
+#define FM_DECLARE(T, S)                                                       \
+    /* x = sigma(x) in place; act is any code but FM_SOFTMAX. */               \
+    void fm_activate_##S(int act, T *x, size_t n);                             \
+    /* Row-wise softmax of a rows x cols block, in place. */                   \
+    void fm_softmax_rows_##S(T *x, size_t rows, size_t cols);                  \
+    /* delta *= sigma'(z), given a = sigma(z). */                              \
+    void fm_derivative_mul_##S(int act, const T *a, T *delta, size_t n);       \
+    /* Every row of the rows x cols block out becomes b. */                    \
+    void fm_bias_fill_##S(T *out, const T *b, size_t rows, size_t cols);       \
+    /* out = beta * out + alpha * (column sums of d); beta == 0 ignores out. */ \
+    void fm_colsum_##S(const T *d, size_t rows, size_t cols, T alpha, T beta,  \
+                       T *out);                                                \
+    /* Output layer fused with its loss. z holds the rows x k pre-activations \
+     * and is overwritten by the output activations. Returns the sum of the    \
+     * per-sample losses (in double); when delta is not NULL also writes       \
+     * delta = scale * dLoss/dz. */                                            \
+    double fm_output_loss_##S(int loss, int out_act, T *z, const T *y,         \
+                              T *delta, size_t rows, size_t k, T scale);       \
+    /* Sum of squares, accumulated in double. */                              \
+    double fm_sumsq_##S(const T *x, size_t n);                                 \
+    /* g += c * w */                                                           \
+    void fm_axpy_##S(T c, const T *w, T *g, size_t n);                         \
+    /* v = m * v + (1 - m) * g */                                              \
+    void fm_momentum_mix_##S(T m, const T *g, T *v, size_t n);                 \
+    /* With v already holding m*v + (1-m)*dLoss/dw: v += l2c * w (skipped    \
+     * when l2c == 0), then w -= lr * v. Returns sum of w^2 before the update  \
+     * when want_sumsq, else 0. */                                             \
+    double fm_apply_velocity_##S(T *w, T *v, size_t n, T lr, T l2c,           \
+                                 int want_sumsq);                              \
+    /* Copy the rows idx[0..rows) of src (each cols wide) into dst. */         \
+    void fm_gather_rows_##S(const T *src, const ptrdiff_t *idx, size_t rows,   \
+                            size_t cols, T *dst);
+
+FM_DECLARE(float, f)
+FM_DECLARE(double, d)
+
+#undef FM_DECLARE
+
+#endif

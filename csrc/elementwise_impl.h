@@ -1,0 +1,222 @@
+/*
+ * Kernel bodies for one scalar type T (see elementwise.c). No include guard:
+ * this file is meant to be included once per precision.
+ */
+
+static inline T FN(sigmoid_scalar)(T z)
+{
+    /* Split by sign so exp never overflows. */
+    if (z >= 0) {
+        return (T)1 / ((T)1 + EXP(-z));
+    }
+    T e = EXP(z);
+    return e / ((T)1 + e);
+}
+
+void FN(fm_activate)(int act, T *x, size_t n)
+{
+    size_t i;
+    const T slope = (T)FM_LEAKY_SLOPE;
+    switch (act) {
+    case FM_SIGMOID:
+        for (i = 0; i < n; i++) x[i] = FN(sigmoid_scalar)(x[i]);
+        break;
+    case FM_TANH:
+        for (i = 0; i < n; i++) x[i] = TANH(x[i]);
+        break;
+    case FM_RELU:
+        for (i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : (T)0;
+        break;
+    case FM_LEAKY_RELU:
+        for (i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : slope * x[i];
+        break;
+    default: /* identity */
+        break;
+    }
+}
+
+void FN(fm_softmax_rows)(T *x, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        T *row = x + r * cols;
+        T m = row[0];
+        for (size_t j = 1; j < cols; j++) m = row[j] > m ? row[j] : m;
+        T s = 0;
+        for (size_t j = 0; j < cols; j++) {
+            row[j] = EXP(row[j] - m);
+            s += row[j];
+        }
+        T inv = (T)1 / s;
+        for (size_t j = 0; j < cols; j++) row[j] *= inv;
+    }
+}
+
+void FN(fm_derivative_mul)(int act, const T *a, T *delta, size_t n)
+{
+    size_t i;
+    const T slope = (T)FM_LEAKY_SLOPE;
+    switch (act) {
+    case FM_SIGMOID:
+        for (i = 0; i < n; i++) delta[i] *= a[i] * ((T)1 - a[i]);
+        break;
+    case FM_TANH:
+        for (i = 0; i < n; i++) delta[i] *= (T)1 - a[i] * a[i];
+        break;
+    case FM_RELU:
+        /* A multiply by a 0/1 factor, not a masked store: it vectorizes. */
+        for (i = 0; i < n; i++) delta[i] *= a[i] > 0 ? (T)1 : (T)0;
+        break;
+    case FM_LEAKY_RELU:
+        for (i = 0; i < n; i++) delta[i] *= a[i] > 0 ? (T)1 : slope;
+        break;
+    default: /* identity */
+        break;
+    }
+}
+
+void FN(fm_bias_fill)(T *out, const T *b, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) memcpy(out + r * cols, b, cols * sizeof(T));
+}
+
+void FN(fm_colsum)(const T *d, size_t rows, size_t cols, T alpha, T beta, T *out)
+{
+    size_t r, j;
+    if (beta == 0) {
+        for (j = 0; j < cols; j++) out[j] = 0;
+    } else if (beta != 1) {
+        for (j = 0; j < cols; j++) out[j] *= beta;
+    }
+    for (r = 0; r < rows; r++) {
+        const T *row = d + r * cols;
+        for (j = 0; j < cols; j++) out[j] += alpha * row[j];
+    }
+}
+
+static double FN(softmax_cross_entropy)(T *z, const T *y, T *delta, size_t rows,
+                                        size_t k, T scale)
+{
+    double total = 0;
+    for (size_t r = 0; r < rows; r++) {
+        T *zr = z + r * k;
+        const T *yr = y + r * k;
+        T m = zr[0];
+        for (size_t j = 1; j < k; j++) m = zr[j] > m ? zr[j] : m;
+        T sum_y = 0, sum_yz = 0, sum_e = 0;
+        for (size_t j = 0; j < k; j++) {
+            sum_y += yr[j];
+            sum_yz += yr[j] * (zr[j] - m);
+            zr[j] = EXP(zr[j] - m);
+            sum_e += zr[j];
+        }
+        /* -sum_j y_j log p_j = (log sum_e) * sum_y - sum_j y_j (z_j - m):
+         * log-sum-exp form, never log(0). */
+        total += (double)LOG(sum_e) * (double)sum_y - (double)sum_yz;
+        T inv = (T)1 / sum_e;
+        for (size_t j = 0; j < k; j++) zr[j] *= inv;
+        if (delta) {
+            T *dr = delta + r * k;
+            for (size_t j = 0; j < k; j++) dr[j] = scale * (zr[j] * sum_y - yr[j]);
+        }
+    }
+    return total;
+}
+
+static double FN(sigmoid_binary_cross_entropy)(T *z, const T *y, T *delta,
+                                               size_t rows, size_t k, T scale)
+{
+    double total = 0;
+    size_t n = rows * k;
+    for (size_t i = 0; i < n; i++) {
+        T zi = z[i];
+        T t = EXP(-(zi >= 0 ? zi : -zi)); /* exp(-|z|) <= 1 */
+        /* -[y log p + (1-y) log(1-p)] = softplus(z) - y z */
+        T softplus = (zi > 0 ? zi : (T)0) + LOG1P(t);
+        total += (double)(softplus - y[i] * zi);
+        T p = zi >= 0 ? (T)1 / ((T)1 + t) : t / ((T)1 + t);
+        z[i] = p;
+        if (delta) delta[i] = scale * (p - y[i]);
+    }
+    return total;
+}
+
+static double FN(squared_error)(int out_act, T *z, const T *y, T *delta,
+                                size_t rows, size_t k, T scale)
+{
+    double total = 0;
+    size_t n = rows * k;
+    FN(fm_activate)(out_act, z, n);
+    for (size_t i = 0; i < n; i++) {
+        T diff = z[i] - y[i];
+        total += (double)(diff * diff);
+        if (delta) delta[i] = (T)2 * scale * diff;
+    }
+    if (delta) FN(fm_derivative_mul)(out_act, z, delta, n);
+    return total;
+}
+
+double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
+                          size_t rows, size_t k, T scale)
+{
+    switch (loss) {
+    case FM_CROSS_ENTROPY:
+        return FN(softmax_cross_entropy)(z, y, delta, rows, k, scale);
+    case FM_BINARY_CROSS_ENTROPY:
+        return FN(sigmoid_binary_cross_entropy)(z, y, delta, rows, k, scale);
+    default:
+        return FN(squared_error)(out_act, z, y, delta, rows, k, scale);
+    }
+}
+
+double FN(fm_sumsq)(const T *x, size_t n)
+{
+    /* Four independent partial sums break the add-latency chain without
+     * reassociating anything the compiler would need -ffast-math for. */
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += (double)x[i] * x[i];
+        s1 += (double)x[i + 1] * x[i + 1];
+        s2 += (double)x[i + 2] * x[i + 2];
+        s3 += (double)x[i + 3] * x[i + 3];
+    }
+    for (; i < n; i++) s0 += (double)x[i] * x[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+void FN(fm_axpy)(T c, const T *w, T *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) g[i] += c * w[i];
+}
+
+void FN(fm_momentum_mix)(T m, const T *g, T *v, size_t n)
+{
+    const T one_minus_m = (T)1 - m;
+    if (m == 0) {
+        for (size_t i = 0; i < n; i++) v[i] = g[i];
+        return;
+    }
+    for (size_t i = 0; i < n; i++) v[i] = m * v[i] + one_minus_m * g[i];
+}
+
+double FN(fm_apply_velocity)(T *w, T *v, size_t n, T lr, T l2c, int want_sumsq)
+{
+    double sumsq = 0;
+    if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
+    if (l2c != 0) {
+        for (size_t i = 0; i < n; i++) {
+            v[i] += l2c * w[i];
+            w[i] -= lr * v[i];
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) w[i] -= lr * v[i];
+    }
+    return sumsq;
+}
+
+void FN(fm_gather_rows)(const T *src, const ptrdiff_t *idx, size_t rows,
+                        size_t cols, T *dst)
+{
+    for (size_t r = 0; r < rows; r++)
+        memcpy(dst + r * cols, src + (size_t)idx[r] * cols, cols * sizeof(T));
+}

@@ -1,0 +1,30 @@
+"""show_config: what fastmlp runs on, for bug reports and benchmark logs."""
+import platform
+import sys
+
+
+def show_config(file=None):
+    """Print the versions of fastmlp and its dependencies and the BLAS in use."""
+    import numpy
+    import scipy
+    from threadpoolctl import threadpool_info
+
+    from . import __version__
+
+    out = file if file is not None else sys.stdout
+    lines = [
+        f"fastmlp    {__version__}",
+        f"python     {platform.python_version()} ({platform.machine()})",
+        f"numpy      {numpy.__version__}",
+        f"scipy      {scipy.__version__}",
+        "blas libraries (threadpoolctl):",
+    ]
+    for lib in threadpool_info():
+        if lib.get("user_api") != "blas":
+            continue
+        lines.append(
+            f"  {lib.get('internal_api')} {lib.get('version')} "
+            f"arch={lib.get('architecture')} threads={lib.get('num_threads')} "
+            f"file={lib.get('filepath')}"
+        )
+    print("\n".join(lines), file=out)

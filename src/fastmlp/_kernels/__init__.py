@@ -1,0 +1,1 @@
+"""Compiled kernels. Reached only through fastmlp.mlp, which validates first."""

@@ -1,0 +1,133 @@
+# The plain C elementwise kernels (csrc/elementwise.h), dispatched on the
+# fused type so Cython code calls one name for float and double.
+from cython cimport floating
+
+cdef extern from "elementwise.h" nogil:
+    enum:
+        FM_IDENTITY
+        FM_SIGMOID
+        FM_TANH
+        FM_RELU
+        FM_LEAKY_RELU
+        FM_SOFTMAX
+        FM_MSE
+        FM_CROSS_ENTROPY
+        FM_BINARY_CROSS_ENTROPY
+
+    void fm_activate_f(int act, float* x, size_t n)
+    void fm_activate_d(int act, double* x, size_t n)
+    void fm_softmax_rows_f(float* x, size_t rows, size_t cols)
+    void fm_softmax_rows_d(double* x, size_t rows, size_t cols)
+    void fm_derivative_mul_f(int act, const float* a, float* delta, size_t n)
+    void fm_derivative_mul_d(int act, const double* a, double* delta, size_t n)
+    void fm_bias_fill_f(float* out, const float* b, size_t rows, size_t cols)
+    void fm_bias_fill_d(double* out, const double* b, size_t rows, size_t cols)
+    void fm_colsum_f(const float* d, size_t rows, size_t cols, float alpha,
+                     float beta, float* out)
+    void fm_colsum_d(const double* d, size_t rows, size_t cols, double alpha,
+                     double beta, double* out)
+    double fm_output_loss_f(int loss, int out_act, float* z, const float* y,
+                            float* delta, size_t rows, size_t k, float scale)
+    double fm_output_loss_d(int loss, int out_act, double* z, const double* y,
+                            double* delta, size_t rows, size_t k, double scale)
+    double fm_sumsq_f(const float* x, size_t n)
+    double fm_sumsq_d(const double* x, size_t n)
+    void fm_axpy_f(float c, const float* w, float* g, size_t n)
+    void fm_axpy_d(double c, const double* w, double* g, size_t n)
+    void fm_momentum_mix_f(float m, const float* g, float* v, size_t n)
+    void fm_momentum_mix_d(double m, const double* g, double* v, size_t n)
+    double fm_apply_velocity_f(float* w, float* v, size_t n, float lr, float l2c,
+                               int want_sumsq)
+    double fm_apply_velocity_d(double* w, double* v, size_t n, double lr,
+                               double l2c, int want_sumsq)
+    void fm_gather_rows_f(const float* src, const Py_ssize_t* idx, size_t rows,
+                          size_t cols, float* dst)
+    void fm_gather_rows_d(const double* src, const Py_ssize_t* idx, size_t rows,
+                          size_t cols, double* dst)
+
+
+cdef inline void activate(int act, floating* x, size_t n) noexcept nogil:
+    if act == FM_SOFTMAX:
+        return  # rows are needed; callers use softmax_rows
+    if floating is float:
+        fm_activate_f(act, x, n)
+    else:
+        fm_activate_d(act, x, n)
+
+
+cdef inline void softmax_rows(floating* x, size_t rows, size_t cols) noexcept nogil:
+    if floating is float:
+        fm_softmax_rows_f(x, rows, cols)
+    else:
+        fm_softmax_rows_d(x, rows, cols)
+
+
+cdef inline void derivative_mul(int act, const floating* a, floating* delta,
+                                size_t n) noexcept nogil:
+    if floating is float:
+        fm_derivative_mul_f(act, a, delta, n)
+    else:
+        fm_derivative_mul_d(act, a, delta, n)
+
+
+cdef inline void bias_fill(floating* out, const floating* b, size_t rows,
+                           size_t cols) noexcept nogil:
+    if floating is float:
+        fm_bias_fill_f(out, b, rows, cols)
+    else:
+        fm_bias_fill_d(out, b, rows, cols)
+
+
+cdef inline void colsum(const floating* d, size_t rows, size_t cols,
+                        floating alpha, floating beta, floating* out) noexcept nogil:
+    if floating is float:
+        fm_colsum_f(d, rows, cols, alpha, beta, out)
+    else:
+        fm_colsum_d(d, rows, cols, alpha, beta, out)
+
+
+cdef inline double output_loss(int loss, int out_act, floating* z, const floating* y,
+                               floating* delta, size_t rows, size_t k,
+                               floating scale) noexcept nogil:
+    if floating is float:
+        return fm_output_loss_f(loss, out_act, z, y, delta, rows, k, scale)
+    else:
+        return fm_output_loss_d(loss, out_act, z, y, delta, rows, k, scale)
+
+
+cdef inline double sumsq(const floating* x, size_t n) noexcept nogil:
+    if floating is float:
+        return fm_sumsq_f(x, n)
+    else:
+        return fm_sumsq_d(x, n)
+
+
+cdef inline void axpy(floating c, const floating* w, floating* g, size_t n) noexcept nogil:
+    if floating is float:
+        fm_axpy_f(c, w, g, n)
+    else:
+        fm_axpy_d(c, w, g, n)
+
+
+cdef inline void momentum_mix(floating m, const floating* g, floating* v,
+                              size_t n) noexcept nogil:
+    if floating is float:
+        fm_momentum_mix_f(m, g, v, n)
+    else:
+        fm_momentum_mix_d(m, g, v, n)
+
+
+cdef inline double apply_velocity(floating* w, floating* v, size_t n, floating lr,
+                                  floating l2c, bint want_sumsq) noexcept nogil:
+    if floating is float:
+        return fm_apply_velocity_f(w, v, n, lr, l2c, want_sumsq)
+    else:
+        return fm_apply_velocity_d(w, v, n, lr, l2c, want_sumsq)
+
+
+cdef inline void gather_rows(const floating* src, const Py_ssize_t* idx, size_t rows,
+                             size_t cols, floating* dst) noexcept nogil:
+    if floating is float:
+        fm_gather_rows_f(src, idx, rows, cols, dst)
+    else:
+        fm_gather_rows_d(src, idx, rows, cols, dst)

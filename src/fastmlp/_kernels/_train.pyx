@@ -1,0 +1,347 @@
+# The def entry points of fastmlp: forward, objective, loss_and_gradients,
+# train_epoch, and gemm_floor (the bare GEMMs of a step, for benchmarks).
+#
+# Design, in a few points:
+# - The caller (fastmlp.mlp) has validated every shape, dtype and contiguity
+#   and built `spec`, one intp array describing the network and the
+#   workspace (see fastmlp/_workspace.py); bounds checks are off because of
+#   that validation, not in spite of it.
+# - Each entry point turns memoryviews into raw pointers while holding the
+#   GIL, then does all its work in one `with nogil:` region; no allocation
+#   happens inside it. Errors found inside (a non-finite objective) are
+#   returned as a status and raised by Python.
+# - Rows are processed in chunks of at most `chunk_rows` so that the
+#   workspace stays bounded for full-batch work on large n; gradients
+#   accumulate across chunks through the GEMM beta.
+# - In training, a batch that fits in one chunk writes its weight gradient
+#   straight into the velocity (GEMM alpha = 1 - momentum, beta = momentum)
+#   and each layer is updated right after its backward pass, while its
+#   velocity is still in cache.
+from libc.math cimport isfinite
+from cython cimport floating
+
+from fastmlp._kernels._blas cimport gemm
+from fastmlp._kernels._dense cimport dense_forward, dense_backward
+from fastmlp._kernels._elementwise cimport (
+    FM_SOFTMAX, activate, apply_velocity, axpy, gather_rows, momentum_mix,
+    output_loss, softmax_rows, sumsq)
+
+# Positions in the spec array (mirrored in fastmlp/_workspace.py).
+cdef enum:
+    SPEC_LAYERS = 0
+    SPEC_LOSS = 1
+    SPEC_N_WEIGHTS = 2
+    SPEC_N_PARAMS = 3
+    SPEC_CHUNK_ROWS = 4
+    SPEC_OFF_DELTA_A = 5
+    SPEC_OFF_DELTA_B = 6
+    SPEC_OFF_XBUF = 7
+    SPEC_OFF_YBUF = 8
+    SPEC_HEADER = 9
+
+cdef enum:
+    STATUS_OK = 0
+    STATUS_NONFINITE = 1
+
+
+cdef struct Net:
+    Py_ssize_t n_layers
+    int loss
+    Py_ssize_t n_weights
+    Py_ssize_t n_params
+    Py_ssize_t chunk_rows
+    Py_ssize_t off_delta_a
+    Py_ssize_t off_delta_b
+    Py_ssize_t off_xbuf
+    Py_ssize_t off_ybuf
+    const Py_ssize_t* sizes     # n_layers + 1
+    const Py_ssize_t* w_off     # offset of W_l in the parameter buffer
+    const Py_ssize_t* b_off     # offset of b_l
+    const Py_ssize_t* act       # activation code of layer l's output
+    const Py_ssize_t* act_off   # offset of layer l's output in the workspace
+
+
+cdef Net read_spec(const Py_ssize_t[::1] spec):
+    cdef Net net
+    cdef const Py_ssize_t* s = &spec[0]
+    cdef Py_ssize_t L = s[SPEC_LAYERS]
+    net.n_layers = L
+    net.loss = <int> s[SPEC_LOSS]
+    net.n_weights = s[SPEC_N_WEIGHTS]
+    net.n_params = s[SPEC_N_PARAMS]
+    net.chunk_rows = s[SPEC_CHUNK_ROWS]
+    net.off_delta_a = s[SPEC_OFF_DELTA_A]
+    net.off_delta_b = s[SPEC_OFF_DELTA_B]
+    net.off_xbuf = s[SPEC_OFF_XBUF]
+    net.off_ybuf = s[SPEC_OFF_YBUF]
+    net.sizes = s + SPEC_HEADER
+    net.w_off = net.sizes + L + 1
+    net.b_off = net.w_off + L
+    net.act = net.b_off + L
+    net.act_off = net.act + L
+    return net
+
+
+cdef floating* forward_rows(const Net* net, const floating* params, const floating* x,
+                            floating* work, int rows, floating* last_out) noexcept nogil:
+    """Hidden layers activated; the output layer left as pre-activation, in
+    last_out if given, else in the workspace. Returns the output block."""
+    cdef Py_ssize_t l, L = net.n_layers
+    cdef const floating* a = x
+    cdef floating* out = NULL
+    for l in range(L):
+        if l == L - 1 and last_out != NULL:
+            out = last_out
+        else:
+            out = work + net.act_off[l]
+        dense_forward(a, params + net.w_off[l], params + net.b_off[l], out, rows,
+                      <int> net.sizes[l], <int> net.sizes[l + 1],
+                      <int> net.act[l] if l < L - 1 else -1)
+        a = out
+    return out
+
+
+cdef double backward_rows(const Net* net, floating* params, const floating* x,
+                          floating* work, floating* delta, floating* spare, int rows,
+                          floating* out, floating alpha, floating beta,
+                          bint update, floating lr, floating l2c) noexcept nogil:
+    """Backpropagate delta (dLoss/dz of the output block) through every layer,
+    writing out = beta out + alpha grad. With update, each layer's parameters
+    then move by -lr * out (out being the velocity); returns the sum of
+    squared weights before that update (0 when l2c == 0 or no update)."""
+    cdef Py_ssize_t l, L = net.n_layers
+    cdef const floating* a_in
+    cdef floating* tmp
+    cdef double sq = 0
+    for l in range(L - 1, -1, -1):
+        a_in = x if l == 0 else work + net.act_off[l - 1]
+        dense_backward(delta, a_in, params + net.w_off[l],
+                       out + net.w_off[l], out + net.b_off[l], alpha, beta,
+                       spare if l > 0 else NULL,
+                       <int> net.act[l - 1] if l > 0 else 0,
+                       rows, <int> net.sizes[l], <int> net.sizes[l + 1])
+        if update:
+            sq += apply_velocity(params + net.w_off[l], out + net.w_off[l],
+                                 <size_t> (net.sizes[l] * net.sizes[l + 1]), lr, l2c,
+                                 l2c != 0)
+            apply_velocity(params + net.b_off[l], out + net.b_off[l],
+                           <size_t> net.sizes[l + 1], lr, <floating> 0, False)
+        tmp = delta
+        delta = spare
+        spare = tmp
+    return sq
+
+
+cdef inline floating* ptr_or_null(floating[::1] buf) noexcept:
+    return &buf[0] if buf.shape[0] > 0 else NULL
+
+
+def forward(const Py_ssize_t[::1] spec, const floating[::1] params,
+            const floating[:, ::1] X, floating[::1] work, floating[:, ::1] out):
+    """out = output-layer activations for every row of X."""
+    cdef Net net = read_spec(spec)
+    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = out.shape[1]
+    cdef Py_ssize_t done = 0, rows
+    cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef const floating* px = &X[0, 0]
+    cdef const floating* pp = &params[0]
+    cdef floating* pw = &work[0]
+    cdef floating* po = &out[0, 0]
+    cdef floating* block
+    with nogil:
+        while done < n:
+            rows = min(net.chunk_rows, n - done)
+            block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows,
+                                 po + done * n_out)
+            if out_act == FM_SOFTMAX:
+                softmax_rows(block, rows, n_out)
+            else:
+                activate(out_act, block, <size_t> (rows * n_out))
+            done += rows
+
+
+def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
+              const floating[:, ::1] X, const floating[:, ::1] Y,
+              floating[::1] work, double l2):
+    """Mean per-sample loss over X plus (l2 / 2) * sum of squared weights."""
+    cdef Net net = read_spec(spec)
+    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
+    cdef Py_ssize_t done = 0, rows
+    cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef const floating* px = &X[0, 0]
+    cdef const floating* py = &Y[0, 0]
+    cdef const floating* pp = &params[0]
+    cdef floating* pw = &work[0]
+    cdef floating* block
+    cdef double total = 0, sq = 0
+    with nogil:
+        while done < n:
+            rows = min(net.chunk_rows, n - done)
+            block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows, NULL)
+            total += output_loss(net.loss, out_act, block, py + done * n_out, NULL,
+                                 <size_t> rows, <size_t> n_out, <floating> 0)
+            done += rows
+        if l2 != 0:
+            sq = sumsq(pp, <size_t> net.n_weights)
+    return total / n + 0.5 * l2 * sq
+
+
+def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
+                       const floating[:, ::1] X, const floating[:, ::1] Y,
+                       floating[::1] work, floating[::1] grads, double l2):
+    """grads = gradient of the objective over all rows of X; returns the objective."""
+    cdef Net net = read_spec(spec)
+    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
+    cdef Py_ssize_t done = 0, rows
+    cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef const floating* px = &X[0, 0]
+    cdef const floating* py = &Y[0, 0]
+    cdef floating* pp = &params[0]
+    cdef floating* pw = &work[0]
+    cdef floating* pg = &grads[0]
+    cdef floating* block
+    cdef floating scale = <floating> (1.0 / n)
+    cdef double total = 0, sq = 0
+    with nogil:
+        while done < n:
+            rows = min(net.chunk_rows, n - done)
+            block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows, NULL)
+            total += output_loss(net.loss, out_act, block, py + done * n_out,
+                                 pw + net.off_delta_a, <size_t> rows, <size_t> n_out,
+                                 scale)
+            backward_rows(&net, pp, px + done * n_in, pw, pw + net.off_delta_a,
+                          pw + net.off_delta_b, <int> rows, pg, <floating> 1,
+                          <floating> (0 if done == 0 else 1), False, 0, 0)
+            done += rows
+        if l2 != 0:
+            sq = sumsq(pp, <size_t> net.n_weights)
+            axpy(<floating> l2, pp, pg, <size_t> net.n_weights)
+    return total / n + 0.5 * l2 * sq
+
+
+def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] velocity,
+                floating[::1] grads, const floating[:, ::1] X, const floating[:, ::1] Y,
+                const Py_ssize_t[::1] perm, Py_ssize_t batch_rows, floating[::1] work,
+                double lr, double momentum, double l2):
+    """One epoch of mini-batch gradient descent with momentum.
+
+    Rows are taken in `perm` order (None: in order, read in place). Returns
+    (status, sum over batches of batch size * batch objective, steps done).
+    On a non-finite batch objective the epoch stops before that step's
+    update and status is STATUS_NONFINITE.
+    """
+    cdef Net net = read_spec(spec)
+    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
+    cdef Py_ssize_t n_steps = (n + batch_rows - 1) // batch_rows
+    cdef Py_ssize_t step, start, nb, done, rows
+    cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef bint one_chunk = batch_rows <= net.chunk_rows
+    cdef bint gather = perm is not None
+    cdef const Py_ssize_t* pidx = &perm[0] if gather else NULL
+    cdef const floating* px = &X[0, 0]
+    cdef const floating* py = &Y[0, 0]
+    cdef const floating* xb
+    cdef const floating* yb
+    cdef floating* pp = &params[0]
+    cdef floating* pv = &velocity[0]
+    cdef floating* pg = ptr_or_null(grads)
+    cdef floating* pw = &work[0]
+    cdef floating* delta_a = pw + net.off_delta_a
+    cdef floating* delta_b = pw + net.off_delta_b
+    cdef floating* xbuf = pw + net.off_xbuf
+    cdef floating* ybuf = pw + net.off_ybuf
+    cdef floating* block
+    cdef floating f_lr = <floating> lr, f_m = <floating> momentum
+    cdef floating l2c = <floating> ((1.0 - momentum) * l2)
+    cdef floating scale
+    cdef double loss_sum, sq, obj, total = 0
+    cdef int status = STATUS_OK
+    with nogil:
+        for step in range(n_steps):
+            start = step * batch_rows
+            nb = min(batch_rows, n - start)
+            scale = <floating> (1.0 / nb)
+            loss_sum = 0
+            done = 0
+            while done < nb:
+                rows = min(net.chunk_rows, nb - done)
+                if gather:
+                    gather_rows(px, pidx + start + done, <size_t> rows, <size_t> n_in, xbuf)
+                    gather_rows(py, pidx + start + done, <size_t> rows, <size_t> n_out, ybuf)
+                    xb = xbuf
+                    yb = ybuf
+                else:
+                    xb = px + (start + done) * n_in
+                    yb = py + (start + done) * n_out
+                block = forward_rows(&net, pp, xb, pw, <int> rows, NULL)
+                loss_sum += output_loss(net.loss, out_act, block, yb, delta_a,
+                                        <size_t> rows, <size_t> n_out, scale)
+                if one_chunk:
+                    if not isfinite(loss_sum):
+                        break
+                    # The momentum mix happens inside the GEMMs; each layer
+                    # is stepped as soon as its gradient is complete.
+                    sq = backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows,
+                                       pv, <floating> 1 - f_m, f_m, True, f_lr, l2c)
+                else:
+                    backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows, pg,
+                                  <floating> 1, <floating> (0 if done == 0 else 1),
+                                  False, 0, 0)
+                done += rows
+            if not isfinite(loss_sum):
+                status = STATUS_NONFINITE
+                break
+            if not one_chunk:
+                momentum_mix(f_m, pg, pv, <size_t> net.n_params)
+                sq = apply_velocity(pp, pv, <size_t> net.n_weights, f_lr, l2c, l2c != 0)
+                apply_velocity(pp + net.n_weights, pv + net.n_weights,
+                               <size_t> (net.n_params - net.n_weights), f_lr,
+                               <floating> 0, False)
+            obj = loss_sum / nb + 0.5 * l2 * sq
+            total += obj * nb
+            if not isfinite(obj):
+                status = STATUS_NONFINITE
+                step += 1
+                break
+        else:
+            step = n_steps
+    return status, total, step
+
+
+def gemm_floor(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] velocity,
+               const floating[:, ::1] X, floating[::1] work, Py_ssize_t batch_rows,
+               Py_ssize_t n_steps):
+    """Only the GEMMs of `n_steps` training steps on batches of `batch_rows`
+    rows (forward, weight gradients, input deltas), with the same shapes and
+    operands as train_epoch: the floor a training step cannot go below."""
+    cdef Net net = read_spec(spec)
+    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1]
+    cdef Py_ssize_t step, l, L = net.n_layers, start, rows
+    cdef int ni, no
+    cdef const floating* px = &X[0, 0]
+    cdef floating* pp = &params[0]
+    cdef floating* pv = &velocity[0]
+    cdef floating* pw = &work[0]
+    cdef floating* delta_a = pw + net.off_delta_a
+    cdef floating* delta_b = pw + net.off_delta_b
+    cdef const floating* a
+    with nogil:
+        for step in range(n_steps):
+            start = (step * batch_rows) % (n - batch_rows + 1)
+            rows = batch_rows
+            a = px + start * n_in
+            for l in range(L):
+                ni = <int> net.sizes[l]
+                no = <int> net.sizes[l + 1]
+                gemm(False, True, <int> rows, no, ni, <floating> 1, a, ni,
+                     pp + net.w_off[l], ni, <floating> 0, pw + net.act_off[l], no)
+                a = pw + net.act_off[l]
+            for l in range(L - 1, -1, -1):
+                ni = <int> net.sizes[l]
+                no = <int> net.sizes[l + 1]
+                a = px + start * n_in if l == 0 else pw + net.act_off[l - 1]
+                gemm(True, False, no, ni, <int> rows, <floating> 0.1, delta_a, no, a, ni,
+                     <floating> 0.9, pv + net.w_off[l], ni)
+                if l > 0:
+                    gemm(False, False, <int> rows, ni, no, <floating> 1, delta_a, no,
+                         pp + net.w_off[l], ni, <floating> 0, delta_b, ni)

@@ -1,0 +1,111 @@
+"""The public MLP contract, shared by the kernel model and the NumPy reference.
+
+This class owns everything that is not arithmetic: argument checks, the flat
+parameter and velocity buffers with their views, initialization, the
+per-epoch shuffle drawn from the model's generator, history, and the shape of
+what each method returns. Subclasses supply the numerics through four hooks:
+
+- ``_forward(X)``: output activations for validated X;
+- ``_objective(X, Y)``: the objective (mean loss + l2 term) as a float;
+- ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
+- ``_epoch_runner(X, Y, rows, lr, momentum)``: a callable ``run(perm)`` that
+  trains one epoch (rows in ``perm`` order, or in order when ``perm`` is
+  None) and returns the size-weighted mean of its batch objectives.
+
+Because both implementations inherit the same orchestration, the same seed
+gives them the same initial weights and the same shuffles.
+"""
+import numpy as np
+
+from . import _validation as v
+from ._init import initialize
+from ._layout import Layout
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite objective; lower the learning rate."""
+
+
+class BaseMLP:
+    def __init__(self, layer_sizes, activation="relu", loss="mse", output=None,
+                 init=None, l2=0.0, dtype="float32", seed=None):
+        sizes = v.check_layer_sizes(layer_sizes)
+        hidden = v.check_activations(activation, len(sizes) - 2)
+        loss_name, output_name = v.check_loss_output(loss, output)
+        layer_acts = hidden + [output_name]
+        self.layer_sizes = sizes
+        self.hidden_activations = hidden
+        self.loss_name = loss_name
+        self.output_activation = output_name
+        self.layer_activations = layer_acts
+        self.init_schemes = v.check_init(init, layer_acts)
+        self.l2 = v.check_l2(l2)
+        self.dtype = v.check_dtype(dtype)
+        self.rng = v.check_seed(seed)
+
+        self._layout = Layout(sizes)
+        self.params = np.zeros(self._layout.n_params, dtype=self.dtype)
+        self.velocity = np.zeros(self._layout.n_params, dtype=self.dtype)
+        self.weights = self._layout.weight_views(self.params)
+        self.biases = self._layout.bias_views(self.params)
+        initialize(self.weights, self.biases, self.init_schemes, self.rng)
+        self.history = []
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}({list(self.layer_sizes)}, "
+            f"activation={self.hidden_activations!r}, loss={self.loss_name!r}, "
+            f"output={self.output_activation!r}, l2={self.l2}, dtype={self.dtype.name!r})"
+        )
+
+    # -- validation helpers -------------------------------------------------
+    def _check_X(self, X):
+        return v.check_X(X, self.layer_sizes[0], self.dtype)
+
+    def _check_Xy(self, X, y):
+        Xc = self._check_X(X)
+        Y = v.check_y(y, Xc.shape[0], self.loss_name, self.layer_sizes[-1], self.dtype)
+        return Xc, Y
+
+    # -- public methods -----------------------------------------------------
+    def forward(self, X):
+        """Output-layer activations, shape (n, n_outputs), in the model dtype."""
+        return self._forward(self._check_X(X))
+
+    def predict(self, X):
+        out = self.forward(X)
+        if self.loss_name == "cross_entropy":
+            return np.argmax(out, axis=1)
+        if self.loss_name == "binary_cross_entropy":
+            labels = (out > 0.5).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def loss(self, X, y):
+        """Objective: mean per-sample loss plus (l2/2) * sum of squared weights."""
+        Xc, Y = self._check_Xy(X, y)
+        return float(self._objective(Xc, Y))
+
+    def gradients(self, X, y):
+        """(list of dW, list of db): gradient of ``loss(X, y)``, new arrays."""
+        Xc, Y = self._check_Xy(X, y)
+        flat = self._gradients(Xc, Y)
+        return ([w.copy() for w in self._layout.weight_views(flat)],
+                [b.copy() for b in self._layout.bias_views(flat)])
+
+    def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, momentum=0.9, shuffle=True):
+        Xc, Y = self._check_Xy(X, y)
+        n = Xc.shape[0]
+        epochs, rows, lr, momentum, shuffle = v.check_fit_params(
+            epochs, batch_size, lr, momentum, shuffle, n)
+        if epochs == 0:
+            return self
+        run = self._epoch_runner(Xc, Y, rows, lr, momentum)
+        for epoch in range(epochs):
+            perm = self.rng.permutation(n) if shuffle else None
+            try:
+                objective = run(perm)
+            except DivergenceError as exc:
+                raise DivergenceError(f"epoch {len(self.history)}: {exc}") from None
+            self.history.append(float(objective))
+        return self

@@ -1,0 +1,295 @@
+"""Every input and hyperparameter check of the public API, with its message.
+
+The kernels run without bounds checks, so everything they are given is
+checked here first: shapes, dtypes, contiguity, finiteness, label ranges and
+sizes that must fit in a BLAS (C int) dimension. Both ``fastmlp.MLP`` and
+``fastmlp.reference.MLP`` use these functions, so they reject the same inputs
+with the same messages.
+"""
+from numbers import Integral, Real
+
+import numpy as np
+
+HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu")
+LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
+INITS = ("xavier", "glorot", "he")
+NATURAL_OUTPUT = {
+    "mse": "identity",
+    "cross_entropy": "softmax",
+    "binary_cross_entropy": "sigmoid",
+}
+ALLOWED_OUTPUT = {
+    "mse": HIDDEN_ACTIVATIONS,
+    "cross_entropy": ("softmax",),
+    "binary_cross_entropy": ("sigmoid",),
+}
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# BLAS takes its dimensions as C ints; every dimension and every product used
+# as a leading dimension or a buffer length must stay below this.
+BLAS_INT_MAX = 2**31 - 1
+# Rows of class probabilities must sum to one within this.
+PROB_SUM_ATOL = 1e-6
+
+
+def _is_int(value):
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_layer_sizes(layer_sizes):
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+        raise TypeError(
+            f"layer_sizes must be a sequence of positive ints, got {type(layer_sizes).__name__}"
+        )
+    sizes = list(layer_sizes)
+    if len(sizes) < 2:
+        raise ValueError(
+            f"layer_sizes needs at least 2 entries (inputs and outputs), got {len(sizes)}"
+        )
+    out = []
+    for i, s in enumerate(sizes):
+        if isinstance(s, np.ndarray) and s.ndim == 0:
+            s = s.item()
+        if not _is_int(s):
+            raise TypeError(
+                f"layer_sizes[{i}] must be an int, got {type(s).__name__} ({s!r})"
+            )
+        s = int(s)
+        if s < 1:
+            raise ValueError(f"layer_sizes[{i}] must be a positive int, got {s}")
+        if s > BLAS_INT_MAX:
+            raise ValueError(
+                f"layer_sizes[{i}] = {s} exceeds the largest BLAS dimension {BLAS_INT_MAX}"
+            )
+        out.append(s)
+    for i in range(len(out) - 1):
+        if out[i] * out[i + 1] > BLAS_INT_MAX:
+            raise ValueError(
+                f"layer {i} has {out[i]} x {out[i + 1]} weights, more than a BLAS "
+                f"call can address ({BLAS_INT_MAX})"
+            )
+    return tuple(out)
+
+
+def check_activations(activation, n_hidden):
+    """One validated activation name per hidden layer."""
+    if isinstance(activation, str):
+        names = [activation] * n_hidden
+    elif isinstance(activation, (list, tuple)):
+        names = list(activation)
+        if len(names) != n_hidden:
+            raise ValueError(
+                f"activation list has {len(names)} entries but the network has "
+                f"{n_hidden} hidden layers"
+            )
+    else:
+        raise TypeError(
+            f"activation must be a string or a list of strings, got {type(activation).__name__}"
+        )
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"activation names must be strings, got {type(name).__name__}")
+        if name not in HIDDEN_ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {name!r}; expected one of {', '.join(HIDDEN_ACTIVATIONS)}"
+            )
+    return names
+
+
+def check_loss_output(loss, output):
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a string, got {type(loss).__name__}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+    if output is None:
+        return loss, NATURAL_OUTPUT[loss]
+    if not isinstance(output, str):
+        raise TypeError(f"output must be a string or None, got {type(output).__name__}")
+    known = HIDDEN_ACTIVATIONS + ("softmax",)
+    if output not in known:
+        raise ValueError(f"unknown output activation {output!r}; expected one of {', '.join(known)}")
+    if output not in ALLOWED_OUTPUT[loss]:
+        raise ValueError(
+            f"output activation {output!r} is incompatible with loss {loss!r}; "
+            f"allowed: {', '.join(ALLOWED_OUTPUT[loss])}"
+        )
+    return loss, output
+
+
+def check_init(init, layer_activations):
+    """One init name per layer (hidden layers and the output layer)."""
+    if init is None:
+        return ["he" if a in ("relu", "leaky_relu") else "xavier" for a in layer_activations]
+    if not isinstance(init, str):
+        raise TypeError(f"init must be a string or None, got {type(init).__name__}")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
+    return [init] * len(layer_activations)
+
+
+def check_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if dt not in DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_l2(l2):
+    if not _is_real(l2):
+        raise TypeError(f"l2 must be a real number, got {type(l2).__name__}")
+    l2 = float(l2)
+    if not np.isfinite(l2) or l2 < 0:
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
+    return l2
+
+
+def check_seed(seed):
+    if seed is None or _is_int(seed):
+        return np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        return seed
+    raise TypeError(f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}")
+
+
+def _as_numeric_array(a, name):
+    if isinstance(a, np.ndarray):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name} could not be read as a numeric array: {exc}") from exc
+    kind = arr.dtype.kind
+    if kind in "biuf":
+        return arr
+    if kind == "c":
+        raise TypeError(f"{name} has complex dtype {arr.dtype}; only real numbers are supported")
+    raise TypeError(f"{name} has non-numeric dtype {arr.dtype}")
+
+
+def check_X(X, n_features, dtype):
+    """A C-contiguous, finite (n, n_features) array of the model dtype.
+
+    Always a new or converted array when the input is not already exactly
+    that, so nothing downstream ever writes into the caller's memory.
+    """
+    arr = _as_numeric_array(X, "X")
+    if arr.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n_samples, n_features), got {arr.ndim}-D shape {arr.shape}")
+    n, d = arr.shape
+    if n == 0:
+        raise ValueError("X is empty: it has 0 rows")
+    if d != n_features:
+        raise ValueError(f"X has {d} features but the network expects {n_features}")
+    if n > BLAS_INT_MAX:
+        raise ValueError(f"X has {n} rows, more than a BLAS call can address")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        # Report the offending value from the caller's data, not the conversion
+        # (a float64 1e300 becomes inf in float32).
+        bad = np.argwhere(~np.isfinite(out))[0]
+        src = arr[tuple(bad)]
+        if np.isfinite(src):
+            raise ValueError(
+                f"X[{bad[0]}, {bad[1]}] = {src!r} overflows {np.dtype(dtype).name}"
+            )
+        raise ValueError(f"X contains NaN or infinity (first at row {bad[0]}, column {bad[1]})")
+    return out
+
+
+def check_y(y, n_rows, loss, n_outputs, dtype):
+    """Encode y once as a C-contiguous (n, n_outputs) target matrix.
+
+    cross_entropy integer labels become one-hot rows, so every loss is a
+    comparison against a dense target of the output's shape.
+    """
+    arr = _as_numeric_array(y, "y")
+    if arr.ndim == 0 or arr.ndim > 2:
+        raise ValueError(f"y must be a 1-D or 2-D array, got shape {arr.shape}")
+    if arr.shape[0] != n_rows:
+        raise ValueError(f"y has {arr.shape[0]} rows but X has {n_rows}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError("y contains NaN or infinity")
+
+    if loss == "cross_entropy":
+        if arr.ndim == 1:
+            if arr.dtype.kind == "f":
+                if not np.all(arr == np.floor(arr)):
+                    raise ValueError("cross_entropy labels must be integers; y has non-integral values")
+            if arr.dtype.kind == "b":
+                raise ValueError("cross_entropy labels must be integers, got a boolean y")
+            lo, hi = arr.min(), arr.max()
+            if lo < 0 or hi >= n_outputs:
+                raise ValueError(
+                    f"cross_entropy labels must be in [0, {n_outputs}); y has values "
+                    f"from {lo} to {hi}"
+                )
+            target = np.zeros((n_rows, n_outputs), dtype=dtype)
+            target[np.arange(n_rows), arr.astype(np.intp)] = 1
+            return target
+        if arr.shape[1] != n_outputs:
+            raise ValueError(
+                f"cross_entropy probability targets must have {n_outputs} columns, got {arr.shape[1]}"
+            )
+        probs = arr.astype(np.float64)
+        if (probs < 0).any():
+            raise ValueError("cross_entropy probability targets must be non-negative")
+        sums = probs.sum(axis=1)
+        if not np.all(np.abs(sums - 1.0) <= PROB_SUM_ATOL):
+            i = int(np.argmax(np.abs(sums - 1.0)))
+            raise ValueError(
+                f"cross_entropy probability targets must sum to 1 per row; row {i} sums to {sums[i]!r}"
+            )
+        return np.ascontiguousarray(arr, dtype=dtype)
+
+    if arr.ndim == 1:
+        if n_outputs != 1:
+            raise ValueError(
+                f"y is 1-D but the network has {n_outputs} outputs; pass shape ({n_rows}, {n_outputs})"
+            )
+        arr = arr.reshape(n_rows, 1)
+    elif arr.shape[1] != n_outputs:
+        raise ValueError(f"y has {arr.shape[1]} columns but the network has {n_outputs} outputs")
+
+    if loss == "binary_cross_entropy":
+        if not np.all((arr == 0) | (arr == 1)):
+            raise ValueError("binary_cross_entropy targets must be 0 or 1")
+    target = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(target).all():
+        raise ValueError(f"y has values that overflow {np.dtype(dtype).name}")
+    return target
+
+
+def check_fit_params(epochs, batch_size, lr, momentum, shuffle, n_rows):
+    """Validated (epochs, rows per batch, lr, momentum, shuffle)."""
+    if not _is_int(epochs):
+        raise TypeError(f"epochs must be an int, got {type(epochs).__name__}")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if batch_size is None:
+        rows = n_rows
+    else:
+        if not _is_int(batch_size):
+            raise TypeError(f"batch_size must be an int or None, got {type(batch_size).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        rows = min(int(batch_size), n_rows)
+    if not _is_real(lr):
+        raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    if not _is_real(momentum):
+        raise TypeError(f"momentum must be a real number, got {type(momentum).__name__}")
+    if not (0 <= momentum < 1):
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+    return int(epochs), rows, float(lr), float(momentum), bool(shuffle)
+

@@ -1,0 +1,146 @@
+"""Pure-NumPy MLP with the same contract as ``fastmlp.MLP``: the test oracle.
+
+Written for clarity, not speed, and independently of the kernels: it keeps
+the pre-activations and differentiates activations from them (the kernels
+use the stored outputs), computes the output delta from the generic chain
+rule except where the canonical link makes it exact, and runs its training
+loop step by step in Python.
+"""
+import numpy as np
+
+from ._model import BaseMLP, DivergenceError
+
+LEAKY_SLOPE = 0.01
+
+
+def activate(name, z):
+    if name == "identity":
+        return z.copy()
+    if name == "sigmoid":
+        # Split by sign so exp never overflows.
+        out = np.empty_like(z)
+        pos = z >= 0
+        out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+        ez = np.exp(z[~pos])
+        out[~pos] = ez / (1.0 + ez)
+        return out
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, LEAKY_SLOPE * z)
+    if name == "softmax":
+        shifted = z - z.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError(name)
+
+
+def activation_derivative(name, z):
+    """d sigma / d z evaluated at the pre-activation z (elementwise)."""
+    if name == "identity":
+        return np.ones_like(z)
+    if name == "sigmoid":
+        s = activate("sigmoid", z)
+        return s * (1 - s)
+    if name == "tanh":
+        return 1 - np.tanh(z) ** 2
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
+    raise ValueError(name)
+
+
+def per_sample_loss(loss, out_name, z, y):
+    """Loss of each row, from the output pre-activation z (stable forms)."""
+    if loss == "cross_entropy":
+        m = z.max(axis=1, keepdims=True)
+        log_norm = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
+        return (y * (log_norm[:, None] - z)).sum(axis=1)
+    if loss == "binary_cross_entropy":
+        # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z
+        softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+        return (softplus - y * z).sum(axis=1)
+    yhat = activate(out_name, z)
+    return ((yhat - y) ** 2).sum(axis=1)
+
+
+def output_delta(loss, out_name, z, y):
+    """d (sum of per-sample losses) / d z."""
+    if loss == "cross_entropy":
+        return activate("softmax", z) * y.sum(axis=1, keepdims=True) - y
+    if loss == "binary_cross_entropy":
+        return activate("sigmoid", z) - y
+    yhat = activate(out_name, z)
+    return 2 * (yhat - y) * activation_derivative(out_name, z)
+
+
+class MLP(BaseMLP):
+    """Reference multilayer perceptron; see ``fastmlp.MLP`` for the contract."""
+
+    def _propagate(self, X):
+        """Activations a_0..a_L and pre-activations z_1..z_L for X."""
+        acts, pres = [X], []
+        for W, b, name in zip(self.weights, self.biases, self.layer_activations):
+            z = acts[-1] @ W.T + b
+            pres.append(z)
+            acts.append(activate(name, z))
+        return acts, pres
+
+    def _forward(self, X):
+        return self._propagate(X)[0][-1]
+
+    def _l2_term(self):
+        if self.l2 == 0:
+            return 0.0
+        return 0.5 * self.l2 * sum(float(np.sum(W.astype(np.float64) ** 2)) for W in self.weights)
+
+    def _objective(self, X, Y):
+        _, pres = self._propagate(X)
+        losses = per_sample_loss(self.loss_name, self.output_activation, pres[-1], Y)
+        return float(np.mean(losses, dtype=np.float64)) + self._l2_term()
+
+    def _backprop(self, X, Y):
+        """(objective, flat gradient) for the rows of X."""
+        n = X.shape[0]
+        acts, pres = self._propagate(X)
+        losses = per_sample_loss(self.loss_name, self.output_activation, pres[-1], Y)
+        objective = float(np.mean(losses, dtype=np.float64)) + self._l2_term()
+        grad = np.empty_like(self.params)
+        dWs = self._layout.weight_views(grad)
+        dbs = self._layout.bias_views(grad)
+        delta = output_delta(self.loss_name, self.output_activation, pres[-1], Y) / n
+        for l in range(len(self.weights) - 1, -1, -1):
+            dWs[l][...] = delta.T @ acts[l] + self.l2 * self.weights[l]
+            dbs[l][...] = delta.sum(axis=0)
+            if l > 0:
+                delta = (delta @ self.weights[l]) * activation_derivative(
+                    self.layer_activations[l - 1], pres[l - 1])
+        return objective, grad
+
+    def _gradients(self, X, Y):
+        return self._backprop(X, Y)[1]
+
+    def _epoch_runner(self, X, Y, rows, lr, momentum):
+        n = X.shape[0]
+        dt = self.dtype.type
+        lr, momentum = dt(lr), dt(momentum)
+
+        def run(perm):
+            total = 0.0
+            for start in range(0, n, rows):
+                idx = slice(start, start + rows) if perm is None else perm[start:start + rows]
+                xb, yb = X[idx], Y[idx]
+                objective, grad = self._backprop(xb, yb)
+                if not np.isfinite(objective):
+                    raise DivergenceError(
+                        f"step {start // rows}: the objective is not finite; lower the learning rate")
+                self.velocity *= momentum
+                self.velocity += (1 - momentum) * grad
+                self.params -= lr * self.velocity
+                total += objective * xb.shape[0]
+            return total / n
+
+        return run
