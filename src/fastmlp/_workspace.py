@@ -30,9 +30,9 @@ def row_width(sizes):
     return sum(outs) + 2 * max(outs) + sizes[0] + sizes[-1]
 
 
-def chunk_rows(sizes, rows_wanted, budget=WORK_BUDGET):
+def chunk_rows(sizes, rows_wanted):
     """Rows per chunk: all wanted rows when they fit the budget."""
-    return int(max(1, min(rows_wanted, budget // row_width(sizes))))
+    return int(max(1, min(rows_wanted, WORK_BUDGET // row_width(sizes))))
 
 
 def build(layout, activations, loss, rows, dtype):

@@ -129,18 +129,22 @@ class MLP(BaseMLP):
         lr, momentum = dt(lr), dt(momentum)
 
         def run(perm):
-            total = 0.0
-            for start in range(0, n, rows):
-                idx = slice(start, start + rows) if perm is None else perm[start:start + rows]
-                xb, yb = X[idx], Y[idx]
-                objective, grad = self._backprop(xb, yb)
-                if not np.isfinite(objective):
-                    raise DivergenceError(
-                        f"step {start // rows}: the objective is not finite; lower the learning rate")
-                self.velocity *= momentum
-                self.velocity += (1 - momentum) * grad
-                self.params -= lr * self.velocity
-                total += objective * xb.shape[0]
+            # Overflow on the way to divergence is reported as DivergenceError,
+            # not as numpy warnings.
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = 0.0
+                for start in range(0, n, rows):
+                    idx = slice(start, start + rows) if perm is None else perm[start:start + rows]
+                    xb, yb = X[idx], Y[idx]
+                    objective, grad = self._backprop(xb, yb)
+                    if not np.isfinite(objective):
+                        raise DivergenceError(
+                            f"step {start // rows}: the objective is not finite; "
+                            "lower the learning rate")
+                    self.velocity *= momentum
+                    self.velocity += (1 - momentum) * grad
+                    self.params -= lr * self.velocity
+                    total += objective * xb.shape[0]
             return total / n
 
         return run
