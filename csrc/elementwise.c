@@ -8,6 +8,12 @@
 
 #include "elementwise.h"
 
+#if defined(_MSC_VER)
+#define FM_RESTRICT __restrict
+#else
+#define FM_RESTRICT restrict
+#endif
+
 #define FM_CAT2(a, b) a##_##b
 #define FM_CAT(a, b) FM_CAT2(a, b)
 #define FN(name) FM_CAT(name, FM_SUFFIX)

@@ -1,6 +1,6 @@
 /*
  * Elementwise kernels of fastmlp: activations, their derivatives, the fused
- * output-layer losses, bias broadcast, column sums and the parameter update.
+ * output-layer losses, bias add, column sums and the parameter update.
  *
  * Plain C so that the compiler vectorizes the simple loops; each kernel
  * exists for float (_f) and double (_d), generated from one definition in
@@ -41,8 +41,10 @@ enum {
     void fm_softmax_rows_##S(T *x, size_t rows, size_t cols);                  \
     /* delta *= sigma'(z), given a = sigma(z). */                              \
     void fm_derivative_mul_##S(int act, const T *a, T *delta, size_t n);       \
-    /* Every row of the rows x cols block out becomes b. */                    \
-    void fm_bias_fill_##S(T *out, const T *b, size_t rows, size_t cols);       \
+    /* z = sigma(z + b) for each row of a rows x cols block; act may not be \
+     * FM_SOFTMAX (the output layer passes FM_IDENTITY: bias only). */      \
+    void fm_bias_activate_##S(int act, T *z, const T *b, size_t rows,         \
+                              size_t cols);                                  \
     /* out = beta * out + alpha * (column sums of d); beta == 0 ignores out. */ \
     void fm_colsum_##S(const T *d, size_t rows, size_t cols, T alpha, T beta,  \
                        T *out);                                                \

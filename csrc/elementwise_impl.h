@@ -51,7 +51,7 @@ void FN(fm_softmax_rows)(T *x, size_t rows, size_t cols)
     }
 }
 
-void FN(fm_derivative_mul)(int act, const T *a, T *delta, size_t n)
+void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRICT delta, size_t n)
 {
     size_t i;
     const T slope = (T)FM_LEAKY_SLOPE;
@@ -63,23 +63,57 @@ void FN(fm_derivative_mul)(int act, const T *a, T *delta, size_t n)
         for (i = 0; i < n; i++) delta[i] *= (T)1 - a[i] * a[i];
         break;
     case FM_RELU:
-        /* A multiply by a 0/1 factor, not a masked store: it vectorizes. */
-        for (i = 0; i < n; i++) delta[i] *= a[i] > 0 ? (T)1 : (T)0;
+        /* Written as a select of two values, never as a conditional
+         * store: the compiler turns it into a compare-and-mask and
+         * vectorizes it (a masked store, delta[a <= 0] = 0, would be a
+         * mispredicted branch per element). */
+        for (i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : (T)0;
         break;
     case FM_LEAKY_RELU:
-        for (i = 0; i < n; i++) delta[i] *= a[i] > 0 ? (T)1 : slope;
+        for (i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : slope * delta[i];
         break;
     default: /* identity */
         break;
     }
 }
 
-void FN(fm_bias_fill)(T *out, const T *b, size_t rows, size_t cols)
+void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT b, size_t rows,
+                          size_t cols)
 {
-    for (size_t r = 0; r < rows; r++) memcpy(out + r * cols, b, cols * sizeof(T));
+    /* The bias is added in the same pass that applies the activation, so
+     * the GEMM writes with beta = 0 and the block is traversed once. */
+    size_t r, j;
+    const T slope = (T)FM_LEAKY_SLOPE;
+    for (r = 0; r < rows; r++) {
+        T *row = z + r * cols;
+        switch (act) {
+        case FM_SIGMOID:
+            for (j = 0; j < cols; j++) row[j] = FN(sigmoid_scalar)(row[j] + b[j]);
+            break;
+        case FM_TANH:
+            for (j = 0; j < cols; j++) row[j] = TANH(row[j] + b[j]);
+            break;
+        case FM_RELU:
+            for (j = 0; j < cols; j++) {
+                T x = row[j] + b[j];
+                row[j] = x > 0 ? x : (T)0;
+            }
+            break;
+        case FM_LEAKY_RELU:
+            for (j = 0; j < cols; j++) {
+                T x = row[j] + b[j];
+                row[j] = x > 0 ? x : slope * x;
+            }
+            break;
+        default: /* identity, and the output layer before its loss */
+            for (j = 0; j < cols; j++) row[j] += b[j];
+            break;
+        }
+    }
 }
 
-void FN(fm_colsum)(const T *d, size_t rows, size_t cols, T alpha, T beta, T *out)
+void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T alpha, T beta,
+                   T *FM_RESTRICT out)
 {
     size_t r, j;
     if (beta == 0) {
@@ -93,7 +127,8 @@ void FN(fm_colsum)(const T *d, size_t rows, size_t cols, T alpha, T beta, T *out
     }
 }
 
-static double FN(softmax_cross_entropy)(T *z, const T *y, T *delta, size_t rows,
+static double FN(softmax_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y,
+                                        T *FM_RESTRICT delta, size_t rows,
                                         size_t k, T scale)
 {
     double total = 0;
@@ -122,7 +157,8 @@ static double FN(softmax_cross_entropy)(T *z, const T *y, T *delta, size_t rows,
     return total;
 }
 
-static double FN(sigmoid_binary_cross_entropy)(T *z, const T *y, T *delta,
+static double FN(sigmoid_binary_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y,
+                                               T *FM_RESTRICT delta,
                                                size_t rows, size_t k, T scale)
 {
     double total = 0;
@@ -140,7 +176,8 @@ static double FN(sigmoid_binary_cross_entropy)(T *z, const T *y, T *delta,
     return total;
 }
 
-static double FN(squared_error)(int out_act, T *z, const T *y, T *delta,
+static double FN(squared_error)(int out_act, T *FM_RESTRICT z, const T *FM_RESTRICT y,
+                                T *FM_RESTRICT delta,
                                 size_t rows, size_t k, T scale)
 {
     double total = 0;
@@ -184,12 +221,12 @@ double FN(fm_sumsq)(const T *x, size_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
-void FN(fm_axpy)(T c, const T *w, T *g, size_t n)
+void FN(fm_axpy)(T c, const T *FM_RESTRICT w, T *FM_RESTRICT g, size_t n)
 {
     for (size_t i = 0; i < n; i++) g[i] += c * w[i];
 }
 
-void FN(fm_momentum_mix)(T m, const T *g, T *v, size_t n)
+void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, size_t n)
 {
     const T one_minus_m = (T)1 - m;
     if (m == 0) {
@@ -199,7 +236,8 @@ void FN(fm_momentum_mix)(T m, const T *g, T *v, size_t n)
     for (size_t i = 0; i < n; i++) v[i] = m * v[i] + one_minus_m * g[i];
 }
 
-double FN(fm_apply_velocity)(T *w, T *v, size_t n, T lr, T l2c, int want_sumsq)
+double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr, T l2c,
+                             int want_sumsq)
 {
     double sumsq = 0;
     if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
@@ -214,8 +252,8 @@ double FN(fm_apply_velocity)(T *w, T *v, size_t n, T lr, T l2c, int want_sumsq)
     return sumsq;
 }
 
-void FN(fm_gather_rows)(const T *src, const ptrdiff_t *idx, size_t rows,
-                        size_t cols, T *dst)
+void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, size_t rows,
+                        size_t cols, T *FM_RESTRICT dst)
 {
     for (size_t r = 0; r < rows; r++)
         memcpy(dst + r * cols, src + (size_t)idx[r] * cols, cols * sizeof(T));

@@ -6,6 +6,7 @@ sizes that must fit in a BLAS (C int) dimension. Both ``fastmlp.MLP`` and
 ``fastmlp.reference.MLP`` use these functions, so they reject the same inputs
 with the same messages.
 """
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -132,6 +133,10 @@ def check_init(init, layer_activations):
 
 
 def check_dtype(dtype):
+    if dtype is None:
+        # np.dtype(None) is float64: reject it rather than silently pick a
+        # precision the caller did not ask for (the default is float32).
+        raise TypeError("dtype must be float32 or float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -141,16 +146,26 @@ def check_dtype(dtype):
     return dt
 
 
+def _to_float(value):
+    """float(value) for a real number; a value too large for a float is inf."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
 def check_l2(l2):
     if not _is_real(l2):
         raise TypeError(f"l2 must be a real number, got {type(l2).__name__}")
-    l2 = float(l2)
+    l2 = _to_float(l2)
     if not np.isfinite(l2) or l2 < 0:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
     return l2
 
 
 def check_seed(seed):
+    if _is_int(seed) and seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
     if seed is None or _is_int(seed):
         return np.random.default_rng(seed)
     if isinstance(seed, np.random.Generator):
@@ -190,7 +205,10 @@ def check_X(X, n_features, dtype):
         raise ValueError(f"X has {d} features but the network expects {n_features}")
     if n > BLAS_INT_MAX:
         raise ValueError(f"X has {n} rows, more than a BLAS call can address")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    # Overflow in the cast is reported below as a ValueError; keep numpy's
+    # RuntimeWarning out of it (it becomes the error under -W error).
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         # Report the offending value from the caller's data, not the conversion
         # (a float64 1e300 becomes inf in float32).
@@ -261,7 +279,8 @@ def check_y(y, n_rows, loss, n_outputs, dtype):
     if loss == "binary_cross_entropy":
         if not np.all((arr == 0) | (arr == 1)):
             raise ValueError("binary_cross_entropy targets must be 0 or 1")
-    target = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        target = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(target).all():
         raise ValueError(f"y has values that overflow {np.dtype(dtype).name}")
     return target
@@ -283,10 +302,14 @@ def check_fit_params(epochs, batch_size, lr, momentum, shuffle, n_rows):
         rows = min(int(batch_size), n_rows)
     if not _is_real(lr):
         raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
-    if not (np.isfinite(lr) and lr > 0):
+    # Checked as a Python float: np.isfinite rejects Real types numpy does not
+    # know (fractions.Fraction) with its own TypeError.
+    lr = _to_float(lr)
+    if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr}")
     if not _is_real(momentum):
         raise TypeError(f"momentum must be a real number, got {type(momentum).__name__}")
+    momentum = _to_float(momentum)
     if not (0 <= momentum < 1):
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     if not isinstance(shuffle, (bool, np.bool_)):

@@ -4,7 +4,7 @@ from cython cimport floating
 
 from fastmlp._kernels._blas cimport gemm
 from fastmlp._kernels._elementwise cimport (
-    activate, bias_fill, colsum, derivative_mul)
+    FM_IDENTITY, bias_activate, colsum, derivative_mul)
 
 
 cdef inline void dense_forward(const floating* a_in,     # IN  rows x n_in
@@ -14,13 +14,10 @@ cdef inline void dense_forward(const floating* a_in,     # IN  rows x n_in
                                int rows, int n_in, int n_out,
                                int act) noexcept nogil:
     """out = act(a_in W^T + b); act < 0 leaves the pre-activation."""
-    # The bias is broadcast first so the GEMM adds onto it (beta = 1): no
-    # separate pass to add it afterwards.
-    bias_fill(out, b, rows, n_out)
     gemm(False, True, rows, n_out, n_in, <floating> 1, a_in, n_in, w, n_in,
-         <floating> 1, out, n_out)
-    if act >= 0:
-        activate(act, out, <size_t> rows * n_out)
+         <floating> 0, out, n_out)
+    # One pass adds the bias and applies the activation.
+    bias_activate(act if act >= 0 else FM_IDENTITY, out, b, rows, n_out)
 
 
 cdef inline void dense_backward(const floating* delta,   # IN  rows x n_out, dLoss/dz

@@ -20,8 +20,8 @@ cdef extern from "elementwise.h" nogil:
     void fm_softmax_rows_d(double* x, size_t rows, size_t cols)
     void fm_derivative_mul_f(int act, const float* a, float* delta, size_t n)
     void fm_derivative_mul_d(int act, const double* a, double* delta, size_t n)
-    void fm_bias_fill_f(float* out, const float* b, size_t rows, size_t cols)
-    void fm_bias_fill_d(double* out, const double* b, size_t rows, size_t cols)
+    void fm_bias_activate_f(int act, float* z, const float* b, size_t rows, size_t cols)
+    void fm_bias_activate_d(int act, double* z, const double* b, size_t rows, size_t cols)
     void fm_colsum_f(const float* d, size_t rows, size_t cols, float alpha,
                      float beta, float* out)
     void fm_colsum_d(const double* d, size_t rows, size_t cols, double alpha,
@@ -70,12 +70,12 @@ cdef inline void derivative_mul(int act, const floating* a, floating* delta,
         fm_derivative_mul_d(act, a, delta, n)
 
 
-cdef inline void bias_fill(floating* out, const floating* b, size_t rows,
-                           size_t cols) noexcept nogil:
+cdef inline void bias_activate(int act, floating* z, const floating* b, size_t rows,
+                               size_t cols) noexcept nogil:
     if floating is float:
-        fm_bias_fill_f(out, b, rows, cols)
+        fm_bias_activate_f(act, z, b, rows, cols)
     else:
-        fm_bias_fill_d(out, b, rows, cols)
+        fm_bias_activate_d(act, z, b, rows, cols)
 
 
 cdef inline void colsum(const floating* d, size_t rows, size_t cols,
