@@ -8,6 +8,17 @@
 
 #include "elementwise.h"
 
+/* The per-element loops are compiled for the baseline instruction set and,
+ * where the compiler can do it portably (GCC on x86-64 ELF, via ifunc), also
+ * for AVX2 and AVX-512, chosen at load time from what the CPU supports:
+ * never -march=native, which would crash older CPUs. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__ELF__) && __GNUC__ >= 8
+#define FM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FM_MULTIVERSION
+#endif
+
 #if defined(_MSC_VER)
 #define FM_RESTRICT __restrict
 #else

@@ -51,6 +51,7 @@ void FN(fm_softmax_rows)(T *x, size_t rows, size_t cols)
     }
 }
 
+FM_MULTIVERSION
 void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRICT delta, size_t n)
 {
     size_t i;
@@ -77,6 +78,7 @@ void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRICT delta
     }
 }
 
+FM_MULTIVERSION
 void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT b, size_t rows,
                           size_t cols)
 {
@@ -112,6 +114,7 @@ void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT b, siz
     }
 }
 
+FM_MULTIVERSION
 void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T alpha, T beta,
                    T *FM_RESTRICT out)
 {
@@ -221,11 +224,13 @@ double FN(fm_sumsq)(const T *x, size_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
+FM_MULTIVERSION
 void FN(fm_axpy)(T c, const T *FM_RESTRICT w, T *FM_RESTRICT g, size_t n)
 {
     for (size_t i = 0; i < n; i++) g[i] += c * w[i];
 }
 
+FM_MULTIVERSION
 void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, size_t n)
 {
     const T one_minus_m = (T)1 - m;
@@ -236,6 +241,7 @@ void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, size_t n
     for (size_t i = 0; i < n; i++) v[i] = m * v[i] + one_minus_m * g[i];
 }
 
+FM_MULTIVERSION
 double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr, T l2c,
                              int want_sumsq)
 {

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastmlp
+import fastmlp.reference
 
 from conftest import make_data
 
@@ -179,3 +180,83 @@ def test_fit_memory_does_not_grow_with_epochs():
     # 20x the steps; the only extra is one history float and one
     # permutation alive at a time.
     assert p_long < p_short + 4096, (p_short, p_long)
+
+
+def test_fit_draws_generator_permutations():
+    """fit's per-epoch order is exactly rng.permutation(n), drawn in turn."""
+    sizes = [3, 4, 2]
+    X, y = make_data("labels", 37, sizes)
+    net = fastmlp.reference.MLP(sizes, loss="cross_entropy", seed=8)
+    twin = np.random.default_rng(8)
+    twin.standard_normal((4, 3))
+    twin.standard_normal((2, 4))
+    assert twin.bit_generator.state == net.rng.bit_generator.state
+    seen = []
+    original = net._epoch_runner
+
+    def recording_runner(*args):
+        run = original(*args)
+
+        def wrapped(perm):
+            seen.append(np.array(perm))
+            return run(perm)
+        return wrapped
+
+    net._epoch_runner = recording_runner
+    net.fit(X, y, epochs=3, batch_size=5)
+    for perm in seen:
+        np.testing.assert_array_equal(perm, twin.permutation(37))
+    assert len(seen) == 3
+
+
+def _blas_threads_during_fit(net, X, y, **fit_kw):
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    original = net._epoch_runner
+
+    def recording_runner(*args):
+        run = original(*args)
+
+        def wrapped(perm):
+            seen.append(max(i["num_threads"] for i in threadpool_info()
+                            if i["user_api"] == "blas"))
+            return run(perm)
+        return wrapped
+
+    net._epoch_runner = recording_runner
+    net.fit(X, y, **fit_kw)
+    return seen
+
+
+def test_blas_thread_policy():
+    """Small steps train on one BLAS thread; large ones keep what the caller
+    allows, and a caller's threadpoolctl limit is never exceeded."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+    from fastmlp.mlp import SINGLE_THREAD_FLOPS, step_flops
+
+    outside = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+    small_sizes, big_sizes = [8, 4, 2], [64, 256, 2]
+    assert step_flops(small_sizes, 4) < SINGLE_THREAD_FLOPS <= step_flops(big_sizes, 64)
+    X, y = make_data("labels", 128, small_sizes)
+    assert _blas_threads_during_fit(
+        fastmlp.MLP(small_sizes, loss="cross_entropy", seed=0), X, y,
+        epochs=2, batch_size=4) == [1, 1]
+    Xb, yb = make_data("labels", 128, big_sizes)
+    assert _blas_threads_during_fit(
+        fastmlp.MLP(big_sizes, loss="cross_entropy", seed=0), Xb, yb,
+        epochs=1, batch_size=64) == [outside]
+    with threadpool_limits(1, user_api="blas"):
+        assert _blas_threads_during_fit(
+            fastmlp.MLP(big_sizes, loss="cross_entropy", seed=0), Xb, yb,
+            epochs=1, batch_size=64) == [1]
+    # The limit is lifted again after fit.
+    assert max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas") == outside
+
+
+def test_step_flops_counts_the_step_gemms():
+    from fastmlp.mlp import step_flops
+    # forward 2*B*(a*b + b*c), weight gradients the same, input delta only
+    # for the second layer: 2*B*b*c.
+    a, b, c, B = 5, 7, 3, 4
+    assert step_flops([a, b, c], B) == 2 * B * (2 * (a * b + b * c) + b * c)

@@ -15,6 +15,8 @@ what each method returns. Subclasses supply the numerics through four hooks:
 Because both implementations inherit the same orchestration, the same seed
 gives them the same initial weights and the same shuffles.
 """
+import contextlib
+
 import numpy as np
 
 from . import _validation as v
@@ -101,11 +103,26 @@ class BaseMLP:
         if epochs == 0:
             return self
         run = self._epoch_runner(Xc, Y, rows, lr, momentum)
-        for epoch in range(epochs):
-            perm = self.rng.permutation(n) if shuffle else None
-            try:
-                objective = run(perm)
-            except DivergenceError as exc:
-                raise DivergenceError(f"epoch {len(self.history)}: {exc}") from None
-            self.history.append(float(objective))
+        order = identity = None
+        if shuffle:
+            # Generator.permutation(n) is arange(n) shuffled in place; doing
+            # exactly that in one buffer per fit draws the same permutation
+            # without allocating one per epoch.
+            identity = np.arange(n, dtype=np.intp)
+            order = np.empty_like(identity)
+        with self._training_threads(rows):
+            for epoch in range(epochs):
+                if shuffle:
+                    np.copyto(order, identity)
+                    self.rng.shuffle(order)
+                try:
+                    objective = run(order)
+                except DivergenceError as exc:
+                    raise DivergenceError(f"epoch {len(self.history)}: {exc}") from None
+                self.history.append(float(objective))
         return self
+
+    def _training_threads(self, rows):
+        """Context in which fit runs its epochs on batches of ``rows`` rows
+        (the BLAS thread policy); the reference leaves BLAS as it is."""
+        return contextlib.nullcontext()
