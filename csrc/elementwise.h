@@ -37,6 +37,9 @@ enum {
 #define FM_DECLARE(T, S)                                                       \
     /* x = sigma(x) in place; act is any code but FM_SOFTMAX. */               \
     void fm_activate_##S(int act, T *x, size_t n);                             \
+    /* x = exp(x) in place, for x <= 0 (results below the smallest normal  \
+     * number are 0); vectorizable, error measured in tests. */              \
+    void fm_exp_nonpositive_##S(T *x, size_t n);                               \
     /* Row-wise softmax of a rows x cols block, in place. */                   \
     void fm_softmax_rows_##S(T *x, size_t rows, size_t cols);                  \
     /* delta *= sigma'(z), given a = sigma(z). */                              \
@@ -58,6 +61,8 @@ enum {
     double fm_sumsq_##S(const T *x, size_t n);                                 \
     /* g += c * w */                                                           \
     void fm_axpy_##S(T c, const T *w, T *g, size_t n);                         \
+    /* x *= c */                                                               \
+    void fm_scale_##S(T c, T *x, size_t n);                                    \
     /* v = m * v + (1 - m) * g */                                              \
     void fm_momentum_mix_##S(T m, const T *g, T *v, size_t n);                 \
     /* With v already holding m*v + (1-m)*dLoss/dw: v += l2c * w (skipped    \

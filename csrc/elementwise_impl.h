@@ -3,16 +3,47 @@
  * this file is meant to be included once per precision.
  */
 
-static inline T FN(sigmoid_scalar)(T z)
+/* exp(x) for x <= 0, in arithmetic and bit operations only, so that loops
+ * calling it vectorize (libm's exp is an opaque call per element). x is
+ * split as n ln2 + r with |r| <= ln2 / 2 (Cody-Waite, two-part ln2), exp(r)
+ * is a Taylor polynomial in Horner form, and 2^n is built in the exponent
+ * bits. Arguments whose result would not be a normal number give 0. The
+ * error is measured against libm in tests/test_kernels.py. */
+static inline T FN(exp_nonpositive)(T x)
 {
-    /* Split by sign so exp never overflows. */
-    if (z >= 0) {
-        return (T)1 / ((T)1 + EXP(-z));
-    }
-    T e = EXP(z);
-    return e / ((T)1 + e);
+    T xc = x < EXP_MIN_ARG ? (T)EXP_MIN_ARG : x;
+    /* Adding 1.5 * 2^mantissa rounds x log2(e) to the integer n, which then
+     * sits in the low bits of t's representation. */
+    T t = xc * (T)LOG2E + (T)ROUND_MAGIC;
+    T n = t - (T)ROUND_MAGIC;
+    T r = (xc - n * (T)LN2_HI) - n * (T)LN2_LO;
+    T p = (T)fm_inverse_factorial[EXP_DEGREE];
+    for (int k = EXP_DEGREE - 1; k >= 0; k--) p = p * r + (T)fm_inverse_factorial[k];
+    /* 2^n from the integer arithmetic of the bits (unsigned, wrapping),
+     * without a float-to-int conversion, so that it vectorizes with AVX2. */
+    UINT tbits, sbits;
+    T scale;
+    memcpy(&tbits, &t, sizeof t);
+    sbits = (tbits - (UINT)ROUND_MAGIC_BITS + (UINT)EXP_BIAS) << MANT_BITS;
+    memcpy(&scale, &sbits, sizeof scale);
+    T result = p * scale;
+    return x < EXP_MIN_ARG ? (T)0 : result;
 }
 
+static inline T FN(sigmoid_scalar)(T z)
+{
+    /* With t = exp(-|z|) <= 1 nothing overflows on either side. */
+    T t = FN(exp_nonpositive)(z >= 0 ? -z : z);
+    return z >= 0 ? (T)1 / ((T)1 + t) : t / ((T)1 + t);
+}
+
+FM_MULTIVERSION
+void FN(fm_exp_nonpositive)(T *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = FN(exp_nonpositive)(x[i]);
+}
+
+FM_MULTIVERSION
 void FN(fm_activate)(int act, T *x, size_t n)
 {
     size_t i;
@@ -35,19 +66,23 @@ void FN(fm_activate)(int act, T *x, size_t n)
     }
 }
 
+FM_MULTIVERSION
 void FN(fm_softmax_rows)(T *x, size_t rows, size_t cols)
 {
-    for (size_t r = 0; r < rows; r++) {
+    size_t r, j;
+    for (r = 0; r < rows; r++) {
         T *row = x + r * cols;
         T m = row[0];
-        for (size_t j = 1; j < cols; j++) m = row[j] > m ? row[j] : m;
-        T s = 0;
-        for (size_t j = 0; j < cols; j++) {
-            row[j] = EXP(row[j] - m);
-            s += row[j];
-        }
-        T inv = (T)1 / s;
-        for (size_t j = 0; j < cols; j++) row[j] *= inv;
+        for (j = 1; j < cols; j++) m = row[j] > m ? row[j] : m;
+        for (j = 0; j < cols; j++) row[j] -= m;
+    }
+    FN(fm_exp_nonpositive)(x, rows * cols);
+    for (r = 0; r < rows; r++) {
+        T *row = x + r * cols;
+        T sum = 0;
+        for (j = 0; j < cols; j++) sum += row[j];
+        T inv = (T)1 / sum;
+        for (j = 0; j < cols; j++) row[j] *= inv;
     }
 }
 
@@ -135,26 +170,40 @@ static double FN(softmax_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y
                                         size_t k, T scale)
 {
     double total = 0;
-    for (size_t r = 0; r < rows; r++) {
+    size_t r, j;
+    /* Three passes so that the exponentials form one long loop with no
+     * reduction in it, which the compiler vectorizes; the sums stay in
+     * short per-row loops. */
+    for (r = 0; r < rows; r++) {
         T *zr = z + r * k;
         const T *yr = y + r * k;
         T m = zr[0];
-        for (size_t j = 1; j < k; j++) m = zr[j] > m ? zr[j] : m;
-        T sum_y = 0, sum_yz = 0, sum_e = 0;
-        for (size_t j = 0; j < k; j++) {
+        for (j = 1; j < k; j++) m = zr[j] > m ? zr[j] : m;
+        T sum_y = 0, sum_yz = 0;
+        for (j = 0; j < k; j++) {
+            zr[j] -= m;
             sum_y += yr[j];
-            sum_yz += yr[j] * (zr[j] - m);
-            zr[j] = EXP(zr[j] - m);
+            sum_yz += yr[j] * zr[j];
+        }
+        /* Partial loss, -sum_j y_j (z_j - m); log sum_e * sum_y is added
+         * below: the log-sum-exp form, never log(0). */
+        total -= (double)sum_yz;
+    }
+    FN(fm_exp_nonpositive)(z, rows * k);
+    for (r = 0; r < rows; r++) {
+        T *zr = z + r * k;
+        const T *yr = y + r * k;
+        T sum_y = 0, sum_e = 0;
+        for (j = 0; j < k; j++) {
+            sum_y += yr[j];
             sum_e += zr[j];
         }
-        /* -sum_j y_j log p_j = (log sum_e) * sum_y - sum_j y_j (z_j - m):
-         * log-sum-exp form, never log(0). */
-        total += (double)LOG(sum_e) * (double)sum_y - (double)sum_yz;
+        total += (double)LOG(sum_e) * (double)sum_y;
         T inv = (T)1 / sum_e;
-        for (size_t j = 0; j < k; j++) zr[j] *= inv;
+        for (j = 0; j < k; j++) zr[j] *= inv;
         if (delta) {
             T *dr = delta + r * k;
-            for (size_t j = 0; j < k; j++) dr[j] = scale * (zr[j] * sum_y - yr[j]);
+            for (j = 0; j < k; j++) dr[j] = scale * (zr[j] * sum_y - yr[j]);
         }
     }
     return total;
@@ -168,7 +217,7 @@ static double FN(sigmoid_binary_cross_entropy)(T *FM_RESTRICT z, const T *FM_RES
     size_t n = rows * k;
     for (size_t i = 0; i < n; i++) {
         T zi = z[i];
-        T t = EXP(-(zi >= 0 ? zi : -zi)); /* exp(-|z|) <= 1 */
+        T t = FN(exp_nonpositive)(zi >= 0 ? -zi : zi); /* exp(-|z|) <= 1 */
         /* -[y log p + (1-y) log(1-p)] = softplus(z) - y z */
         T softplus = (zi > 0 ? zi : (T)0) + LOG1P(t);
         total += (double)(softplus - y[i] * zi);
@@ -195,6 +244,7 @@ static double FN(squared_error)(int out_act, T *FM_RESTRICT z, const T *FM_RESTR
     return total;
 }
 
+FM_MULTIVERSION
 double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
                           size_t rows, size_t k, T scale)
 {
@@ -228,6 +278,12 @@ FM_MULTIVERSION
 void FN(fm_axpy)(T c, const T *FM_RESTRICT w, T *FM_RESTRICT g, size_t n)
 {
     for (size_t i = 0; i < n; i++) g[i] += c * w[i];
+}
+
+FM_MULTIVERSION
+void FN(fm_scale)(T c, T *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] *= c;
 }
 
 FM_MULTIVERSION

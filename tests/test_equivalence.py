@@ -108,3 +108,20 @@ def test_mixed_hidden_activations_match():
     for net in (a, b):
         net.fit(X, y, epochs=4, batch_size=5, lr=0.05)
     assert_close(a.params, b.params, 1e-8, "params")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("momentum", [0.0, 0.3, 0.5, 0.9, 0.99])
+def test_long_epochs_match_reference(momentum, dtype):
+    """Hundreds of steps per epoch: the kernels keep the velocity as a
+    scaled copy for momentum >= 0.5 and fold the scale back in every ~100
+    steps and at the end of each epoch; all of that must stay on the
+    reference's trajectory, velocity included."""
+    sizes = [5, 8, 3]
+    X, y = make_data("labels", 400, sizes, seed=7)
+    a, b = pair(sizes, dtype, activation="tanh", loss="cross_entropy", l2=0.01)
+    for net in (a, b):
+        net.fit(X, y, epochs=2, batch_size=1, lr=0.01, momentum=momentum)
+    assert_close(a.params, b.params, 10 * FIT_RTOL[dtype], "params")
+    assert_close(a.velocity, b.velocity, 10 * FIT_RTOL[dtype], "velocity")
+    assert_close(a.history, b.history, FIT_RTOL[dtype], "history")

@@ -16,6 +16,8 @@ cdef extern from "elementwise.h" nogil:
 
     void fm_activate_f(int act, float* x, size_t n)
     void fm_activate_d(int act, double* x, size_t n)
+    void fm_exp_nonpositive_f(float* x, size_t n)
+    void fm_exp_nonpositive_d(double* x, size_t n)
     void fm_softmax_rows_f(float* x, size_t rows, size_t cols)
     void fm_softmax_rows_d(double* x, size_t rows, size_t cols)
     void fm_derivative_mul_f(int act, const float* a, float* delta, size_t n)
@@ -34,6 +36,8 @@ cdef extern from "elementwise.h" nogil:
     double fm_sumsq_d(const double* x, size_t n)
     void fm_axpy_f(float c, const float* w, float* g, size_t n)
     void fm_axpy_d(double c, const double* w, double* g, size_t n)
+    void fm_scale_f(float c, float* x, size_t n)
+    void fm_scale_d(double c, double* x, size_t n)
     void fm_momentum_mix_f(float m, const float* g, float* v, size_t n)
     void fm_momentum_mix_d(double m, const double* g, double* v, size_t n)
     double fm_apply_velocity_f(float* w, float* v, size_t n, float lr, float l2c,
@@ -53,6 +57,13 @@ cdef inline void activate(int act, floating* x, size_t n) noexcept nogil:
         fm_activate_f(act, x, n)
     else:
         fm_activate_d(act, x, n)
+
+
+cdef inline void exp_nonpositive(floating* x, size_t n) noexcept nogil:
+    if floating is float:
+        fm_exp_nonpositive_f(x, n)
+    else:
+        fm_exp_nonpositive_d(x, n)
 
 
 cdef inline void softmax_rows(floating* x, size_t rows, size_t cols) noexcept nogil:
@@ -107,6 +118,13 @@ cdef inline void axpy(floating c, const floating* w, floating* g, size_t n) noex
         fm_axpy_f(c, w, g, n)
     else:
         fm_axpy_d(c, w, g, n)
+
+
+cdef inline void scale(floating c, floating* x, size_t n) noexcept nogil:
+    if floating is float:
+        fm_scale_f(c, x, n)
+    else:
+        fm_scale_d(c, x, n)
 
 
 cdef inline void momentum_mix(floating m, const floating* g, floating* v,

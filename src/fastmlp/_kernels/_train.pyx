@@ -1,5 +1,6 @@
 # The def entry points of fastmlp: forward, objective, loss_and_gradients,
-# train_epoch, and gemm_floor (the bare GEMMs of a step, for benchmarks).
+# train_epoch, gemm_floor (the bare GEMMs of a step, for benchmarks) and
+# exp_nonpositive_inplace (the kernels' exp, exposed for its accuracy test).
 #
 # Design, in a few points:
 # - The caller (fastmlp.mlp) has validated every shape, dtype and contiguity
@@ -14,17 +15,22 @@
 #   workspace stays bounded for full-batch work on large n; gradients
 #   accumulate across chunks through the GEMM beta.
 # - In training, a batch that fits in one chunk writes its weight gradient
-#   straight into the velocity (GEMM alpha = 1 - momentum, beta = momentum)
-#   and each layer is updated right after its backward pass, while its
-#   velocity is still in cache.
+#   straight into the velocity through the GEMM's alpha and beta, and each
+#   layer is updated right after its backward pass, while its velocity is
+#   still in cache. The velocity is kept as v = c * u with a running scale
+#   c = momentum^t, so that v = m v + (1 - m) g becomes
+#   u += ((1 - m) / c_new) g: a GEMM with beta = 1, which spares BLAS its
+#   separate pass scaling the output by beta. u is brought back to v (one
+#   pass) when c gets small and at the end of every call, so the velocity
+#   the user sees is always the true one.
 from libc.math cimport isfinite
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport gemm
 from fastmlp._kernels._dense cimport dense_forward, dense_backward
 from fastmlp._kernels._elementwise cimport (
-    FM_SOFTMAX, activate, apply_velocity, axpy, gather_rows, momentum_mix,
-    output_loss, softmax_rows, sumsq)
+    FM_SOFTMAX, activate, apply_velocity, axpy, exp_nonpositive, gather_rows, momentum_mix,
+    output_loss, scale, softmax_rows, sumsq)
 
 # Positions in the spec array (mirrored in fastmlp/_workspace.py).
 cdef enum:
@@ -38,6 +44,14 @@ cdef enum:
     SPEC_OFF_XBUF = 7
     SPEC_OFF_YBUF = 8
     SPEC_HEADER = 9
+
+# The running velocity scale is folded back into the velocity once it falls
+# below this (about every 130 steps at momentum 0.9): far from underflow of
+# the scale and from overflow of u = v / c even in float32.
+cdef double RESCALE_BELOW = 1e-6
+# Below this momentum the scale would have to be folded back nearly every
+# step; the plain beta = momentum GEMM is used instead.
+cdef double SCALED_MIN_MOMENTUM = 0.5
 
 cdef enum:
     STATUS_OK = 0
@@ -251,16 +265,18 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     cdef floating* xbuf = pw + net.off_xbuf
     cdef floating* ybuf = pw + net.off_ybuf
     cdef floating* block
-    cdef floating f_lr = <floating> lr, f_m = <floating> momentum
-    cdef floating l2c = <floating> ((1.0 - momentum) * l2)
-    cdef floating scale
+    cdef floating f_m = <floating> momentum
+    cdef floating batch_scale
+    cdef bint scaled = momentum >= SCALED_MIN_MOMENTUM
+    # Velocity scale c (v = c * u); the epoch starts with u = v.
+    cdef double c = 1.0, c_new
     cdef double loss_sum, sq, obj, total = 0
     cdef int status = STATUS_OK
     with nogil:
         for step in range(n_steps):
             start = step * batch_rows
             nb = min(batch_rows, n - start)
-            scale = <floating> (1.0 / nb)
+            batch_scale = <floating> (1.0 / nb)
             loss_sum = 0
             done = 0
             while done < nb:
@@ -275,14 +291,24 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
                     yb = py + (start + done) * n_out
                 block = forward_rows(&net, pp, xb, pw, <int> rows, NULL)
                 loss_sum += output_loss(net.loss, out_act, block, yb, delta_a,
-                                        <size_t> rows, <size_t> n_out, scale)
+                                        <size_t> rows, <size_t> n_out, batch_scale)
                 if one_chunk:
                     if not isfinite(loss_sum):
                         break
-                    # The momentum mix happens inside the GEMMs; each layer
-                    # is stepped as soon as its gradient is complete.
-                    sq = backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows,
-                                       pv, <floating> 1 - f_m, f_m, True, f_lr, l2c)
+                    if scaled:
+                        c_new = momentum * c
+                        sq = backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows,
+                                           pv, <floating> ((1.0 - momentum) / c_new),
+                                           <floating> 1, True, <floating> (lr * c_new),
+                                           <floating> ((1.0 - momentum) * l2 / c_new))
+                        c = c_new
+                        if c < RESCALE_BELOW:
+                            scale(<floating> c, pv, <size_t> net.n_params)
+                            c = 1.0
+                    else:
+                        sq = backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows,
+                                           pv, <floating> (1.0 - momentum), f_m, True,
+                                           <floating> lr, <floating> ((1.0 - momentum) * l2))
                 else:
                     backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows, pg,
                                   <floating> 1, <floating> (0 if done == 0 else 1),
@@ -293,9 +319,10 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
                 break
             if not one_chunk:
                 momentum_mix(f_m, pg, pv, <size_t> net.n_params)
-                sq = apply_velocity(pp, pv, <size_t> net.n_weights, f_lr, l2c, l2c != 0)
+                sq = apply_velocity(pp, pv, <size_t> net.n_weights, <floating> lr,
+                                    <floating> ((1.0 - momentum) * l2), l2 != 0)
                 apply_velocity(pp + net.n_weights, pv + net.n_weights,
-                               <size_t> (net.n_params - net.n_weights), f_lr,
+                               <size_t> (net.n_params - net.n_weights), <floating> lr,
                                <floating> 0, False)
             obj = loss_sum / nb + 0.5 * l2 * sq
             total += obj * nb
@@ -305,22 +332,27 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
                 break
         else:
             step = n_steps
+        if c != 1.0:
+            scale(<floating> c, pv, <size_t> net.n_params)
     return status, total, step
 
 
-def gemm_floor(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] velocity,
+def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[::1] grads,
                const floating[:, ::1] X, floating[::1] work, Py_ssize_t batch_rows,
                Py_ssize_t n_steps):
     """Only the GEMMs of `n_steps` training steps on batches of `batch_rows`
-    rows (forward, weight gradients, input deltas), with the same shapes and
-    operands as train_epoch: the floor a training step cannot go below."""
+    rows, with the shapes of train_epoch: per layer the forward product, the
+    weight gradient (into `grads`, a scratch buffer of the parameters' size)
+    and, but for the first layer, the input delta; each written with
+    beta = 0, as a plain `out = A @ B` would. The floor a step cannot go
+    below; nothing else is computed."""
     cdef Net net = read_spec(spec)
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1]
     cdef Py_ssize_t step, l, L = net.n_layers, start, rows
     cdef int ni, no
     cdef const floating* px = &X[0, 0]
-    cdef floating* pp = &params[0]
-    cdef floating* pv = &velocity[0]
+    cdef const floating* pp = &params[0]
+    cdef floating* pg = &grads[0]
     cdef floating* pw = &work[0]
     cdef floating* delta_a = pw + net.off_delta_a
     cdef floating* delta_b = pw + net.off_delta_b
@@ -340,8 +372,14 @@ def gemm_floor(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] v
                 ni = <int> net.sizes[l]
                 no = <int> net.sizes[l + 1]
                 a = px + start * n_in if l == 0 else pw + net.act_off[l - 1]
-                gemm(True, False, no, ni, <int> rows, <floating> 0.1, delta_a, no, a, ni,
-                     <floating> 0.9, pv + net.w_off[l], ni)
+                gemm(True, False, no, ni, <int> rows, <floating> 1, delta_a, no, a, ni,
+                     <floating> 0, pg + net.w_off[l], ni)
                 if l > 0:
                     gemm(False, False, <int> rows, ni, no, <floating> 1, delta_a, no,
                          pp + net.w_off[l], ni, <floating> 0, delta_b, ni)
+
+
+def exp_nonpositive_inplace(floating[::1] x):
+    """x = exp(x) with the kernels' own exp (valid for x <= 0)."""
+    with nogil:
+        exp_nonpositive(&x[0], <size_t> x.shape[0])
