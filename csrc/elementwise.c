@@ -1,7 +1,16 @@
 /*
- * One source for the float and double kernels: elementwise_impl.h is
- * included twice, with the scalar type and the libm functions bound to each
- * precision, so the two can never drift apart.
+ * The elementwise kernels, compiled once per instruction-set level and
+ * dispatched at run time.
+ *
+ * elementwise_impl.h holds each kernel once, written as plain loops the
+ * compiler vectorizes; elementwise_precisions.h instantiates it for float
+ * and double; this file instantiates that for the portable baseline and, on
+ * x86-64 with GCC or Clang, for AVX2+FMA and AVX-512 through target pragmas
+ * (never -march=native, which would crash older CPUs). The public fm_*_f /
+ * fm_*_d functions of elementwise.h call the level chosen by
+ * fm_simd_select: by default the best one the CPU supports, or the one
+ * FASTMLP_SIMD names (the Cython layer reads it). On aarch64 the baseline
+ * is already NEON, which the architecture guarantees.
  */
 #include <math.h>
 #include <stdint.h>
@@ -9,26 +18,24 @@
 
 #include "elementwise.h"
 
-/* The per-element loops are compiled for the baseline instruction set and,
- * where the compiler can do it portably (GCC on x86-64 ELF, via ifunc), also
- * for AVX2 and AVX-512, chosen at load time from what the CPU supports:
- * never -march=native, which would crash older CPUs. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__ELF__) && __GNUC__ >= 8
-#define FM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define FM_MULTIVERSION
-#endif
-
 #if defined(_MSC_VER)
 #define FM_RESTRICT __restrict
 #else
 #define FM_RESTRICT restrict
 #endif
 
-#define FM_CAT2(a, b) a##_##b
-#define FM_CAT(a, b) FM_CAT2(a, b)
-#define FN(name) FM_CAT(name, FM_SUFFIX)
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define FM_X86_DISPATCH 1
+#else
+#define FM_X86_DISPATCH 0
+#endif
+
+#define FM_CAT2_(a, b) a##_##b
+#define FM_CAT2(a, b) FM_CAT2_(a, b)
+#define FM_CAT3_(a, b, c) a##_##b##_##c
+#define FM_CAT3(a, b, c) FM_CAT3_(a, b, c)
+/* Name of a kernel at the current precision and level, inside the impl. */
+#define FN(name) FM_CAT3(name, FM_SUFFIX, FM_ISA)
 
 /* 1 / k!, the Taylor coefficients of exp, for k = 0..13. */
 static const double fm_inverse_factorial[14] = {
@@ -37,58 +44,90 @@ static const double fm_inverse_factorial[14] = {
     1.0 / 479001600, 1.0 / 6227020800.0,
 };
 
-/* Constants of exp_nonpositive (see elementwise_impl.h), per precision:
- * ln 2 split in a high part with trailing zero bits (so n * LN2_HI is exact
- * for the n that occur) and the rest; 1.5 * 2^mantissa bits, which rounds a
- * float to an integer when added and subtracted; the exponent bias and the
- * mantissa width; the smallest argument with a normal result; the degree of
- * the Taylor polynomial (its truncation error at |r| = ln2 / 2 is below half
- * an ulp: 0.347^8 / 8! = 5e-9 for float, 0.347^14 / 14! = 4e-18 for double). */
+#define FM_ISA baseline
+#include "elementwise_precisions.h"
+#undef FM_ISA
+
+#if FM_X86_DISPATCH
+#define FM_STR(x) #x
+#if defined(__clang__)
+#define FM_TARGET_BEGIN(isa) \
+    _Pragma(FM_STR(clang attribute push(__attribute__((target(isa))), apply_to = function)))
+#define FM_TARGET_END _Pragma("clang attribute pop")
+#else
+#define FM_TARGET_BEGIN(isa) _Pragma("GCC push_options") _Pragma(FM_STR(GCC target(isa)))
+#define FM_TARGET_END _Pragma("GCC pop_options")
+#endif
+
+FM_TARGET_BEGIN("avx2,fma")
+#define FM_ISA avx2
+#include "elementwise_precisions.h"
+#undef FM_ISA
+FM_TARGET_END
+
+FM_TARGET_BEGIN("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#define FM_ISA avx512
+#include "elementwise_precisions.h"
+#undef FM_ISA
+FM_TARGET_END
+#endif /* FM_X86_DISPATCH */
+
+/* ---- run-time selection ---- */
+
+static int fm_simd_level = -1; /* -1: not chosen yet, use the best */
+
+int fm_simd_supported(int level)
+{
+    if (level == FM_SIMD_BASELINE) return 1;
+#if FM_X86_DISPATCH
+    __builtin_cpu_init();
+    if (level == FM_SIMD_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (level == FM_SIMD_AVX512)
+        return fm_simd_supported(FM_SIMD_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512bw");
+#endif
+    return 0;
+}
+
+int fm_simd_best(void)
+{
+    if (fm_simd_supported(FM_SIMD_AVX512)) return FM_SIMD_AVX512;
+    if (fm_simd_supported(FM_SIMD_AVX2)) return FM_SIMD_AVX2;
+    return FM_SIMD_BASELINE;
+}
+
+int fm_simd_select(int level)
+{
+    if (!fm_simd_supported(level)) return -1;
+    fm_simd_level = level;
+    return 0;
+}
+
+int fm_simd_active(void)
+{
+    if (fm_simd_level < 0) fm_simd_level = fm_simd_best();
+    return fm_simd_level;
+}
+
+#if FM_X86_DISPATCH
+#define FM_CALL(name, args)                                                        \
+    (fm_simd_level == FM_SIMD_AVX512 ? FM_CAT3(name, FM_SUFFIX, avx512) args :     \
+     fm_simd_level == FM_SIMD_AVX2   ? FM_CAT3(name, FM_SUFFIX, avx2) args :       \
+                                       FM_CAT3(name, FM_SUFFIX, baseline) args)
+#else
+#define FM_CALL(name, args) FM_CAT3(name, FM_SUFFIX, baseline) args
+#endif
+
 #define T float
 #define FM_SUFFIX f
-#define UINT uint32_t
-#define LN2_HI 0.693359375f
-#define LN2_LO (-2.12194440e-4f)
-#define LOG2E 1.44269504088896341f
-#define ROUND_MAGIC 12582912.0f
-#define ROUND_MAGIC_BITS 0x4B400000u
-#define EXP_BIAS 127
-#define MANT_BITS 23
-#define EXP_MIN_ARG (-87.3365447f)
-#define EXP_DEGREE 7
-#define LOG logf
-#define LOG1P log1pf
-#define TANH tanhf
-#include "elementwise_impl.h"
+#include "elementwise_dispatch.h"
 #undef T
 #undef FM_SUFFIX
-#undef UINT
-#undef LN2_HI
-#undef LN2_LO
-#undef LOG2E
-#undef ROUND_MAGIC
-#undef ROUND_MAGIC_BITS
-#undef EXP_BIAS
-#undef MANT_BITS
-#undef EXP_MIN_ARG
-#undef EXP_DEGREE
-#undef LOG
-#undef LOG1P
-#undef TANH
 
 #define T double
 #define FM_SUFFIX d
-#define UINT uint64_t
-#define LN2_HI 6.93147180369123816490e-01
-#define LN2_LO 1.90821492927058770002e-10
-#define LOG2E 1.44269504088896338700e+00
-#define ROUND_MAGIC 6755399441055744.0
-#define ROUND_MAGIC_BITS 0x4338000000000000ull
-#define EXP_BIAS 1023
-#define MANT_BITS 52
-#define EXP_MIN_ARG (-708.39641853226408)
-#define EXP_DEGREE 13
-#define LOG log
-#define LOG1P log1p
-#define TANH tanh
-#include "elementwise_impl.h"
+#include "elementwise_dispatch.h"
+#undef T
+#undef FM_SUFFIX

@@ -3,9 +3,10 @@
  * output-layer losses, bias add, column sums and the parameter update.
  *
  * Plain C so that the compiler vectorizes the simple loops; each kernel
- * exists for float (_f) and double (_d), generated from one definition in
- * elementwise.c. Callers (the Cython layer) guarantee valid pointers and
- * sizes: nothing here checks its arguments.
+ * exists for float (_f) and double (_d), generated from one definition
+ * (elementwise_impl.h) and compiled for several instruction sets, one of
+ * which is chosen at run time (elementwise.c). Callers (the Cython layer)
+ * guarantee valid pointers and sizes: nothing here checks its arguments.
  *
  * Derivatives are computed from the activation *output* a = sigma(z), so the
  * pre-activations never need to be stored.
@@ -33,6 +34,23 @@ enum {
 };
 
 #define FM_LEAKY_SLOPE 0.01
+
+/* Instruction-set levels of the kernels (see elementwise.c). */
+enum {
+    FM_SIMD_BASELINE = 0,
+    FM_SIMD_AVX2 = 1,
+    FM_SIMD_AVX512 = 2
+};
+
+/* 1 if this CPU (and build) can run the level, else 0. */
+int fm_simd_supported(int level);
+/* The best level this CPU supports. */
+int fm_simd_best(void);
+/* Use `level` from now on; -1 (and no change) if it is not supported. Not
+ * thread-safe against running kernels: call it before any work starts. */
+int fm_simd_select(int level);
+/* The level in use (choosing the best one on first call). */
+int fm_simd_active(void);
 
 #define FM_DECLARE(T, S)                                                       \
     /* x = sigma(x) in place; act is any code but FM_SOFTMAX. */               \

@@ -1,6 +1,7 @@
 /*
- * Kernel bodies for one scalar type T (see elementwise.c). No include guard:
- * this file is meant to be included once per precision.
+ * Kernel bodies for one scalar type T at one instruction-set level (see
+ * elementwise.c): every function here is static and named by FN(), so each
+ * inclusion makes its own copy, compiled for its level. No include guard.
  */
 
 /* exp(x) for x <= 0, in arithmetic and bit operations only, so that loops
@@ -37,14 +38,12 @@ static inline T FN(sigmoid_scalar)(T z)
     return z >= 0 ? (T)1 / ((T)1 + t) : t / ((T)1 + t);
 }
 
-FM_MULTIVERSION
-void FN(fm_exp_nonpositive)(T *x, size_t n)
+static void FN(fm_exp_nonpositive)(T *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) x[i] = FN(exp_nonpositive)(x[i]);
 }
 
-FM_MULTIVERSION
-void FN(fm_activate)(int act, T *x, size_t n)
+static void FN(fm_activate)(int act, T *x, size_t n)
 {
     size_t i;
     const T slope = (T)FM_LEAKY_SLOPE;
@@ -66,8 +65,7 @@ void FN(fm_activate)(int act, T *x, size_t n)
     }
 }
 
-FM_MULTIVERSION
-void FN(fm_softmax_rows)(T *x, size_t rows, size_t cols)
+static void FN(fm_softmax_rows)(T *x, size_t rows, size_t cols)
 {
     size_t r, j;
     for (r = 0; r < rows; r++) {
@@ -86,8 +84,7 @@ void FN(fm_softmax_rows)(T *x, size_t rows, size_t cols)
     }
 }
 
-FM_MULTIVERSION
-void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRICT delta, size_t n)
+static void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRICT delta, size_t n)
 {
     size_t i;
     const T slope = (T)FM_LEAKY_SLOPE;
@@ -113,8 +110,7 @@ void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRICT delta
     }
 }
 
-FM_MULTIVERSION
-void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT b, size_t rows,
+static void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT b, size_t rows,
                           size_t cols)
 {
     /* The bias is added in the same pass that applies the activation, so
@@ -149,8 +145,7 @@ void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT b, siz
     }
 }
 
-FM_MULTIVERSION
-void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T alpha, T beta,
+static void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T alpha, T beta,
                    T *FM_RESTRICT out)
 {
     size_t r, j;
@@ -244,8 +239,7 @@ static double FN(squared_error)(int out_act, T *FM_RESTRICT z, const T *FM_RESTR
     return total;
 }
 
-FM_MULTIVERSION
-double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
+static double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
                           size_t rows, size_t k, T scale)
 {
     switch (loss) {
@@ -258,7 +252,7 @@ double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
     }
 }
 
-double FN(fm_sumsq)(const T *x, size_t n)
+static double FN(fm_sumsq)(const T *x, size_t n)
 {
     /* Four independent partial sums break the add-latency chain without
      * reassociating anything the compiler would need -ffast-math for. */
@@ -274,20 +268,17 @@ double FN(fm_sumsq)(const T *x, size_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
-FM_MULTIVERSION
-void FN(fm_axpy)(T c, const T *FM_RESTRICT w, T *FM_RESTRICT g, size_t n)
+static void FN(fm_axpy)(T c, const T *FM_RESTRICT w, T *FM_RESTRICT g, size_t n)
 {
     for (size_t i = 0; i < n; i++) g[i] += c * w[i];
 }
 
-FM_MULTIVERSION
-void FN(fm_scale)(T c, T *x, size_t n)
+static void FN(fm_scale)(T c, T *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) x[i] *= c;
 }
 
-FM_MULTIVERSION
-void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, size_t n)
+static void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, size_t n)
 {
     const T one_minus_m = (T)1 - m;
     if (m == 0) {
@@ -297,8 +288,7 @@ void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, size_t n
     for (size_t i = 0; i < n; i++) v[i] = m * v[i] + one_minus_m * g[i];
 }
 
-FM_MULTIVERSION
-double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr, T l2c,
+static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr, T l2c,
                              int want_sumsq)
 {
     double sumsq = 0;
@@ -314,7 +304,7 @@ double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr,
     return sumsq;
 }
 
-void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, size_t rows,
+static void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, size_t rows,
                         size_t cols, T *FM_RESTRICT dst)
 {
     for (size_t r = 0; r < rows; r++)

@@ -5,10 +5,13 @@ import pytest
 
 from fastmlp._kernels import _train
 
-# Measured: float32 at most 0.93 ulp from the exactly rounded value (float64
-# exp as the reference); float64 at most 1.0 ulp from numpy's exp (libm,
-# itself within about 0.5 ulp of exact). The bounds leave a little margin.
-MAX_ULP = {np.float32: 1.0, np.float64: 1.5}
+# Measured on this project's machine: float32 at most 0.88 ulp from the
+# exactly rounded value (float64 exp as the reference) on the AVX2 and
+# AVX-512 paths, where the polynomial uses fused multiply-adds, and 1.15 ulp
+# on the baseline path, which rounds each multiply and add; float64 at most
+# 1.0 ulp from numpy's exp (libm, itself within about 0.5 ulp of exact) on
+# every path. The bounds leave a little margin over those.
+MAX_ULP = {np.float32: 1.5, np.float64: 1.5}
 NORMAL_RANGE = {np.float32: -87.33, np.float64: -708.39}
 
 

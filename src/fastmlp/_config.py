@@ -10,6 +10,7 @@ def show_config(file=None):
     from threadpoolctl import threadpool_info
 
     from . import __version__
+    from ._kernels import _train
 
     out = file if file is not None else sys.stdout
     lines = [
@@ -17,6 +18,8 @@ def show_config(file=None):
         f"python     {platform.python_version()} ({platform.machine()})",
         f"numpy      {numpy.__version__}",
         f"scipy      {scipy.__version__}",
+        f"simd       {_train.simd_active()} (supported: {', '.join(_train.simd_paths())}; "
+        "FASTMLP_SIMD forces one)",
         "blas libraries (threadpoolctl):",
     ]
     for lib in threadpool_info():

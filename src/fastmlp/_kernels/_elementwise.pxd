@@ -13,6 +13,14 @@ cdef extern from "elementwise.h" nogil:
         FM_MSE
         FM_CROSS_ENTROPY
         FM_BINARY_CROSS_ENTROPY
+        FM_SIMD_BASELINE
+        FM_SIMD_AVX2
+        FM_SIMD_AVX512
+
+    int fm_simd_supported(int level)
+    int fm_simd_best()
+    int fm_simd_select(int level)
+    int fm_simd_active()
 
     void fm_activate_f(int act, float* x, size_t n)
     void fm_activate_d(int act, double* x, size_t n)

@@ -1,6 +1,8 @@
 # The def entry points of fastmlp: forward, objective, loss_and_gradients,
-# train_epoch, gemm_floor (the bare GEMMs of a step, for benchmarks) and
-# exp_nonpositive_inplace (the kernels' exp, exposed for its accuracy test).
+# train_epoch, gemm_floor (the bare GEMMs of a step, for benchmarks),
+# exp_nonpositive_inplace (the kernels' exp, exposed for its accuracy test)
+# and the choice of instruction set for the elementwise kernels
+# (simd_paths, simd_active, simd_select; FASTMLP_SIMD at import).
 #
 # Design, in a few points:
 # - The caller (fastmlp.mlp) has validated every shape, dtype and contiguity
@@ -29,7 +31,8 @@ from cython cimport floating
 from fastmlp._kernels._blas cimport gemm
 from fastmlp._kernels._dense cimport dense_forward, dense_backward
 from fastmlp._kernels._elementwise cimport (
-    FM_SOFTMAX, activate, apply_velocity, axpy, exp_nonpositive, gather_rows, momentum_mix,
+    FM_SIMD_AVX2, FM_SIMD_AVX512, FM_SIMD_BASELINE, fm_simd_active, fm_simd_select,
+    fm_simd_supported, FM_SOFTMAX, activate, apply_velocity, axpy, exp_nonpositive, gather_rows, momentum_mix,
     output_loss, scale, softmax_rows, sumsq)
 
 # Positions in the spec array (mirrored in fastmlp/_workspace.py).
@@ -383,3 +386,43 @@ def exp_nonpositive_inplace(floating[::1] x):
     """x = exp(x) with the kernels' own exp (valid for x <= 0)."""
     with nogil:
         exp_nonpositive(&x[0], <size_t> x.shape[0])
+
+
+SIMD_LEVELS = {"baseline": FM_SIMD_BASELINE, "avx2": FM_SIMD_AVX2, "avx512": FM_SIMD_AVX512}
+_SIMD_NAMES = {level: name for name, level in SIMD_LEVELS.items()}
+
+
+def simd_paths():
+    """Names of the instruction-set paths this CPU (and build) can run."""
+    return [name for name, level in SIMD_LEVELS.items() if fm_simd_supported(level)]
+
+
+def simd_active():
+    """Name of the path the elementwise kernels use."""
+    return _SIMD_NAMES[fm_simd_active()]
+
+
+def simd_select(name):
+    """Use the named path from now on (call it while no kernel is running)."""
+    if name not in SIMD_LEVELS:
+        raise ValueError(
+            f"unknown SIMD path {name!r}; expected one of {', '.join(SIMD_LEVELS)}")
+    if fm_simd_select(SIMD_LEVELS[name]) != 0:
+        raise RuntimeError(
+            f"SIMD path {name!r} is not supported by this CPU or build; "
+            f"supported: {', '.join(simd_paths())}")
+
+
+def _select_from_environment():
+    import os
+    forced = os.environ.get("FASTMLP_SIMD", "").strip().lower()
+    if forced:
+        try:
+            simd_select(forced)
+        except (ValueError, RuntimeError) as exc:
+            raise ImportError(f"FASTMLP_SIMD={forced!r}: {exc}") from None
+    else:
+        fm_simd_active()
+
+
+_select_from_environment()

@@ -1,0 +1,75 @@
+/*
+ * The public kernels of elementwise.h for one precision (T, FM_SUFFIX): each
+ * forwards to the instruction-set level chosen in elementwise.c. Included
+ * once per precision; no include guard.
+ */
+#define PUB(name) FM_CAT2(name, FM_SUFFIX)
+
+void PUB(fm_exp_nonpositive)(T *x, size_t n)
+{
+    FM_CALL(fm_exp_nonpositive, (x, n));
+}
+
+void PUB(fm_activate)(int act, T *x, size_t n)
+{
+    FM_CALL(fm_activate, (act, x, n));
+}
+
+void PUB(fm_softmax_rows)(T *x, size_t rows, size_t cols)
+{
+    FM_CALL(fm_softmax_rows, (x, rows, cols));
+}
+
+void PUB(fm_derivative_mul)(int act, const T *a, T *delta, size_t n)
+{
+    FM_CALL(fm_derivative_mul, (act, a, delta, n));
+}
+
+void PUB(fm_bias_activate)(int act, T *z, const T *b, size_t rows, size_t cols)
+{
+    FM_CALL(fm_bias_activate, (act, z, b, rows, cols));
+}
+
+void PUB(fm_colsum)(const T *d, size_t rows, size_t cols, T alpha, T beta, T *out)
+{
+    FM_CALL(fm_colsum, (d, rows, cols, alpha, beta, out));
+}
+
+double PUB(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
+                           size_t rows, size_t k, T scale)
+{
+    return FM_CALL(fm_output_loss, (loss, out_act, z, y, delta, rows, k, scale));
+}
+
+double PUB(fm_sumsq)(const T *x, size_t n)
+{
+    return FM_CALL(fm_sumsq, (x, n));
+}
+
+void PUB(fm_axpy)(T c, const T *w, T *g, size_t n)
+{
+    FM_CALL(fm_axpy, (c, w, g, n));
+}
+
+void PUB(fm_scale)(T c, T *x, size_t n)
+{
+    FM_CALL(fm_scale, (c, x, n));
+}
+
+void PUB(fm_momentum_mix)(T m, const T *g, T *v, size_t n)
+{
+    FM_CALL(fm_momentum_mix, (m, g, v, n));
+}
+
+double PUB(fm_apply_velocity)(T *w, T *v, size_t n, T lr, T l2c, int want_sumsq)
+{
+    return FM_CALL(fm_apply_velocity, (w, v, n, lr, l2c, want_sumsq));
+}
+
+void PUB(fm_gather_rows)(const T *src, const ptrdiff_t *idx, size_t rows, size_t cols,
+                         T *dst)
+{
+    FM_CALL(fm_gather_rows, (src, idx, rows, cols, dst));
+}
+
+#undef PUB
