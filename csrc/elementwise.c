@@ -37,11 +37,11 @@
 /* Name of a kernel at the current precision and level, inside the impl. */
 #define FN(name) FM_CAT3(name, FM_SUFFIX, FM_ISA)
 
-/* 1 / k!, the Taylor coefficients of exp, for k = 0..13. */
-static const double fm_inverse_factorial[14] = {
+/* 1 / k!, the Taylor coefficients of exp, for k = 0..14. */
+static const double fm_inverse_factorial[15] = {
     1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040,
     1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800,
-    1.0 / 479001600, 1.0 / 6227020800.0,
+    1.0 / 479001600, 1.0 / 6227020800.0, 1.0 / 87178291200.0,
 };
 
 #define FM_ISA baseline

@@ -31,6 +31,37 @@ static inline T FN(exp_nonpositive)(T x)
     return x < EXP_MIN_ARG ? (T)0 : result;
 }
 
+/* expm1(x) for x <= 0 by the same reduction: with x = n ln2 + r,
+ * expm1(x) = 2^n expm1(r) + (2^n - 1), and expm1(r) = r (1 + r/2! + ...)
+ * keeps full relative accuracy for small |x| (n = 0), where exp(x) - 1
+ * would cancel. Results are -1 below the normal range of exp. */
+static inline T FN(expm1_nonpositive)(T x)
+{
+    T xc = x < EXP_MIN_ARG ? (T)EXP_MIN_ARG : x;
+    T t = xc * (T)LOG2E + (T)ROUND_MAGIC;
+    T n = t - (T)ROUND_MAGIC;
+    T r = (xc - n * (T)LN2_HI) - n * (T)LN2_LO;
+    T q = (T)fm_inverse_factorial[EXP_DEGREE + 1];
+    for (int k = EXP_DEGREE; k >= 1; k--) q = q * r + (T)fm_inverse_factorial[k];
+    q *= r;
+    UINT tbits, sbits;
+    T scale;
+    memcpy(&tbits, &t, sizeof t);
+    sbits = (tbits - (UINT)ROUND_MAGIC_BITS + (UINT)EXP_BIAS) << MANT_BITS;
+    memcpy(&scale, &sbits, sizeof scale);
+    T result = scale * q + (scale - (T)1);
+    return x < EXP_MIN_ARG ? (T)-1 : result;
+}
+
+static inline T FN(tanh_scalar)(T z)
+{
+    /* tanh|z| = -expm1(-2|z|) / (2 + expm1(-2|z|)), odd in z. */
+    T a = z >= 0 ? z : -z;
+    T em = FN(expm1_nonpositive)((T)-2 * a);
+    T th = -em / ((T)2 + em);
+    return z >= 0 ? th : -th;
+}
+
 static inline T FN(sigmoid_scalar)(T z)
 {
     /* With t = exp(-|z|) <= 1 nothing overflows on either side. */
@@ -52,7 +83,7 @@ static void FN(fm_activate)(int act, T *x, size_t n)
         for (i = 0; i < n; i++) x[i] = FN(sigmoid_scalar)(x[i]);
         break;
     case FM_TANH:
-        for (i = 0; i < n; i++) x[i] = TANH(x[i]);
+        for (i = 0; i < n; i++) x[i] = FN(tanh_scalar)(x[i]);
         break;
     case FM_RELU:
         for (i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : (T)0;
@@ -124,7 +155,7 @@ static void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT
             for (j = 0; j < cols; j++) row[j] = FN(sigmoid_scalar)(row[j] + b[j]);
             break;
         case FM_TANH:
-            for (j = 0; j < cols; j++) row[j] = TANH(row[j] + b[j]);
+            for (j = 0; j < cols; j++) row[j] = FN(tanh_scalar)(row[j] + b[j]);
             break;
         case FM_RELU:
             for (j = 0; j < cols; j++) {

@@ -16,4 +16,3 @@
 #undef EXP_DEGREE
 #undef LOG
 #undef LOG1P
-#undef TANH

@@ -25,7 +25,6 @@
 #define EXP_DEGREE 7
 #define LOG logf
 #define LOG1P log1pf
-#define TANH tanhf
 #include "elementwise_impl.h"
 #include "elementwise_precision_end.h"
 
@@ -43,6 +42,5 @@
 #define EXP_DEGREE 13
 #define LOG log
 #define LOG1P log1p
-#define TANH tanh
 #include "elementwise_impl.h"
 #include "elementwise_precision_end.h"

@@ -31,9 +31,10 @@ from cython cimport floating
 from fastmlp._kernels._blas cimport gemm
 from fastmlp._kernels._dense cimport dense_forward, dense_backward
 from fastmlp._kernels._elementwise cimport (
-    FM_SIMD_AVX2, FM_SIMD_AVX512, FM_SIMD_BASELINE, fm_simd_active, fm_simd_select,
-    fm_simd_supported, FM_SOFTMAX, activate, apply_velocity, axpy, exp_nonpositive, gather_rows, momentum_mix,
-    output_loss, scale, softmax_rows, sumsq)
+    FM_SIMD_AVX2, FM_SIMD_AVX512, FM_SIMD_BASELINE, FM_SOFTMAX, activate,
+    apply_velocity, axpy, derivative_mul, exp_nonpositive, fm_simd_active,
+    fm_simd_select, fm_simd_supported, gather_rows, momentum_mix, output_loss, scale,
+    softmax_rows, sumsq)
 
 # Positions in the spec array (mirrored in fastmlp/_workspace.py).
 cdef enum:
@@ -386,6 +387,19 @@ def exp_nonpositive_inplace(floating[::1] x):
     """x = exp(x) with the kernels' own exp (valid for x <= 0)."""
     with nogil:
         exp_nonpositive(&x[0], <size_t> x.shape[0])
+
+
+def activate_inplace(int act, floating[::1] x):
+    """x = sigma(x) for an activation code of fastmlp._workspace (not softmax);
+    for accuracy tests and the elementwise benchmarks."""
+    with nogil:
+        activate(act, &x[0], <size_t> x.shape[0])
+
+
+def derivative_mul_inplace(int act, const floating[::1] a, floating[::1] delta):
+    """delta *= sigma'(z) given a = sigma(z); a and delta of equal length."""
+    with nogil:
+        derivative_mul(act, &a[0], &delta[0], <size_t> delta.shape[0])
 
 
 SIMD_LEVELS = {"baseline": FM_SIMD_BASELINE, "avx2": FM_SIMD_AVX2, "avx512": FM_SIMD_AVX512}
