@@ -115,7 +115,16 @@ def main(argv=None):
                         "pytest round count: 40 for tiny, 10 for large)")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results here")
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    p.add_argument("--simd", default=None,
+                   help="force the elementwise kernels' instruction-set path "
+                        "(baseline, avx2, avx512; default: the best this CPU runs)")
     args = p.parse_args(argv)
+    if args.simd is not None:
+        from fastmlp._kernels import _train
+        try:
+            _train.simd_select(args.simd)
+        except (ValueError, RuntimeError) as exc:
+            p.error(str(exc))
     try:
         chosen = configs.select(args.configs)
     except ValueError as exc:
@@ -133,6 +142,8 @@ def main(argv=None):
             print(f"  {lib['internal_api']} {lib['version']}  architecture={lib['architecture']}"
                   f"  threads={lib['num_threads']}  threading={lib['threading_layer']}"
                   f"  [{lib['used_by']}]  {os.path.basename(str(lib['filepath']))}")
+        from fastmlp._kernels import _train
+        print(f"fastmlp elementwise kernels: {_train.simd_active()} path")
         print(f"CPU: {machine['cpu']} ({machine['cpu_count']} logical)  "
               f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE']}  "
               f"OPENBLAS_L2_SIZE={machine['OPENBLAS_L2_SIZE']}  "

@@ -85,9 +85,10 @@ int fm_simd_active(void);
     void fm_momentum_mix_##S(T m, const T *g, T *v, size_t n);                 \
     /* With v already holding m*v + (1-m)*dLoss/dw: v += l2c * w (skipped    \
      * when l2c == 0), then w -= lr * v. Returns sum of w^2 before the update  \
-     * when want_sumsq, else 0. */                                             \
+     * when want_sumsq, else 0; sets *nonfinite to 1 if any new w is inf or   \
+     * NaN (and leaves it alone otherwise). */                                \
     double fm_apply_velocity_##S(T *w, T *v, size_t n, T lr, T l2c,           \
-                                 int want_sumsq);                              \
+                                 int want_sumsq, int *nonfinite);             \
     /* Copy the rows idx[0..rows) of src (each cols wide) into dst. */         \
     void fm_gather_rows_##S(const T *src, const ptrdiff_t *idx, size_t rows,   \
                             size_t cols, T *dst);

@@ -2,6 +2,12 @@
  * Kernel bodies for one scalar type T at one instruction-set level (see
  * elementwise.c): every function here is static and named by FN(), so each
  * inclusion makes its own copy, compiled for its level. No include guard.
+ *
+ * Selects are written with both arms computed first (T neg = ...; x = c ?
+ * x : neg): the compiler may not evaluate a floating-point operation that
+ * the source only evaluates conditionally (it could raise a flag the source
+ * does not), so `c ? x : slope * x` stays a branch per element, while the
+ * two-step form becomes a vector compare-and-blend on every path.
  */
 
 /* exp(x) for x <= 0, in arithmetic and bit operations only, so that loops
@@ -59,14 +65,17 @@ static inline T FN(tanh_scalar)(T z)
     T a = z >= 0 ? z : -z;
     T em = FN(expm1_nonpositive)((T)-2 * a);
     T th = -em / ((T)2 + em);
-    return z >= 0 ? th : -th;
+    T neg = -th;
+    return z >= 0 ? th : neg;
 }
 
 static inline T FN(sigmoid_scalar)(T z)
 {
     /* With t = exp(-|z|) <= 1 nothing overflows on either side. */
     T t = FN(exp_nonpositive)(z >= 0 ? -z : z);
-    return z >= 0 ? (T)1 / ((T)1 + t) : t / ((T)1 + t);
+    T inv = (T)1 / ((T)1 + t);
+    T neg = t * inv;
+    return z >= 0 ? inv : neg;
 }
 
 static void FN(fm_exp_nonpositive)(T *x, size_t n)
@@ -86,10 +95,15 @@ static void FN(fm_activate)(int act, T *x, size_t n)
         for (i = 0; i < n; i++) x[i] = FN(tanh_scalar)(x[i]);
         break;
     case FM_RELU:
-        for (i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : (T)0;
+        /* Written so that NaN passes through (NaN < 0 is false): a relu
+         * that mapped NaN to 0 would hide a diverged layer from the loss. */
+        for (i = 0; i < n; i++) x[i] = x[i] < 0 ? (T)0 : x[i];
         break;
     case FM_LEAKY_RELU:
-        for (i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : slope * x[i];
+        for (i = 0; i < n; i++) {
+            T neg = slope * x[i];
+            x[i] = x[i] > 0 ? x[i] : neg;
+        }
         break;
     default: /* identity */
         break;
@@ -134,7 +148,10 @@ static void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRIC
         for (i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : (T)0;
         break;
     case FM_LEAKY_RELU:
-        for (i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : slope * delta[i];
+        for (i = 0; i < n; i++) {
+            T neg = slope * delta[i];
+            delta[i] = a[i] > 0 ? delta[i] : neg;
+        }
         break;
     default: /* identity */
         break;
@@ -160,13 +177,14 @@ static void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT
         case FM_RELU:
             for (j = 0; j < cols; j++) {
                 T x = row[j] + b[j];
-                row[j] = x > 0 ? x : (T)0;
+                row[j] = x < 0 ? (T)0 : x; /* NaN passes, as in fm_activate */
             }
             break;
         case FM_LEAKY_RELU:
             for (j = 0; j < cols; j++) {
                 T x = row[j] + b[j];
-                row[j] = x > 0 ? x : slope * x;
+                T neg = slope * x;
+                row[j] = x > 0 ? x : neg;
             }
             break;
         default: /* identity, and the output layer before its loss */
@@ -247,7 +265,9 @@ static double FN(sigmoid_binary_cross_entropy)(T *FM_RESTRICT z, const T *FM_RES
         /* -[y log p + (1-y) log(1-p)] = softplus(z) - y z */
         T softplus = (zi > 0 ? zi : (T)0) + LOG1P(t);
         total += (double)(softplus - y[i] * zi);
-        T p = zi >= 0 ? (T)1 / ((T)1 + t) : t / ((T)1 + t);
+        T inv = (T)1 / ((T)1 + t);
+        T neg = t * inv;
+        T p = zi >= 0 ? inv : neg;
         z[i] = p;
         if (delta) delta[i] = scale * (p - y[i]);
     }
@@ -320,18 +340,34 @@ static void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, s
 }
 
 static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr, T l2c,
-                             int want_sumsq)
+                                    int want_sumsq, int *nonfinite)
 {
+    /* The finiteness test of the new weights rides along the update: an
+     * exponent field of all ones is inf or NaN. An integer OR-reduction
+     * vectorizes, so the check is free in this memory-bound pass. */
+    const UINT exp_mask = ((((UINT)1) << (sizeof(T) * 8 - 1 - MANT_BITS)) - 1) << MANT_BITS;
+    UINT bad = 0;
     double sumsq = 0;
     if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
     if (l2c != 0) {
         for (size_t i = 0; i < n; i++) {
             v[i] += l2c * w[i];
-            w[i] -= lr * v[i];
+            T nw = w[i] - lr * v[i];
+            UINT bits;
+            memcpy(&bits, &nw, sizeof bits);
+            bad |= (UINT)((bits & exp_mask) == exp_mask);
+            w[i] = nw;
         }
     } else {
-        for (size_t i = 0; i < n; i++) w[i] -= lr * v[i];
+        for (size_t i = 0; i < n; i++) {
+            T nw = w[i] - lr * v[i];
+            UINT bits;
+            memcpy(&bits, &nw, sizeof bits);
+            bad |= (UINT)((bits & exp_mask) == exp_mask);
+            w[i] = nw;
+        }
     }
+    if (bad) *nonfinite = 1;
     return sumsq;
 }
 

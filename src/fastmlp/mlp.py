@@ -19,6 +19,13 @@ from . import _workspace
 # (measured with benchmarks/threads.py; see the README), so fit runs on one.
 SINGLE_THREAD_FLOPS = 2e6
 
+# Matrix-product work between two checks for pending signals in fit.
+SIGNAL_CHECK_FLOPS = 2e7
+
+# Status codes of _train.train_epoch.
+STATUS_NONFINITE_LOSS = 1
+STATUS_NONFINITE_PARAMS = 2
+
 _controller = None
 
 
@@ -81,17 +88,29 @@ class MLP(BaseMLP):
         # momentum step, so it needs a gradient buffer; otherwise the GEMMs
         # write straight into the velocity and none is allocated.
         grads = np.empty(self._layout.n_params if rows > chunk else 0, dtype=self.dtype)
+        # Parameters and velocity at the start of each epoch, to recover the
+        # last finite state if an update produces inf or NaN.
+        checkpoint = np.empty(2 * self._layout.n_params, dtype=self.dtype)
+        # Steps between two looks at pending signals (Ctrl-C): about
+        # SIGNAL_CHECK_FLOPS of work, so an interrupt is served within
+        # milliseconds and the check costs nothing measurable.
+        check_every = max(1, int(SIGNAL_CHECK_FLOPS // step_flops(self.layer_sizes, rows)))
         n = X.shape[0]
         params, velocity, l2 = self.params, self.velocity, self.l2
 
         def run(perm):
-            if perm is not None:
-                perm = np.asarray(perm, dtype=np.intp)
-            status, total, steps = _train.train_epoch(
-                spec, params, velocity, grads, X, Y, perm, rows, work, lr, momentum, l2)
-            if status != 0:
+            status, total, step = _train.train_epoch(
+                spec, params, velocity, grads, X, Y, perm, rows, work, lr, momentum, l2,
+                checkpoint, check_every)
+            if status == STATUS_NONFINITE_LOSS:
                 raise DivergenceError(
-                    f"step {steps}: the training objective is not finite; "
+                    f"step {step}: the training objective is not finite; the step was "
+                    f"not taken and the model is as it was after step {step - 1}; "
+                    f"lower the learning rate (lr={lr})")
+            if status == STATUS_NONFINITE_PARAMS:
+                raise DivergenceError(
+                    f"step {step}: the update made a parameter inf or NaN; parameters "
+                    f"and velocity are restored to their state after step {step - 1}; "
                     f"lower the learning rate (lr={lr})")
             return total / n
 

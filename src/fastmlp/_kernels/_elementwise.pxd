@@ -49,9 +49,9 @@ cdef extern from "elementwise.h" nogil:
     void fm_momentum_mix_f(float m, const float* g, float* v, size_t n)
     void fm_momentum_mix_d(double m, const double* g, double* v, size_t n)
     double fm_apply_velocity_f(float* w, float* v, size_t n, float lr, float l2c,
-                               int want_sumsq)
+                               int want_sumsq, int* nonfinite)
     double fm_apply_velocity_d(double* w, double* v, size_t n, double lr,
-                               double l2c, int want_sumsq)
+                               double l2c, int want_sumsq, int* nonfinite)
     void fm_gather_rows_f(const float* src, const Py_ssize_t* idx, size_t rows,
                           size_t cols, float* dst)
     void fm_gather_rows_d(const double* src, const Py_ssize_t* idx, size_t rows,
@@ -144,11 +144,12 @@ cdef inline void momentum_mix(floating m, const floating* g, floating* v,
 
 
 cdef inline double apply_velocity(floating* w, floating* v, size_t n, floating lr,
-                                  floating l2c, bint want_sumsq) noexcept nogil:
+                                  floating l2c, bint want_sumsq,
+                                  int* nonfinite) noexcept nogil:
     if floating is float:
-        return fm_apply_velocity_f(w, v, n, lr, l2c, want_sumsq)
+        return fm_apply_velocity_f(w, v, n, lr, l2c, want_sumsq, nonfinite)
     else:
-        return fm_apply_velocity_d(w, v, n, lr, l2c, want_sumsq)
+        return fm_apply_velocity_d(w, v, n, lr, l2c, want_sumsq, nonfinite)
 
 
 cdef inline void gather_rows(const floating* src, const Py_ssize_t* idx, size_t rows,

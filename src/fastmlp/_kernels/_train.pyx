@@ -26,6 +26,8 @@
 #   pass) when c gets small and at the end of every call, so the velocity
 #   the user sees is always the true one.
 from libc.math cimport isfinite
+from libc.string cimport memcpy
+from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport gemm
@@ -59,7 +61,8 @@ cdef double SCALED_MIN_MOMENTUM = 0.5
 
 cdef enum:
     STATUS_OK = 0
-    STATUS_NONFINITE = 1
+    STATUS_NONFINITE_LOSS = 1
+    STATUS_NONFINITE_PARAMS = 2
 
 
 cdef struct Net:
@@ -122,11 +125,13 @@ cdef floating* forward_rows(const Net* net, const floating* params, const floati
 cdef double backward_rows(const Net* net, floating* params, const floating* x,
                           floating* work, floating* delta, floating* spare, int rows,
                           floating* out, floating alpha, floating beta,
-                          bint update, floating lr, floating l2c) noexcept nogil:
+                          bint update, floating lr, floating l2c,
+                          int* nonfinite) noexcept nogil:
     """Backpropagate delta (dLoss/dz of the output block) through every layer,
     writing out = beta out + alpha grad. With update, each layer's parameters
-    then move by -lr * out (out being the velocity); returns the sum of
-    squared weights before that update (0 when l2c == 0 or no update)."""
+    then move by -lr * out (out being the velocity), *nonfinite is set if a
+    new parameter is inf or NaN, and the sum of squared weights before the
+    update is returned (0 when l2c == 0 or no update)."""
     cdef Py_ssize_t l, L = net.n_layers
     cdef const floating* a_in
     cdef floating* tmp
@@ -141,9 +146,9 @@ cdef double backward_rows(const Net* net, floating* params, const floating* x,
         if update:
             sq += apply_velocity(params + net.w_off[l], out + net.w_off[l],
                                  <size_t> (net.sizes[l] * net.sizes[l + 1]), lr, l2c,
-                                 l2c != 0)
+                                 l2c != 0, nonfinite)
             apply_velocity(params + net.b_off[l], out + net.b_off[l],
-                           <size_t> net.sizes[l + 1], lr, <floating> 0, False)
+                           <size_t> net.sizes[l + 1], lr, <floating> 0, False, nonfinite)
         tmp = delta
         delta = spare
         spare = tmp
@@ -229,7 +234,7 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
                                  scale)
             backward_rows(&net, pp, px + done * n_in, pw, pw + net.off_delta_a,
                           pw + net.off_delta_b, <int> rows, pg, <floating> 1,
-                          <floating> (0 if done == 0 else 1), False, 0, 0)
+                          <floating> (0 if done == 0 else 1), False, 0, 0, NULL)
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
@@ -237,108 +242,199 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
     return total / n + 0.5 * l2 * sq
 
 
-def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] velocity,
-                floating[::1] grads, const floating[:, ::1] X, const floating[:, ::1] Y,
-                const Py_ssize_t[::1] perm, Py_ssize_t batch_rows, floating[::1] work,
-                double lr, double momentum, double l2):
-    """One epoch of mini-batch gradient descent with momentum.
+cdef struct Epoch:
+    # Everything one epoch of training reads or updates, as raw pointers of
+    # an unspecified precision (cast by the fused functions below).
+    const Net* net
+    void* params
+    void* velocity
+    void* grads            # NULL unless batches span several chunks
+    const void* X
+    const void* Y
+    const Py_ssize_t* perm  # NULL: rows in order, read in place
+    Py_ssize_t n
+    Py_ssize_t n_in
+    Py_ssize_t n_out
+    Py_ssize_t batch_rows
+    void* work
+    double lr
+    double momentum
+    double l2
+    bint scaled            # velocity kept as c * u (momentum >= SCALED_MIN)
+    double c               # the running scale: velocity = c * u
+    double total           # sum over finished steps of rows * objective
 
-    Rows are taken in `perm` order (None: in order, read in place). Returns
-    (status, sum over batches of batch size * batch objective, steps done).
-    On a non-finite batch objective the epoch stops before that step's
-    update and status is STATUS_NONFINITE.
-    """
-    cdef Net net = read_spec(spec)
-    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
-    cdef Py_ssize_t n_steps = (n + batch_rows - 1) // batch_rows
-    cdef Py_ssize_t step, start, nb, done, rows
-    cdef int out_act = <int> net.act[net.n_layers - 1]
-    cdef bint one_chunk = batch_rows <= net.chunk_rows
-    cdef bint gather = perm is not None
-    cdef const Py_ssize_t* pidx = &perm[0] if gather else NULL
-    cdef const floating* px = &X[0, 0]
-    cdef const floating* py = &Y[0, 0]
-    cdef const floating* xb
-    cdef const floating* yb
-    cdef floating* pp = &params[0]
-    cdef floating* pv = &velocity[0]
-    cdef floating* pg = ptr_or_null(grads)
-    cdef floating* pw = &work[0]
+
+cdef int run_steps(Epoch* ep, Py_ssize_t first, Py_ssize_t last, floating dummy,
+                   Py_ssize_t* stopped_at) noexcept nogil:
+    """Train steps [first, last) of the epoch. Returns STATUS_OK, or
+    STATUS_NONFINITE_LOSS (stopped before that step's update) or
+    STATUS_NONFINITE_PARAMS (that step's update made a parameter inf or NaN),
+    with the failing step in *stopped_at."""
+    cdef const Net* net = ep.net
+    cdef floating* pp = <floating*> ep.params
+    cdef floating* pv = <floating*> ep.velocity
+    cdef floating* pg = <floating*> ep.grads
+    cdef const floating* px = <const floating*> ep.X
+    cdef const floating* py = <const floating*> ep.Y
+    cdef floating* pw = <floating*> ep.work
     cdef floating* delta_a = pw + net.off_delta_a
     cdef floating* delta_b = pw + net.off_delta_b
     cdef floating* xbuf = pw + net.off_xbuf
     cdef floating* ybuf = pw + net.off_ybuf
     cdef floating* block
-    cdef floating f_m = <floating> momentum
+    cdef const floating* xb
+    cdef const floating* yb
+    cdef bint one_chunk = ep.batch_rows <= net.chunk_rows
+    cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef Py_ssize_t step, start, nb, done, rows
+    cdef double m = ep.momentum, c_new, loss_sum, sq, obj
     cdef floating batch_scale
-    cdef bint scaled = momentum >= SCALED_MIN_MOMENTUM
-    # Velocity scale c (v = c * u); the epoch starts with u = v.
-    cdef double c = 1.0, c_new
-    cdef double loss_sum, sq, obj, total = 0
+    cdef int nonfinite = 0
+    for step in range(first, last):
+        start = step * ep.batch_rows
+        nb = min(ep.batch_rows, ep.n - start)
+        batch_scale = <floating> (1.0 / nb)
+        loss_sum = 0
+        sq = 0
+        done = 0
+        while done < nb:
+            rows = min(net.chunk_rows, nb - done)
+            if ep.perm != NULL:
+                gather_rows(px, ep.perm + start + done, <size_t> rows, <size_t> ep.n_in, xbuf)
+                gather_rows(py, ep.perm + start + done, <size_t> rows, <size_t> ep.n_out, ybuf)
+                xb = xbuf
+                yb = ybuf
+            else:
+                xb = px + (start + done) * ep.n_in
+                yb = py + (start + done) * ep.n_out
+            block = forward_rows(net, pp, xb, pw, <int> rows, NULL)
+            loss_sum += output_loss(net.loss, out_act, block, yb, delta_a,
+                                    <size_t> rows, <size_t> ep.n_out, batch_scale)
+            if one_chunk:
+                if not isfinite(loss_sum):
+                    break
+                # The momentum mix happens inside the weight-gradient GEMMs
+                # and each layer is stepped as soon as its gradient is done.
+                if ep.scaled:
+                    c_new = m * ep.c
+                    sq = backward_rows(net, pp, xb, pw, delta_a, delta_b, <int> rows, pv,
+                                       <floating> ((1.0 - m) / c_new), <floating> 1, True,
+                                       <floating> (ep.lr * c_new),
+                                       <floating> ((1.0 - m) * ep.l2 / c_new), &nonfinite)
+                    ep.c = c_new
+                    if ep.c < RESCALE_BELOW:
+                        scale(<floating> ep.c, pv, <size_t> net.n_params)
+                        ep.c = 1.0
+                else:
+                    sq = backward_rows(net, pp, xb, pw, delta_a, delta_b, <int> rows, pv,
+                                       <floating> (1.0 - m), <floating> m, True,
+                                       <floating> ep.lr, <floating> ((1.0 - m) * ep.l2),
+                                       &nonfinite)
+            else:
+                backward_rows(net, pp, xb, pw, delta_a, delta_b, <int> rows, pg,
+                              <floating> 1, <floating> (0 if done == 0 else 1),
+                              False, 0, 0, NULL)
+            done += rows
+        if not isfinite(loss_sum):
+            stopped_at[0] = step
+            return STATUS_NONFINITE_LOSS
+        if not one_chunk:
+            # Only reached for batches larger than the workspace: the
+            # gradient was accumulated over the chunks, now one update.
+            momentum_mix(<floating> m, pg, pv, <size_t> net.n_params)
+            sq = apply_velocity(pp, pv, <size_t> net.n_weights, <floating> ep.lr,
+                                <floating> ((1.0 - m) * ep.l2), ep.l2 != 0, &nonfinite)
+            apply_velocity(pp + net.n_weights, pv + net.n_weights,
+                           <size_t> (net.n_params - net.n_weights), <floating> ep.lr,
+                           <floating> 0, False, &nonfinite)
+        if nonfinite:
+            stopped_at[0] = step
+            return STATUS_NONFINITE_PARAMS
+        obj = loss_sum / nb + 0.5 * ep.l2 * sq
+        ep.total += obj * nb
+    stopped_at[0] = last
+    return STATUS_OK
+
+
+cdef void fold_velocity_scale(Epoch* ep, floating dummy) noexcept nogil:
+    """velocity = c * u, so that the buffer holds the true velocity again."""
+    if ep.c != 1.0:
+        scale(<floating> ep.c, <floating*> ep.velocity, <size_t> ep.net.n_params)
+        ep.c = 1.0
+
+
+def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] velocity,
+                floating[::1] grads, const floating[:, ::1] X, const floating[:, ::1] Y,
+                const Py_ssize_t[::1] perm, Py_ssize_t batch_rows, floating[::1] work,
+                double lr, double momentum, double l2,
+                floating[::1] checkpoint, Py_ssize_t check_every):
+    """One epoch of mini-batch gradient descent with momentum.
+
+    Rows are taken in `perm` order (None: in order, read in place). Every
+    `check_every` steps the GIL is taken back briefly to run Python's signal
+    handlers, so Ctrl-C interrupts between two steps: the exception
+    propagates with the model as it was after the last finished step.
+
+    Returns (status, sum over finished steps of rows * batch objective,
+    failing step). STATUS_NONFINITE_LOSS: the objective of that step was not
+    finite, and it was not taken. STATUS_NONFINITE_PARAMS: that step's update
+    made a parameter inf or NaN; parameters and velocity are restored from
+    `checkpoint` (taken at the start of the epoch: parameters, then
+    velocity) and the steps before it are replayed, which reproduces the
+    state after the last finite step exactly, since every step is
+    deterministic. Both buffers always hold the true velocity on return.
+    """
+    cdef Net net = read_spec(spec)
+    cdef Epoch ep
+    cdef Py_ssize_t n_steps = (X.shape[0] + batch_rows - 1) // batch_rows
+    cdef Py_ssize_t step = 0, upto, stopped = 0, n_params = params.shape[0]
     cdef int status = STATUS_OK
+    cdef floating dummy = 0
+    ep.net = &net
+    ep.params = &params[0]
+    ep.velocity = &velocity[0]
+    ep.grads = ptr_or_null(grads)
+    ep.X = &X[0, 0]
+    ep.Y = &Y[0, 0]
+    ep.perm = &perm[0] if perm is not None else NULL
+    ep.n = X.shape[0]
+    ep.n_in = X.shape[1]
+    ep.n_out = Y.shape[1]
+    ep.batch_rows = batch_rows
+    ep.work = &work[0]
+    ep.lr = lr
+    ep.momentum = momentum
+    ep.l2 = l2
+    ep.scaled = momentum >= SCALED_MIN_MOMENTUM
+    ep.c = 1.0
+    ep.total = 0.0
     with nogil:
-        for step in range(n_steps):
-            start = step * batch_rows
-            nb = min(batch_rows, n - start)
-            batch_scale = <floating> (1.0 / nb)
-            loss_sum = 0
-            done = 0
-            while done < nb:
-                rows = min(net.chunk_rows, nb - done)
-                if gather:
-                    gather_rows(px, pidx + start + done, <size_t> rows, <size_t> n_in, xbuf)
-                    gather_rows(py, pidx + start + done, <size_t> rows, <size_t> n_out, ybuf)
-                    xb = xbuf
-                    yb = ybuf
-                else:
-                    xb = px + (start + done) * n_in
-                    yb = py + (start + done) * n_out
-                block = forward_rows(&net, pp, xb, pw, <int> rows, NULL)
-                loss_sum += output_loss(net.loss, out_act, block, yb, delta_a,
-                                        <size_t> rows, <size_t> n_out, batch_scale)
-                if one_chunk:
-                    if not isfinite(loss_sum):
-                        break
-                    if scaled:
-                        c_new = momentum * c
-                        sq = backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows,
-                                           pv, <floating> ((1.0 - momentum) / c_new),
-                                           <floating> 1, True, <floating> (lr * c_new),
-                                           <floating> ((1.0 - momentum) * l2 / c_new))
-                        c = c_new
-                        if c < RESCALE_BELOW:
-                            scale(<floating> c, pv, <size_t> net.n_params)
-                            c = 1.0
-                    else:
-                        sq = backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows,
-                                           pv, <floating> (1.0 - momentum), f_m, True,
-                                           <floating> lr, <floating> ((1.0 - momentum) * l2))
-                else:
-                    backward_rows(&net, pp, xb, pw, delta_a, delta_b, <int> rows, pg,
-                                  <floating> 1, <floating> (0 if done == 0 else 1),
-                                  False, 0, 0)
-                done += rows
-            if not isfinite(loss_sum):
-                status = STATUS_NONFINITE
+        memcpy(&checkpoint[0], &params[0], n_params * sizeof(floating))
+        memcpy(&checkpoint[n_params], &velocity[0], n_params * sizeof(floating))
+    try:
+        while step < n_steps:
+            upto = min(n_steps, step + check_every)
+            with nogil:
+                status = run_steps(&ep, step, upto, dummy, &stopped)
+            if status != STATUS_OK:
                 break
-            if not one_chunk:
-                momentum_mix(f_m, pg, pv, <size_t> net.n_params)
-                sq = apply_velocity(pp, pv, <size_t> net.n_weights, <floating> lr,
-                                    <floating> ((1.0 - momentum) * l2), l2 != 0)
-                apply_velocity(pp + net.n_weights, pv + net.n_weights,
-                               <size_t> (net.n_params - net.n_weights), <floating> lr,
-                               <floating> 0, False)
-            obj = loss_sum / nb + 0.5 * l2 * sq
-            total += obj * nb
-            if not isfinite(obj):
-                status = STATUS_NONFINITE
-                step += 1
-                break
-        else:
-            step = n_steps
-        if c != 1.0:
-            scale(<floating> c, pv, <size_t> net.n_params)
-    return status, total, step
+            step = upto
+            # Raises KeyboardInterrupt (or what a handler raises) here,
+            # between steps; `finally` leaves the velocity consistent.
+            PyErr_CheckSignals()
+    finally:
+        with nogil:
+            fold_velocity_scale(&ep, dummy)
+    if status == STATUS_NONFINITE_PARAMS:
+        with nogil:
+            memcpy(&params[0], &checkpoint[0], n_params * sizeof(floating))
+            memcpy(&velocity[0], &checkpoint[n_params], n_params * sizeof(floating))
+            ep.c = 1.0
+            ep.total = 0.0
+            run_steps(&ep, 0, stopped, dummy, &step)
+            fold_velocity_scale(&ep, dummy)
+    return status, ep.total, stopped
 
 
 def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[::1] grads,

@@ -1,0 +1,198 @@
+"""Divergence and interruption lose nothing: fit stops at a step boundary,
+with parameters and velocity as they were after the last good step."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import DivergenceError
+
+
+def failing_step(exc):
+    return int(re.search(r"step (\d+)", str(exc)).group(1))
+
+
+def replay(kw, X, y, steps, batch, **fit_kw):
+    """A fresh model trained on the first `steps` batches in one epoch: the
+    state the failing fit must be restored to."""
+    net = fastmlp.MLP(**kw)
+    if steps:
+        net.fit(X[: steps * batch], y[: steps * batch], epochs=1, batch_size=batch,
+                shuffle=False, **fit_kw)
+    return net
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_nonfinite_update_restores_last_finite_state(dtype, momentum):
+    """A step on tiny rows first (a small, finite step even at an absurd
+    learning rate), then rows with an enormous target: their loss is still
+    finite, but the update overflows to inf. The model must come back to its
+    state after the first step exactly."""
+    tiny, big, lr = (1e-170, 1e150, 1e162) if dtype == "float64" else (1e-33, 4e18, 1e22)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 3)) * tiny
+    y = rng.standard_normal(8) * tiny
+    X[4:] = rng.standard_normal((4, 3))
+    y[4:] = big
+    kw = dict(layer_sizes=[3, 4, 1], activation="tanh", loss="mse", dtype=dtype, seed=0)
+
+    def warmed_up():
+        net = fastmlp.MLP(**kw)
+        net.fit(X[:4] / tiny, y[:4] / tiny, epochs=1, batch_size=4, shuffle=False, lr=1e-3)
+        # Zero biases and velocity keep every output, and so every gradient,
+        # of the tiny rows tiny: the absurd lr then makes a small step.
+        net.velocity[...] = 0
+        for b in net.biases:
+            b[...] = 0
+        return net
+
+    net = warmed_up()
+    history = list(net.history)
+    with pytest.raises(DivergenceError, match="restored") as info:
+        net.fit(X, y, epochs=3, batch_size=4, shuffle=False, lr=lr, momentum=momentum)
+    step = failing_step(info.value)
+    assert "epoch 1" in str(info.value) and step == 1
+    assert np.isfinite(net.params).all() and np.isfinite(net.velocity).all()
+    assert net.history == history  # the interrupted epoch is not recorded
+    # Exactly the state after the last good step: the same model taken
+    # through the same steps and stopped there.
+    expected = warmed_up()
+    expected.fit(X[: 4 * step], y[: 4 * step], epochs=1, batch_size=4, shuffle=False,
+                 lr=lr, momentum=momentum)
+    assert not np.array_equal(expected.params, warmed_up().params)  # the steps did move
+    np.testing.assert_array_equal(net.params, expected.params)
+    np.testing.assert_array_equal(net.velocity, expected.velocity)
+    # The model is still usable.
+    assert np.isfinite(net.loss(X[:4], y[:4]))
+    net.fit(X[:4], y[:4], epochs=1, batch_size=4, lr=1e-3)
+
+
+def test_nonfinite_loss_stops_before_the_step():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 4))
+    y = rng.standard_normal(40)
+    kw = dict(layer_sizes=[4, 8, 1], activation="identity", loss="mse", dtype="float32",
+              seed=0)
+    net = fastmlp.MLP(**kw)
+    with pytest.raises(DivergenceError, match="objective is not finite") as info:
+        net.fit(X * 1e6, y * 1e6, epochs=20, batch_size=8, shuffle=False, lr=50.0,
+                momentum=0.0)
+    step = failing_step(info.value)
+    assert np.isfinite(net.params).all()
+    epochs_done = len(net.history)
+    expected = fastmlp.MLP(**kw)
+    if epochs_done:
+        expected.fit(X * 1e6, y * 1e6, epochs=epochs_done, batch_size=8, shuffle=False,
+                     lr=50.0, momentum=0.0)
+    if step:
+        expected.fit(X[: 8 * step] * 1e6, y[: 8 * step] * 1e6, epochs=1, batch_size=8,
+                     shuffle=False, lr=50.0, momentum=0.0)
+    np.testing.assert_array_equal(net.params, expected.params)
+
+
+def test_nan_is_not_hidden_by_relu():
+    """A NaN weight must surface (relu passes NaN on, as numpy's maximum does)."""
+    X = np.random.default_rng(2).standard_normal((10, 3))
+    net = fastmlp.MLP([3, 5, 2], activation="relu", loss="cross_entropy", seed=0)
+    ref = fastmlp.reference.MLP([3, 5, 2], activation="relu", loss="cross_entropy", seed=0)
+    for m in (net, ref):
+        m.weights[0][1, 2] = np.nan
+        assert np.isnan(m.forward(X)).all()
+    before = net.params.copy()
+    with pytest.raises(DivergenceError):
+        net.fit(X, np.zeros(10, dtype=int), epochs=1)
+    np.testing.assert_array_equal(net.params, before)  # NaN where it was, nothing else
+    assert not np.any(net.velocity)
+
+
+def test_infinite_weight_behind_tanh_is_caught():
+    """tanh(inf) is finite, so the loss alone would not notice; the update's
+    finiteness check does, and nothing is changed."""
+    X = np.random.default_rng(3).standard_normal((8, 3))
+    net = fastmlp.MLP([3, 4, 1], activation="tanh", loss="mse", seed=0)
+    net.weights[0][0, 0] = np.inf
+    before = net.params.copy()
+    with pytest.raises(DivergenceError, match="inf or NaN"):
+        net.fit(X, np.ones(8), epochs=1, batch_size=8)
+    np.testing.assert_array_equal(net.params, before)
+    assert not np.any(net.velocity)
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import fastmlp
+    rng = np.random.default_rng(0)
+    # About a second per epoch, so the interrupt lands inside the kernel's
+    # epoch loop rather than between epochs in Python.
+    n, batch = 200_000, 32
+    X = rng.standard_normal((n, 32)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    kw = dict(layer_sizes=[32, 2048, 10], loss="cross_entropy", seed=0)
+    net = fastmlp.MLP(**kw)
+    fit_kw = dict(batch_size=batch, shuffle=False, lr=1e-3, momentum=0.3)
+    start = time.perf_counter()
+    net.fit(X, y, epochs=1, **fit_kw)
+    epoch_seconds = time.perf_counter() - start
+    print("ready", flush=True)
+    try:
+        net.fit(X, y, epochs=10**6, **fit_kw)
+    except KeyboardInterrupt:
+        stopped = time.perf_counter()
+        print(f"interrupted {stopped!r}", flush=True)
+    else:
+        sys.exit("fit finished without interruption")
+    epochs = len(net.history)
+    # Replay step by step (momentum < 0.5: full-batch fits on each batch are
+    # the same arithmetic) until the state matches exactly.
+    replay = fastmlp.MLP(**kw)
+    if epochs:
+        replay.fit(X, y, epochs=epochs, **fit_kw)
+    for step in range(n // batch + 1):
+        if np.array_equal(replay.params, net.params) and \\
+                np.array_equal(replay.velocity, net.velocity):
+            print(f"matched epochs={epochs} step={step}", flush=True)
+            break
+        rows = slice(batch * step, batch * step + batch)
+        replay.fit(X[rows], y[rows], epochs=1, batch_size=None, shuffle=False, lr=1e-3,
+                   momentum=0.3)
+    else:
+        sys.exit("no step boundary matches the interrupted model: half-updated")
+    # History holds only whole epochs, and the model goes on training.
+    assert len(net.history) == epochs
+    net.fit(X[:256], y[:256], epochs=1, **fit_kw)
+    print(f"epoch_seconds {epoch_seconds!r}", flush=True)
+    print("ok", flush=True)
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child needs POSIX signals")
+def test_sigint_stops_fit_at_a_step_boundary():
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.7)
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)  # about halfway through an epoch
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    stopped = float(lines[0].split()[1])
+    # perf_counter is system-wide monotonic on Linux and macOS, so the two
+    # processes' readings compare: the interrupt is served within 0.5 s.
+    epoch_seconds = float(lines[-2].split()[1])
+    assert 0 <= stopped - sent < min(0.25, epoch_seconds / 2), (stopped - sent, epoch_seconds)
+    assert lines[1].startswith("matched") and lines[-1] == "ok", out
+    assert "step=0" not in lines[1], "the interrupt landed between epochs: not a test of the kernel"
