@@ -16,16 +16,25 @@ Because both implementations inherit the same orchestration, the same seed
 gives them the same initial weights and the same shuffles.
 """
 import contextlib
+import time
 
 import numpy as np
 
+from . import _progress
 from . import _validation as v
 from ._init import initialize
 from ._layout import Layout
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a non-finite objective; lower the learning rate."""
+    """Training produced a non-finite objective or parameter; lower the
+    learning rate. ``epoch`` and ``step`` (0-based, within the epoch) say
+    where; the model is left as it was after the last finite step."""
+
+    def __init__(self, message, epoch=None, step=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
 
 
 class BaseMLP:
@@ -52,6 +61,7 @@ class BaseMLP:
         self.biases = self._layout.bias_views(self.params)
         initialize(self.weights, self.biases, self.init_schemes, self.rng)
         self.history = []
+        self.metrics = []
 
     def __repr__(self):
         return (
@@ -95,11 +105,30 @@ class BaseMLP:
         return ([w.copy() for w in self._layout.weight_views(flat)],
                 [b.copy() for b in self._layout.bias_views(flat)])
 
-    def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, momentum=0.9, shuffle=True):
+    def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, momentum=0.9, shuffle=True, *,
+            verbose=False, validation_data=None, callback=None):
+        """Mini-batch gradient descent with momentum; see the README.
+
+        verbose: print one line per epoch (a live bar when stdout is a
+        terminal). validation_data=(X_val, y_val): evaluate after every
+        epoch. callback(net, metrics): called after every epoch with that
+        epoch's metrics; returning False stops training. The metrics of each
+        epoch are also appended to ``net.metrics``.
+        """
         Xc, Y = self._check_Xy(X, y)
         n = Xc.shape[0]
         epochs, rows, lr, momentum, shuffle = v.check_fit_params(
             epochs, batch_size, lr, momentum, shuffle, n)
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            try:
+                validation = self._check_Xy(*validation_data)
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"validation_data: {exc}") from None
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         if epochs == 0:
             return self
         run = self._epoch_runner(Xc, Y, rows, lr, momentum)
@@ -110,19 +139,69 @@ class BaseMLP:
             # without allocating one per epoch.
             identity = np.arange(n, dtype=np.intp)
             order = np.empty_like(identity)
+        report = _progress.EpochReporter(epochs) if verbose else None
         with self._training_threads(rows):
             for epoch in range(epochs):
                 if shuffle:
                     np.copyto(order, identity)
                     self.rng.shuffle(order)
-                try:
-                    objective = run(order)
-                except DivergenceError as exc:
-                    raise DivergenceError(f"epoch {len(self.history)}: {exc}") from None
-                self.history.append(float(objective))
+                started = time.perf_counter()
+                if not self._run_and_record(run, order):
+                    break
+                metrics = {"epoch": len(self.history) - 1, "objective": self.history[-1],
+                           "seconds": time.perf_counter() - started}
+                metrics["samples_per_second"] = n / max(metrics["seconds"], 1e-12)
+                if validation is not None:
+                    metrics.update(self._validation_metrics(*validation))
+                self.metrics.append(metrics)
+                if report is not None:
+                    report.epoch_done(epoch, metrics)
+                if callback is not None and callback(self, metrics) is False:
+                    break
+        if report is not None:
+            report.close()
         return self
+
+    def _run_and_record(self, run, order):
+        """One epoch and its history entry, as one unit: an interrupt that
+        arrives after the kernel finished the epoch still records it."""
+        epoch = len(self.history)
+        objective = None
+        try:
+            objective = run(order)
+            self.history.append(float(objective))
+        except DivergenceError as exc:
+            raise DivergenceError(f"epoch {epoch}: {exc}", epoch=epoch,
+                                  step=exc.step) from None
+        except KeyboardInterrupt:
+            if objective is not None and len(self.history) == epoch:
+                self.history.append(float(objective))
+            raise
+        return True
+
+    def _validation_metrics(self, Xv, Yv):
+        out = {"val_loss": float(self._objective(Xv, Yv))}
+        if self.loss_name == "cross_entropy":
+            predicted = np.argmax(self._forward(Xv), axis=1)
+            out["val_accuracy"] = float(np.mean(predicted == np.argmax(Yv, axis=1)))
+        elif self.loss_name == "binary_cross_entropy":
+            out["val_accuracy"] = float(np.mean((self._forward(Xv) > 0.5) == (Yv > 0.5)))
+        return out
 
     def _training_threads(self, rows):
         """Context in which fit runs its epochs on batches of ``rows`` rows
         (the BLAS thread policy); the reference leaves BLAS as it is."""
         return contextlib.nullcontext()
+
+    # -- persistence (format and guarantees: fastmlp._persist) ---------------
+    def save(self, path):
+        """Write the model to ``path`` (exact name, atomically; no pickle)."""
+        from . import _persist
+        _persist.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """A new ``cls`` model from a file written by ``save``; a truncated,
+        corrupted or tampered file raises ValueError."""
+        from . import _persist
+        return _persist.load(cls, path)

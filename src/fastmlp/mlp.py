@@ -106,12 +106,12 @@ class MLP(BaseMLP):
                 raise DivergenceError(
                     f"step {step}: the training objective is not finite; the step was "
                     f"not taken and the model is as it was after step {step - 1}; "
-                    f"lower the learning rate (lr={lr})")
+                    f"lower the learning rate (lr={lr})", step=step)
             if status == STATUS_NONFINITE_PARAMS:
                 raise DivergenceError(
                     f"step {step}: the update made a parameter inf or NaN; parameters "
                     f"and velocity are restored to their state after step {step - 1}; "
-                    f"lower the learning rate (lr={lr})")
+                    f"lower the learning rate (lr={lr})", step=step)
             return total / n
 
         return run

@@ -140,7 +140,7 @@ class MLP(BaseMLP):
                     if not np.isfinite(objective):
                         raise DivergenceError(
                             f"step {start // rows}: the objective is not finite; "
-                            "lower the learning rate")
+                            "lower the learning rate", step=start // rows)
                     self.velocity *= momentum
                     self.velocity += (1 - momentum) * grad
                     self.params -= lr * self.velocity
