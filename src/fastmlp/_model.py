@@ -3,14 +3,16 @@
 This class owns everything that is not arithmetic: argument checks, the flat
 parameter and velocity buffers with their views, initialization, the
 per-epoch shuffle drawn from the model's generator, history, and the shape of
-what each method returns. Subclasses supply the numerics through four hooks:
+what each method returns. Subclasses supply the numerics through five hooks:
 
 - ``_forward(X)``: output activations for validated X;
 - ``_objective(X, Y)``: the objective (mean loss + l2 term) as a float;
 - ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
 - ``_epoch_runner(X, Y, rows, lr, momentum)``: a callable ``run(perm)`` that
   trains one epoch (rows in ``perm`` order, or in order when ``perm`` is
-  None) and returns the size-weighted mean of its batch objectives.
+  None) and returns the size-weighted mean of its batch objectives;
+- ``_layer_stats(X, Y or None)``: the (n_layers, 7) table of
+  fastmlp._stats.COLUMNS for one pass over X.
 
 Because both implementations inherit the same orchestration, the same seed
 gives them the same initial weights and the same shuffles.
@@ -21,6 +23,7 @@ import time
 import numpy as np
 
 from . import _progress
+from . import _stats
 from . import _validation as v
 from ._init import initialize
 from ._layout import Layout
@@ -161,6 +164,16 @@ class BaseMLP:
         if report is not None:
             report.close()
         return self
+
+    def layer_stats(self, X, y=None):
+        """Per-layer statistics of one forward (and, with y, backward) pass
+        over the batch X: see fastmlp._stats.LayerStats. Changes nothing."""
+        Xc = self._check_X(X)
+        Y = None
+        if y is not None:
+            Y = v.check_y(y, Xc.shape[0], self.loss_name, self.layer_sizes[-1], self.dtype)
+        table = self._layer_stats(Xc, Y)
+        return _stats.LayerStats(self.layer_activations, self.layer_sizes, table)
 
     def _run_and_record(self, run, order):
         """One epoch and its history entry, as one unit: an interrupt that

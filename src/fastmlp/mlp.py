@@ -11,7 +11,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._kernels import _train
 from ._model import BaseMLP, DivergenceError
-from . import _workspace
+from . import _stats, _workspace
 
 
 # Below this many floating-point operations of matrix products per training
@@ -72,6 +72,15 @@ class MLP(BaseMLP):
         grads = np.empty_like(self.params)
         _train.loss_and_gradients(spec, self.params, X, Y, work, grads, self.l2)
         return grads
+
+    def _layer_stats(self, X, Y):
+        # One chunk for all rows: statistics are over the whole batch.
+        spec, work = _workspace.build(self._layout, self.layer_activations, self.loss_name,
+                                      X.shape[0], self.dtype)
+        grads = np.empty_like(self.params)
+        table = np.empty((self._layout.n_layers, len(_stats.COLUMNS)))
+        _train.layer_statistics(spec, self.params, X, Y, work, grads, table)
+        return table
 
     def _training_threads(self, rows):
         """One BLAS thread for small steps, else whatever the BLAS (and any

@@ -123,6 +123,30 @@ class MLP(BaseMLP):
     def _gradients(self, X, Y):
         return self._backprop(X, Y)[1]
 
+    def _layer_stats(self, X, Y):
+        acts, pres = self._propagate(X)
+        L = len(self.weights)
+        table = np.full((L, 7), np.nan)
+        for l in range(L):
+            z, a, name = pres[l], acts[l + 1], self.layer_activations[l]
+            table[l, :4] = z.mean(), z.var(), a.mean(), a.var()
+            if name in ("relu", "leaky_relu"):
+                table[l, 4] = np.mean(~np.any(a > 0, axis=0))
+            elif name == "tanh":
+                table[l, 4] = np.mean(np.abs(a) > 0.99)
+            elif name == "sigmoid":
+                table[l, 4] = np.mean((a < 0.01) | (a > 0.99))
+        if Y is not None:
+            n = X.shape[0]
+            delta = output_delta(self.loss_name, self.output_activation, pres[-1], Y) / n
+            for l in range(L - 1, -1, -1):
+                table[l, 5] = delta.var()
+                table[l, 6] = (delta.T @ acts[l]).var()
+                if l > 0:
+                    delta = (delta @ self.weights[l]) * activation_derivative(
+                        self.layer_activations[l - 1], pres[l - 1])
+        return table
+
     def _epoch_runner(self, X, Y, rows, lr, momentum):
         n = X.shape[0]
         dt = self.dtype.type

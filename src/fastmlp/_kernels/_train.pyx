@@ -32,8 +32,9 @@ from cython cimport floating
 
 from fastmlp._kernels._blas cimport gemm
 from fastmlp._kernels._dense cimport dense_forward, dense_backward
+from libc.math cimport NAN, fabs
 from fastmlp._kernels._elementwise cimport (
-    FM_SIMD_AVX2, FM_SIMD_AVX512, FM_SIMD_BASELINE, FM_SOFTMAX, activate,
+    FM_LEAKY_RELU, FM_RELU, FM_SIGMOID, FM_TANH, FM_SIMD_AVX2, FM_SIMD_AVX512, FM_SIMD_BASELINE, FM_SOFTMAX, activate,
     apply_velocity, axpy, derivative_mul, exp_nonpositive, fm_simd_active,
     fm_simd_select, fm_simd_supported, gather_rows, momentum_mix, output_loss, scale,
     softmax_rows, sumsq)
@@ -435,6 +436,133 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
             run_steps(&ep, 0, stopped, dummy, &step)
             fold_velocity_scale(&ep, dummy)
     return status, ep.total, stopped
+
+
+# Columns of the table layer_statistics fills (mirrored in fastmlp/_stats.py).
+cdef enum:
+    STAT_PRE_MEAN = 0
+    STAT_PRE_VAR = 1
+    STAT_ACT_MEAN = 2
+    STAT_ACT_VAR = 3
+    STAT_INACTIVE = 4
+    STAT_DELTA_VAR = 5
+    STAT_GRAD_VAR = 6
+    N_STATS = 7
+
+# An activation counts as saturated beyond these: tanh |a| > 0.99 and
+# sigmoid a < 0.01 or a > 0.99 (|z| > 2.65 and |z| > 4.6), where the
+# derivative is below 0.02 and 0.01.
+cdef double SATURATED_TANH = 0.99
+cdef double SATURATED_SIGMOID = 0.01
+
+
+cdef void moments(const floating* x, Py_ssize_t n, double* out) noexcept nogil:
+    """out[0] = mean, out[1] = variance (population), two passes in double."""
+    cdef Py_ssize_t i
+    cdef double mean = 0, var = 0, d
+    for i in range(n):
+        mean += x[i]
+    mean /= n
+    for i in range(n):
+        d = x[i] - mean
+        var += d * d
+    out[0] = mean
+    out[1] = var / n
+
+
+cdef double inactive_fraction(int act, const floating* a, Py_ssize_t rows,
+                              Py_ssize_t cols) noexcept nogil:
+    """relu and leaky relu: the fraction of units that are not positive on
+    any row (dead units); sigmoid and tanh: the fraction of activations in
+    saturation; other activations: NaN."""
+    cdef Py_ssize_t i, j, count = 0
+    cdef bint alive
+    cdef double v
+    if act == FM_RELU or act == FM_LEAKY_RELU:
+        for j in range(cols):
+            alive = False
+            for i in range(rows):
+                if a[i * cols + j] > 0:
+                    alive = True
+                    break
+            if not alive:
+                count += 1
+        return count / <double> cols
+    if act == FM_TANH or act == FM_SIGMOID:
+        for i in range(rows * cols):
+            v = a[i]
+            if act == FM_TANH:
+                count += fabs(v) > SATURATED_TANH
+            else:
+                count += v < SATURATED_SIGMOID or v > 1 - SATURATED_SIGMOID
+        return count / <double> (rows * cols)
+    return NAN
+
+
+def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
+                     const floating[:, ::1] X, const floating[:, ::1] Y,
+                     floating[::1] work, floating[::1] grads, double[:, ::1] stats):
+    """Fill stats (n_layers x N_STATS) for one forward pass over all rows of
+    X (and, when Y is not None, one backward pass, its gradient left in
+    grads). The workspace must hold all rows in one chunk."""
+    cdef Net net = read_spec(spec)
+    cdef Py_ssize_t L = net.n_layers, l, n = X.shape[0], n_in, n_out
+    cdef bint with_targets = Y is not None
+    cdef const floating* py = &Y[0, 0] if with_targets else NULL
+    cdef const floating* a = &X[0, 0]
+    cdef floating* pp = &params[0]
+    cdef floating* pw = &work[0]
+    cdef floating* pg = &grads[0]
+    cdef floating* out
+    cdef floating* delta = pw + net.off_delta_a
+    cdef floating* spare = pw + net.off_delta_b
+    cdef floating* tmp
+    cdef int act
+    cdef double m[2]
+    cdef double loss_sum = 0
+    with nogil:
+        for l in range(L):
+            n_in = net.sizes[l]
+            n_out = net.sizes[l + 1]
+            act = <int> net.act[l]
+            out = pw + net.act_off[l]
+            dense_forward(a, pp + net.w_off[l], pp + net.b_off[l], out, <int> n,
+                          <int> n_in, <int> n_out, -1)
+            moments(out, n * n_out, m)
+            stats[l, STAT_PRE_MEAN] = m[0]
+            stats[l, STAT_PRE_VAR] = m[1]
+            if l == L - 1 and with_targets:
+                # Output activation, loss and delta in one pass, as in training.
+                loss_sum = output_loss(net.loss, act, out, py, delta, <size_t> n,
+                                       <size_t> n_out, <floating> (1.0 / n))
+            elif act == FM_SOFTMAX:
+                softmax_rows(out, n, n_out)
+            else:
+                activate(act, out, <size_t> (n * n_out))
+            moments(out, n * n_out, m)
+            stats[l, STAT_ACT_MEAN] = m[0]
+            stats[l, STAT_ACT_VAR] = m[1]
+            stats[l, STAT_INACTIVE] = inactive_fraction(act, out, n, n_out)
+            stats[l, STAT_DELTA_VAR] = NAN
+            stats[l, STAT_GRAD_VAR] = NAN
+            a = out
+        if with_targets:
+            for l in range(L - 1, -1, -1):
+                n_in = net.sizes[l]
+                n_out = net.sizes[l + 1]
+                moments(delta, n * n_out, m)
+                stats[l, STAT_DELTA_VAR] = m[1]
+                dense_backward(delta, &X[0, 0] if l == 0 else pw + net.act_off[l - 1],
+                               pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
+                               <floating> 1, <floating> 0, spare if l > 0 else NULL,
+                               <int> net.act[l - 1] if l > 0 else 0,
+                               <int> n, <int> n_in, <int> n_out)
+                moments(pg + net.w_off[l], n_in * n_out, m)
+                stats[l, STAT_GRAD_VAR] = m[1]
+                tmp = delta
+                delta = spare
+                spare = tmp
+    return loss_sum / n if with_targets else None
 
 
 def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[::1] grads,

@@ -1,0 +1,549 @@
+"""Saving and loading models: ``net.save(path)`` and ``MLP.load(path)``.
+
+File format "fastmlp-mlp", version 1
+====================================
+
+A model file is a NumPy ``.npz`` archive (a zip file, written uncompressed
+by ``numpy.savez``; members deflated as by ``numpy.savez_compressed`` are
+read too, no other compression) with exactly three members, none of which
+holds Python objects (nothing in the file is pickled, and loading uses
+``numpy.load(..., allow_pickle=False)``, so reading an untrusted file never
+executes code):
+
+``header.npy``
+    The UTF-8 bytes of a JSON object, stored as a 1-D ``uint8`` array
+    (a 0-d unicode array holding the JSON text is accepted on load too).
+``params.npy``
+    The flat parameter buffer ``net.params``: 1-D, of the header's dtype
+    (native byte order), all weights first (``W_l`` of shape
+    ``(n_{l+1}, n_l)``, row-major, for l = 0..L-1), then all biases.
+``velocity.npy``
+    The momentum buffer ``net.velocity``, same shape, dtype and layout.
+
+The JSON header has exactly these fields (strict JSON: no NaN or Infinity,
+no duplicate keys, no other fields):
+
+========================  ====================================================
+``format``                ``"fastmlp-mlp"``
+``version``               ``1``
+``layer_sizes``           list of ints ``[n0, ..., nL]``
+``hidden_activations``    list of ``L - 1`` activation names
+``loss``                  loss name
+``output_activation``     output-layer activation name
+``init_schemes``          list of ``L`` init names (one per layer)
+``l2``                    number
+``dtype``                 ``"float32"`` or ``"float64"``
+``history``               list of numbers (``net.history``)
+``rng``                   ``{"bit_generator": name, "state": state}``: the
+                          class name of the model generator's bit generator
+                          (one of numpy's PCG64, PCG64DXSM, MT19937, Philox,
+                          SFC64) and its ``bit_generator.state`` dict, with
+                          arrays written as lists of ints and 128-bit
+                          integers as plain JSON integers
+========================  ====================================================
+
+A reader meeting a version other than 1 refuses the file; a future version
+will bump the number whenever a field's meaning changes or one is added.
+
+Guarantees
+----------
+- Round trip: ``MLP.load(path)`` (on ``fastmlp.MLP`` or
+  ``fastmlp.reference.MLP``, returning an instance of that class) restores
+  the weights, biases, velocity, hyperparameters, history and generator
+  state exactly, so ``fit`` after a save and load continues bit for bit as an
+  uninterrupted ``fit`` would (shuffles included). The loaded model is built
+  through the normal constructor: ``weights`` and ``biases`` are views into
+  ``params`` as always. The generator's seed sequence (used only by
+  ``spawn``) is not saved.
+- Exact name: the file is written at ``path`` exactly as given (str or
+  os.PathLike); no ``.npz`` suffix is appended. A symlink is written
+  through (its target is replaced), as ``open`` would. The new file gets
+  the usual mode (0666 masked by the umask).
+- Atomic: the archive is written to a temporary file in the target's
+  directory, flushed and fsynced, then renamed over the target with
+  ``os.replace``, and the directory is fsynced where the OS allows. A save
+  that fails at any point leaves an existing file untouched and removes the
+  temporary file. ``save`` refuses (ValueError) a model whose parameters,
+  velocity or history are not finite, rather than write a file ``load``
+  would reject.
+- Validation: a file that is truncated, corrupted, tampered with or simply
+  not a model file makes ``load`` raise ValueError with a message naming the
+  problem: never another exception type, and never code execution. Array
+  sizes are checked against the zip directory and the header before
+  anything is allocated. A file that cannot be opened at all (missing,
+  permissions) raises the usual OSError.
+"""
+import json
+import math
+import os
+import secrets
+import zipfile
+from numbers import Integral, Real
+
+import numpy as np
+
+from . import _validation as v
+from ._layout import Layout
+
+FORMAT_NAME = "fastmlp-mlp"
+FORMAT_VERSION = 1
+
+HEADER_FIELDS = (
+    "format", "version", "layer_sizes", "hidden_activations", "loss",
+    "output_activation", "init_schemes", "l2", "dtype", "history", "rng",
+)
+MEMBERS = ("header", "params", "velocity")
+
+# The layout of ``bit_generator.state`` for each bit generator numpy
+# provides. A leaf is ("int", lo, hi): an int in [lo, hi); or
+# ("array", dtype, length): a 1-D array, written as a list of ints. Bounds
+# matter: numpy's setters do not check them all (MT19937 accepts any "pos",
+# then indexes its key with it).
+_U32 = 2**32
+_U128 = 2**128
+_CACHE = {"has_uint32": ("int", 0, 2), "uinteger": ("int", 0, _U32)}
+_PCG_STATE = {"state": {"state": ("int", 0, _U128), "inc": ("int", 0, _U128)}, **_CACHE}
+STATE_SCHEMAS = {
+    "PCG64": _PCG_STATE,
+    "PCG64DXSM": _PCG_STATE,
+    "MT19937": {"state": {"key": ("array", np.uint32, 624), "pos": ("int", 0, 625)}},
+    "Philox": {
+        "state": {"counter": ("array", np.uint64, 4), "key": ("array", np.uint64, 2)},
+        "buffer": ("array", np.uint64, 4),
+        "buffer_pos": ("int", 0, 5),
+        **_CACHE,
+    },
+    "SFC64": {"state": {"state": ("array", np.uint64, 4)}, **_CACHE},
+}
+
+# Deflate cannot expand data by more than about 1032:1; a zip entry claiming
+# more is lying, and its claimed size must not drive an allocation.
+_MAX_DEFLATE_RATIO = 1100
+
+
+class _Invalid(Exception):
+    """A problem with the file's contents; load turns it into ValueError."""
+
+
+def _is_int(x):
+    return isinstance(x, Integral) and not isinstance(x, bool)
+
+
+def _is_real(x):
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
+def _fspath(path):
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return os.fsdecode(os.fspath(path))
+
+
+# -- generator state <-> JSON ---------------------------------------------
+
+def _state_to_json(state, schema, where):
+    """``bit_generator.state`` as JSON-ready values, checked against schema."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{where} is not a dict")
+    out = {}
+    for key, spec in schema.items():
+        if key not in state:
+            raise ValueError(f"{where} has no {key!r}")
+        value = state[key]
+        if isinstance(spec, dict):
+            out[key] = _state_to_json(value, spec, f"{where}[{key!r}]")
+        elif spec[0] == "int":
+            out[key] = int(value)
+        else:
+            out[key] = [int(x) for x in np.asarray(value).ravel()]
+    return out
+
+
+def _state_from_json(obj, schema, where, allowed=()):
+    """The state dict numpy's setter takes, rebuilt from the header's JSON;
+    raises _Invalid on any missing, extra, mistyped or out-of-range entry."""
+    if not isinstance(obj, dict):
+        raise _Invalid(f"{where} must be an object, got {_json_type(obj)}")
+    extra = sorted(set(obj) - set(schema) - set(allowed))
+    if extra:
+        raise _Invalid(f"{where} has unexpected entries {extra}")
+    out = {}
+    for key, spec in schema.items():
+        if key not in obj:
+            raise _Invalid(f"{where} is missing {key!r}")
+        value, here = obj[key], f"{where}.{key}"
+        if isinstance(spec, dict):
+            out[key] = _state_from_json(value, spec, here)
+        elif spec[0] == "int":
+            _, lo, hi = spec
+            if not _is_int(value) or not lo <= value < hi:
+                raise _Invalid(f"{here} must be an int in [{lo}, {hi}), got {_short(value)}")
+            out[key] = int(value)
+        else:
+            _, dtype, length = spec
+            hi = int(np.iinfo(dtype).max)
+            if (not isinstance(value, list) or len(value) != length
+                    or not all(_is_int(x) and 0 <= x <= hi for x in value)):
+                raise _Invalid(
+                    f"{here} must be a list of {length} ints in [0, {hi}], got {_short(value)}")
+            out[key] = np.array(value, dtype=dtype)
+    return out
+
+
+def _generator_to_json(rng):
+    bg = getattr(rng, "bit_generator", None)
+    name = type(bg).__name__
+    if name not in STATE_SCHEMAS or type(bg) is not getattr(np.random, name):
+        raise ValueError(
+            f"cannot save a model whose generator uses {type(bg).__module__}.{name}; "
+            f"supported bit generators: {', '.join(STATE_SCHEMAS)}")
+    state = _state_to_json(bg.state, STATE_SCHEMAS[name], f"{name} state")
+    return {"bit_generator": name, "state": {"bit_generator": name, **state}}
+
+
+def _generator_from_json(obj):
+    if not isinstance(obj, dict) or set(obj) != {"bit_generator", "state"}:
+        raise _Invalid('"rng" must be an object with exactly the fields '
+                       '"bit_generator" and "state"')
+    name = obj["bit_generator"]
+    if not isinstance(name, str) or name not in STATE_SCHEMAS:
+        raise _Invalid(f'"rng.bit_generator" must be one of {", ".join(STATE_SCHEMAS)}, '
+                       f"got {_short(name)}")
+    state = obj["state"]
+    if not isinstance(state, dict) or state.get("bit_generator") != name:
+        raise _Invalid(f'"rng.state" must be an object whose "bit_generator" is {name!r}')
+    values = _state_from_json(state, STATE_SCHEMAS[name], "rng.state", ("bit_generator",))
+    bit_generator = getattr(np.random, name)(0)
+    try:
+        bit_generator.state = {"bit_generator": name, **values}
+        restored = bit_generator.state
+    except Exception as exc:
+        raise _Invalid(f"numpy refused the {name} state: {exc}") from None
+    # The setters convert silently; insist the generator now holds exactly
+    # the saved state.
+    if _state_to_json(restored, STATE_SCHEMAS[name], name) != \
+            _state_to_json(values, STATE_SCHEMAS[name], name):
+        raise _Invalid(f"the {name} state could not be restored exactly")
+    return np.random.Generator(bit_generator)
+
+
+# -- save --------------------------------------------------------------------
+
+def _checked_buffer(model, name, n_params):
+    arr = getattr(model, name)
+    if (not isinstance(arr, np.ndarray) or arr.dtype != model.dtype
+            or arr.shape != (n_params,)):
+        raise ValueError(f"cannot save: {name} is not a 1-D {model.dtype} array of "
+                         f"{n_params} values")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"cannot save: {name} contains NaN or infinity (the model diverged)")
+    return np.ascontiguousarray(arr)
+
+
+def _header(model):
+    history = []
+    for i, h in enumerate(model.history):
+        if not _is_real(h) or not math.isfinite(float(h)):
+            raise ValueError(f"cannot save: history[{i}] is not a finite number ({h!r})")
+        history.append(float(h))
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "layer_sizes": [int(s) for s in model.layer_sizes],
+        "hidden_activations": list(model.hidden_activations),
+        "loss": model.loss_name,
+        "output_activation": model.output_activation,
+        "init_schemes": list(model.init_schemes),
+        "l2": float(model.l2),
+        "dtype": np.dtype(model.dtype).name,
+        "history": history,
+        "rng": _generator_to_json(model.rng),
+    }
+
+
+def _write_payload(f, header_bytes, params, velocity):
+    """The archive, written to the open binary file ``f``."""
+    np.savez(f, allow_pickle=False,
+             header=np.frombuffer(header_bytes, dtype=np.uint8),
+             params=params, velocity=velocity)
+
+
+def _fsync_directory(directory):
+    if os.name != "posix":
+        return  # directories cannot be opened for fsync (Windows)
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems do not support fsync on a directory
+    finally:
+        os.close(fd)
+
+
+def _create_temporary(directory, base):
+    """A new file next to the target, created exclusively with mode 0666
+    masked by the umask (what a plain open would give the target)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{base[:64]}.{secrets.token_hex(8)}.tmp")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {directory!r}")
+
+
+def _atomic_write(path, write):
+    """Call ``write(f)`` on a temporary file, then move it onto ``path``."""
+    # Write through a symlink (to the file it names), as open() would.
+    target = os.path.realpath(path)
+    directory, base = os.path.split(target)
+    tmp, fd = _create_temporary(directory, base)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def save(model, path):
+    """Write ``model`` to ``path`` in the format described above."""
+    path = _fspath(path)
+    n_params = Layout(model.layer_sizes).n_params
+    params = _checked_buffer(model, "params", n_params)
+    velocity = _checked_buffer(model, "velocity", n_params)
+    header_bytes = json.dumps(_header(model), allow_nan=False).encode("utf-8")
+    _atomic_write(path, lambda f: _write_payload(f, header_bytes, params, velocity))
+
+
+# -- load --------------------------------------------------------------------
+
+def _json_type(x):
+    for t, name in ((bool, "a boolean"), (str, "a string"), (Integral, "an integer"),
+                    (Real, "a number"), (list, "a list"), (dict, "an object")):
+        if isinstance(x, t):
+            return name
+    return "null" if x is None else type(x).__name__
+
+
+def _short(x):
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed in strict JSON")
+
+
+def _no_duplicates(pairs):
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _members(archive, file_size):
+    """{member: (zip info, npy shape, npy dtype)}, checked before any read."""
+    infos = archive.zip.infolist()
+    names = [info.filename for info in infos]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise _Invalid(f"the archive has duplicate members {dupes}")
+    expected = {m + ".npy" for m in MEMBERS}
+    missing = [m for m in MEMBERS if m + ".npy" not in names]
+    if missing:
+        raise _Invalid(f"the archive is missing {', '.join(repr(m) for m in missing)} "
+                       f"(members: {', '.join(names) or 'none'})")
+    extra = sorted(set(names) - expected)
+    if extra:
+        raise _Invalid(f"the archive has unexpected members {extra}")
+    out = {}
+    for info in infos:
+        member = info.filename[:-4]
+        if info.flag_bits & 0x1:
+            raise _Invalid(f"member {member!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Invalid(f"member {member!r} uses unsupported compression "
+                           f"method {info.compress_type}")
+        if info.compress_size > file_size or (
+                info.file_size != info.compress_size
+                if info.compress_type == zipfile.ZIP_STORED
+                else info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024):
+            raise _Invalid(f"member {member!r} has inconsistent sizes in the zip directory "
+                           f"(truncated or corrupted)")
+        try:
+            with archive.zip.open(info) as fp:
+                version = np.lib.format.read_magic(fp)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version}")
+        except Exception as exc:
+            raise _Invalid(f"member {member!r} is not a readable .npy array "
+                           f"({type(exc).__name__}: {exc})") from None
+        if dtype.hasobject:
+            raise _Invalid(f"member {member!r} holds Python objects (pickled data), "
+                           f"which are never loaded")
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise _Invalid(f"member {member!r} claims shape {shape} of {dtype} but holds "
+                           f"only {info.file_size} bytes (truncated or corrupted)")
+        out[member] = (info, shape, dtype)
+    return out
+
+
+def _read(archive, member):
+    try:
+        arr = archive[member]
+    except Exception as exc:
+        raise _Invalid(f"member {member!r} cannot be read ({type(exc).__name__}: {exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise _Invalid(f"member {member!r} is not a .npy array")
+    return arr
+
+
+def _parse_header(archive, shape, dtype):
+    if dtype == np.uint8 and len(shape) == 1:
+        data = _read(archive, "header").tobytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Invalid(f"the header is not UTF-8 text ({exc})") from None
+    elif dtype.kind == "U" and shape == ():
+        text = str(_read(archive, "header")[()])
+    else:
+        raise _Invalid(f"the header must be a 1-D uint8 array (UTF-8 JSON) or a 0-d "
+                       f"unicode array, got shape {shape} of {dtype}")
+    try:
+        header = json.loads(text, parse_constant=_reject_constant,
+                            object_pairs_hook=_no_duplicates)
+    except Exception as exc:
+        raise _Invalid(f"the header is not valid JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(header, dict):
+        raise _Invalid(f"the header must be a JSON object, got {_json_type(header)}")
+    return header
+
+
+def _check_header(header):
+    """Format, version, the field set and the types the constructor does not
+    check itself (it accepts more than a file may contain)."""
+    if header.get("format") != FORMAT_NAME:
+        raise _Invalid(f'the header\'s "format" is {_short(header.get("format"))}, '
+                       f"not {FORMAT_NAME!r}: this is not a fastmlp model file")
+    version = header.get("version")
+    if not _is_int(version):
+        raise _Invalid(f'the header\'s "version" must be an integer, got {_short(version)}')
+    if version != FORMAT_VERSION:
+        raise _Invalid(f"unknown format version {version}; this fastmlp reads "
+                       f"version {FORMAT_VERSION}")
+    missing = [f for f in HEADER_FIELDS if f not in header]
+    if missing:
+        raise _Invalid(f"the header is missing the fields {missing}")
+    extra = sorted(set(header) - set(HEADER_FIELDS))
+    if extra:
+        raise _Invalid(f"the header has unexpected fields {extra}")
+    for field in ("layer_sizes", "hidden_activations", "init_schemes", "history"):
+        if not isinstance(header[field], list):
+            raise _Invalid(f'"{field}" must be a list, got {_json_type(header[field])}')
+    for field in ("loss", "output_activation", "dtype"):
+        if not isinstance(header[field], str):
+            raise _Invalid(f'"{field}" must be a string, got {_json_type(header[field])}')
+    for i, name in enumerate(header["init_schemes"]):
+        if not isinstance(name, str):
+            raise _Invalid(f'"init_schemes"[{i}] must be a string, got {_json_type(name)}')
+    history = []
+    for i, h in enumerate(header["history"]):
+        try:
+            h = float(h) if _is_real(h) else None
+        except OverflowError:
+            h = None
+        if h is None or not math.isfinite(h):
+            raise _Invalid(f'"history"[{i}] must be a finite number, '
+                           f'got {_short(header["history"][i])}')
+        history.append(h)
+    return history
+
+
+def _check_array(archive, member, peeked, n_params, dtype):
+    _, shape, file_dtype = peeked
+    if shape != (n_params,):
+        raise _Invalid(f"{member} has shape {shape}, but the header's layer_sizes need "
+                       f"({n_params},)")
+    if file_dtype != dtype:
+        raise _Invalid(f"{member} has dtype {file_dtype.str}, but the header says "
+                       f"{dtype.name} ({dtype.str})")
+    arr = _read(archive, member)
+    if arr.shape != (n_params,) or arr.dtype != dtype:
+        raise _Invalid(f"{member} does not match its .npy header")
+    if not np.isfinite(arr).all():
+        raise _Invalid(f"{member} contains NaN or infinity "
+                       f"(first at index {int(np.argmin(np.isfinite(arr)))})")
+    return arr
+
+
+def _load_archive(cls, archive, file_size):
+    members = _members(archive, file_size)
+    header = _parse_header(archive, *members["header"][1:])
+    history = _check_header(header)
+    try:
+        sizes = v.check_layer_sizes(header["layer_sizes"])
+        dtype = v.check_dtype(header["dtype"])
+    except (ValueError, TypeError) as exc:
+        raise _Invalid(f"the header describes an invalid model: {exc}") from None
+    if dtype.name != header["dtype"]:
+        raise _Invalid(f'"dtype" must be "float32" or "float64", got {header["dtype"]!r}')
+    n_params = Layout(sizes).n_params
+    params = _check_array(archive, "params", members["params"], n_params, dtype)
+    velocity = _check_array(archive, "velocity", members["velocity"], n_params, dtype)
+    rng = _generator_from_json(header["rng"])
+
+    schemes = header["init_schemes"]
+    try:
+        net = cls(list(sizes), activation=list(header["hidden_activations"]),
+                  loss=header["loss"], output=header["output_activation"],
+                  init=schemes[0] if len(set(schemes)) == 1 else None,
+                  l2=header["l2"], dtype=dtype, seed=0)
+    except (ValueError, TypeError) as exc:
+        raise _Invalid(f"the header describes an invalid model: {exc}") from None
+    if net.init_schemes != schemes:
+        raise _Invalid(f'"init_schemes" {_short(schemes)} is not a valid init for '
+                       f"{len(sizes) - 1} layers with these activations")
+    # The constructor built the buffers and their views; fill them in place.
+    net.params[...] = params
+    net.velocity[...] = velocity
+    net.history = history
+    net.rng = rng
+    return net
+
+
+def load(cls, path):
+    """A new ``cls`` model read from ``path``; ValueError if the file is not a
+    valid model file (OSError if it cannot be opened)."""
+    path = _fspath(path)
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        try:
+            try:
+                archive = np.load(f, allow_pickle=False)
+            except Exception as exc:
+                raise _Invalid(f"not an .npz archive ({type(exc).__name__}: {exc})") from None
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise _Invalid("not an .npz archive (a single .npy array)")
+            with archive:
+                return _load_archive(cls, archive, file_size)
+        except _Invalid as exc:
+            raise ValueError(f"invalid fastmlp model file {path!r}: {exc}") from None
