@@ -8,7 +8,10 @@ from ._model import DivergenceError
 from .mlp import MLP
 from . import reference
 from ._config import show_config
+from ._gradcheck import gradcheck
+from ._plot import plot_history
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "DivergenceError", "reference", "show_config", "__version__"]
+__all__ = ["MLP", "DivergenceError", "reference", "show_config", "gradcheck", "plot_history",
+           "__version__"]
