@@ -1,7 +1,27 @@
 """Build the compiled kernels; all metadata lives in pyproject.toml.
 
-Set FASTMLP_DEBUG_BOUNDS=1 to rebuild with Cython bounds checks on (a debug
-run of the test suite), never for a release.
+Build switches, read from the environment (all off by default; never set
+them for a release):
+
+FASTMLP_DEBUG_BOUNDS=1
+    Rebuild with Cython bounds checks on (boundscheck, initializedcheck), for
+    a debug run of the test suite.
+
+FASTMLP_SANITIZE=1
+    Compile and link the extension with AddressSanitizer and
+    UndefinedBehaviorSanitizer (GCC or Clang, not MSVC):
+    ``-fsanitize=address,undefined -fno-omit-frame-pointer
+    -fno-sanitize-recover=undefined -g``. The interpreter itself is not
+    instrumented, so the ASan runtime must be loaded first, e.g.
+    ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+    ASAN_OPTIONS=detect_leaks=0 python -m pytest tests``;
+    ``tools/sanitize.sh`` does all of it (with FASTMLP_DEBUG_BOUNDS=1 too) in
+    a separate virtualenv.
+
+The Cython sources are always re-translated (``force=True``, about a second):
+Cython only compares timestamps, so without it a _train.c left by an earlier
+build with other compiler directives would be reused and, for instance,
+FASTMLP_DEBUG_BOUNDS=1 would silently build without bounds checks.
 """
 import os
 import sys
@@ -10,7 +30,13 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-DEBUG_BOUNDS = os.environ.get("FASTMLP_DEBUG_BOUNDS", "") not in ("", "0")
+
+def _flag(name):
+    return os.environ.get(name, "") not in ("", "0")
+
+
+DEBUG_BOUNDS = _flag("FASTMLP_DEBUG_BOUNDS")
+SANITIZE = _flag("FASTMLP_SANITIZE")
 
 directives = {
     "language_level": 3,
@@ -26,7 +52,22 @@ directives = {
 if sys.platform == "win32":
     compile_args = ["/O2"]
 else:
-    compile_args = ["-O3", "-fno-math-errno"]
+    # -fno-trapping-math: the kernels never read floating-point exception
+    # flags, and without it the compiler may not vectorize a select whose arms
+    # compute (x > 0 ? x : slope * x stays a branch per element). It changes
+    # no result and, unlike -ffast-math, keeps NaN, inf and isfinite intact.
+    compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+link_args = []
+
+if SANITIZE:
+    if sys.platform == "win32":
+        sys.exit("FASTMLP_SANITIZE=1 needs GCC or Clang (-fsanitize=address,undefined)")
+    # The optimization level stays as above, so the sanitized build runs the
+    # same code (and the same floating-point contractions) as a release one.
+    sanitize_args = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                     "-fno-sanitize-recover=undefined"]
+    compile_args += sanitize_args + ["-g"]
+    link_args += sanitize_args
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 
@@ -37,7 +78,8 @@ extensions = [
         include_dirs=[np.get_include(), "csrc"],
         define_macros=macros,
         extra_compile_args=compile_args,
+        extra_link_args=link_args,
     ),
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, force=True))

@@ -47,3 +47,15 @@ def test_exp_special_values(dtype):
     assert got[2] == 0 and got[3] == 0 and got[4] == 0
     # NaN propagates, so a diverged network is still detected downstream.
     assert np.isnan(got[5])
+
+
+def test_elementwise_entry_points_validate():
+    x = np.zeros(4)
+    with pytest.raises(ValueError, match="elements"):
+        _train.derivative_mul_inplace(3, np.zeros(3), x)
+    with pytest.raises(ValueError, match="empty"):
+        _train.activate_inplace(3, np.zeros(0))
+    with pytest.raises(ValueError, match="activation code"):
+        _train.activate_inplace(5, x)
+    with pytest.raises(ValueError, match="empty"):
+        _train.exp_nonpositive_inplace(np.zeros(0, dtype=np.float32))

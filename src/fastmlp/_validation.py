@@ -46,6 +46,13 @@ def check_layer_sizes(layer_sizes):
         raise TypeError(
             f"layer_sizes must be a sequence of positive ints, got {type(layer_sizes).__name__}"
         )
+    if isinstance(layer_sizes, np.ndarray) and layer_sizes.ndim != 1:
+        # A 0-d array has __len__ but no length; a 2-D one would be read row
+        # by row. Either way it is not a list of sizes.
+        raise TypeError(
+            f"layer_sizes must be a 1-D sequence of positive ints, got a "
+            f"{layer_sizes.ndim}-D array of shape {layer_sizes.shape}"
+        )
     sizes = list(layer_sizes)
     if len(sizes) < 2:
         raise ValueError(
@@ -70,9 +77,21 @@ def check_layer_sizes(layer_sizes):
     for i in range(len(out) - 1):
         if out[i] * out[i + 1] > BLAS_INT_MAX:
             raise ValueError(
-                f"layer {i} has {out[i]} x {out[i + 1]} weights, more than a BLAS "
-                f"call can address ({BLAS_INT_MAX})"
+                f"layer_sizes[{i}:{i + 2}] = [{out[i]}, {out[i + 1]}]: layer {i} has "
+                f"{out[i] * out[i + 1]} weights, more than a BLAS call can address "
+                f"({BLAS_INT_MAX})"
             )
+    # Every layer can be within the BLAS limit while the whole network is
+    # not: the parameter buffer (and the velocity, of the same length) is one
+    # flat array indexed by these offsets, so its length obeys the same
+    # limit. Checked here, before anything is allocated, so an absurd network
+    # is a ValueError and never an attempt to allocate terabytes.
+    n_params = sum(a * b + b for a, b in zip(out[:-1], out[1:]))
+    if n_params > BLAS_INT_MAX:
+        raise ValueError(
+            f"layer_sizes {out} gives {n_params} parameters, more than a model "
+            f"can hold ({BLAS_INT_MAX})"
+        )
     return tuple(out)
 
 
@@ -141,6 +160,10 @@ def check_dtype(dtype):
         dt = np.dtype(dtype)
     except TypeError as exc:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if dt.kind == "f" and not dt.isnative:
+        # ">f8" names the float64 precision in another byte order; the model
+        # computes in native order (the kernels cannot read any other).
+        dt = dt.newbyteorder("=")
     if dt not in DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dt}")
     return dt
@@ -189,8 +212,19 @@ def _as_numeric_array(a, name):
     raise TypeError(f"{name} has non-numeric dtype {arr.dtype}")
 
 
+def _aligned(arr):
+    """arr, or an aligned copy of it if its data is not aligned for its dtype.
+
+    Slicing a byte buffer (np.frombuffer with an offset) gives arrays whose
+    float elements straddle their natural alignment; the kernels take raw
+    C pointers, and reading a misaligned double through one is undefined
+    behaviour (vector loads that assume alignment fault on it).
+    """
+    return arr if arr.flags.aligned else arr.copy(order="C")
+
+
 def check_X(X, n_features, dtype):
-    """A C-contiguous, finite (n, n_features) array of the model dtype.
+    """A C-contiguous, aligned, finite (n, n_features) array of the model dtype.
 
     Always a new or converted array when the input is not already exactly
     that, so nothing downstream ever writes into the caller's memory.
@@ -208,7 +242,7 @@ def check_X(X, n_features, dtype):
     # Overflow in the cast is reported below as a ValueError; keep numpy's
     # RuntimeWarning out of it (it becomes the error under -W error).
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(arr, dtype=dtype)
+        out = _aligned(np.ascontiguousarray(arr, dtype=dtype))
     if not np.isfinite(out).all():
         # Report the offending value from the caller's data, not the conversion
         # (a float64 1e300 becomes inf in float32).
@@ -256,7 +290,10 @@ def check_y(y, n_rows, loss, n_outputs, dtype):
             raise ValueError(
                 f"cross_entropy probability targets must have {n_outputs} columns, got {arr.shape[1]}"
             )
-        probs = arr.astype(np.float64)
+        # A long double beyond the float64 range becomes inf here, and fails
+        # the sum check below; no overflow warning on the way.
+        with np.errstate(over="ignore", invalid="ignore"):
+            probs = arr.astype(np.float64)
         if (probs < 0).any():
             raise ValueError("cross_entropy probability targets must be non-negative")
         sums = probs.sum(axis=1)
@@ -265,7 +302,7 @@ def check_y(y, n_rows, loss, n_outputs, dtype):
             raise ValueError(
                 f"cross_entropy probability targets must sum to 1 per row; row {i} sums to {sums[i]!r}"
             )
-        return np.ascontiguousarray(arr, dtype=dtype)
+        return _aligned(np.ascontiguousarray(arr, dtype=dtype))
 
     if arr.ndim == 1:
         if n_outputs != 1:
@@ -280,7 +317,7 @@ def check_y(y, n_rows, loss, n_outputs, dtype):
         if not np.all((arr == 0) | (arr == 1)):
             raise ValueError("binary_cross_entropy targets must be 0 or 1")
     with np.errstate(over="ignore", invalid="ignore"):
-        target = np.ascontiguousarray(arr, dtype=dtype)
+        target = _aligned(np.ascontiguousarray(arr, dtype=dtype))
     if not np.isfinite(target).all():
         raise ValueError(f"y has values that overflow {np.dtype(dtype).name}")
     return target

@@ -607,8 +607,18 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
                          pp + net.w_off[l], ni, <floating> 0, delta_b, ni)
 
 
+def _check_elementwise(int act, Py_ssize_t n):
+    # These entry points serve tests and benchmarks; they still validate,
+    # since the kernels below them check nothing.
+    if n == 0:
+        raise ValueError("empty array")
+    if act < 0 or act > 4:
+        raise ValueError(f"activation code {act} is not one of 0..4 (softmax needs rows)")
+
+
 def exp_nonpositive_inplace(floating[::1] x):
     """x = exp(x) with the kernels' own exp (valid for x <= 0)."""
+    _check_elementwise(0, x.shape[0])
     with nogil:
         exp_nonpositive(&x[0], <size_t> x.shape[0])
 
@@ -616,12 +626,16 @@ def exp_nonpositive_inplace(floating[::1] x):
 def activate_inplace(int act, floating[::1] x):
     """x = sigma(x) for an activation code of fastmlp._workspace (not softmax);
     for accuracy tests and the elementwise benchmarks."""
+    _check_elementwise(act, x.shape[0])
     with nogil:
         activate(act, &x[0], <size_t> x.shape[0])
 
 
 def derivative_mul_inplace(int act, const floating[::1] a, floating[::1] delta):
     """delta *= sigma'(z) given a = sigma(z); a and delta of equal length."""
+    _check_elementwise(act, delta.shape[0])
+    if a.shape[0] != delta.shape[0]:
+        raise ValueError(f"a has {a.shape[0]} elements but delta has {delta.shape[0]}")
     with nogil:
         derivative_mul(act, &a[0], &delta[0], <size_t> delta.shape[0])
 
