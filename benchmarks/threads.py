@@ -3,8 +3,8 @@
 Measures the training step (an epoch of fit's kernel call, divided by its
 steps) with the BLAS limited to 1 and to 2 threads, interleaved in rounds,
 minimum over rounds, for networks from tiny to large; prints the GEMM
-flops per step (fastmlp.mlp.step_flops) beside the ratio, which is how
-fastmlp.mlp.SINGLE_THREAD_FLOPS was chosen.
+flops per step (fastmlp.mlp.step_flops) beside the ratio. This is why fit
+leaves the BLAS thread count alone (a second thread was never slower).
 
     python benchmarks/threads.py [--rounds 5]
 """

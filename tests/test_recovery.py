@@ -196,3 +196,16 @@ def test_sigint_stops_fit_at_a_step_boundary():
     assert 0 <= stopped - sent < min(0.25, epoch_seconds / 2), (stopped - sent, epoch_seconds)
     assert lines[1].startswith("matched") and lines[-1] == "ok", out
     assert "step=0" not in lines[1], "the interrupt landed between epochs: not a test of the kernel"
+
+
+def test_reference_detects_nonfinite_parameters_too(impl):
+    """Both implementations stop where an update overflows, even with a
+    finite objective (here the l2 term overflows the weight update)."""
+    X = np.random.default_rng(4).standard_normal((8, 3))
+    net = impl([3, 4, 1], activation="tanh", loss="mse", l2=1e300, dtype="float64", seed=0)
+    before = (net.params.copy(), net.velocity.copy())
+    with pytest.raises(DivergenceError, match="inf or NaN") as info:
+        net.fit(X, np.ones(8), epochs=3, batch_size=8, lr=1e10, momentum=0.0)
+    assert info.value.epoch == 0 and info.value.step == 0
+    np.testing.assert_array_equal(net.params, before[0])
+    np.testing.assert_array_equal(net.velocity, before[1])

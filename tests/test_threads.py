@@ -9,8 +9,8 @@
   measured as the rate at which a pure-Python counter advances during the
   fit, against its own rate measured alone in the same test.
 - Overlapping fits leave the process's BLAS thread count as they found it
-  (marked xfail, strict: a known defect of fit's BLAS thread limit; the
-  marker must go when it is fixed).
+  (a regression test: fit once lowered it process-wide for small networks,
+  and overlapping fits restored each other's saved counts in the wrong order).
 
 Only ``fastmlp.MLP`` is tested here: the threading questions are about its
 kernels (the reference is plain NumPy).
@@ -25,7 +25,7 @@ import pytest
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
 import fastmlp
-from fastmlp.mlp import SINGLE_THREAD_FLOPS, step_flops
+from fastmlp.mlp import step_flops
 
 N_THREADS = 4
 CALLS_PER_THREAD = 50
@@ -84,7 +84,7 @@ def test_concurrent_predictions_on_a_shared_model(dtype, loss):
 
 # Different architectures, losses and dtypes, so every thread runs its own
 # shapes through the kernels at the same time; the last one is large enough
-# (step_flops >= SINGLE_THREAD_FLOPS) for fit to leave BLAS multithreaded.
+# for BLAS to use its threads.
 FIT_JOBS = [
     dict(sizes=[20, 32, 5], activation="relu", loss="cross_entropy", dtype="float32",
          n=300, batch_size=16, shuffle=True),
@@ -109,10 +109,10 @@ def _fit_job(job, seed):
 
 
 def test_parallel_fits_equal_sequential_fits():
-    assert step_flops(FIT_JOBS[-1]["sizes"], FIT_JOBS[-1]["batch_size"]) >= SINGLE_THREAD_FLOPS
+    assert step_flops(FIT_JOBS[-1]["sizes"], FIT_JOBS[-1]["batch_size"]) >= 2e6
     jobs = [(job, seed) for seed in (0, 1) for job in FIT_JOBS]  # 10 fits
     # The main thread's BLAS thread count is pinned for the test, so that a
-    # count left lowered by earlier code (see the xfail test below) cannot
+    # count left lowered by earlier code (see the overlap test below) cannot
     # make the result depend on test order. Exact equality also relies on
     # BLAS GEMM results not depending on how many threads BLAS uses (OpenBLAS
     # splits the output among threads, not the sums): with overlapping fits
@@ -133,12 +133,6 @@ def _blas_threads():
                   for info in threadpool_info() if info["user_api"] == "blas")
 
 
-# Strict where the defect was reproduced (Linux, OpenBLAS from the numpy and
-# scipy wheels); elsewhere the BLAS's own thread model decides whether it shows.
-@pytest.mark.xfail(strict=sys.platform.startswith("linux"), reason=(
-    "known defect in fastmlp.mlp.MLP._training_threads: the threadpoolctl limit it "
-    "enters is process-wide, so overlapping fits restore each other's saved counts in "
-    "the wrong order and leave BLAS limited to one thread"))
 def test_overlapping_fits_restore_the_blas_thread_count():
     """Two small fits (each runs BLAS on one thread) that overlap as
     A enters, B enters, A leaves, B leaves: afterwards the process must have
@@ -146,7 +140,6 @@ def test_overlapping_fits_restore_the_blas_thread_count():
     callback, so the outcome does not depend on timing."""
     X, y = _data(64, 8, 2, "mse", 0)
     small = [8, 16, 2]
-    assert step_flops(small, 8) < SINGLE_THREAD_FLOPS  # fit limits BLAS to 1 thread
     a_inside, b_inside, a_done = threading.Event(), threading.Event(), threading.Event()
 
     def fit_a():
@@ -244,18 +237,18 @@ def test_gil_is_released_during_fit():
     """A fit of about 300 ms (alone) whose epochs are long kernel calls. Were
     the GIL held in them, the counting thread could only run in the Python
     between epochs and in the brief GIL hand-overs. The fit is small enough
-    per step (step_flops < SINGLE_THREAD_FLOPS) that fit runs BLAS on one
-    thread, so on a 2-core machine the counter keeps a core to itself."""
+    per step, and BLAS is limited to one thread here, so on a 2-core machine
+    the counter keeps a core to itself."""
     sizes, batch = [16, 128, 128, 10], 16
-    assert step_flops(sizes, batch) < SINGLE_THREAD_FLOPS
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40000, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], len(X))
     net = fastmlp.MLP(sizes, loss="cross_entropy", seed=0)
     net.fit(X[:256], y[:256], epochs=1, batch_size=batch)  # warm up
 
-    ratio, elapsed = progress_ratio(
-        lambda: net.fit(X, y, epochs=2, batch_size=batch, lr=0.001, shuffle=False))
+    with threadpool_limits(1, user_api="blas"):
+        ratio, elapsed = progress_ratio(
+            lambda: net.fit(X, y, epochs=2, batch_size=batch, lr=0.001, shuffle=False))
     assert elapsed > 0.1, f"the fit took only {elapsed * 1e3:.0f} ms: too short to measure"
     assert ratio >= MIN_RATIO, (
         f"during a {elapsed * 1e3:.0f} ms fit another Python thread ran at {ratio:.1%} "

@@ -229,29 +229,26 @@ def _blas_threads_during_fit(net, X, y, **fit_kw):
     return seen
 
 
-def test_blas_thread_policy():
-    """Small steps train on one BLAS thread; large ones keep what the caller
-    allows, and a caller's threadpoolctl limit is never exceeded."""
+def test_fit_leaves_the_blas_thread_count_alone():
+    """fit neither raises nor lowers the BLAS thread count (measured: a
+    second thread never made a step slower, see README), and a caller's
+    threadpoolctl limit holds inside fit."""
     from threadpoolctl import threadpool_info, threadpool_limits
-    from fastmlp.mlp import SINGLE_THREAD_FLOPS, step_flops
 
-    outside = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-    small_sizes, big_sizes = [8, 4, 2], [64, 256, 2]
-    assert step_flops(small_sizes, 4) < SINGLE_THREAD_FLOPS <= step_flops(big_sizes, 64)
-    X, y = make_data("labels", 128, small_sizes)
-    assert _blas_threads_during_fit(
-        fastmlp.MLP(small_sizes, loss="cross_entropy", seed=0), X, y,
-        epochs=2, batch_size=4) == [1, 1]
-    Xb, yb = make_data("labels", 128, big_sizes)
-    assert _blas_threads_during_fit(
-        fastmlp.MLP(big_sizes, loss="cross_entropy", seed=0), Xb, yb,
-        epochs=1, batch_size=64) == [outside]
+    def counts():
+        return sorted((i["filepath"], i["num_threads"]) for i in threadpool_info()
+                      if i["user_api"] == "blas")
+
+    outside = counts()
+    X, y = make_data("labels", 128, [8, 4, 2])
+    during = _blas_threads_during_fit(fastmlp.MLP([8, 4, 2], loss="cross_entropy", seed=0),
+                                      X, y, epochs=2, batch_size=4)
+    assert during == [max(n for _, n in outside)] * 2
     with threadpool_limits(1, user_api="blas"):
         assert _blas_threads_during_fit(
-            fastmlp.MLP(big_sizes, loss="cross_entropy", seed=0), Xb, yb,
-            epochs=1, batch_size=64) == [1]
-    # The limit is lifted again after fit.
-    assert max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas") == outside
+            fastmlp.MLP([8, 4, 2], loss="cross_entropy", seed=0), X, y,
+            epochs=1, batch_size=4) == [1]
+    assert counts() == outside
 
 
 def test_step_flops_counts_the_step_gemms():

@@ -17,7 +17,6 @@ what each method returns. Subclasses supply the numerics through five hooks:
 Because both implementations inherit the same orchestration, the same seed
 gives them the same initial weights and the same shuffles.
 """
-import contextlib
 import time
 
 import numpy as np
@@ -143,24 +142,24 @@ class BaseMLP:
             identity = np.arange(n, dtype=np.intp)
             order = np.empty_like(identity)
         report = _progress.EpochReporter(epochs) if verbose else None
-        with self._training_threads(rows):
-            for epoch in range(epochs):
-                if shuffle:
-                    np.copyto(order, identity)
-                    self.rng.shuffle(order)
-                started = time.perf_counter()
-                if not self._run_and_record(run, order):
-                    break
-                metrics = {"epoch": len(self.history) - 1, "objective": self.history[-1],
-                           "seconds": time.perf_counter() - started}
-                metrics["samples_per_second"] = n / max(metrics["seconds"], 1e-12)
-                if validation is not None:
-                    metrics.update(self._validation_metrics(*validation))
-                self.metrics.append(metrics)
-                if report is not None:
-                    report.epoch_done(epoch, metrics)
-                if callback is not None and callback(self, metrics) is False:
-                    break
+        # fit leaves the BLAS thread count alone: set it with threadpoolctl.
+        for epoch in range(epochs):
+            if shuffle:
+                np.copyto(order, identity)
+                self.rng.shuffle(order)
+            started = time.perf_counter()
+            if not self._run_and_record(run, order):
+                break
+            metrics = {"epoch": len(self.history) - 1, "objective": self.history[-1],
+                       "seconds": time.perf_counter() - started}
+            metrics["samples_per_second"] = n / max(metrics["seconds"], 1e-12)
+            if validation is not None:
+                metrics.update(self._validation_metrics(*validation))
+            self.metrics.append(metrics)
+            if report is not None:
+                report.epoch_done(epoch, metrics)
+            if callback is not None and callback(self, metrics) is False:
+                break
         if report is not None:
             report.close()
         return self
@@ -200,11 +199,6 @@ class BaseMLP:
         elif self.loss_name == "binary_cross_entropy":
             out["val_accuracy"] = float(np.mean((self._forward(Xv) > 0.5) == (Yv > 0.5)))
         return out
-
-    def _training_threads(self, rows):
-        """Context in which fit runs its epochs on batches of ``rows`` rows
-        (the BLAS thread policy); the reference leaves BLAS as it is."""
-        return contextlib.nullcontext()
 
     # -- persistence (format and guarantees: fastmlp._persist) ---------------
     def save(self, path):

@@ -4,38 +4,27 @@ Everything here is orchestration: the inputs arrive validated and converted
 by BaseMLP, this module sizes the workspace once per call (once per fit for
 training) and makes one kernel call per call (one per epoch for training).
 """
-import contextlib
+import threading
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ._kernels import _train
 from ._model import BaseMLP, DivergenceError
 from . import _stats, _workspace
 
 
-# Below this many floating-point operations of matrix products per training
-# step, a second BLAS thread costs more in synchronization than it saves
-# (measured with benchmarks/threads.py; see the README), so fit runs on one.
-SINGLE_THREAD_FLOPS = 2e6
-
-# Matrix-product work between two checks for pending signals in fit.
-SIGNAL_CHECK_FLOPS = 2e7
+# fit's epoch loop takes the GIL back to let Python run signal handlers
+# (Ctrl-C) every SIGNAL_CHECK_SECONDS, reading the clock every
+# CLOCK_CHECK_FLOPS of matrix-product work (a fraction of a millisecond).
+# Taking the GIL back can wait for another busy Python thread's switch
+# interval (5 ms), so it is done rarely, and only on the main thread: the
+# only one that runs signal handlers.
+SIGNAL_CHECK_SECONDS = 0.1
+CLOCK_CHECK_FLOPS = 2e7
 
 # Status codes of _train.train_epoch.
 STATUS_NONFINITE_LOSS = 1
 STATUS_NONFINITE_PARAMS = 2
-
-_controller = None
-
-
-def _blas_controller():
-    # Created on first use, after the kernels have loaded scipy's BLAS.
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller
-
 
 def step_flops(sizes, rows):
     """Floating-point operations of the GEMMs in one training step: the
@@ -43,6 +32,10 @@ def step_flops(sizes, rows):
     but the first."""
     pairs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     return 2 * rows * (3 * sum(pairs) - pairs[0])
+
+
+def _after(step):
+    return f"after step {step - 1}" if step > 0 else "at the start of the epoch"
 
 
 class MLP(BaseMLP):
@@ -82,14 +75,6 @@ class MLP(BaseMLP):
         _train.layer_statistics(spec, self.params, X, Y, work, grads, table)
         return table
 
-    def _training_threads(self, rows):
-        """One BLAS thread for small steps, else whatever the BLAS (and any
-        threadpoolctl limit the caller set) allows: fit only ever lowers the
-        thread count, so a caller's limit is never exceeded."""
-        if step_flops(self.layer_sizes, rows) >= SINGLE_THREAD_FLOPS:
-            return contextlib.nullcontext()
-        return _blas_controller().limit(limits=1, user_api="blas")
-
     def _epoch_runner(self, X, Y, rows, lr, momentum):
         spec, work = self._workspace(rows)
         chunk = int(spec[4])
@@ -100,26 +85,24 @@ class MLP(BaseMLP):
         # Parameters and velocity at the start of each epoch, to recover the
         # last finite state if an update produces inf or NaN.
         checkpoint = np.empty(2 * self._layout.n_params, dtype=self.dtype)
-        # Steps between two looks at pending signals (Ctrl-C): about
-        # SIGNAL_CHECK_FLOPS of work, so an interrupt is served within
-        # milliseconds and the check costs nothing measurable.
-        check_every = max(1, int(SIGNAL_CHECK_FLOPS // step_flops(self.layer_sizes, rows)))
+        clock_every = max(1, int(CLOCK_CHECK_FLOPS // step_flops(self.layer_sizes, rows)))
         n = X.shape[0]
         params, velocity, l2 = self.params, self.velocity, self.l2
 
         def run(perm):
+            on_main = threading.current_thread() is threading.main_thread()
             status, total, step = _train.train_epoch(
                 spec, params, velocity, grads, X, Y, perm, rows, work, lr, momentum, l2,
-                checkpoint, check_every)
+                checkpoint, SIGNAL_CHECK_SECONDS if on_main else 0.0, clock_every)
             if status == STATUS_NONFINITE_LOSS:
                 raise DivergenceError(
                     f"step {step}: the training objective is not finite; the step was "
-                    f"not taken and the model is as it was after step {step - 1}; "
+                    f"not taken and the model is as it was {_after(step)}; "
                     f"lower the learning rate (lr={lr})", step=step)
             if status == STATUS_NONFINITE_PARAMS:
                 raise DivergenceError(
                     f"step {step}: the update made a parameter inf or NaN; parameters "
-                    f"and velocity are restored to their state after step {step - 1}; "
+                    f"and velocity are restored to their state {_after(step)}; "
                     f"lower the learning rate (lr={lr})", step=step)
             return total / n
 

@@ -165,9 +165,16 @@ class MLP(BaseMLP):
                         raise DivergenceError(
                             f"step {start // rows}: the objective is not finite; "
                             "lower the learning rate", step=start // rows)
+                    saved = self.params.copy(), self.velocity.copy()
                     self.velocity *= momentum
                     self.velocity += (1 - momentum) * grad
                     self.params -= lr * self.velocity
+                    if not np.isfinite(self.params).all():
+                        self.params[...], self.velocity[...] = saved
+                        raise DivergenceError(
+                            f"step {start // rows}: the update made a parameter inf or "
+                            "NaN; parameters and velocity are restored to their state "
+                            "before it; lower the learning rate", step=start // rows)
                     total += objective * xb.shape[0]
             return total / n
 

@@ -28,6 +28,9 @@
 from libc.math cimport isfinite
 from libc.string cimport memcpy
 from cpython.exc cimport PyErr_CheckSignals
+
+cdef extern from "clock.h" nogil:
+    double fm_monotonic_seconds()
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport gemm
@@ -267,11 +270,14 @@ cdef struct Epoch:
 
 
 cdef int run_steps(Epoch* ep, Py_ssize_t first, Py_ssize_t last, floating dummy,
-                   Py_ssize_t* stopped_at) noexcept nogil:
-    """Train steps [first, last) of the epoch. Returns STATUS_OK, or
-    STATUS_NONFINITE_LOSS (stopped before that step's update) or
-    STATUS_NONFINITE_PARAMS (that step's update made a parameter inf or NaN),
-    with the failing step in *stopped_at."""
+                   Py_ssize_t* stopped_at, double deadline,
+                   Py_ssize_t clock_every) noexcept nogil:
+    """Train steps [first, last) of the epoch, or fewer: with deadline > 0
+    the clock is read every clock_every steps and the loop returns
+    STATUS_OK early once it has passed. *stopped_at is the first step not
+    taken. Other returns: STATUS_NONFINITE_LOSS (stopped before that step's
+    update) or STATUS_NONFINITE_PARAMS (that step's update made a parameter
+    inf or NaN), with the failing step in *stopped_at."""
     cdef const Net* net = ep.net
     cdef floating* pp = <floating*> ep.params
     cdef floating* pv = <floating*> ep.velocity
@@ -354,6 +360,10 @@ cdef int run_steps(Epoch* ep, Py_ssize_t first, Py_ssize_t last, floating dummy,
             return STATUS_NONFINITE_PARAMS
         obj = loss_sum / nb + 0.5 * ep.l2 * sq
         ep.total += obj * nb
+        if deadline > 0 and (step - first + 1) % clock_every == 0 and step + 1 < last:
+            if fm_monotonic_seconds() >= deadline:
+                stopped_at[0] = step + 1
+                return STATUS_OK
     stopped_at[0] = last
     return STATUS_OK
 
@@ -369,13 +379,16 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
                 floating[::1] grads, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const Py_ssize_t[::1] perm, Py_ssize_t batch_rows, floating[::1] work,
                 double lr, double momentum, double l2,
-                floating[::1] checkpoint, Py_ssize_t check_every):
+                floating[::1] checkpoint, double signal_interval,
+                Py_ssize_t clock_every):
     """One epoch of mini-batch gradient descent with momentum.
 
     Rows are taken in `perm` order (None: in order, read in place). Every
-    `check_every` steps the GIL is taken back briefly to run Python's signal
-    handlers, so Ctrl-C interrupts between two steps: the exception
-    propagates with the model as it was after the last finished step.
+    `signal_interval` seconds (the clock is read every `clock_every` steps)
+    the GIL is taken back briefly to run Python's signal handlers, so Ctrl-C
+    interrupts between two steps: the exception propagates with the model as
+    it was after the last finished step. signal_interval <= 0 never looks
+    (for threads other than the main one, which never run handlers).
 
     Returns (status, sum over finished steps of rows * batch objective,
     failing step). STATUS_NONFINITE_LOSS: the objective of that step was not
@@ -389,7 +402,8 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     cdef Net net = read_spec(spec)
     cdef Epoch ep
     cdef Py_ssize_t n_steps = (X.shape[0] + batch_rows - 1) // batch_rows
-    cdef Py_ssize_t step = 0, upto, stopped = 0, n_params = params.shape[0]
+    cdef Py_ssize_t step = 0, stopped = 0, n_params = params.shape[0]
+    cdef double deadline
     cdef int status = STATUS_OK
     cdef floating dummy = 0
     ep.net = &net
@@ -415,15 +429,17 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
         memcpy(&checkpoint[n_params], &velocity[0], n_params * sizeof(floating))
     try:
         while step < n_steps:
-            upto = min(n_steps, step + check_every)
+            deadline = fm_monotonic_seconds() + signal_interval if signal_interval > 0 else 0
             with nogil:
-                status = run_steps(&ep, step, upto, dummy, &stopped)
+                status = run_steps(&ep, step, n_steps, dummy, &stopped, deadline,
+                                   clock_every)
             if status != STATUS_OK:
                 break
-            step = upto
-            # Raises KeyboardInterrupt (or what a handler raises) here,
-            # between steps; `finally` leaves the velocity consistent.
-            PyErr_CheckSignals()
+            step = stopped
+            if step < n_steps:
+                # Raises KeyboardInterrupt (or what a handler raises) here,
+                # between steps; `finally` leaves the velocity consistent.
+                PyErr_CheckSignals()
     finally:
         with nogil:
             fold_velocity_scale(&ep, dummy)
@@ -433,7 +449,7 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
             memcpy(&velocity[0], &checkpoint[n_params], n_params * sizeof(floating))
             ep.c = 1.0
             ep.total = 0.0
-            run_steps(&ep, 0, stopped, dummy, &step)
+            run_steps(&ep, 0, stopped, dummy, &step, 0, 1)
             fold_velocity_scale(&ep, dummy)
     return status, ep.total, stopped
 
