@@ -106,8 +106,13 @@ grep -q 'Out of bounds on buffer access' "$GENERATED_C" \
     || die "$GENERATED_C was generated without Cython bounds checks"
 echo "instrumented: $SO (ASan, UBSan, Cython bounds checks)"
 
-# Only the Python processes get the runtime (not grep, tee, ...).
-preload="$ASAN_LIB${LD_PRELOAD:+ $LD_PRELOAD}"
+# Only the Python processes get the runtime (not grep, tee, ...). The C++
+# runtime is preloaded with it: C++ extensions the tests import (matplotlib's
+# ft2font) throw exceptions, and ASan's __cxa_throw interceptor aborts when
+# libstdc++ was not loaded before it could resolve the real one.
+STDCXX_LIB="$("$CC_BIN" -print-file-name=libstdc++.so)"
+[ -f "$STDCXX_LIB" ] || die "no libstdc++ for $CC_BIN (got '$STDCXX_LIB')"
+preload="$ASAN_LIB $STDCXX_LIB${LD_PRELOAD:+ $LD_PRELOAD}"
 asan_base="detect_leaks=0"
 ubsan_base="print_stacktrace=1:halt_on_error=1"
 
