@@ -125,3 +125,13 @@ def test_long_epochs_match_reference(momentum, dtype):
     assert_close(a.params, b.params, 10 * FIT_RTOL[dtype], "params")
     assert_close(a.velocity, b.velocity, 10 * FIT_RTOL[dtype], "velocity")
     assert_close(a.history, b.history, FIT_RTOL[dtype], "history")
+
+
+def test_overflow_gives_inf_without_warnings(recwarn):
+    X = np.full((3, 4), 3e38, dtype=np.float32)
+    for cls in (fastmlp.MLP, fastmlp.reference.MLP):
+        net = cls([4, 5, 2], activation="identity", loss="mse", seed=0)
+        net.weights[0][...] = 10.0
+        out = net.forward(X)
+        assert not np.isfinite(out).all()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -83,10 +83,12 @@ class MLP(BaseMLP):
     def _propagate(self, X):
         """Activations a_0..a_L and pre-activations z_1..z_L for X."""
         acts, pres = [X], []
-        for W, b, name in zip(self.weights, self.biases, self.layer_activations):
-            z = acts[-1] @ W.T + b
-            pres.append(z)
-            acts.append(activate(name, z))
+        # Overflow gives inf, as in the kernels, without numpy warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for W, b, name in zip(self.weights, self.biases, self.layer_activations):
+                z = acts[-1] @ W.T + b
+                pres.append(z)
+                acts.append(activate(name, z))
         return acts, pres
 
     def _forward(self, X):
