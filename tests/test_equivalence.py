@@ -135,3 +135,17 @@ def test_overflow_gives_inf_without_warnings(recwarn):
         out = net.forward(X)
         assert not np.isfinite(out).all()
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize("case", LOSS_CASES, ids=loss_case_id)
+def test_objective_pass_also_gives_the_outputs(impl, case):
+    """The objective hook can hand back the output activations of its pass
+    (fit's validation metrics use one pass for both)."""
+    loss, output, kind = case
+    sizes = [5, 6, 3]
+    X, y = make_data(kind, 19, sizes, seed=3)
+    net = impl(sizes, loss=loss, output=output, l2=0.1, dtype="float64", seed=2)
+    Xc, Y = net._check_Xy(X, y)
+    outputs = np.full((19, 3), np.nan)
+    assert net._objective(Xc, Y, outputs) == pytest.approx(net.loss(X, y), rel=1e-14)
+    np.testing.assert_allclose(outputs, net.forward(X), rtol=1e-14, atol=1e-300)

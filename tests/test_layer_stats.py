@@ -7,7 +7,7 @@ import fastmlp
 import fastmlp.reference
 from fastmlp._stats import COLUMNS
 
-from conftest import ACTIVATIONS, LOSS_CASES, assert_close, loss_case_id, make_data
+from conftest import ACTIVATIONS, LOSS_CASES, loss_case_id, make_data
 
 RTOL = {"float32": 1e-4, "float64": 1e-9}
 

@@ -1,6 +1,5 @@
 """Divergence and interruption lose nothing: fit stops at a step boundary,
 with parameters and velocity as they were after the last good step."""
-import os
 import re
 import signal
 import subprocess

@@ -15,7 +15,6 @@
 Only ``fastmlp.MLP`` is tested here: the threading questions are about its
 kernels (the reference is plain NumPy).
 """
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -6,7 +6,8 @@ per-epoch shuffle drawn from the model's generator, history, and the shape of
 what each method returns. Subclasses supply the numerics through five hooks:
 
 - ``_forward(X)``: output activations for validated X;
-- ``_objective(X, Y)``: the objective (mean loss + l2 term) as a float;
+- ``_objective(X, Y, outputs=None)``: the objective (mean loss + l2 term)
+  as a float, also writing the output activations into ``outputs`` if given;
 - ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
 - ``_epoch_runner(X, Y, rows, lr, momentum)``: a callable ``run(perm)`` that
   trains one epoch (rows in ``perm`` order, or in order when ``perm`` is
@@ -192,12 +193,14 @@ class BaseMLP:
         return True
 
     def _validation_metrics(self, Xv, Yv):
-        out = {"val_loss": float(self._objective(Xv, Yv))}
+        # One pass gives both the objective and the outputs for accuracy.
+        outputs = np.empty((Xv.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        out = {"val_loss": float(self._objective(Xv, Yv, outputs))}
         if self.loss_name == "cross_entropy":
-            predicted = np.argmax(self._forward(Xv), axis=1)
+            predicted = np.argmax(outputs, axis=1)
             out["val_accuracy"] = float(np.mean(predicted == np.argmax(Yv, axis=1)))
         elif self.loss_name == "binary_cross_entropy":
-            out["val_accuracy"] = float(np.mean((self._forward(Xv) > 0.5) == (Yv > 0.5)))
+            out["val_accuracy"] = float(np.mean((outputs > 0.5) == (Yv > 0.5)))
         return out
 
     # -- persistence (format and guarantees: fastmlp._persist) ---------------

@@ -14,6 +14,7 @@ ACTIVATION_CODES = {
 LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2}
 
 # Header positions; mirrored by the enum in _kernels/_train.pyx.
+SPEC_CHUNK_ROWS = 4
 SPEC_HEADER = 9
 
 # Elements of workspace a call may use before rows are processed in chunks.

@@ -86,7 +86,8 @@ def _positive_float(text):
     return value
 
 
-def _momentum(text):
+def _unit_interval(text):
+    """A number in [0, 1): momentum, validation fraction."""
     value = _number(text, float, "a number in [0, 1)")
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
@@ -119,7 +120,7 @@ def build_parser(prog="python -m fastmlp"):
                         help="learning rate (default: %(default)s)")
     parser.add_argument("--batch-size", type=_positive_int, default=32,
                         help="mini-batch size (default: %(default)s)")
-    parser.add_argument("--momentum", type=_momentum, default=0.9,
+    parser.add_argument("--momentum", type=_unit_interval, default=0.9,
                         help="momentum in v = m*v + (1-m)*g (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the split, the initial weights and the shuffles "
@@ -535,13 +536,6 @@ def _nonnegative_float(text):
     return value
 
 
-def _fraction(text):
-    value = _number(text, float, "a number in [0, 1)")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def _classes(text):
     value = _number(text, int, "an integer >= 2")
     if value < 2:
@@ -819,7 +813,7 @@ def _command_parser(prog, command):
                        help=".npz: the array of features (default: %(default)s)")
         g.add_argument("--y-array", default="y", metavar="NAME",
                        help=".npz: the array of targets (default: %(default)s)")
-        g.add_argument("--val-fraction", type=_fraction, default=0.2, metavar="F",
+        g.add_argument("--val-fraction", type=_unit_interval, default=0.2, metavar="F",
                        help="fraction of the rows held out for validation, a random split "
                             "fixed by --seed; 0 for none (default: %(default)s)")
         g.add_argument("--classes", type=_classes, default=None, metavar="K",
@@ -855,7 +849,7 @@ def _command_parser(prog, command):
                        help="mini-batch size, or full (default: %(default)s)")
         g.add_argument("--lr", type=_positive_float, default=0.05,
                        help="learning rate (default: %(default)s)")
-        g.add_argument("--momentum", type=_momentum, default=0.9,
+        g.add_argument("--momentum", type=_unit_interval, default=0.9,
                        help="momentum in v = m*v + (1-m)*g (default: %(default)s)")
         g.add_argument("--save", metavar="PATH", default=None,
                        help="write the trained model here (a .npz file; fastmlp.MLP.load "

@@ -26,6 +26,7 @@ CLOCK_CHECK_FLOPS = 2e7
 STATUS_NONFINITE_LOSS = 1
 STATUS_NONFINITE_PARAMS = 2
 
+
 def step_flops(sizes, rows):
     """Floating-point operations of the GEMMs in one training step: the
     forward product, the weight gradient, and the input delta of every layer
@@ -56,9 +57,9 @@ class MLP(BaseMLP):
         _train.forward(spec, self.params, X, work, out)
         return out
 
-    def _objective(self, X, Y):
+    def _objective(self, X, Y, outputs=None):
         spec, work = self._workspace(X.shape[0])
-        return _train.objective(spec, self.params, X, Y, work, self.l2)
+        return _train.objective(spec, self.params, X, Y, work, self.l2, outputs)
 
     def _gradients(self, X, Y):
         spec, work = self._workspace(X.shape[0])
@@ -77,7 +78,7 @@ class MLP(BaseMLP):
 
     def _epoch_runner(self, X, Y, rows, lr, momentum):
         spec, work = self._workspace(rows)
-        chunk = int(spec[4])
+        chunk = int(spec[_workspace.SPEC_CHUNK_ROWS])
         # A batch larger than one chunk accumulates its gradient before the
         # momentum step, so it needs a gradient buffer; otherwise the GEMMs
         # write straight into the velocity and none is allocated.

@@ -99,8 +99,10 @@ class MLP(BaseMLP):
             return 0.0
         return 0.5 * self.l2 * sum(float(np.sum(W.astype(np.float64) ** 2)) for W in self.weights)
 
-    def _objective(self, X, Y):
-        _, pres = self._propagate(X)
+    def _objective(self, X, Y, outputs=None):
+        acts, pres = self._propagate(X)
+        if outputs is not None:
+            outputs[...] = acts[-1]
         losses = per_sample_loss(self.loss_name, self.output_activation, pres[-1], Y)
         return float(np.mean(losses, dtype=np.float64)) + self._l2_term()
 

@@ -25,7 +25,7 @@
 #   separate pass scaling the output by beta. u is brought back to v (one
 #   pass) when c gets small and at the end of every call, so the velocity
 #   the user sees is always the true one.
-from libc.math cimport isfinite
+from libc.math cimport NAN, fabs, isfinite
 from libc.string cimport memcpy
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -35,7 +35,6 @@ from cython cimport floating
 
 from fastmlp._kernels._blas cimport gemm
 from fastmlp._kernels._dense cimport dense_forward, dense_backward
-from libc.math cimport NAN, fabs
 from fastmlp._kernels._elementwise cimport (
     FM_LEAKY_RELU, FM_RELU, FM_SIGMOID, FM_TANH, FM_SIMD_AVX2, FM_SIMD_AVX512, FM_SIMD_BASELINE, FM_SOFTMAX, activate,
     apply_velocity, axpy, derivative_mul, exp_nonpositive, fm_simd_active,
@@ -189,8 +188,9 @@ def forward(const Py_ssize_t[::1] spec, const floating[::1] params,
 
 def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
               const floating[:, ::1] X, const floating[:, ::1] Y,
-              floating[::1] work, double l2):
-    """Mean per-sample loss over X plus (l2 / 2) * sum of squared weights."""
+              floating[::1] work, double l2, floating[:, ::1] out=None):
+    """Mean per-sample loss over X plus (l2 / 2) * sum of squared weights;
+    the output activations of the same pass go to `out` when it is given."""
     cdef Net net = read_spec(spec)
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
     cdef Py_ssize_t done = 0, rows
@@ -199,12 +199,15 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
     cdef const floating* py = &Y[0, 0]
     cdef const floating* pp = &params[0]
     cdef floating* pw = &work[0]
+    cdef floating* po = &out[0, 0] if out is not None else NULL
     cdef floating* block
     cdef double total = 0, sq = 0
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
-            block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows, NULL)
+            block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows,
+                                 po + done * n_out if po != NULL else NULL)
+            # The fused loss leaves the output activations in the block.
             total += output_loss(net.loss, out_act, block, py + done * n_out, NULL,
                                  <size_t> rows, <size_t> n_out, <floating> 0)
             done += rows
