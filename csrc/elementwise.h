@@ -23,14 +23,18 @@ enum {
     FM_TANH = 2,
     FM_RELU = 3,
     FM_LEAKY_RELU = 4,
-    FM_SOFTMAX = 5
+    FM_SOFTMAX = 5,
+    /* Output layers only: the inverse of the Poisson loss's log link. */
+    FM_EXP = 6
 };
 
 /* Loss codes shared with the Python layer. */
 enum {
     FM_MSE = 0,
     FM_CROSS_ENTROPY = 1,
-    FM_BINARY_CROSS_ENTROPY = 2
+    FM_BINARY_CROSS_ENTROPY = 2,
+    /* Half the Poisson deviance, on an FM_EXP output. */
+    FM_POISSON = 3
 };
 
 #define FM_LEAKY_SLOPE 0.01
@@ -72,9 +76,11 @@ int fm_simd_active(void);
     /* Output layer fused with its loss. z holds the rows x k pre-activations \
      * and is overwritten by the output activations. Returns the sum of the    \
      * per-sample losses (in double); when delta is not NULL also writes       \
-     * delta = scale * dLoss/dz. */                                            \
+     * delta = scale * dLoss/dz. A row_weight array (NULL: all 1) weights  \
+     * each row's loss and delta (sample weights). */                          \
     double fm_output_loss_##S(int loss, int out_act, T *z, const T *y,         \
-                              T *delta, size_t rows, size_t k, T scale);       \
+                              T *delta, size_t rows, size_t k, T scale,        \
+                              const T *row_weight);                            \
     /* Sum of squares, accumulated in double. */                              \
     double fm_sumsq_##S(const T *x, size_t n);                                 \
     /* g += c * w */                                                           \
@@ -91,7 +97,15 @@ int fm_simd_active(void);
                                  int want_sumsq, int *nonfinite);             \
     /* Copy the rows idx[0..rows) of src (each cols wide) into dst. */         \
     void fm_gather_rows_##S(const T *src, const ptrdiff_t *idx, size_t rows,   \
-                            size_t cols, T *dst);
+                            size_t cols, T *dst);                              \
+    /* scikit-learn's SGD step (see elementwise_impl.h), l2c * w added to g. */ \
+    double fm_sgd_update_##S(T *w, const T *g, T *v, size_t n, T lr, T m,       \
+                             T l2c, int nesterov, int want_sumsq,              \
+                             int *nonfinite);                                  \
+    /* scikit-learn's Adam step, lr_t with the bias corrections folded in. */  \
+    double fm_adam_update_##S(T *w, const T *g, T *m1, T *m2, size_t n,        \
+                              T lr_t, T b1, T b2, T eps, T l2c,                \
+                              int want_sumsq, int *nonfinite);
 
 FM_DECLARE(float, f)
 FM_DECLARE(double, d)

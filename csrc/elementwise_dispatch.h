@@ -36,9 +36,9 @@ void PUB(fm_colsum)(const T *d, size_t rows, size_t cols, T alpha, T beta, T *ou
 }
 
 double PUB(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
-                           size_t rows, size_t k, T scale)
+                           size_t rows, size_t k, T scale, const T *row_weight)
 {
-    return FM_CALL(fm_output_loss, (loss, out_act, z, y, delta, rows, k, scale));
+    return FM_CALL(fm_output_loss, (loss, out_act, z, y, delta, rows, k, scale, row_weight));
 }
 
 double PUB(fm_sumsq)(const T *x, size_t n)
@@ -71,6 +71,19 @@ void PUB(fm_gather_rows)(const T *src, const ptrdiff_t *idx, size_t rows, size_t
                          T *dst)
 {
     FM_CALL(fm_gather_rows, (src, idx, rows, cols, dst));
+}
+
+double PUB(fm_sgd_update)(T *w, const T *g, T *v, size_t n, T lr, T m, T l2c,
+                          int nesterov, int want_sumsq, int *nonfinite)
+{
+    return FM_CALL(fm_sgd_update, (w, g, v, n, lr, m, l2c, nesterov, want_sumsq, nonfinite));
+}
+
+double PUB(fm_adam_update)(T *w, const T *g, T *m1, T *m2, size_t n, T lr_t, T b1, T b2,
+                           T eps, T l2c, int want_sumsq, int *nonfinite)
+{
+    return FM_CALL(fm_adam_update,
+                   (w, g, m1, m2, n, lr_t, b1, b2, eps, l2c, want_sumsq, nonfinite));
 }
 
 #undef PUB

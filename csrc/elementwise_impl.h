@@ -105,6 +105,11 @@ static void FN(fm_activate)(int act, T *x, size_t n)
             x[i] = x[i] > 0 ? x[i] : neg;
         }
         break;
+    case FM_EXP:
+        /* Output layers only (the log link of the Poisson loss): libm, since
+         * the argument may be positive and the block is narrow. */
+        for (i = 0; i < n; i++) x[i] = EXP(x[i]);
+        break;
     default: /* identity */
         break;
     }
@@ -152,6 +157,9 @@ static void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRIC
             T neg = slope * delta[i];
             delta[i] = a[i] > 0 ? delta[i] : neg;
         }
+        break;
+    case FM_EXP:
+        for (i = 0; i < n; i++) delta[i] *= a[i];
         break;
     default: /* identity */
         break;
@@ -290,17 +298,54 @@ static double FN(squared_error)(int out_act, T *FM_RESTRICT z, const T *FM_RESTR
     return total;
 }
 
-static double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
-                          size_t rows, size_t k, T scale)
+static double FN(poisson_deviance)(T *FM_RESTRICT z, const T *FM_RESTRICT y,
+                                   T *FM_RESTRICT delta, size_t rows, size_t k, T scale)
+{
+    /* Half the Poisson deviance with the log link, mu = exp(z):
+     * y log(y / mu) - y + mu = y log y - y z - y + mu, with 0 log 0 = 0;
+     * its derivative in z is mu - y. */
+    double total = 0;
+    size_t n = rows * k;
+    for (size_t i = 0; i < n; i++) {
+        T zi = z[i], yi = y[i];
+        T mu = EXP(zi);
+        T ylogy = yi > 0 ? yi * LOG(yi) : (T)0;
+        total += (double)(ylogy - yi * zi - yi + mu);
+        z[i] = mu;
+        if (delta) delta[i] = scale * (mu - yi);
+    }
+    return total;
+}
+
+static double FN(output_loss_rows)(int loss, int out_act, T *z, const T *y, T *delta,
+                                   size_t rows, size_t k, T scale)
 {
     switch (loss) {
     case FM_CROSS_ENTROPY:
         return FN(softmax_cross_entropy)(z, y, delta, rows, k, scale);
     case FM_BINARY_CROSS_ENTROPY:
         return FN(sigmoid_binary_cross_entropy)(z, y, delta, rows, k, scale);
+    case FM_POISSON:
+        return FN(poisson_deviance)(z, y, delta, rows, k, scale);
     default:
         return FN(squared_error)(out_act, z, y, delta, rows, k, scale);
     }
+}
+
+static double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
+                                 size_t rows, size_t k, T scale, const T *row_weight)
+{
+    if (!row_weight) return FN(output_loss_rows)(loss, out_act, z, y, delta, rows, k, scale);
+    /* Weighted rows (sample weights) one at a time: the per-row loss is
+     * needed to weight it, and these paths are not the unweighted hot one. */
+    double total = 0;
+    for (size_t r = 0; r < rows; r++) {
+        T w = row_weight[r];
+        total += (double)w * FN(output_loss_rows)(loss, out_act, z + r * k, y + r * k,
+                                                  delta ? delta + r * k : NULL, 1, k,
+                                                  scale * w);
+    }
+    return total;
 }
 
 static double FN(fm_sumsq)(const T *x, size_t n)
@@ -339,13 +384,22 @@ static void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, s
     for (size_t i = 0; i < n; i++) v[i] = m * v[i] + one_minus_m * g[i];
 }
 
+/* 1 if x is inf or NaN (an exponent field of all ones), else 0: an integer
+ * test that vectorizes, so the update passes check their results for free. */
+static inline UINT FN(nonfinite_bit)(T x)
+{
+    const UINT exp_mask = ((((UINT)1) << (sizeof(T) * 8 - 1 - MANT_BITS)) - 1) << MANT_BITS;
+    UINT bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (UINT)((bits & exp_mask) == exp_mask);
+}
+
 static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr, T l2c,
                                     int want_sumsq, int *nonfinite)
 {
     /* The finiteness test of the new weights rides along the update: an
      * exponent field of all ones is inf or NaN. An integer OR-reduction
      * vectorizes, so the check is free in this memory-bound pass. */
-    const UINT exp_mask = ((((UINT)1) << (sizeof(T) * 8 - 1 - MANT_BITS)) - 1) << MANT_BITS;
     UINT bad = 0;
     double sumsq = 0;
     if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
@@ -353,17 +407,13 @@ static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n
         for (size_t i = 0; i < n; i++) {
             v[i] += l2c * w[i];
             T nw = w[i] - lr * v[i];
-            UINT bits;
-            memcpy(&bits, &nw, sizeof bits);
-            bad |= (UINT)((bits & exp_mask) == exp_mask);
+            bad |= FN(nonfinite_bit)(nw);
             w[i] = nw;
         }
     } else {
         for (size_t i = 0; i < n; i++) {
             T nw = w[i] - lr * v[i];
-            UINT bits;
-            memcpy(&bits, &nw, sizeof bits);
-            bad |= (UINT)((bits & exp_mask) == exp_mask);
+            bad |= FN(nonfinite_bit)(nw);
             w[i] = nw;
         }
     }
@@ -376,4 +426,59 @@ static void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, s
 {
     for (size_t r = 0; r < rows; r++)
         memcpy(dst + r * cols, src + (size_t)idx[r] * cols, cols * sizeof(T));
+}
+
+/* The update rules of scikit-learn's MLP solvers, fused into one pass over
+ * a layer's parameters: the gradient g arrives without its L2 term, which
+ * is added here (l2c * w; 0 for biases). Both return the sum of w^2 before
+ * the update when want_sumsq, and set *nonfinite when a new w is inf or
+ * NaN, as fm_apply_velocity does. */
+
+/* v = m v - lr g; w += v, or with Nesterov's momentum w += m v - lr g. */
+static double FN(fm_sgd_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT v,
+                                size_t n, T lr, T m, T l2c, int nesterov, int want_sumsq,
+                                int *nonfinite)
+{
+    UINT bad = 0;
+    double sumsq = 0;
+    if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
+    const T mn = nesterov ? m : (T)0;
+    const T lrn = nesterov ? lr : (T)0;
+    const T keep = nesterov ? (T)0 : (T)1;
+    for (size_t i = 0; i < n; i++) {
+        T gi = g[i] + l2c * w[i];
+        T vi = m * v[i] - lr * gi;
+        v[i] = vi;
+        /* Without Nesterov the step is v itself; the blend keeps one loop
+         * that the compiler vectorizes for both forms. */
+        T nw = w[i] + (keep * vi + (mn * vi - lrn * gi));
+        bad |= FN(nonfinite_bit)(nw);
+        w[i] = nw;
+    }
+    if (bad) *nonfinite = 1;
+    return sumsq;
+}
+
+/* Adam: m1 = b1 m1 + (1 - b1) g; m2 = b2 m2 + (1 - b2) g^2;
+ * w -= lr_t m1 / (sqrt(m2) + eps), lr_t carrying the bias corrections. */
+static double FN(fm_adam_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT m1,
+                                 T *FM_RESTRICT m2, size_t n, T lr_t, T b1, T b2, T eps,
+                                 T l2c, int want_sumsq, int *nonfinite)
+{
+    UINT bad = 0;
+    double sumsq = 0;
+    if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
+    const T c1 = (T)1 - b1, c2 = (T)1 - b2;
+    for (size_t i = 0; i < n; i++) {
+        T gi = g[i] + l2c * w[i];
+        T a = b1 * m1[i] + c1 * gi;
+        T b = b2 * m2[i] + c2 * (gi * gi);
+        m1[i] = a;
+        m2[i] = b;
+        T nw = w[i] + (-lr_t * a) / (SQRT(b) + eps);
+        bad |= FN(nonfinite_bit)(nw);
+        w[i] = nw;
+    }
+    if (bad) *nonfinite = 1;
+    return sumsq;
 }

@@ -15,4 +15,6 @@
 #undef EXP_MIN_ARG
 #undef EXP_DEGREE
 #undef LOG
+#undef EXP
+#undef SQRT
 #undef LOG1P

@@ -24,6 +24,8 @@
 #define EXP_MIN_ARG (-87.3365447f)
 #define EXP_DEGREE 7
 #define LOG logf
+#define EXP expf
+#define SQRT sqrtf
 #define LOG1P log1pf
 #include "elementwise_impl.h"
 #include "elementwise_precision_end.h"
@@ -41,6 +43,8 @@
 #define EXP_MIN_ARG (-708.39641853226408)
 #define EXP_DEGREE 13
 #define LOG log
+#define EXP exp
+#define SQRT sqrt
 #define LOG1P log1p
 #include "elementwise_impl.h"
 #include "elementwise_precision_end.h"

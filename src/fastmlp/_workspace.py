@@ -10,12 +10,19 @@ import numpy as np
 
 ACTIVATION_CODES = {
     "identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5,
+    "exp": 6,
 }
-LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2}
+LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3}
+
+# Update rules of _train.train_epoch; mirrored by the enum in _train.pyx.
+RULE_MOMENTUM = 0
+RULE_SGD = 1
+RULE_NESTEROV = 2
+RULE_ADAM = 3
 
 # Header positions; mirrored by the enum in _kernels/_train.pyx.
 SPEC_CHUNK_ROWS = 4
-SPEC_HEADER = 9
+SPEC_HEADER = 10
 
 # Elements of workspace a call may use before rows are processed in chunks.
 # 2**25 elements is 128 MiB in float32: a mini-batch of 512 rows on a
@@ -26,9 +33,9 @@ WORK_BUDGET = 2**25
 
 def row_width(sizes):
     """Workspace elements one row needs: every layer output, two delta rows,
-    and the gathered input and target rows."""
+    and the gathered input, target and weight rows."""
     outs = sizes[1:]
-    return sum(outs) + 2 * max(outs) + sizes[0] + sizes[-1]
+    return sum(outs) + 2 * max(outs) + sizes[0] + sizes[-1] + 1
 
 
 def chunk_rows(sizes, rows_wanted):
@@ -47,9 +54,10 @@ def build(layout, activations, loss, rows, dtype):
     off_delta_b = off_delta_a + rows * max(outs)
     off_xbuf = off_delta_b + rows * max(outs)
     off_ybuf = off_xbuf + rows * sizes[0]
-    total = off_ybuf + rows * sizes[-1]
+    off_wbuf = off_ybuf + rows * sizes[-1]
+    total = off_wbuf + rows
     header = [L, LOSS_CODES[loss], layout.n_weights, layout.n_params, rows,
-              off_delta_a, off_delta_b, off_xbuf, off_ybuf]
+              off_delta_a, off_delta_b, off_xbuf, off_ybuf, off_wbuf]
     assert len(header) == SPEC_HEADER
     spec = np.concatenate([
         np.array(header, dtype=np.intp),

@@ -10,9 +10,11 @@ cdef extern from "elementwise.h" nogil:
         FM_RELU
         FM_LEAKY_RELU
         FM_SOFTMAX
+        FM_EXP
         FM_MSE
         FM_CROSS_ENTROPY
         FM_BINARY_CROSS_ENTROPY
+        FM_POISSON
         FM_SIMD_BASELINE
         FM_SIMD_AVX2
         FM_SIMD_AVX512
@@ -37,9 +39,11 @@ cdef extern from "elementwise.h" nogil:
     void fm_colsum_d(const double* d, size_t rows, size_t cols, double alpha,
                      double beta, double* out)
     double fm_output_loss_f(int loss, int out_act, float* z, const float* y,
-                            float* delta, size_t rows, size_t k, float scale)
+                            float* delta, size_t rows, size_t k, float scale,
+                            const float* row_weight)
     double fm_output_loss_d(int loss, int out_act, double* z, const double* y,
-                            double* delta, size_t rows, size_t k, double scale)
+                            double* delta, size_t rows, size_t k, double scale,
+                            const double* row_weight)
     double fm_sumsq_f(const float* x, size_t n)
     double fm_sumsq_d(const double* x, size_t n)
     void fm_axpy_f(float c, const float* w, float* g, size_t n)
@@ -56,6 +60,18 @@ cdef extern from "elementwise.h" nogil:
                           size_t cols, float* dst)
     void fm_gather_rows_d(const double* src, const Py_ssize_t* idx, size_t rows,
                           size_t cols, double* dst)
+    double fm_sgd_update_f(float* w, const float* g, float* v, size_t n, float lr,
+                           float m, float l2c, int nesterov, int want_sumsq,
+                           int* nonfinite)
+    double fm_sgd_update_d(double* w, const double* g, double* v, size_t n, double lr,
+                           double m, double l2c, int nesterov, int want_sumsq,
+                           int* nonfinite)
+    double fm_adam_update_f(float* w, const float* g, float* m1, float* m2, size_t n,
+                            float lr_t, float b1, float b2, float eps, float l2c,
+                            int want_sumsq, int* nonfinite)
+    double fm_adam_update_d(double* w, const double* g, double* m1, double* m2,
+                            size_t n, double lr_t, double b1, double b2, double eps,
+                            double l2c, int want_sumsq, int* nonfinite)
 
 
 cdef inline void activate(int act, floating* x, size_t n) noexcept nogil:
@@ -107,11 +123,12 @@ cdef inline void colsum(const floating* d, size_t rows, size_t cols,
 
 cdef inline double output_loss(int loss, int out_act, floating* z, const floating* y,
                                floating* delta, size_t rows, size_t k,
-                               floating scale) noexcept nogil:
+                               floating scale,
+                               const floating* row_weight=NULL) noexcept nogil:
     if floating is float:
-        return fm_output_loss_f(loss, out_act, z, y, delta, rows, k, scale)
+        return fm_output_loss_f(loss, out_act, z, y, delta, rows, k, scale, row_weight)
     else:
-        return fm_output_loss_d(loss, out_act, z, y, delta, rows, k, scale)
+        return fm_output_loss_d(loss, out_act, z, y, delta, rows, k, scale, row_weight)
 
 
 cdef inline double sumsq(const floating* x, size_t n) noexcept nogil:
@@ -158,3 +175,24 @@ cdef inline void gather_rows(const floating* src, const Py_ssize_t* idx, size_t 
         fm_gather_rows_f(src, idx, rows, cols, dst)
     else:
         fm_gather_rows_d(src, idx, rows, cols, dst)
+
+
+cdef inline double sgd_update(floating* w, const floating* g, floating* v, size_t n,
+                              floating lr, floating m, floating l2c, bint nesterov,
+                              bint want_sumsq, int* nonfinite) noexcept nogil:
+    if floating is float:
+        return fm_sgd_update_f(w, g, v, n, lr, m, l2c, nesterov, want_sumsq, nonfinite)
+    else:
+        return fm_sgd_update_d(w, g, v, n, lr, m, l2c, nesterov, want_sumsq, nonfinite)
+
+
+cdef inline double adam_update(floating* w, const floating* g, floating* m1,
+                               floating* m2, size_t n, floating lr_t, floating b1,
+                               floating b2, floating eps, floating l2c, bint want_sumsq,
+                               int* nonfinite) noexcept nogil:
+    if floating is float:
+        return fm_adam_update_f(w, g, m1, m2, n, lr_t, b1, b2, eps, l2c, want_sumsq,
+                                nonfinite)
+    else:
+        return fm_adam_update_d(w, g, m1, m2, n, lr_t, b1, b2, eps, l2c, want_sumsq,
+                                nonfinite)

@@ -25,7 +25,7 @@
 #   separate pass scaling the output by beta. u is brought back to v (one
 #   pass) when c gets small and at the end of every call, so the velocity
 #   the user sees is always the true one.
-from libc.math cimport NAN, fabs, isfinite
+from libc.math cimport NAN, fabs, isfinite, pow, sqrt
 from libc.string cimport memcpy
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -37,7 +37,7 @@ from fastmlp._kernels._blas cimport gemm
 from fastmlp._kernels._dense cimport dense_forward, dense_backward
 from fastmlp._kernels._elementwise cimport (
     FM_LEAKY_RELU, FM_RELU, FM_SIGMOID, FM_TANH, FM_SIMD_AVX2, FM_SIMD_AVX512, FM_SIMD_BASELINE, FM_SOFTMAX, activate,
-    apply_velocity, axpy, derivative_mul, exp_nonpositive, fm_simd_active,
+    adam_update, apply_velocity, axpy, derivative_mul, sgd_update, exp_nonpositive, fm_simd_active,
     fm_simd_select, fm_simd_supported, gather_rows, momentum_mix, output_loss, scale,
     softmax_rows, sumsq)
 
@@ -52,7 +52,8 @@ cdef enum:
     SPEC_OFF_DELTA_B = 6
     SPEC_OFF_XBUF = 7
     SPEC_OFF_YBUF = 8
-    SPEC_HEADER = 9
+    SPEC_OFF_WBUF = 9
+    SPEC_HEADER = 10
 
 # The running velocity scale is folded back into the velocity once it falls
 # below this (about every 130 steps at momentum 0.9): far from underflow of
@@ -61,6 +62,13 @@ cdef double RESCALE_BELOW = 1e-6
 # Below this momentum the scale would have to be folded back nearly every
 # step; the plain beta = momentum GEMM is used instead.
 cdef double SCALED_MIN_MOMENTUM = 0.5
+
+# Update rules of train_epoch (mirrored in fastmlp/_workspace.py).
+cdef enum:
+    RULE_MOMENTUM = 0   # fastmlp: v = m v + (1 - m) g; w -= lr v
+    RULE_SGD = 1        # scikit-learn: v = m v - lr g; w += v
+    RULE_NESTEROV = 2   # scikit-learn: v = m v - lr g; w += m v - lr g
+    RULE_ADAM = 3       # scikit-learn's Adam, bias-corrected step size
 
 cdef enum:
     STATUS_OK = 0
@@ -78,6 +86,7 @@ cdef struct Net:
     Py_ssize_t off_delta_b
     Py_ssize_t off_xbuf
     Py_ssize_t off_ybuf
+    Py_ssize_t off_wbuf
     const Py_ssize_t* sizes     # n_layers + 1
     const Py_ssize_t* w_off     # offset of W_l in the parameter buffer
     const Py_ssize_t* b_off     # offset of b_l
@@ -98,6 +107,7 @@ cdef Net read_spec(const Py_ssize_t[::1] spec):
     net.off_delta_b = s[SPEC_OFF_DELTA_B]
     net.off_xbuf = s[SPEC_OFF_XBUF]
     net.off_ybuf = s[SPEC_OFF_YBUF]
+    net.off_wbuf = s[SPEC_OFF_WBUF]
     net.sizes = s + SPEC_HEADER
     net.w_off = net.sizes + L + 1
     net.b_off = net.w_off + L
@@ -125,16 +135,56 @@ cdef floating* forward_rows(const Net* net, const floating* params, const floati
     return out
 
 
+cdef struct Update:
+    # How a layer's parameters move once its gradient is known.
+    int rule
+    void* state1        # RULE_SGD/NESTEROV: velocity; RULE_ADAM: first moment
+    void* state2        # RULE_ADAM: second moment
+    double lr           # RULE_ADAM: with the bias corrections folded in
+    double m            # momentum
+    double l2c          # coefficient of w added to the weight gradient
+    double b1
+    double b2
+    double eps
+    int nonfinite       # set when a new parameter is inf or NaN
+
+
+cdef double update_layer(const Net* net, Update* u, floating* params, floating* out,
+                         Py_ssize_t l) noexcept nogil:
+    """Step layer l by rule u, out holding its velocity (RULE_MOMENTUM) or its
+    gradient without the L2 term (the others). Returns the sum of squared
+    weights before the step when u.l2c != 0, else 0."""
+    cdef Py_ssize_t wo = net.w_off[l], bo = net.b_off[l]
+    cdef size_t nw = <size_t> (net.sizes[l] * net.sizes[l + 1])
+    cdef size_t nb = <size_t> net.sizes[l + 1]
+    cdef floating* s1 = <floating*> u.state1
+    cdef floating* s2 = <floating*> u.state2
+    cdef floating lr = <floating> u.lr, l2c = <floating> u.l2c
+    cdef double sq
+    if u.rule == RULE_MOMENTUM:
+        sq = apply_velocity(params + wo, out + wo, nw, lr, l2c, l2c != 0, &u.nonfinite)
+        apply_velocity(params + bo, out + bo, nb, lr, <floating> 0, False, &u.nonfinite)
+    elif u.rule == RULE_ADAM:
+        sq = adam_update(params + wo, out + wo, s1 + wo, s2 + wo, nw, lr, <floating> u.b1,
+                         <floating> u.b2, <floating> u.eps, l2c, l2c != 0, &u.nonfinite)
+        adam_update(params + bo, out + bo, s1 + bo, s2 + bo, nb, lr, <floating> u.b1,
+                    <floating> u.b2, <floating> u.eps, <floating> 0, False, &u.nonfinite)
+    else:
+        sq = sgd_update(params + wo, out + wo, s1 + wo, nw, lr, <floating> u.m, l2c,
+                        u.rule == RULE_NESTEROV, l2c != 0, &u.nonfinite)
+        sgd_update(params + bo, out + bo, s1 + bo, nb, lr, <floating> u.m, <floating> 0,
+                   u.rule == RULE_NESTEROV, False, &u.nonfinite)
+    return sq
+
+
 cdef double backward_rows(const Net* net, floating* params, const floating* x,
                           floating* work, floating* delta, floating* spare, int rows,
                           floating* out, floating alpha, floating beta,
-                          bint update, floating lr, floating l2c,
-                          int* nonfinite) noexcept nogil:
+                          Update* update) noexcept nogil:
     """Backpropagate delta (dLoss/dz of the output block) through every layer,
-    writing out = beta out + alpha grad. With update, each layer's parameters
-    then move by -lr * out (out being the velocity), *nonfinite is set if a
-    new parameter is inf or NaN, and the sum of squared weights before the
-    update is returned (0 when l2c == 0 or no update)."""
+    writing out = beta out + alpha grad. With an update, each layer is then
+    stepped by it (update_layer) while its gradient is still in cache, and
+    the sum of squared weights before the step is returned (else 0)."""
     cdef Py_ssize_t l, L = net.n_layers
     cdef const floating* a_in
     cdef floating* tmp
@@ -146,12 +196,8 @@ cdef double backward_rows(const Net* net, floating* params, const floating* x,
                        spare if l > 0 else NULL,
                        <int> net.act[l - 1] if l > 0 else 0,
                        rows, <int> net.sizes[l], <int> net.sizes[l + 1])
-        if update:
-            sq += apply_velocity(params + net.w_off[l], out + net.w_off[l],
-                                 <size_t> (net.sizes[l] * net.sizes[l + 1]), lr, l2c,
-                                 l2c != 0, nonfinite)
-            apply_velocity(params + net.b_off[l], out + net.b_off[l],
-                           <size_t> net.sizes[l + 1], lr, <floating> 0, False, nonfinite)
+        if update != NULL:
+            sq += update_layer(net, update, params, out, l)
         tmp = delta
         delta = spare
         spare = tmp
@@ -186,11 +232,19 @@ def forward(const Py_ssize_t[::1] spec, const floating[::1] params,
             done += rows
 
 
+cdef inline const floating* ptr_or_null_const(const floating[::1] buf) noexcept:
+    return &buf[0] if buf is not None and buf.shape[0] > 0 else NULL
+
+
 def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
               const floating[:, ::1] X, const floating[:, ::1] Y,
-              floating[::1] work, double l2, floating[:, ::1] out=None):
-    """Mean per-sample loss over X plus (l2 / 2) * sum of squared weights;
-    the output activations of the same pass go to `out` when it is given."""
+              floating[::1] work, double l2, floating[:, ::1] out=None,
+              const floating[::1] row_weights=None, double loss_coef=1.0,
+              double denom=0.0):
+    """loss_coef * (sum of per-sample losses over X, each weighted by
+    row_weights when given) / denom + (l2 / 2) * sum of squared weights;
+    denom 0 means the number of rows. The output activations of the same
+    pass go to `out` when it is given."""
     cdef Net net = read_spec(spec)
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
     cdef Py_ssize_t done = 0, rows
@@ -198,10 +252,13 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
     cdef const floating* px = &X[0, 0]
     cdef const floating* py = &Y[0, 0]
     cdef const floating* pp = &params[0]
+    cdef const floating* prw = ptr_or_null_const(row_weights)
     cdef floating* pw = &work[0]
     cdef floating* po = &out[0, 0] if out is not None else NULL
     cdef floating* block
     cdef double total = 0, sq = 0
+    if denom == 0:
+        denom = n
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
@@ -209,44 +266,56 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
                                  po + done * n_out if po != NULL else NULL)
             # The fused loss leaves the output activations in the block.
             total += output_loss(net.loss, out_act, block, py + done * n_out, NULL,
-                                 <size_t> rows, <size_t> n_out, <floating> 0)
+                                 <size_t> rows, <size_t> n_out, <floating> 0,
+                                 prw + done if prw != NULL else NULL)
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
-    return total / n + 0.5 * l2 * sq
+    return loss_coef * total / denom + 0.5 * l2 * sq
 
 
 def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
                        const floating[:, ::1] X, const floating[:, ::1] Y,
-                       floating[::1] work, floating[::1] grads, double l2):
-    """grads = gradient of the objective over all rows of X; returns the objective."""
+                       floating[::1] work, floating[::1] grads, double l2,
+                       const floating[::1] row_weights=None, double loss_coef=1.0,
+                       double delta_coef=1.0, double denom=0.0):
+    """grads = gradient of the objective over all rows of X; returns the
+    objective: loss_coef * (weighted) sum of per-sample losses / denom +
+    (l2 / 2) * sum of squared weights, denom 0 meaning the number of rows.
+    The data part of the gradient is scaled by delta_coef / denom, so
+    delta_coef != loss_coef gives a gradient that is not the objective's
+    own (what scikit-learn's squared loss does, on purpose of the caller)."""
     cdef Net net = read_spec(spec)
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
     cdef Py_ssize_t done = 0, rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
     cdef const floating* px = &X[0, 0]
     cdef const floating* py = &Y[0, 0]
+    cdef const floating* prw = ptr_or_null_const(row_weights)
     cdef floating* pp = &params[0]
     cdef floating* pw = &work[0]
     cdef floating* pg = &grads[0]
     cdef floating* block
-    cdef floating scale = <floating> (1.0 / n)
+    cdef floating scale
     cdef double total = 0, sq = 0
+    if denom == 0:
+        denom = n
+    scale = <floating> (delta_coef / denom)
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
             block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows, NULL)
             total += output_loss(net.loss, out_act, block, py + done * n_out,
                                  pw + net.off_delta_a, <size_t> rows, <size_t> n_out,
-                                 scale)
+                                 scale, prw + done if prw != NULL else NULL)
             backward_rows(&net, pp, px + done * n_in, pw, pw + net.off_delta_a,
                           pw + net.off_delta_b, <int> rows, pg, <floating> 1,
-                          <floating> (0 if done == 0 else 1), False, 0, 0, NULL)
+                          <floating> (0 if done == 0 else 1), NULL)
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
             axpy(<floating> l2, pp, pg, <size_t> net.n_weights)
-    return total / n + 0.5 * l2 * sq
+    return loss_coef * total / denom + 0.5 * l2 * sq
 
 
 cdef struct Epoch:
@@ -254,10 +323,12 @@ cdef struct Epoch:
     # an unspecified precision (cast by the fused functions below).
     const Net* net
     void* params
-    void* velocity
-    void* grads            # NULL unless batches span several chunks
+    void* velocity         # RULE_MOMENTUM: the velocity; else Update.state1
+    void* grads            # the gradient: only when batches span several
+                           # chunks, or for the rules other than RULE_MOMENTUM
     const void* X
     const void* Y
+    const void* row_weights  # NULL: every row weighs 1
     const Py_ssize_t* perm  # NULL: rows in order, read in place
     Py_ssize_t n
     Py_ssize_t n_in
@@ -267,6 +338,12 @@ cdef struct Epoch:
     double lr
     double momentum
     double l2
+    bint l2_per_denom      # the L2 coefficient is l2 / (batch weight), as
+                           # in scikit-learn; else l2 itself
+    double loss_coef       # batch objective = loss_coef * loss sum / denom
+    double delta_coef      # data gradient = delta_coef * dLoss / denom
+    Py_ssize_t adam_t      # Adam steps taken so far
+    Update update
     bint scaled            # velocity kept as c * u (momentum >= SCALED_MIN)
     double c               # the running scale: velocity = c * u
     double total           # sum over finished steps of rows * objective
@@ -282,69 +359,94 @@ cdef int run_steps(Epoch* ep, Py_ssize_t first, Py_ssize_t last, floating dummy,
     update) or STATUS_NONFINITE_PARAMS (that step's update made a parameter
     inf or NaN), with the failing step in *stopped_at."""
     cdef const Net* net = ep.net
+    cdef Update* u = &ep.update
     cdef floating* pp = <floating*> ep.params
     cdef floating* pv = <floating*> ep.velocity
     cdef floating* pg = <floating*> ep.grads
     cdef const floating* px = <const floating*> ep.X
     cdef const floating* py = <const floating*> ep.Y
+    cdef const floating* prw = <const floating*> ep.row_weights
     cdef floating* pw = <floating*> ep.work
     cdef floating* delta_a = pw + net.off_delta_a
     cdef floating* delta_b = pw + net.off_delta_b
     cdef floating* xbuf = pw + net.off_xbuf
     cdef floating* ybuf = pw + net.off_ybuf
+    cdef floating* wbuf = pw + net.off_wbuf
     cdef floating* block
     cdef const floating* xb
     cdef const floating* yb
+    cdef const floating* wb
+    cdef bint momentum_rule = u.rule == RULE_MOMENTUM
     cdef bint one_chunk = ep.batch_rows <= net.chunk_rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
-    cdef Py_ssize_t step, start, nb, done, rows
-    cdef double m = ep.momentum, c_new, loss_sum, sq, obj
+    cdef Py_ssize_t step, start, nb, done, rows, i, l
+    cdef double m = ep.momentum, c_new, loss_sum, sq, obj, denom, l2
     cdef floating batch_scale
-    cdef int nonfinite = 0
     for step in range(first, last):
         start = step * ep.batch_rows
         nb = min(ep.batch_rows, ep.n - start)
-        batch_scale = <floating> (1.0 / nb)
+        denom = nb
+        if prw != NULL:
+            denom = 0
+            for i in range(start, start + nb):
+                denom += prw[ep.perm[i] if ep.perm != NULL else i]
+        l2 = ep.l2 / denom if ep.l2_per_denom else ep.l2
+        batch_scale = <floating> (ep.delta_coef / denom)
+        if not momentum_rule:
+            u.l2c = l2
+            if u.rule == RULE_ADAM:
+                ep.adam_t += 1
+                u.lr = (ep.lr * sqrt(1.0 - pow(u.b2, <double> ep.adam_t))
+                        / (1.0 - pow(u.b1, <double> ep.adam_t)))
         loss_sum = 0
         sq = 0
         done = 0
         while done < nb:
             rows = min(net.chunk_rows, nb - done)
+            wb = NULL
             if ep.perm != NULL:
                 gather_rows(px, ep.perm + start + done, <size_t> rows, <size_t> ep.n_in, xbuf)
                 gather_rows(py, ep.perm + start + done, <size_t> rows, <size_t> ep.n_out, ybuf)
+                if prw != NULL:
+                    gather_rows(prw, ep.perm + start + done, <size_t> rows, 1, wbuf)
+                    wb = wbuf
                 xb = xbuf
                 yb = ybuf
             else:
                 xb = px + (start + done) * ep.n_in
                 yb = py + (start + done) * ep.n_out
+                if prw != NULL:
+                    wb = prw + start + done
             block = forward_rows(net, pp, xb, pw, <int> rows, NULL)
             loss_sum += output_loss(net.loss, out_act, block, yb, delta_a,
-                                    <size_t> rows, <size_t> ep.n_out, batch_scale)
+                                    <size_t> rows, <size_t> ep.n_out, batch_scale, wb)
             if one_chunk:
                 if not isfinite(loss_sum):
                     break
-                # The momentum mix happens inside the weight-gradient GEMMs
-                # and each layer is stepped as soon as its gradient is done.
-                if ep.scaled:
+                # Each layer is stepped as soon as its gradient is done; for
+                # RULE_MOMENTUM the momentum mix happens inside the
+                # weight-gradient GEMMs, which write into the velocity.
+                if not momentum_rule:
+                    sq = backward_rows(net, pp, xb, pw, delta_a, delta_b, <int> rows, pg,
+                                       <floating> 1, <floating> 0, u)
+                elif ep.scaled:
                     c_new = m * ep.c
+                    u.lr = ep.lr * c_new
+                    u.l2c = (1.0 - m) * l2 / c_new
                     sq = backward_rows(net, pp, xb, pw, delta_a, delta_b, <int> rows, pv,
-                                       <floating> ((1.0 - m) / c_new), <floating> 1, True,
-                                       <floating> (ep.lr * c_new),
-                                       <floating> ((1.0 - m) * ep.l2 / c_new), &nonfinite)
+                                       <floating> ((1.0 - m) / c_new), <floating> 1, u)
                     ep.c = c_new
                     if ep.c < RESCALE_BELOW:
                         scale(<floating> ep.c, pv, <size_t> net.n_params)
                         ep.c = 1.0
                 else:
+                    u.lr = ep.lr
+                    u.l2c = (1.0 - m) * l2
                     sq = backward_rows(net, pp, xb, pw, delta_a, delta_b, <int> rows, pv,
-                                       <floating> (1.0 - m), <floating> m, True,
-                                       <floating> ep.lr, <floating> ((1.0 - m) * ep.l2),
-                                       &nonfinite)
+                                       <floating> (1.0 - m), <floating> m, u)
             else:
                 backward_rows(net, pp, xb, pw, delta_a, delta_b, <int> rows, pg,
-                              <floating> 1, <floating> (0 if done == 0 else 1),
-                              False, 0, 0, NULL)
+                              <floating> 1, <floating> (0 if done == 0 else 1), NULL)
             done += rows
         if not isfinite(loss_sum):
             stopped_at[0] = step
@@ -352,16 +454,19 @@ cdef int run_steps(Epoch* ep, Py_ssize_t first, Py_ssize_t last, floating dummy,
         if not one_chunk:
             # Only reached for batches larger than the workspace: the
             # gradient was accumulated over the chunks, now one update.
-            momentum_mix(<floating> m, pg, pv, <size_t> net.n_params)
-            sq = apply_velocity(pp, pv, <size_t> net.n_weights, <floating> ep.lr,
-                                <floating> ((1.0 - m) * ep.l2), ep.l2 != 0, &nonfinite)
-            apply_velocity(pp + net.n_weights, pv + net.n_weights,
-                           <size_t> (net.n_params - net.n_weights), <floating> ep.lr,
-                           <floating> 0, False, &nonfinite)
-        if nonfinite:
+            if momentum_rule:
+                momentum_mix(<floating> m, pg, pv, <size_t> net.n_params)
+                u.lr = ep.lr
+                u.l2c = (1.0 - m) * l2
+                for l in range(net.n_layers):
+                    sq += update_layer(net, u, pp, pv, l)
+            else:
+                for l in range(net.n_layers):
+                    sq += update_layer(net, u, pp, pg, l)
+        if u.nonfinite:
             stopped_at[0] = step
             return STATUS_NONFINITE_PARAMS
-        obj = loss_sum / nb + 0.5 * ep.l2 * sq
+        obj = ep.loss_coef * loss_sum / denom + 0.5 * l2 * sq
         ep.total += obj * nb
         if deadline > 0 and (step - first + 1) % clock_every == 0 and step + 1 < last:
             if fm_monotonic_seconds() >= deadline:
@@ -383,8 +488,23 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
                 const Py_ssize_t[::1] perm, Py_ssize_t batch_rows, floating[::1] work,
                 double lr, double momentum, double l2,
                 floating[::1] checkpoint, double signal_interval,
-                Py_ssize_t clock_every):
-    """One epoch of mini-batch gradient descent with momentum.
+                Py_ssize_t clock_every, int rule=RULE_MOMENTUM,
+                floating[::1] second_moment=None,
+                const floating[::1] row_weights=None, bint l2_per_denom=False,
+                double loss_coef=1.0, double delta_coef=1.0,
+                double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                Py_ssize_t adam_t=0):
+    """One epoch of mini-batch gradient descent.
+
+    The update `rule` is fastmlp's momentum (RULE_MOMENTUM, the default) or
+    one of scikit-learn's solvers (RULE_SGD, RULE_NESTEROV, RULE_ADAM: then
+    `velocity` is their velocity or Adam's first moment, `second_moment`
+    Adam's second, `grads` must hold n_params elements, and `adam_t` counts
+    Adam's steps so far). Each batch's objective is
+    loss_coef * (loss sum, rows weighted by row_weights) / denom + l2 term,
+    denom being the batch's row count or weight; its data gradient is scaled
+    by delta_coef / denom, and the L2 coefficient is l2 / denom with
+    l2_per_denom, else l2.
 
     Rows are taken in `perm` order (None: in order, read in place). Every
     `signal_interval` seconds (the clock is read every `clock_every` steps)
@@ -394,13 +514,15 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     (for threads other than the main one, which never run handlers).
 
     Returns (status, sum over finished steps of rows * batch objective,
-    failing step). STATUS_NONFINITE_LOSS: the objective of that step was not
-    finite, and it was not taken. STATUS_NONFINITE_PARAMS: that step's update
-    made a parameter inf or NaN; parameters and velocity are restored from
-    `checkpoint` (taken at the start of the epoch: parameters, then
-    velocity) and the steps before it are replayed, which reproduces the
-    state after the last finite step exactly, since every step is
-    deterministic. Both buffers always hold the true velocity on return.
+    failing step, adam_t). STATUS_NONFINITE_LOSS: the objective of that step
+    was not finite, and it was not taken. STATUS_NONFINITE_PARAMS: that
+    step's update made a parameter inf or NaN. With a non-empty
+    `checkpoint` (RULE_MOMENTUM only: parameters, then velocity, taken at
+    the start of the epoch) parameters and velocity are then restored and
+    the steps before it replayed, which reproduces the state after the last
+    finite step exactly, since every step is deterministic; without one the
+    state is left as the failing step made it. The velocity buffer always
+    holds the true velocity on return.
     """
     cdef Net net = read_spec(spec)
     cdef Epoch ep
@@ -409,12 +531,14 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     cdef double deadline
     cdef int status = STATUS_OK
     cdef floating dummy = 0
+    cdef bint restore = checkpoint is not None and checkpoint.shape[0] > 0
     ep.net = &net
     ep.params = &params[0]
     ep.velocity = &velocity[0]
     ep.grads = ptr_or_null(grads)
     ep.X = &X[0, 0]
     ep.Y = &Y[0, 0]
+    ep.row_weights = ptr_or_null_const(row_weights)
     ep.perm = &perm[0] if perm is not None else NULL
     ep.n = X.shape[0]
     ep.n_in = X.shape[1]
@@ -424,12 +548,27 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     ep.lr = lr
     ep.momentum = momentum
     ep.l2 = l2
-    ep.scaled = momentum >= SCALED_MIN_MOMENTUM
+    ep.l2_per_denom = l2_per_denom
+    ep.loss_coef = loss_coef
+    ep.delta_coef = delta_coef
+    ep.adam_t = adam_t
+    ep.update.rule = rule
+    ep.update.state1 = &velocity[0]
+    ep.update.state2 = ptr_or_null(second_moment) if second_moment is not None else NULL
+    ep.update.lr = lr
+    ep.update.m = momentum
+    ep.update.l2c = 0
+    ep.update.b1 = beta_1
+    ep.update.b2 = beta_2
+    ep.update.eps = epsilon
+    ep.update.nonfinite = 0
+    ep.scaled = rule == RULE_MOMENTUM and momentum >= SCALED_MIN_MOMENTUM
     ep.c = 1.0
     ep.total = 0.0
-    with nogil:
-        memcpy(&checkpoint[0], &params[0], n_params * sizeof(floating))
-        memcpy(&checkpoint[n_params], &velocity[0], n_params * sizeof(floating))
+    if restore:
+        with nogil:
+            memcpy(&checkpoint[0], &params[0], n_params * sizeof(floating))
+            memcpy(&checkpoint[n_params], &velocity[0], n_params * sizeof(floating))
     try:
         while step < n_steps:
             deadline = fm_monotonic_seconds() + signal_interval if signal_interval > 0 else 0
@@ -446,15 +585,16 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     finally:
         with nogil:
             fold_velocity_scale(&ep, dummy)
-    if status == STATUS_NONFINITE_PARAMS:
+    if status == STATUS_NONFINITE_PARAMS and restore:
         with nogil:
             memcpy(&params[0], &checkpoint[0], n_params * sizeof(floating))
             memcpy(&velocity[0], &checkpoint[n_params], n_params * sizeof(floating))
             ep.c = 1.0
             ep.total = 0.0
+            ep.update.nonfinite = 0
             run_steps(&ep, 0, stopped, dummy, &step, 0, 1)
             fold_velocity_scale(&ep, dummy)
-    return status, ep.total, stopped
+    return status, ep.total, stopped, ep.adam_t
 
 
 # Columns of the table layer_statistics fills (mirrored in fastmlp/_stats.py).

@@ -1,0 +1,356 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's estimators, trained by
+fastmlp's kernels.
+
+They subclass scikit-learn's own classes, so parameters, defaults, their
+validation, tags, label handling, scoring and the bookkeeping of stopping
+rules are scikit-learn's code, not a copy of it. What is replaced is the
+numerical work: ``_fit`` (initialization is still scikit-learn's, drawing
+from the same RandomState in the same order; the per-batch loop and the
+solver updates run in one kernel call per epoch, and L-BFGS evaluates loss
+and gradient on the flat parameter buffer) and ``_forward_pass_fast`` (used
+by predict, predict_proba and score). The intended differences from
+scikit-learn are listed in docs/sklearn.md.
+"""
+import warnings
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+from sklearn.base import _fit_context, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
+from sklearn.utils import check_random_state, shuffle
+from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from .. import _workspace
+from ._network import EpochRunner, Network, SolverState
+
+_STATUS_OK = 0
+
+_NONFINITE_MESSAGE = (
+    "Solver produced non-finite parameter weights. The input data may"
+    " contain large values and need to be preprocessed.")
+
+
+def _dense_c(X, dtype):
+    """X as a C-contiguous array of dtype (sparse input densified)."""
+    if scipy.sparse.issparse(X):
+        X = X.toarray()
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+class _FastMLPMixin:
+    """The numerical core shared by both estimators; placed before
+    scikit-learn's class in the bases so that its methods win."""
+
+    # --- the network and its views -------------------------------------
+
+    def _initialize(self, y, layer_units, dtype):
+        # scikit-learn's own initialization draws the weights (same
+        # RandomState, same order); they are then moved into the flat buffer
+        # and the attributes become views of it.
+        super()._initialize(y, layer_units, dtype)
+        net = Network(layer_units, self.activation, self.out_activation_, dtype)
+        net.load(self.coefs_, self.intercepts_)
+        self._network = net
+        self.coefs_ = list(net.coefs)
+        self.intercepts_ = list(net.intercepts)
+
+    def _synced_network(self):
+        """The network, its buffer brought up to date with coefs_ and
+        intercepts_ if those were replaced (not just written into)."""
+        net = self._network
+        if not net.owns(self.coefs_, self.intercepts_):
+            net.load(self.coefs_, self.intercepts_)
+            self.coefs_ = list(net.coefs)
+            self.intercepts_ = list(net.intercepts)
+        return net
+
+    def _current_flat(self):
+        """Parameters for a prediction, without changing the estimator: the
+        buffer itself, or a packed copy if coefs_ / intercepts_ were replaced."""
+        net = self._network
+        if net.owns(self.coefs_, self.intercepts_):
+            return net.flat
+        probe = Network(net.sizes, self.activation, self.out_activation_, net.dtype)
+        probe.load(self.coefs_, self.intercepts_)
+        return probe.flat
+
+    def __getstate__(self):
+        # A copy: the base class may hand out the instance's own __dict__.
+        state = dict(super().__getstate__())
+        # coefs_ / intercepts_ carry the parameters; the buffer is rebuilt.
+        state.pop("_network", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if hasattr(self, "coefs_"):
+            units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+            net = Network(units, self.activation, self.out_activation_,
+                          self.coefs_[0].dtype)
+            net.load(self.coefs_, self.intercepts_)
+            self._network = net
+            self.coefs_ = list(net.coefs)
+            self.intercepts_ = list(net.intercepts)
+
+    # --- prediction ----------------------------------------------------
+
+    def _forward_pass_fast(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        net = self._network
+        X = _dense_c(X, net.dtype)
+        if X.ndim != 2 or X.shape[1] != net.sizes[0]:
+            raise ValueError(f"X has {X.shape[-1]} features, but this network expects "
+                             f"{net.sizes[0]}")
+        return net.forward(X, self._current_flat())
+
+    # --- fitting -------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes)
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental)
+
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        dtype = X.dtype if first_pass else self._network.dtype
+        X = _dense_c(X, dtype)
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(
+                _check_sample_weight(sample_weight, X, dtype=dtype))
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, dtype)
+        elif not self._network.matches(layer_units, dtype):
+            raise ValueError(
+                f"warm_start / partial_fit: the network has layer sizes "
+                f"{list(self._network.sizes)}, but this call needs {layer_units}; "
+                f"refit with warm_start=False")
+        net = self._synced_network()
+        Y = np.ascontiguousarray(y, dtype=dtype)
+
+        if self.solver in ("sgd", "adam"):
+            self._fit_stochastic_kernels(net, X, Y, sample_weight, incremental)
+        else:
+            self._fit_lbfgs_kernels(net, X, Y, sample_weight)
+
+        if not np.isfinite(net.flat).all():
+            raise ValueError(_NONFINITE_MESSAGE)
+        return self
+
+    def _fit_lbfgs_kernels(self, net, X, Y, sample_weight):
+        denom = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+        grads = np.empty_like(net.flat)
+
+        def loss_grad(x):
+            # L-BFGS works in float64 on its own copy of the parameters;
+            # they are copied into the buffer the kernels read.
+            np.copyto(net.flat, x, casting="same_kind")
+            loss = net.loss_and_gradients(X, Y, sample_weight, denom, self.alpha, grads)
+            return loss, grads.astype(np.float64)
+
+        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        opt_res = scipy.optimize.minimize(
+            loss_grad, net.flat.astype(np.float64), method="L-BFGS-B", jac=True,
+            options={
+                "maxfun": self.max_fun,
+                "maxiter": self.max_iter,
+                "gtol": self.tol,
+                **_get_additional_lbfgs_options_dict("iprint", iprint),
+            })
+        self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
+        self.loss_ = opt_res.fun
+        np.copyto(net.flat, opt_res.x, casting="same_kind")
+
+    def _fit_stochastic_kernels(self, net, X, Y, sample_weight, incremental):
+        if not incremental or not hasattr(self, "_solver_state"):
+            self._solver_state = SolverState(self.solver, net.layout.n_params, net.dtype,
+                                             self.learning_rate_init)
+        state = self._solver_state
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            # Split exactly as scikit-learn does, with its function and the
+            # same RandomState; no stratification for multilabel targets.
+            stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+            if sample_weight is None:
+                X_train, X_val, Y_train, Y_val = train_test_split(
+                    X, Y, random_state=self._random_state,
+                    test_size=self.validation_fraction, stratify=stratify)
+                sw_train = sw_val = None
+            else:
+                X_train, X_val, Y_train, Y_val, sw_train, sw_val = train_test_split(
+                    X, Y, sample_weight, random_state=self._random_state,
+                    test_size=self.validation_fraction, stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset.")
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(Y_val)
+            else:
+                y_val = Y_val if Y_val.shape[1] > 1 else Y_val.ravel()
+            X_train, Y_train = np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train)
+            if sw_train is not None:
+                sw_train = np.ascontiguousarray(sw_train)
+        else:
+            X_train, Y_train, sw_train = X, Y, sample_weight
+            X_val = y_val = sw_val = None
+
+        n_samples = X_train.shape[0]
+        sample_idx = np.arange(n_samples, dtype=np.intp)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        if self.solver == "adam":
+            rule = _workspace.RULE_ADAM
+        elif self.nesterovs_momentum:
+            rule = _workspace.RULE_NESTEROV
+        else:
+            rule = _workspace.RULE_SGD
+        solver_params = {
+            "momentum": float(self.momentum) if self.solver == "sgd" else 0.0,
+            "alpha": float(self.alpha), "beta_1": float(self.beta_1),
+            "beta_2": float(self.beta_2), "epsilon": float(self.epsilon),
+        }
+        runner = EpochRunner(net, X_train, Y_train, sw_train, batch_size, rule, state,
+                             solver_params)
+
+        try:
+            self.n_iter_ = 0
+            for it in range(self.max_iter):
+                if self.shuffle:
+                    # One permutation of the running index per epoch, drawn
+                    # as scikit-learn draws it.
+                    sample_idx = np.ascontiguousarray(
+                        shuffle(sample_idx, random_state=self._random_state),
+                        dtype=np.intp)
+                    perm = sample_idx
+                else:
+                    perm = None
+                # Adam's step size is learning_rate_init with its bias
+                # corrections, computed per step in the kernel.
+                lr = (float(self.learning_rate_init) if self.solver == "adam"
+                      else state.learning_rate)
+                status, total, step = runner.run(perm, lr)
+                if status != _STATUS_OK:
+                    raise ValueError(
+                        f"{_NONFINITE_MESSAGE} (training diverged at epoch "
+                        f"{self.n_iter_ + 1}, step {step}: the "
+                        f"{'loss' if status == 1 else 'update'} was not finite)")
+
+                self.n_iter_ += 1
+                self.loss_ = total / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                self._iteration_ends(state)
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than "
+                               "tol=%f for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f"
+                               " for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    if self._trigger_stopping(state, msg):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter,
+                        ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            # Restore the best weights into the buffer the views share.
+            net.load(self._best_coefs, self._best_intercepts)
+            self.coefs_ = list(net.coefs)
+            self.intercepts_ = list(net.intercepts)
+
+    def _iteration_ends(self, state):
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            state.learning_rate = (float(self.learning_rate_init)
+                                   / (self.t_ + 1) ** self.power_t)
+
+    def _trigger_stopping(self, state, msg):
+        """scikit-learn's rule: stop, unless the adaptive schedule can still
+        divide the learning rate by 5."""
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if state.learning_rate <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        state.learning_rate /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % state.learning_rate)
+        return False
+
+
+class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):
+    __doc__ = (
+        "Multi-layer perceptron classifier: scikit-learn's MLPClassifier with "
+        "its training and prediction run by fastmlp's kernels.\n\n"
+        "Same parameters, attributes and results (see docs/sklearn.md for the "
+        "intended differences); scikit-learn's documentation follows.\n\n"
+        + (_SkMLPClassifier.__doc__ or ""))
+
+
+class MLPRegressor(_FastMLPMixin, _SkMLPRegressor):
+    __doc__ = (
+        "Multi-layer perceptron regressor: scikit-learn's MLPRegressor with "
+        "its training and prediction run by fastmlp's kernels.\n\n"
+        "Same parameters, attributes and results (see docs/sklearn.md for the "
+        "intended differences); scikit-learn's documentation follows.\n\n"
+        + (_SkMLPRegressor.__doc__ or ""))
+
+    # scikit-learn's regressor offers partial_fit for every solver (its
+    # availability test forgets to call _check_solver) and then runs a whole
+    # L-BFGS fit; here, as in its classifier, only stochastic solvers have it.
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single iteration over the given data.
+
+        Only for solver='sgd' or 'adam'.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)

@@ -1,0 +1,140 @@
+"""The fitted network of a scikit-learn-style estimator, on one flat buffer.
+
+scikit-learn keeps ``coefs_[l]`` as a (fan_in, fan_out) array per layer. Here
+every parameter lives in one flat buffer laid out as fastmlp's kernels want
+it (each W_l as (fan_out, fan_in) rows, all weights, then all biases), and
+``coefs_[l]`` / ``intercepts_[l]`` are views into it: ``coefs_[l]`` is the
+transpose of W_l. Writing into those arrays therefore changes the model, and
+L-BFGS and the epoch kernels work on the buffer with no packing.
+
+This module is the only one in fastmlp.sklearn that calls the kernels; every
+array it passes has been made C-contiguous, of the network's dtype and of
+the right shape here or by the estimator's validation.
+"""
+import threading
+
+import numpy as np
+
+from .._kernels import _train
+from ..mlp import CLOCK_CHECK_FLOPS, SIGNAL_CHECK_SECONDS, step_flops
+from .._layout import Layout
+from .. import _workspace
+
+# Activation names of scikit-learn and the kernels' names for them.
+KERNEL_ACTIVATION = {
+    "identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
+    "softmax": "softmax", "exp": "exp",
+}
+
+# For each output activation of scikit-learn's MLPs: the kernel loss, the
+# coefficient of the summed loss in the objective and that of the output
+# delta (with k outputs). scikit-learn's squared error is half the mean
+# over outputs while its gradient is that of half the sum over outputs;
+# the kernels' squared error is the plain sum with gradient 2 * diff.
+def loss_terms(out_activation, n_outputs):
+    if out_activation == "softmax":
+        return "cross_entropy", 1.0, 1.0
+    if out_activation == "logistic":
+        return "binary_cross_entropy", 1.0, 1.0
+    if out_activation == "exp":
+        return "poisson", 1.0, 1.0
+    return "mse", 1.0 / (2 * n_outputs), 0.5
+
+
+class Network:
+    """Sizes, activations, dtype and the flat parameter buffer of a fitted MLP."""
+
+    def __init__(self, layer_units, hidden_activation, out_activation, dtype):
+        self.sizes = tuple(int(u) for u in layer_units)
+        self.dtype = np.dtype(dtype)
+        self.layout = Layout(self.sizes)
+        n_layers = self.layout.n_layers
+        self.activations = ([KERNEL_ACTIVATION[hidden_activation]] * (n_layers - 1)
+                            + [KERNEL_ACTIVATION[out_activation]])
+        self.loss, self.loss_coef, self.delta_coef = loss_terms(out_activation,
+                                                                self.sizes[-1])
+        self.flat = np.zeros(self.layout.n_params, dtype=self.dtype)
+        self.coefs = [w.T for w in self.layout.weight_views(self.flat)]
+        self.intercepts = self.layout.bias_views(self.flat)
+
+    def load(self, coefs, intercepts):
+        """Copy per-layer arrays (scikit-learn's shapes) into the buffer."""
+        for view, c in zip(self.coefs, coefs):
+            view[...] = c
+        for view, b in zip(self.intercepts, intercepts):
+            view[...] = b
+
+    def owns(self, coefs, intercepts):
+        """Whether these attribute lists are still this buffer's views."""
+        return (len(coefs) == len(self.coefs) and len(intercepts) == len(self.intercepts)
+                and all(a is b for a, b in zip(coefs, self.coefs))
+                and all(a is b for a, b in zip(intercepts, self.intercepts)))
+
+    def matches(self, layer_units, dtype):
+        return self.sizes == tuple(layer_units) and self.dtype == np.dtype(dtype)
+
+    def workspace(self, rows):
+        rows = _workspace.chunk_rows(self.sizes, rows)
+        return _workspace.build(self.layout, self.activations, self.loss, rows,
+                                self.dtype)
+
+    def forward(self, X, flat=None):
+        """Output activations for the rows of X (C-contiguous, network dtype)."""
+        spec, work = self.workspace(X.shape[0])
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        _train.forward(spec, self.flat if flat is None else flat, X, work, out)
+        return out
+
+    def loss_and_gradients(self, X, Y, sample_weight, denom, alpha, grads):
+        """scikit-learn's objective over all rows, its gradient into grads."""
+        spec, work = self.workspace(X.shape[0])
+        return _train.loss_and_gradients(
+            spec, self.flat, X, Y, work, grads, alpha / denom, row_weights=sample_weight,
+            loss_coef=self.loss_coef, delta_coef=self.delta_coef, denom=denom)
+
+
+class EpochRunner:
+    """One fit's worth of buffers for the epoch kernel and scikit-learn's
+    SGD / Adam rules; run() trains one epoch with no allocation per step."""
+
+    def __init__(self, net, X, Y, sample_weight, batch_size, rule, state, solver_params):
+        self.net = net
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.batch_size = int(batch_size)
+        self.spec, self.work = net.workspace(self.batch_size)
+        self.grads = np.empty(net.layout.n_params, dtype=net.dtype)
+        self.empty = np.empty(0, dtype=net.dtype)
+        self.rule = rule
+        self.state = state
+        self.params = solver_params
+        self.clock_every = max(1, int(CLOCK_CHECK_FLOPS
+                                      // step_flops(net.sizes, self.batch_size)))
+
+    def run(self, perm, learning_rate):
+        """Returns (status, sum of batch sizes * batch losses, failing step)."""
+        p = self.params
+        # Ctrl-C is served between steps, on the main thread (see fastmlp.mlp).
+        on_main = threading.current_thread() is threading.main_thread()
+        second = self.state.second if self.state.second is not None else self.empty
+        status, total, step, adam_t = _train.train_epoch(
+            self.spec, self.net.flat, self.state.first, self.grads, self.X, self.Y,
+            perm, self.batch_size, self.work, learning_rate, p["momentum"], p["alpha"],
+            self.empty, SIGNAL_CHECK_SECONDS if on_main else 0.0, self.clock_every, rule=self.rule, second_moment=second,
+            row_weights=self.sample_weight, l2_per_denom=True,
+            loss_coef=self.net.loss_coef, delta_coef=self.net.delta_coef,
+            beta_1=p["beta_1"], beta_2=p["beta_2"], epsilon=p["epsilon"],
+            adam_t=self.state.adam_t)
+        self.state.adam_t = adam_t
+        return status, total, step
+
+
+class SolverState:
+    """What a stochastic solver carries from one step (and one partial_fit)
+    to the next: velocity or first moment, Adam's second moment and step
+    count, and the current learning rate."""
+
+    def __init__(self, solver, n_params, dtype, learning_rate_init):
+        self.first = np.zeros(n_params, dtype=dtype)
+        self.second = np.zeros(n_params, dtype=dtype) if solver == "adam" else None
+        self.adam_t = 0
+        self.learning_rate = float(learning_rate_init)

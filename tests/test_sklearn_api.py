@@ -1,0 +1,206 @@
+"""fastmlp.sklearn against scikit-learn's estimator API: every check of
+parametrize_with_checks, the meta-estimators (Pipeline, GridSearchCV,
+cross_val_score, clone), pickling, and the flat-buffer views behind coefs_.
+
+Numerical equality with scikit-learn's own estimators is in
+test_sklearn_equivalence.py.
+"""
+import pickle
+import subprocess
+import sys
+import unittest
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")  # the test extra installs it
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from fastmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+# Checks that skip themselves, and why that is right here. Any other skip
+# fails the test.
+ALLOWED_SKIPS = {
+    # The estimators compute with NumPy arrays and compiled kernels; they do
+    # not declare array API support, and scikit-learn only runs this check
+    # with SCIPY_ARRAY_API=1 and an array library installed.
+    "check_array_api_input": "SCIPY_ARRAY_API is not set",
+    # scikit-learn's MLPClassifier has no decision_function either.
+    "check_classifiers_multilabel_output_format_decision_function":
+        "does not have a decision_function",
+}
+
+
+def _check_name(check):
+    return getattr(check, "func", check).__name__
+
+
+@parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)])
+def test_sklearn_estimator_checks(estimator, check):
+    name = _check_name(check)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            check(estimator)
+        except unittest.SkipTest as skip:
+            reason = ALLOWED_SKIPS.get(name)
+            assert reason is not None and reason in str(skip), (
+                f"{name} skipped without a written reason: {skip}")
+
+
+def _classification(n=120, classes=3, seed=0):
+    return make_classification(n_samples=n, n_features=8, n_informative=5,
+                               n_classes=classes, random_state=seed)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_pipeline_gridsearch_cross_val_score():
+    X, y = _classification()
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, random_state=0))
+    grid = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1],
+                               "mlpclassifier__hidden_layer_sizes": [(5,), (20,)]}, cv=3)
+    grid.fit(X, y)
+    assert grid.best_params_["mlpclassifier__hidden_layer_sizes"] in [(5,), (20,)]
+    best = grid.best_estimator_[-1]
+    assert isinstance(best, MLPClassifier)
+    assert best.coefs_[0].shape[1] == grid.best_params_["mlpclassifier__hidden_layer_sizes"][0]
+    scores = cross_val_score(MLPRegressor(max_iter=50, random_state=0),
+                             *make_regression(n_samples=90, n_features=5, random_state=0),
+                             cv=3)
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_clone_gives_same_params_and_no_fitted_state():
+    est = MLPClassifier(hidden_layer_sizes=(7, 3), solver="sgd", momentum=0.5,
+                        random_state=3, max_iter=5).fit(*_classification())
+    twin = clone(est)
+    assert twin.get_params() == est.get_params()
+    assert not hasattr(twin, "coefs_")
+    # Same random_state, same data: the clone refits to the same model.
+    twin.fit(*_classification())
+    for a, b in zip(est.coefs_, twin.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_pickle_round_trip_keeps_model_and_views(solver):
+    X, y = _classification()
+    est = MLPClassifier(hidden_layer_sizes=(6,), solver=solver, random_state=0,
+                        max_iter=8).fit(X, y)
+    back = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+    # The original still works after being pickled.
+    assert est.predict(X).shape == (X.shape[0],)
+    # coefs_ of the loaded model are again views of its parameter buffer:
+    # writing into them changes its predictions.
+    before = back.predict_proba(X)
+    back.coefs_[0][...] = 0.0
+    back.intercepts_[0][...] = 0.0
+    assert not np.allclose(back.predict_proba(X), before)
+    # ...and match what scikit-learn computes from the same arrays.
+    sk = SkMLPClassifier(hidden_layer_sizes=(6,))
+    sk.__dict__.update({k: v for k, v in back.__dict__.items() if not k.startswith("_network")})
+    np.testing.assert_allclose(back.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
+    if solver != "lbfgs":
+        # Training continues from the unpickled state.
+        back.partial_fit(X, y)
+        assert back.n_iter_ == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_coefs_are_views_and_replacement_is_honoured():
+    X, y = _classification()
+    est = MLPClassifier(hidden_layer_sizes=(6,), random_state=0, max_iter=5).fit(X, y)
+    assert est.coefs_[0].shape == (8, 6) and est.coefs_[1].shape == (6, 3)
+    assert est.intercepts_[0].shape == (6,)
+    flat = est._network.flat
+    for c in est.coefs_ + est.intercepts_:
+        assert np.shares_memory(c, flat)
+    # Replacing the arrays (not writing into them) is seen by predict...
+    sk_like = [c.copy() * 2 for c in est.coefs_]
+    expected_before = est.predict_proba(X)
+    est.coefs_ = sk_like
+    changed = est.predict_proba(X)
+    assert not np.allclose(changed, expected_before)
+    # ...without predict changing the estimator,
+    assert est.coefs_ is sk_like
+    # and a warm-started fit continues from the replaced values.
+    est.set_params(warm_start=True, max_iter=1)
+    est.fit(X, y)
+    for c in est.coefs_:
+        assert np.shares_memory(c, est._network.flat)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_float32_stays_float32(solver):
+    X, y = _classification()
+    X32 = X.astype(np.float32)
+    clf = MLPClassifier(hidden_layer_sizes=(6,), solver=solver, random_state=0,
+                        max_iter=5).fit(X32, y)
+    assert all(c.dtype == np.float32 for c in clf.coefs_ + clf.intercepts_)
+    assert clf.predict_proba(X32).dtype == np.float32
+    Xr, yr = make_regression(n_samples=80, n_features=4, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), solver=solver, random_state=0,
+                       max_iter=5).fit(Xr.astype(np.float32), yr)
+    assert reg.predict(Xr.astype(np.float32)).dtype == np.float32
+    assert all(c.dtype == np.float32 for c in reg.coefs_)
+
+
+def test_regressor_lbfgs_has_no_partial_fit():
+    reg = MLPRegressor(solver="lbfgs")
+    assert not hasattr(reg, "partial_fit")
+    with pytest.raises(AttributeError, match="partial_fit"):
+        reg.partial_fit
+    assert hasattr(MLPRegressor(solver="adam"), "partial_fit")
+
+
+def test_divergence_raises_value_error():
+    X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+    reg = MLPRegressor(solver="sgd", learning_rate_init=1e6, max_iter=50, random_state=0)
+    with pytest.raises(ValueError, match="non-finite"):
+        reg.fit(X * 1e3, y * 1e3)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_with_other_layer_sizes_is_a_clear_error():
+    X, y = _classification()
+    est = MLPClassifier(hidden_layer_sizes=(6,), warm_start=True, max_iter=2).fit(X, y)
+    est.set_params(hidden_layer_sizes=(7,))
+    with pytest.raises(ValueError, match="layer sizes"):
+        est.fit(X, y)
+
+
+def test_sparse_input_is_accepted():
+    import scipy.sparse
+    X, y = _classification()
+    X[np.abs(X) < 0.5] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MLPClassifier(random_state=0, max_iter=5).fit(X, y)
+        sparse = MLPClassifier(random_state=0, max_iter=5).fit(scipy.sparse.csr_matrix(X), y)
+    np.testing.assert_array_equal(dense.coefs_[0], sparse.coefs_[0])
+    np.testing.assert_array_equal(sparse.predict_proba(scipy.sparse.csc_matrix(X)),
+                                  dense.predict_proba(X))
+
+
+def test_missing_sklearn_gives_a_clear_import_error(tmp_path):
+    # A module named sklearn that fails to import stands in for its absence.
+    (tmp_path / "sklearn.py").write_text("raise ImportError('no sklearn here')\n")
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "try:\n    import fastmlp.sklearn\nexcept ImportError as e:\n"
+            "    print(e)\n" % str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert 'pip install "fastmlp[sklearn]"' in out
