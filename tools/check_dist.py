@@ -38,6 +38,7 @@ SDIST_REQUIRED = [
 SDIST_IF_PRESENT = [
     "examples/**.py",
     "examples/**.md",
+    "docs/**.md",
 ]
 SDIST_FIXED = ["PKG-INFO", "README.md", "LICENSE", "pyproject.toml", "setup.py", "MANIFEST.in"]
 SDIST_FORBIDDEN = ["src/**.c", "src/**.html", "**.so", "**.pyd", "**.pyc", "**/__pycache__/*",
