@@ -14,6 +14,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
+from fastmlp._kernels import _train
 
 IMPLEMENTATIONS = {"fastmlp": fastmlp.MLP, "reference": fastmlp.reference.MLP}
 
@@ -73,3 +74,13 @@ def assert_close(actual, expected, rtol, what=""):
 @pytest.fixture(params=list(IMPLEMENTATIONS), ids=list(IMPLEMENTATIONS))
 def impl(request):
     return IMPLEMENTATIONS[request.param]
+
+
+@pytest.fixture(params=_train.simd_paths())
+def simd_path(request):
+    """Each instruction-set path of the elementwise kernels this machine
+    runs, selected for the test and restored after it."""
+    before = _train.simd_active()
+    _train.simd_select(request.param)
+    yield request.param
+    _train.simd_select(before)

@@ -22,14 +22,6 @@ from test_kernels import MAX_ULP, NORMAL_RANGE, kernel_exp
 PATHS = _train.simd_paths()
 
 
-@pytest.fixture(params=PATHS)
-def simd_path(request):
-    before = _train.simd_active()
-    _train.simd_select(request.param)
-    yield request.param
-    _train.simd_select(before)
-
-
 def test_baseline_always_available():
     assert PATHS[0] == "baseline"
     assert _train.simd_active() in PATHS

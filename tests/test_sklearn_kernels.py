@@ -111,17 +111,6 @@ def test_multi_output_squared_error_gradient_is_that_of_half_the_sum():
         assert grads[i] == pytest.approx(k * fd, rel=1e-6)
 
 
-PATHS = _train.simd_paths()
-
-
-@pytest.fixture(params=PATHS)
-def simd_path(request):
-    before = _train.simd_active()
-    _train.simd_select(request.param)
-    yield request.param
-    _train.simd_select(before)
-
-
 def _one_step(rule, dtype, momentum=0.9):
     """One full-batch epoch (a single step) of the kernel, and the same step
     in NumPy from the kernel's own gradient."""
