@@ -350,18 +350,21 @@ static double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *del
 
 static double FN(fm_sumsq)(const T *x, size_t n)
 {
-    /* Four independent partial sums break the add-latency chain without
-     * reassociating anything the compiler would need -ffast-math for. */
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    /* 32 independent partial sums, one per lane of a fixed-width inner
+     * loop: the compiler keeps them in vector registers, each its own
+     * dependency chain, so the loop vectorizes without reassociating
+     * anything (no -ffast-math) and every path adds in the same order. */
+    enum { LANES = 32 };
+    double acc[LANES];
+    double s = 0;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (double)x[i] * x[i];
-        s1 += (double)x[i + 1] * x[i + 1];
-        s2 += (double)x[i + 2] * x[i + 2];
-        s3 += (double)x[i + 3] * x[i + 3];
-    }
-    for (; i < n; i++) s0 += (double)x[i] * x[i];
-    return (s0 + s1) + (s2 + s3);
+    int j;
+    for (j = 0; j < LANES; j++) acc[j] = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (j = 0; j < LANES; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    for (; i < n; i++) s += (double)x[i] * x[i];
+    for (j = 0; j < LANES; j++) s += acc[j];
+    return s;
 }
 
 static void FN(fm_axpy)(T c, const T *FM_RESTRICT w, T *FM_RESTRICT g, size_t n)

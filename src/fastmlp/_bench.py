@@ -129,17 +129,18 @@ CONFIGS = {
 KINDS = ("fastmlp", "gemm_floor", "reference")
 
 
-def select(names):
+def select(names, configs=None):
     """Configs named in ``names`` (a comma-separated string, a list, or None
-    for all), in the order of CONFIGS."""
+    for all), in the order of ``configs`` (a dict by name; default CONFIGS)."""
+    configs = CONFIGS if configs is None else configs
     if names is None:
-        return list(CONFIGS.values())
+        return list(configs.values())
     if isinstance(names, str):
         names = [s.strip() for s in names.split(",") if s.strip()]
-    unknown = [s for s in names if s not in CONFIGS]
+    unknown = [s for s in names if s not in configs]
     if unknown:
-        raise ValueError(f"unknown config(s) {unknown}; known: {list(CONFIGS)}")
-    return [c for c in CONFIGS.values() if c.name in names]
+        raise ValueError(f"unknown config(s) {unknown}; known: {list(configs)}")
+    return [c for c in configs.values() if c.name in names]
 
 
 def make_data(cfg, seed=0):
@@ -394,6 +395,18 @@ def prepare(configs=None, repeat=None, simd=None):
     return chosen
 
 
+def finish_report(say, results, json_path, payload):
+    """The end of a report: a note on noisy configs, and the JSON file."""
+    noisy = [r["config"] for r in results if r["noise"] > 0.05]
+    if noisy:
+        say(f"note: median more than 5% above minimum for {', '.join(noisy)}: "
+            "the machine was busy; the minima are still comparable, rerun to confirm")
+    if json_path:
+        with open(json_path, "w") as f:
+            f.write(json.dumps(payload, indent=1) + "\n")
+        say(f"wrote {json_path}")
+
+
 def run_report(chosen, repeat=None, kinds=KINDS, json_path=None, strict=False, file=None):
     """Measure every config of ``chosen`` with one BLAS thread and print the
     machine, the table and a summary to ``file`` (stdout); the exit status:
@@ -443,18 +456,11 @@ def run_report(chosen, repeat=None, kinds=KINDS, json_path=None, strict=False, f
     elapsed = time.perf_counter() - t_start
     load_end = os.getloadavg()
     say(f"\n{len(results)} configs in {elapsed:.1f} s; load average at end {load_end[0]:.2f}")
-    noisy = [r["config"] for r in results if r["noise"] > 0.05]
-    if noisy:
-        say(f"note: median more than 5% above minimum for {', '.join(noisy)}: "
-            "the machine was busy; the minima are still comparable, rerun to confirm")
-    if json_path:
-        text = json.dumps({"blas": blas, "machine": machine,
-                           "load_average": {"start": load_start, "end": load_end},
-                           "statistic": "min over interleaved rounds of per-step time",
-                           "elapsed_s": elapsed, "results": results}, indent=1)
-        with open(json_path, "w") as f:
-            f.write(text + "\n")
-        say(f"wrote {json_path}")
+    finish_report(say, results, json_path, {
+        "blas": blas, "machine": machine,
+        "load_average": {"start": load_start, "end": load_end},
+        "statistic": "min over interleaved rounds of per-step time",
+        "elapsed_s": elapsed, "results": results})
     out.flush()
     missed = [r["config"] for r in results if r["target_met"] is False]
     return 1 if (strict and missed) else 0

