@@ -125,7 +125,7 @@ def _one_step(rule, dtype, momentum=0.9):
     state.first[:] = rng.normal(scale=0.1, size=net.flat.size)
     if state.second is not None:
         state.second[:] = rng.uniform(0.0, 0.1, size=net.flat.size)
-    state.adam_t = 3
+    state.adam_steps[0] = 3
     w0, v0 = net.flat.copy(), state.first.copy()
     m2 = state.second.copy() if state.second is not None else None
     g = np.empty_like(net.flat)

@@ -92,7 +92,7 @@ class MLP(BaseMLP):
 
         def run(perm):
             on_main = threading.current_thread() is threading.main_thread()
-            status, total, step, _ = _train.train_epoch(
+            status, total, step = _train.train_epoch(
                 spec, params, velocity, grads, X, Y, perm, rows, work, lr, momentum, l2,
                 checkpoint, SIGNAL_CHECK_SECONDS if on_main else 0.0, clock_every)
             if status == STATUS_NONFINITE_LOSS:

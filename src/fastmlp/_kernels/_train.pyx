@@ -493,14 +493,15 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
                 const floating[::1] row_weights=None, bint l2_per_denom=False,
                 double loss_coef=1.0, double delta_coef=1.0,
                 double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
-                Py_ssize_t adam_t=0):
+                Py_ssize_t[::1] adam_steps=None):
     """One epoch of mini-batch gradient descent.
 
     The update `rule` is fastmlp's momentum (RULE_MOMENTUM, the default) or
     one of scikit-learn's solvers (RULE_SGD, RULE_NESTEROV, RULE_ADAM: then
     `velocity` is their velocity or Adam's first moment, `second_moment`
-    Adam's second, `grads` must hold n_params elements, and `adam_t` counts
-    Adam's steps so far). Each batch's objective is
+    Adam's second, `grads` must hold n_params elements, and adam_steps[0]
+    counts Adam's steps: read at the start, written back on every return,
+    an interruption included). Each batch's objective is
     loss_coef * (loss sum, rows weighted by row_weights) / denom + l2 term,
     denom being the batch's row count or weight; its data gradient is scaled
     by delta_coef / denom, and the L2 coefficient is l2 / denom with
@@ -514,7 +515,7 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     (for threads other than the main one, which never run handlers).
 
     Returns (status, sum over finished steps of rows * batch objective,
-    failing step, adam_t). STATUS_NONFINITE_LOSS: the objective of that step
+    failing step). STATUS_NONFINITE_LOSS: the objective of that step
     was not finite, and it was not taken. STATUS_NONFINITE_PARAMS: that
     step's update made a parameter inf or NaN. With a non-empty
     `checkpoint` (RULE_MOMENTUM only: parameters, then velocity, taken at
@@ -551,7 +552,7 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     ep.l2_per_denom = l2_per_denom
     ep.loss_coef = loss_coef
     ep.delta_coef = delta_coef
-    ep.adam_t = adam_t
+    ep.adam_t = adam_steps[0] if adam_steps is not None else 0
     ep.update.rule = rule
     ep.update.state1 = &velocity[0]
     ep.update.state2 = ptr_or_null(second_moment) if second_moment is not None else NULL
@@ -585,6 +586,8 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     finally:
         with nogil:
             fold_velocity_scale(&ep, dummy)
+        if adam_steps is not None:
+            adam_steps[0] = ep.adam_t
     if status == STATUS_NONFINITE_PARAMS and restore:
         with nogil:
             memcpy(&params[0], &checkpoint[0], n_params * sizeof(floating))
@@ -594,7 +597,7 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
             ep.update.nonfinite = 0
             run_steps(&ep, 0, stopped, dummy, &step, 0, 1)
             fold_velocity_scale(&ep, dummy)
-    return status, ep.total, stopped, ep.adam_t
+    return status, ep.total, stopped
 
 
 # Columns of the table layer_statistics fills (mirrored in fastmlp/_stats.py).

@@ -157,14 +157,20 @@ class _FastMLPMixin:
 
     def _fit_lbfgs_kernels(self, net, X, Y, sample_weight):
         denom = float(X.shape[0] if sample_weight is None else sample_weight.sum())
-        grads = np.empty_like(net.flat)
+        grads32 = np.empty_like(net.flat) if net.dtype != np.float64 else None
 
         def loss_grad(x):
-            # L-BFGS works in float64 on its own copy of the parameters;
-            # they are copied into the buffer the kernels read.
+            # L-BFGS works in float64 on its own vector; it is copied into
+            # the buffer the kernels read. The gradient is a new array each
+            # call (scipy may keep the previous one); in float64 the kernel
+            # writes it there directly.
             np.copyto(net.flat, x, casting="same_kind")
-            loss = net.loss_and_gradients(X, Y, sample_weight, denom, self.alpha, grads)
-            return loss, grads.astype(np.float64)
+            if grads32 is None:
+                grads = np.empty(net.flat.size)
+                loss = net.loss_and_gradients(X, Y, sample_weight, denom, self.alpha, grads)
+                return loss, grads
+            loss = net.loss_and_gradients(X, Y, sample_weight, denom, self.alpha, grads32)
+            return loss, grads32.astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
         opt_res = scipy.optimize.minimize(

@@ -116,15 +116,14 @@ class EpochRunner:
         # Ctrl-C is served between steps, on the main thread (see fastmlp.mlp).
         on_main = threading.current_thread() is threading.main_thread()
         second = self.state.second if self.state.second is not None else self.empty
-        status, total, step, adam_t = _train.train_epoch(
+        status, total, step = _train.train_epoch(
             self.spec, self.net.flat, self.state.first, self.grads, self.X, self.Y,
             perm, self.batch_size, self.work, learning_rate, p["momentum"], p["alpha"],
             self.empty, SIGNAL_CHECK_SECONDS if on_main else 0.0, self.clock_every, rule=self.rule, second_moment=second,
             row_weights=self.sample_weight, l2_per_denom=True,
             loss_coef=self.net.loss_coef, delta_coef=self.net.delta_coef,
             beta_1=p["beta_1"], beta_2=p["beta_2"], epsilon=p["epsilon"],
-            adam_t=self.state.adam_t)
-        self.state.adam_t = adam_t
+            adam_steps=self.state.adam_steps)
         return status, total, step
 
 
@@ -136,5 +135,11 @@ class SolverState:
     def __init__(self, solver, n_params, dtype, learning_rate_init):
         self.first = np.zeros(n_params, dtype=dtype)
         self.second = np.zeros(n_params, dtype=dtype) if solver == "adam" else None
-        self.adam_t = 0
+        # Adam's step count, in a buffer the kernel keeps current even when
+        # Ctrl-C interrupts an epoch.
+        self.adam_steps = np.zeros(1, dtype=np.intp)
         self.learning_rate = float(learning_rate_init)
+
+    @property
+    def adam_t(self):
+        return int(self.adam_steps[0])
