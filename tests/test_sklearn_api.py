@@ -201,3 +201,22 @@ def test_missing_sklearn_gives_a_clear_import_error(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert 'pip install "fastmlp[sklearn]"' in out
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_batches_split_into_chunks_give_the_same_model(monkeypatch, solver):
+    # Batches larger than the workspace budget are processed in chunks whose
+    # gradients accumulate before one update; only the summation order
+    # differs from the one-chunk path.
+    from fastmlp import _workspace
+    X, y = _classification(n=90)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    kw = dict(hidden_layer_sizes=(6,), solver=solver, batch_size=40, max_iter=4,
+              random_state=0, alpha=0.01)
+    whole = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+    monkeypatch.setattr(_workspace, "WORK_BUDGET", 7 * _workspace.row_width([8, 6, 3]))
+    chunked = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+    for a, b in zip(whole.coefs_ + whole.intercepts_, chunked.coefs_ + chunked.intercepts_):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(chunked.loss_, whole.loss_, rtol=1e-12)
