@@ -156,3 +156,43 @@ def test_update_rules_match_their_formulas(simd_path, rule, dtype):
         np.testing.assert_allclose(got, expected.astype(dtype), rtol=UPDATE_RTOL[dtype],
                                    atol=UPDATE_RTOL[dtype] * np.abs(expected).max(),
                                    err_msg=f"{simd_path}")
+
+
+def _epoch_peak(rule, n):
+    """Traced allocation peak of one epoch of n steps (batch size 1,
+    weighted rows), after a warm-up epoch."""
+    import tracemalloc
+    rng = np.random.default_rng(5)
+    net = Network([16, 32, 8], "relu", "softmax", np.float64)
+    net.flat[:] = rng.normal(scale=0.2, size=net.flat.size)
+    X = rng.normal(size=(n, 16))
+    Y = np.eye(8)[rng.integers(0, 8, n)]
+    sw = rng.uniform(0.5, 2.0, n)
+    solver = "adam" if rule == _workspace.RULE_ADAM else "sgd"
+    state = SolverState(solver, net.flat.size, np.float64, 0.01)
+    params = {"momentum": 0.9, "alpha": 1e-3, "beta_1": 0.9, "beta_2": 0.999,
+              "epsilon": 1e-8}
+    runner = EpochRunner(net, X, Y, sw, 1, rule, state, params)
+    perm = rng.permutation(n).astype(np.intp)
+    runner.run(perm, 0.01)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        status, _, _ = runner.run(perm, 0.01)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert status == 0
+    return peak
+
+
+@pytest.mark.parametrize("rule", [_workspace.RULE_NESTEROV, _workspace.RULE_ADAM],
+                         ids=["nesterov", "adam"])
+def test_epoch_allocates_nothing_per_step(rule):
+    """One kernel call runs all the steps of an epoch: numpy allocations in
+    it would make the traced peak grow with the steps. The call itself
+    (argument conversion, buffer views) costs a constant couple of KiB."""
+    short, long = _epoch_peak(rule, 400), _epoch_peak(rule, 4000)
+    assert long < 4096, f"{long} bytes traced over 4000 steps"
+    assert long - short < 256, f"{short} bytes over 400 steps, {long} over 4000"
