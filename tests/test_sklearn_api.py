@@ -192,15 +192,22 @@ def test_sparse_input_is_accepted():
                                   dense.predict_proba(X))
 
 
-def test_missing_sklearn_gives_a_clear_import_error(tmp_path):
+@pytest.mark.parametrize("stand_in,expected", [
     # A module named sklearn that fails to import stands in for its absence.
-    (tmp_path / "sklearn.py").write_text("raise ImportError('no sklearn here')\n")
+    ("raise ImportError('no sklearn here')", "needs scikit-learn"),
+    # One with another release's version stands in for an unsupported one.
+    ("__version__ = '1.8.2'", "found 1.8.2"),
+    ("__version__ = '1.10.0'", "found 1.10.0"),
+], ids=["missing", "older", "newer"])
+def test_missing_or_unsupported_sklearn_is_a_clear_import_error(tmp_path, stand_in,
+                                                                  expected):
+    (tmp_path / "sklearn.py").write_text(stand_in + "\n")
     code = ("import sys; sys.path.insert(0, %r)\n"
             "try:\n    import fastmlp.sklearn\nexcept ImportError as e:\n"
-            "    print(e)\n" % str(tmp_path))
+            "    print(e)\nelse:\n    print('imported')\n" % str(tmp_path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert 'pip install "fastmlp[sklearn]"' in out
+    assert expected in out and 'pip install "fastmlp[sklearn]"' in out, out
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
