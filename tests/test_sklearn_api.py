@@ -227,3 +227,14 @@ def test_batches_split_into_chunks_give_the_same_model(monkeypatch, solver):
     for a, b in zip(whole.coefs_ + whole.intercepts_, chunked.coefs_ + chunked.intercepts_):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(chunked.loss_, whole.loss_, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_loss_attributes_have_sklearns_types(solver):
+    X, y = _classification()
+    ours = MLPClassifier(solver=solver, max_iter=3, random_state=0).fit(X, y)
+    theirs = SkMLPClassifier(solver=solver, max_iter=3, random_state=0).fit(X, y)
+    assert type(ours.loss_) is type(theirs.loss_)
+    if solver == "sgd":
+        assert [type(v) for v in ours.loss_curve_] == [type(v) for v in theirs.loss_curve_]

@@ -182,7 +182,7 @@ class _FastMLPMixin:
                 **_get_additional_lbfgs_options_dict("iprint", iprint),
             })
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
-        self.loss_ = opt_res.fun
+        self.loss_ = np.float64(opt_res.fun)  # a NumPy scalar, as scikit-learn's
         np.copyto(net.flat, opt_res.x, casting="same_kind")
 
     def _fit_stochastic_kernels(self, net, X, Y, sample_weight, incremental):
@@ -273,7 +273,7 @@ class _FastMLPMixin:
                         f"{'loss' if status == 1 else 'update'} was not finite)")
 
                 self.n_iter_ += 1
-                self.loss_ = total / n_samples
+                self.loss_ = np.float64(total) / n_samples  # as scikit-learn's type
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
