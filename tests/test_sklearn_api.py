@@ -238,3 +238,50 @@ def test_loss_attributes_have_sklearns_types(solver):
     assert type(ours.loss_) is type(theirs.loss_)
     if solver == "sgd":
         assert [type(v) for v in ours.loss_curve_] == [type(v) for v in theirs.loss_curve_]
+
+
+def test_ctrl_c_mid_epoch_keeps_adams_step_count(recwarn):
+    # Ctrl-C lands inside the epoch kernel (here a signal whose handler
+    # raises KeyboardInterrupt, sent by a thread once the first epoch has
+    # begun); as in scikit-learn, fit warns and returns. The kernel must
+    # still have recorded the Adam steps it took, or a later partial_fit
+    # would use wrong bias corrections.
+    import os
+    import signal
+    import threading
+    import time
+    if not hasattr(signal, "SIGUSR1"):
+        pytest.skip("needs POSIX signals")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60000, 20))
+    y = (X[:, 0] > 0).astype(int)
+    est = MLPClassifier(hidden_layer_sizes=(64,), batch_size=1, max_iter=5, random_state=0)
+    armed = threading.Event()
+    armed.set()
+
+    def interrupt(signum, frame):
+        if armed.is_set():  # never after fit has returned
+            armed.clear()
+            raise KeyboardInterrupt
+
+    def send_once_training():
+        while armed.is_set() and not hasattr(est, "_solver_state"):
+            time.sleep(0.001)
+        time.sleep(0.05)
+        if armed.is_set():
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    old = signal.signal(signal.SIGUSR1, interrupt)
+    sender = threading.Thread(target=send_once_training)
+    try:
+        sender.start()
+        est.fit(X, y)
+    finally:
+        armed.clear()
+        sender.join()
+        signal.signal(signal.SIGUSR1, old)
+    assert any("interrupted by user" in str(w.message) for w in recwarn)
+    steps_per_epoch = X.shape[0]
+    done = est._solver_state.adam_t
+    # Interrupted inside an epoch: some of its steps were taken and counted.
+    assert est.n_iter_ * steps_per_epoch < done < (est.n_iter_ + 1) * steps_per_epoch
