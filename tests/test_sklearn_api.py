@@ -285,3 +285,24 @@ def test_ctrl_c_mid_epoch_keeps_adams_step_count(recwarn):
     done = est._solver_state.adam_t
     # Interrupted inside an epoch: some of its steps were taken and counted.
     assert est.n_iter_ * steps_per_epoch < done < (est.n_iter_ + 1) * steps_per_epoch
+
+
+@pytest.mark.parametrize("change", [dict(solver="adam"), dict(momentum=0.3),
+                                    dict(learning_rate_init=0.05, nesterovs_momentum=False)],
+                         ids=["solver", "momentum", "lr-nesterov"])
+def test_partial_fit_keeps_its_solver_like_sklearn(change):
+    # scikit-learn's partial_fit continues with the optimizer object it made
+    # first; parameters changed in between do not reach it. (Before this was
+    # mirrored, switching sgd -> adam here read a missing Adam moment.)
+    X, y = _classification()
+    models = []
+    for cls in (MLPClassifier, SkMLPClassifier):
+        est = cls(hidden_layer_sizes=(5,), solver="sgd", random_state=0)
+        est.partial_fit(X, y, classes=np.unique(y))
+        est.set_params(**change)
+        est.partial_fit(X, y)
+        models.append(est)
+    ours, theirs = models
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-6)

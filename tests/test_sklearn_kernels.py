@@ -121,7 +121,9 @@ def _one_step(rule, dtype, momentum=0.9):
     Y = (rng.random((9, 2)) < 0.5).astype(dtype)
     alpha, lr = 0.2, 0.05
     solver = "adam" if rule == _workspace.RULE_ADAM else "sgd"
-    state = SolverState(solver, net.flat.size, dtype, lr)
+    state = SolverState(net.flat.size, dtype, solver, lr, momentum=momentum,
+                        nesterov=rule == _workspace.RULE_NESTEROV)
+    assert state.rule == rule
     state.first[:] = rng.normal(scale=0.1, size=net.flat.size)
     if state.second is not None:
         state.second[:] = rng.uniform(0.0, 0.1, size=net.flat.size)
@@ -131,9 +133,7 @@ def _one_step(rule, dtype, momentum=0.9):
     g = np.empty_like(net.flat)
     net.loss_and_gradients(X, Y, None, 9.0, 0.0, g)  # data part only
     g[:net.layout.n_weights] += (alpha / 9.0) * w0[:net.layout.n_weights]
-    params = {"momentum": momentum, "alpha": alpha, "beta_1": 0.9, "beta_2": 0.999,
-              "epsilon": 1e-8}
-    status, _, _ = EpochRunner(net, X, Y, None, 9, rule, state, params).run(None, lr)
+    status, _, _ = EpochRunner(net, X, Y, None, 9, state, alpha).run(None)
     assert status == 0
     if rule == _workspace.RULE_ADAM:
         t = 4
@@ -169,17 +169,16 @@ def _epoch_peak(rule, n):
     Y = np.eye(8)[rng.integers(0, 8, n)]
     sw = rng.uniform(0.5, 2.0, n)
     solver = "adam" if rule == _workspace.RULE_ADAM else "sgd"
-    state = SolverState(solver, net.flat.size, np.float64, 0.01)
-    params = {"momentum": 0.9, "alpha": 1e-3, "beta_1": 0.9, "beta_2": 0.999,
-              "epsilon": 1e-8}
-    runner = EpochRunner(net, X, Y, sw, 1, rule, state, params)
+    state = SolverState(net.flat.size, np.float64, solver, 0.01,
+                        nesterov=rule == _workspace.RULE_NESTEROV)
+    runner = EpochRunner(net, X, Y, sw, 1, state, 1e-3)
     perm = rng.permutation(n).astype(np.intp)
-    runner.run(perm, 0.01)
+    runner.run(perm)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        status, _, _ = runner.run(perm, 0.01)
+        status, _, _ = runner.run(perm)
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
@@ -196,3 +195,29 @@ def test_epoch_allocates_nothing_per_step(rule):
     short, long = _epoch_peak(rule, 400), _epoch_peak(rule, 4000)
     assert long < 4096, f"{long} bytes traced over 4000 steps"
     assert long - short < 256, f"{short} bytes over 400 steps, {long} over 4000"
+
+
+def test_epoch_kernel_refuses_buffers_a_rule_would_overrun():
+    net = Network([3, 4, 2], "tanh", "softmax", np.float64)
+    X = np.zeros((5, 3))
+    Y = np.zeros((5, 2))
+    spec, work = net.workspace(5)
+    n = net.flat.size
+    full, empty = np.zeros(n), np.zeros(0)
+
+    def call(rule, grads=full, second=full, weights=None, velocity=full):
+        _train.train_epoch(spec, net.flat, velocity, grads, X, Y, None, 5, work, 0.1,
+                           0.9, 0.0, empty, 0.0, 1, rule=rule, second_moment=second,
+                           row_weights=weights)
+
+    call(_workspace.RULE_ADAM)  # correctly sized: runs
+    with pytest.raises(ValueError, match="second-moment"):
+        call(_workspace.RULE_ADAM, second=empty)
+    with pytest.raises(ValueError, match="gradient buffer"):
+        call(_workspace.RULE_SGD, grads=empty)
+    with pytest.raises(ValueError, match="velocity"):
+        call(_workspace.RULE_NESTEROV, velocity=np.zeros(n - 1))
+    with pytest.raises(ValueError, match="row_weights"):
+        call(_workspace.RULE_SGD, weights=np.ones(4))
+    with pytest.raises(ValueError, match="unknown update rule"):
+        call(7)

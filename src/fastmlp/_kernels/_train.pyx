@@ -533,6 +533,18 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     cdef int status = STATUS_OK
     cdef floating dummy = 0
     cdef bint restore = checkpoint is not None and checkpoint.shape[0] > 0
+    # Cheap once-per-epoch checks of the buffers each rule dereferences
+    # (the callers size them; a mismatch here would be a caller bug).
+    if velocity.shape[0] != n_params:
+        raise ValueError("velocity must hold one value per parameter")
+    if rule != RULE_MOMENTUM and (grads is None or grads.shape[0] != n_params):
+        raise ValueError("scikit-learn's rules need a gradient buffer of n_params")
+    if rule == RULE_ADAM and (second_moment is None or second_moment.shape[0] != n_params):
+        raise ValueError("RULE_ADAM needs a second-moment buffer of n_params")
+    if rule < RULE_MOMENTUM or rule > RULE_ADAM:
+        raise ValueError(f"unknown update rule {rule}")
+    if row_weights is not None and row_weights.shape[0] != X.shape[0]:
+        raise ValueError("row_weights must hold one weight per row of X")
     ep.net = &net
     ep.params = &params[0]
     ep.velocity = &velocity[0]

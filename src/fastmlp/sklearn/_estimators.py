@@ -27,7 +27,6 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from .. import _workspace
 from ._network import EpochRunner, Network, SolverState
 
 _STATUS_OK = 0
@@ -187,8 +186,11 @@ class _FastMLPMixin:
 
     def _fit_stochastic_kernels(self, net, X, Y, sample_weight, incremental):
         if not incremental or not hasattr(self, "_solver_state"):
-            self._solver_state = SolverState(self.solver, net.layout.n_params, net.dtype,
-                                             self.learning_rate_init)
+            self._solver_state = SolverState(
+                net.layout.n_params, net.dtype, self.solver, self.learning_rate_init,
+                momentum=self.momentum, nesterov=self.nesterovs_momentum,
+                schedule=self.learning_rate, power_t=self.power_t, beta_1=self.beta_1,
+                beta_2=self.beta_2, epsilon=self.epsilon)
         state = self._solver_state
 
         if self.early_stopping and incremental:
@@ -233,19 +235,7 @@ class _FastMLPMixin:
                     "sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        if self.solver == "adam":
-            rule = _workspace.RULE_ADAM
-        elif self.nesterovs_momentum:
-            rule = _workspace.RULE_NESTEROV
-        else:
-            rule = _workspace.RULE_SGD
-        solver_params = {
-            "momentum": float(self.momentum) if self.solver == "sgd" else 0.0,
-            "alpha": float(self.alpha), "beta_1": float(self.beta_1),
-            "beta_2": float(self.beta_2), "epsilon": float(self.epsilon),
-        }
-        runner = EpochRunner(net, X_train, Y_train, sw_train, batch_size, rule, state,
-                             solver_params)
+        runner = EpochRunner(net, X_train, Y_train, sw_train, batch_size, state, self.alpha)
 
         try:
             self.n_iter_ = 0
@@ -261,11 +251,7 @@ class _FastMLPMixin:
                     perm = sample_idx
                 else:
                     perm = None
-                # Adam's step size is learning_rate_init with its bias
-                # corrections, computed per step in the kernel.
-                lr = (float(self.learning_rate_init) if self.solver == "adam"
-                      else state.learning_rate)
-                status, total, step = runner.run(perm, lr)
+                status, total, step = runner.run(perm)
                 if status != _STATUS_OK:
                     raise ValueError(
                         f"{_NONFINITE_MESSAGE} (training diverged at epoch "
@@ -280,7 +266,7 @@ class _FastMLPMixin:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
                 self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-                self._iteration_ends(state)
+                state.iteration_ends(self.t_)
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
@@ -291,7 +277,7 @@ class _FastMLPMixin:
                         msg = ("Training loss did not improve more than tol=%f"
                                " for %d consecutive epochs."
                                % (self.tol, self.n_iter_no_change))
-                    if self._trigger_stopping(state, msg):
+                    if state.trigger_stopping(msg, self.verbose):
                         break
                     self._no_improvement_count = 0
 
@@ -311,27 +297,6 @@ class _FastMLPMixin:
             net.load(self._best_coefs, self._best_intercepts)
             self.coefs_ = list(net.coefs)
             self.intercepts_ = list(net.intercepts)
-
-    def _iteration_ends(self, state):
-        if self.solver == "sgd" and self.learning_rate == "invscaling":
-            state.learning_rate = (float(self.learning_rate_init)
-                                   / (self.t_ + 1) ** self.power_t)
-
-    def _trigger_stopping(self, state, msg):
-        """scikit-learn's rule: stop, unless the adaptive schedule can still
-        divide the learning rate by 5."""
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
-            if self.verbose:
-                print(msg + " Stopping.")
-            return True
-        if state.learning_rate <= 1e-6:
-            if self.verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        state.learning_rate /= 5.0
-        if self.verbose:
-            print(msg + " Setting learning rate to %f" % state.learning_rate)
-        return False
 
 
 class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):

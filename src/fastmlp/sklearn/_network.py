@@ -93,53 +93,91 @@ class Network:
             loss_coef=self.loss_coef, delta_coef=self.delta_coef, denom=denom)
 
 
+class SolverState:
+    """What a stochastic solver carries from one step (and one partial_fit)
+    to the next: its velocity or first moment, Adam's second moment and
+    step count, the current learning rate, and, like scikit-learn's
+    optimizer objects, the hyperparameters it was created with (a later
+    set_params does not change a solver that partial_fit continues)."""
+
+    def __init__(self, n_params, dtype, solver, learning_rate_init, *, momentum=0.9,
+                 nesterov=True, schedule="constant", power_t=0.5, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8):
+        self.solver = solver
+        if solver == "adam":
+            self.rule = _workspace.RULE_ADAM
+        else:
+            self.rule = _workspace.RULE_NESTEROV if nesterov else _workspace.RULE_SGD
+        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate = float(learning_rate_init)
+        self.momentum = float(momentum) if solver == "sgd" else 0.0
+        self.schedule = schedule
+        self.power_t = float(power_t)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.first = np.zeros(n_params, dtype=dtype)
+        self.second = np.zeros(n_params, dtype=dtype) if solver == "adam" else None
+        # Adam's step count, in a buffer the kernel keeps current even when
+        # Ctrl-C interrupts an epoch.
+        self.adam_steps = np.zeros(1, dtype=np.intp)
+
+    @property
+    def adam_t(self):
+        return int(self.adam_steps[0])
+
+    def step_size(self):
+        """The kernel's lr: Adam's bias corrections are applied per step to
+        learning_rate_init in the kernel."""
+        return self.learning_rate_init if self.solver == "adam" else self.learning_rate
+
+    def iteration_ends(self, time_step):
+        if self.solver == "sgd" and self.schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        """scikit-learn's rule: stop, unless the adaptive schedule can still
+        divide the learning rate by 5."""
+        if self.solver != "sgd" or self.schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+
 class EpochRunner:
     """One fit's worth of buffers for the epoch kernel and scikit-learn's
     SGD / Adam rules; run() trains one epoch with no allocation per step."""
 
-    def __init__(self, net, X, Y, sample_weight, batch_size, rule, state, solver_params):
+    def __init__(self, net, X, Y, sample_weight, batch_size, state, alpha):
         self.net = net
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
         self.batch_size = int(batch_size)
         self.spec, self.work = net.workspace(self.batch_size)
         self.grads = np.empty(net.layout.n_params, dtype=net.dtype)
         self.empty = np.empty(0, dtype=net.dtype)
-        self.rule = rule
         self.state = state
-        self.params = solver_params
+        self.alpha = float(alpha)
         self.clock_every = max(1, int(CLOCK_CHECK_FLOPS
                                       // step_flops(net.sizes, self.batch_size)))
 
-    def run(self, perm, learning_rate):
+    def run(self, perm):
         """Returns (status, sum of batch sizes * batch losses, failing step)."""
-        p = self.params
+        st = self.state
         # Ctrl-C is served between steps, on the main thread (see fastmlp.mlp).
         on_main = threading.current_thread() is threading.main_thread()
-        second = self.state.second if self.state.second is not None else self.empty
         status, total, step = _train.train_epoch(
-            self.spec, self.net.flat, self.state.first, self.grads, self.X, self.Y,
-            perm, self.batch_size, self.work, learning_rate, p["momentum"], p["alpha"],
-            self.empty, SIGNAL_CHECK_SECONDS if on_main else 0.0, self.clock_every, rule=self.rule, second_moment=second,
+            self.spec, self.net.flat, st.first, self.grads, self.X, self.Y, perm,
+            self.batch_size, self.work, st.step_size(), st.momentum, self.alpha,
+            self.empty, SIGNAL_CHECK_SECONDS if on_main else 0.0, self.clock_every,
+            rule=st.rule, second_moment=st.second if st.second is not None else self.empty,
             row_weights=self.sample_weight, l2_per_denom=True,
             loss_coef=self.net.loss_coef, delta_coef=self.net.delta_coef,
-            beta_1=p["beta_1"], beta_2=p["beta_2"], epsilon=p["epsilon"],
-            adam_steps=self.state.adam_steps)
+            beta_1=st.beta_1, beta_2=st.beta_2, epsilon=st.epsilon,
+            adam_steps=st.adam_steps)
         return status, total, step
-
-
-class SolverState:
-    """What a stochastic solver carries from one step (and one partial_fit)
-    to the next: velocity or first moment, Adam's second moment and step
-    count, and the current learning rate."""
-
-    def __init__(self, solver, n_params, dtype, learning_rate_init):
-        self.first = np.zeros(n_params, dtype=dtype)
-        self.second = np.zeros(n_params, dtype=dtype) if solver == "adam" else None
-        # Adam's step count, in a buffer the kernel keeps current even when
-        # Ctrl-C interrupts an epoch.
-        self.adam_steps = np.zeros(1, dtype=np.intp)
-        self.learning_rate = float(learning_rate_init)
-
-    @property
-    def adam_t(self):
-        return int(self.adam_steps[0])
