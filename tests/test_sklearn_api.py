@@ -306,3 +306,11 @@ def test_partial_fit_keeps_its_solver_like_sklearn(change):
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-6)
+
+
+def test_network_too_large_for_blas_is_a_value_error_before_allocating():
+    X, y = _classification()
+    est = MLPClassifier(hidden_layer_sizes=(2**16, 2**16))
+    with pytest.raises(ValueError, match="BLAS"):
+        est.fit(X, y)
+    assert not hasattr(est, "coefs_")

@@ -27,6 +27,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from .._validation import check_layer_sizes
 from ._network import EpochRunner, Network, SolverState
 
 _STATUS_OK = 0
@@ -134,6 +135,9 @@ class _FastMLPMixin:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
+        # Within what the kernels' BLAS calls and flat buffer can address:
+        # a ValueError before anything is allocated.
+        check_layer_sizes(layer_units)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, dtype)
