@@ -3,6 +3,16 @@ import platform
 import sys
 
 
+def _optional_version(module):
+    """The installed version of an optional dependency, without importing it."""
+    from importlib import metadata
+    dist = {"sklearn": "scikit-learn"}.get(module, module)
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def show_config(file=None):
     """Print the versions of fastmlp and its dependencies and the BLAS in use."""
     import numpy
@@ -18,6 +28,7 @@ def show_config(file=None):
         f"python     {platform.python_version()} ({platform.machine()})",
         f"numpy      {numpy.__version__}",
         f"scipy      {scipy.__version__}",
+        f"sklearn    {_optional_version('sklearn')} (optional: fastmlp.sklearn)",
         f"simd       {_train.simd_active()} (supported: {', '.join(_train.simd_paths())}; "
         "FASTMLP_SIMD forces one)",
         "blas libraries (threadpoolctl):",
