@@ -455,14 +455,12 @@ cdef int run_steps(Epoch* ep, Py_ssize_t first, Py_ssize_t last, floating dummy,
             # Only reached for batches larger than the workspace: the
             # gradient was accumulated over the chunks, now one update.
             if momentum_rule:
+                # This rule steps along the velocity, mixed in here.
                 momentum_mix(<floating> m, pg, pv, <size_t> net.n_params)
                 u.lr = ep.lr
                 u.l2c = (1.0 - m) * l2
-                for l in range(net.n_layers):
-                    sq += update_layer(net, u, pp, pv, l)
-            else:
-                for l in range(net.n_layers):
-                    sq += update_layer(net, u, pp, pg, l)
+            for l in range(net.n_layers):
+                sq += update_layer(net, u, pp, pv if momentum_rule else pg, l)
         if u.nonfinite:
             stopped_at[0] = step
             return STATUS_NONFINITE_PARAMS

@@ -270,7 +270,7 @@ class _FastMLPMixin:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
                 self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-                state.iteration_ends(self.t_)
+                state.optimizer.iteration_ends(self.t_)
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
@@ -281,7 +281,7 @@ class _FastMLPMixin:
                         msg = ("Training loss did not improve more than tol=%f"
                                " for %d consecutive epochs."
                                % (self.tol, self.n_iter_no_change))
-                    if state.trigger_stopping(msg, self.verbose):
+                    if state.optimizer.trigger_stopping(msg, self.verbose):
                         break
                     self._no_improvement_count = 0
 

@@ -14,6 +14,7 @@ the right shape here or by the estimator's validation.
 import threading
 
 import numpy as np
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from .._kernels import _train
 from ..mlp import CLOCK_CHECK_FLOPS, SIGNAL_CHECK_SECONDS, step_flops
@@ -96,24 +97,23 @@ class Network:
 class SolverState:
     """What a stochastic solver carries from one step (and one partial_fit)
     to the next: its velocity or first moment, Adam's second moment and
-    step count, the current learning rate, and, like scikit-learn's
-    optimizer objects, the hyperparameters it was created with (a later
-    set_params does not change a solver that partial_fit continues)."""
+    step count, in buffers the kernel updates, and scikit-learn's own
+    optimizer object, made without parameters (so it allocates nothing).
+    That object holds the hyperparameters it was created with (a later
+    set_params does not reach a solver that partial_fit continues), the
+    current learning rate, and the schedule and stopping rules
+    (iteration_ends, trigger_stopping), which are scikit-learn's code."""
 
     def __init__(self, n_params, dtype, solver, learning_rate_init, *, momentum=0.9,
                  nesterov=True, schedule="constant", power_t=0.5, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8):
-        self.solver = solver
         if solver == "adam":
+            self.optimizer = AdamOptimizer([], learning_rate_init, beta_1, beta_2, epsilon)
             self.rule = _workspace.RULE_ADAM
         else:
+            self.optimizer = SGDOptimizer([], learning_rate_init, schedule, momentum,
+                                          nesterov, power_t)
             self.rule = _workspace.RULE_NESTEROV if nesterov else _workspace.RULE_SGD
-        self.learning_rate_init = float(learning_rate_init)
-        self.learning_rate = float(learning_rate_init)
-        self.momentum = float(momentum) if solver == "sgd" else 0.0
-        self.schedule = schedule
-        self.power_t = float(power_t)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.first = np.zeros(n_params, dtype=dtype)
         self.second = np.zeros(n_params, dtype=dtype) if solver == "adam" else None
         # Adam's step count, in a buffer the kernel keeps current even when
@@ -124,30 +124,13 @@ class SolverState:
     def adam_t(self):
         return int(self.adam_steps[0])
 
-    def step_size(self):
-        """The kernel's lr: Adam's bias corrections are applied per step to
-        learning_rate_init in the kernel."""
-        return self.learning_rate_init if self.solver == "adam" else self.learning_rate
-
-    def iteration_ends(self, time_step):
-        if self.solver == "sgd" and self.schedule == "invscaling":
-            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
-
-    def trigger_stopping(self, msg, verbose):
-        """scikit-learn's rule: stop, unless the adaptive schedule can still
-        divide the learning rate by 5."""
-        if self.solver != "sgd" or self.schedule != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        if self.learning_rate <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        self.learning_rate /= 5.0
-        if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
-        return False
+    def kernel_args(self):
+        """(lr, momentum, beta_1, beta_2, epsilon) for the epoch kernel; for
+        Adam, lr is learning_rate_init, bias-corrected per step in the kernel."""
+        opt = self.optimizer
+        if self.rule == _workspace.RULE_ADAM:
+            return float(opt.learning_rate_init), 0.0, opt.beta_1, opt.beta_2, opt.epsilon
+        return float(opt.learning_rate), float(opt.momentum), 0.9, 0.999, 1e-8
 
 
 class EpochRunner:
@@ -169,15 +152,15 @@ class EpochRunner:
     def run(self, perm):
         """Returns (status, sum of batch sizes * batch losses, failing step)."""
         st = self.state
+        lr, momentum, beta_1, beta_2, epsilon = st.kernel_args()
         # Ctrl-C is served between steps, on the main thread (see fastmlp.mlp).
         on_main = threading.current_thread() is threading.main_thread()
         status, total, step = _train.train_epoch(
             self.spec, self.net.flat, st.first, self.grads, self.X, self.Y, perm,
-            self.batch_size, self.work, st.step_size(), st.momentum, self.alpha,
+            self.batch_size, self.work, lr, momentum, self.alpha,
             self.empty, SIGNAL_CHECK_SECONDS if on_main else 0.0, self.clock_every,
             rule=st.rule, second_moment=st.second if st.second is not None else self.empty,
             row_weights=self.sample_weight, l2_per_denom=True,
             loss_coef=self.net.loss_coef, delta_coef=self.net.delta_coef,
-            beta_1=st.beta_1, beta_2=st.beta_2, epsilon=st.epsilon,
-            adam_steps=st.adam_steps)
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, adam_steps=st.adam_steps)
         return status, total, step
