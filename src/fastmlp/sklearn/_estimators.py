@@ -55,8 +55,13 @@ class _FastMLPMixin:
         # RandomState, same order); they are then moved into the flat buffer
         # and the attributes become views of it.
         super()._initialize(y, layer_units, dtype)
-        net = Network(layer_units, self.activation, self.out_activation_, dtype)
-        net.load(self.coefs_, self.intercepts_)
+        self._adopt(Network(layer_units, self.activation, self.out_activation_, dtype),
+                    self.coefs_, self.intercepts_)
+
+    def _adopt(self, net, coefs, intercepts):
+        """Copy coefs and intercepts into net's buffer and make net the
+        estimator's network, coefs_ and intercepts_ its views."""
+        net.load(coefs, intercepts)
         self._network = net
         self.coefs_ = list(net.coefs)
         self.intercepts_ = list(net.intercepts)
@@ -66,9 +71,7 @@ class _FastMLPMixin:
         intercepts_ if those were replaced (not just written into)."""
         net = self._network
         if not net.owns(self.coefs_, self.intercepts_):
-            net.load(self.coefs_, self.intercepts_)
-            self.coefs_ = list(net.coefs)
-            self.intercepts_ = list(net.intercepts)
+            self._adopt(net, self.coefs_, self.intercepts_)
         return net
 
     def _current_flat(self):
@@ -92,12 +95,8 @@ class _FastMLPMixin:
         super().__setstate__(state)
         if hasattr(self, "coefs_"):
             units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-            net = Network(units, self.activation, self.out_activation_,
-                          self.coefs_[0].dtype)
-            net.load(self.coefs_, self.intercepts_)
-            self._network = net
-            self.coefs_ = list(net.coefs)
-            self.intercepts_ = list(net.intercepts)
+            self._adopt(Network(units, self.activation, self.out_activation_,
+                                self.coefs_[0].dtype), self.coefs_, self.intercepts_)
 
     # --- prediction ----------------------------------------------------
 
@@ -298,9 +297,7 @@ class _FastMLPMixin:
 
         if early_stopping:
             # Restore the best weights into the buffer the views share.
-            net.load(self._best_coefs, self._best_intercepts)
-            self.coefs_ = list(net.coefs)
-            self.intercepts_ = list(net.intercepts)
+            self._adopt(net, self._best_coefs, self._best_intercepts)
 
 
 class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):
