@@ -28,9 +28,8 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from .._validation import check_layer_sizes
+from ..mlp import STATUS_NONFINITE_LOSS, STATUS_OK
 from ._network import EpochRunner, Network, SolverState
-
-_STATUS_OK = 0
 
 _NONFINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may"
@@ -203,15 +202,11 @@ class _FastMLPMixin:
             # Split exactly as scikit-learn does, with its function and the
             # same RandomState; no stratification for multilabel targets.
             stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
-            if sample_weight is None:
-                X_train, X_val, Y_train, Y_val = train_test_split(
-                    X, Y, random_state=self._random_state,
-                    test_size=self.validation_fraction, stratify=stratify)
-                sw_train = sw_val = None
-            else:
-                X_train, X_val, Y_train, Y_val, sw_train, sw_val = train_test_split(
-                    X, Y, sample_weight, random_state=self._random_state,
-                    test_size=self.validation_fraction, stratify=stratify)
+            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+            parts = train_test_split(*arrays, random_state=self._random_state,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X_train, X_val, Y_train, Y_val = parts[:4]
+            sw_train, sw_val = parts[4:] if sample_weight is not None else (None, None)
             if X_val.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
@@ -255,11 +250,11 @@ class _FastMLPMixin:
                 else:
                     perm = None
                 status, total, step = runner.run(perm)
-                if status != _STATUS_OK:
+                if status != STATUS_OK:
                     raise ValueError(
                         f"{_NONFINITE_MESSAGE} (training diverged at epoch "
                         f"{self.n_iter_ + 1}, step {step}: the "
-                        f"{'loss' if status == 1 else 'update'} was not finite)")
+                        f"{'loss' if status == STATUS_NONFINITE_LOSS else 'update'} was not finite)")
 
                 self.n_iter_ += 1
                 self.loss_ = np.float64(total) / n_samples  # as scikit-learn's type
