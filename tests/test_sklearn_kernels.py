@@ -111,6 +111,47 @@ def test_multi_output_squared_error_gradient_is_that_of_half_the_sum():
         assert grads[i] == pytest.approx(k * fd, rel=1e-6)
 
 
+# Tolerance for the transposed-layout comparison: the same sums over at
+# most 7 terms, but BLAS may add them in another order (another kernel per
+# GEMM form), so a few ulp of the largest term.
+LAYOUT_RTOL = {np.float32: 1e-5, np.float64: 1e-13}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_first_layer_stored_transposed_computes_the_same(dtype):
+    """Network keeps W_0 as (fan_in, fan_out) rows (the faster GEMM form,
+    _kernels/_dense.pxd): outputs, objective and gradients must be those of
+    the same weights in the row-major layout of fastmlp.MLP."""
+    from fastmlp._layout import Layout
+    rng = np.random.default_rng(6)
+    net = Network([5, 7, 4, 3], "tanh", "softmax", dtype)
+    net.flat[:] = rng.normal(scale=0.5, size=net.flat.size)
+    assert net.coefs[0].flags.c_contiguous and net.coefs[0].shape == (5, 7)
+    plain = Layout(net.sizes)
+    flat = np.zeros_like(net.flat)
+    for view, w in zip(plain.weight_views(flat), net.layout.weight_views(net.flat)):
+        view[...] = w
+    flat[plain.n_weights:] = net.flat[plain.n_weights:]
+    assert not np.array_equal(flat, net.flat)     # the layouts really differ
+    X = rng.normal(size=(13, 5)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 13)]
+    spec, work = _workspace.build(plain, net.activations, net.loss, 13, dtype)
+    tol = {"rtol": LAYOUT_RTOL[dtype], "atol": LAYOUT_RTOL[dtype]}
+
+    out = np.empty((13, 3), dtype=dtype)
+    _train.forward(spec, flat, X, work, out)
+    np.testing.assert_allclose(net.forward(X), out, **tol)
+
+    g_t, g_plain = np.empty_like(flat), np.empty_like(flat)
+    loss_t = net.loss_and_gradients(X, Y, None, 13.0, 0.1, g_t)
+    loss_plain = _train.loss_and_gradients(spec, flat, X, Y, work, g_plain, 0.1 / 13.0,
+                                           loss_coef=1.0, delta_coef=1.0, denom=13.0)
+    assert loss_t == pytest.approx(loss_plain, rel=LAYOUT_RTOL[dtype])
+    for got, expected in zip(net.layout.weight_views(g_t), plain.weight_views(g_plain)):
+        np.testing.assert_allclose(got, expected, **tol)
+    np.testing.assert_allclose(g_t[plain.n_weights:], g_plain[plain.n_weights:], **tol)
+
+
 def _one_step(rule, dtype, momentum=0.9):
     """One full-batch epoch (a single step) of the kernel, and the same step
     in NumPy from the kernel's own gradient."""

@@ -1,9 +1,9 @@
 """The spec array and workspace buffer that the kernels run on.
 
 ``spec`` is one intp array describing the network (sizes, where each W_l and
-b_l lives in the flat parameter buffer, activation codes) and the workspace
-(where each layer's activations, the two delta buffers and the gathered batch
-live). The workspace is one flat buffer in the model dtype, allocated once
+b_l lives in the flat parameter buffer, whether W_0 is stored transposed,
+activation codes) and the workspace (where each layer's activations, the two
+delta buffers and the gathered batch live). The workspace is one flat buffer in the model dtype, allocated once
 per call or per fit and reused by every step.
 """
 import numpy as np
@@ -22,7 +22,7 @@ RULE_ADAM = 3
 
 # Header positions; mirrored by the enum in _kernels/_train.pyx.
 SPEC_CHUNK_ROWS = 4
-SPEC_HEADER = 10
+SPEC_HEADER = 11
 
 # Elements of workspace a call may use before rows are processed in chunks.
 # 2**25 elements is 128 MiB in float32: a mini-batch of 512 rows on a
@@ -57,7 +57,8 @@ def build(layout, activations, loss, rows, dtype):
     off_wbuf = off_ybuf + rows * sizes[-1]
     total = off_wbuf + rows
     header = [L, LOSS_CODES[loss], layout.n_weights, layout.n_params, rows,
-              off_delta_a, off_delta_b, off_xbuf, off_ybuf, off_wbuf]
+              off_delta_a, off_delta_b, off_xbuf, off_ybuf, off_wbuf,
+              int(layout.first_transposed)]
     assert len(header) == SPEC_HEADER
     spec = np.concatenate([
         np.array(header, dtype=np.intp),

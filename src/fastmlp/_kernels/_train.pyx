@@ -33,8 +33,9 @@ cdef extern from "clock.h" nogil:
     double fm_monotonic_seconds()
 from cython cimport floating
 
-from fastmlp._kernels._blas cimport gemm
-from fastmlp._kernels._dense cimport dense_forward, dense_backward
+from fastmlp._kernels._dense cimport (
+    dense_backward, dense_forward, forward_product, input_delta_product,
+    weight_gradient_product)
 from fastmlp._kernels._elementwise cimport (
     FM_LEAKY_RELU, FM_RELU, FM_SIGMOID, FM_TANH, FM_SIMD_AVX2, FM_SIMD_AVX512, FM_SIMD_BASELINE, FM_SOFTMAX, activate,
     adam_update, apply_velocity, axpy, derivative_mul, sgd_update, exp_nonpositive, fm_simd_active,
@@ -53,7 +54,8 @@ cdef enum:
     SPEC_OFF_XBUF = 7
     SPEC_OFF_YBUF = 8
     SPEC_OFF_WBUF = 9
-    SPEC_HEADER = 10
+    SPEC_FIRST_W_T = 10
+    SPEC_HEADER = 11
 
 # The running velocity scale is folded back into the velocity once it falls
 # below this (about every 130 steps at momentum 0.9): far from underflow of
@@ -87,6 +89,7 @@ cdef struct Net:
     Py_ssize_t off_xbuf
     Py_ssize_t off_ybuf
     Py_ssize_t off_wbuf
+    bint first_w_t              # W_0 stored as W_0^T (see _dense.pxd)
     const Py_ssize_t* sizes     # n_layers + 1
     const Py_ssize_t* w_off     # offset of W_l in the parameter buffer
     const Py_ssize_t* b_off     # offset of b_l
@@ -108,6 +111,7 @@ cdef Net read_spec(const Py_ssize_t[::1] spec):
     net.off_xbuf = s[SPEC_OFF_XBUF]
     net.off_ybuf = s[SPEC_OFF_YBUF]
     net.off_wbuf = s[SPEC_OFF_WBUF]
+    net.first_w_t = s[SPEC_FIRST_W_T] != 0
     net.sizes = s + SPEC_HEADER
     net.w_off = net.sizes + L + 1
     net.b_off = net.w_off + L
@@ -130,7 +134,8 @@ cdef floating* forward_rows(const Net* net, const floating* params, const floati
             out = work + net.act_off[l]
         dense_forward(a, params + net.w_off[l], params + net.b_off[l], out, rows,
                       <int> net.sizes[l], <int> net.sizes[l + 1],
-                      <int> net.act[l] if l < L - 1 else -1)
+                      <int> net.act[l] if l < L - 1 else -1,
+                      net.first_w_t and l == 0)
         a = out
     return out
 
@@ -195,7 +200,8 @@ cdef double backward_rows(const Net* net, floating* params, const floating* x,
                        out + net.w_off[l], out + net.b_off[l], alpha, beta,
                        spare if l > 0 else NULL,
                        <int> net.act[l - 1] if l > 0 else 0,
-                       rows, <int> net.sizes[l], <int> net.sizes[l + 1])
+                       rows, <int> net.sizes[l], <int> net.sizes[l + 1],
+                       net.first_w_t and l == 0)
         if update != NULL:
             sq += update_layer(net, update, params, out, l)
         tmp = delta
@@ -699,7 +705,7 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
             act = <int> net.act[l]
             out = pw + net.act_off[l]
             dense_forward(a, pp + net.w_off[l], pp + net.b_off[l], out, <int> n,
-                          <int> n_in, <int> n_out, -1)
+                          <int> n_in, <int> n_out, -1, net.first_w_t and l == 0)
             moments(out, n * n_out, m)
             stats[l, STAT_PRE_MEAN] = m[0]
             stats[l, STAT_PRE_VAR] = m[1]
@@ -728,7 +734,8 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
                                pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
                                <floating> 1, <floating> 0, spare if l > 0 else NULL,
                                <int> net.act[l - 1] if l > 0 else 0,
-                               <int> n, <int> n_in, <int> n_out)
+                               <int> n, <int> n_in, <int> n_out,
+                               net.first_w_t and l == 0)
                 moments(pg + net.w_off[l], n_in * n_out, m)
                 stats[l, STAT_GRAD_VAR] = m[1]
                 tmp = delta
@@ -763,20 +770,20 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
             rows = batch_rows
             a = px + start * n_in
             for l in range(L):
-                ni = <int> net.sizes[l]
-                no = <int> net.sizes[l + 1]
-                gemm(False, True, <int> rows, no, ni, <floating> 1, a, ni,
-                     pp + net.w_off[l], ni, <floating> 0, pw + net.act_off[l], no)
+                forward_product(a, pp + net.w_off[l], pw + net.act_off[l], <int> rows,
+                                <int> net.sizes[l], <int> net.sizes[l + 1],
+                                net.first_w_t and l == 0)
                 a = pw + net.act_off[l]
             for l in range(L - 1, -1, -1):
                 ni = <int> net.sizes[l]
                 no = <int> net.sizes[l + 1]
                 a = px + start * n_in if l == 0 else pw + net.act_off[l - 1]
-                gemm(True, False, no, ni, <int> rows, <floating> 1, delta_a, no, a, ni,
-                     <floating> 0, pg + net.w_off[l], ni)
+                weight_gradient_product(delta_a, a, pg + net.w_off[l], <floating> 1,
+                                        <floating> 0, <int> rows, ni, no,
+                                        net.first_w_t and l == 0)
                 if l > 0:
-                    gemm(False, False, <int> rows, ni, no, <floating> 1, delta_a, no,
-                         pp + net.w_off[l], ni, <floating> 0, delta_b, ni)
+                    input_delta_product(delta_a, pp + net.w_off[l], delta_b, <int> rows,
+                                        ni, no, False)
 
 
 def _check_elementwise(int act, Py_ssize_t n):

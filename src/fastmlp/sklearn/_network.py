@@ -2,9 +2,10 @@
 
 scikit-learn keeps ``coefs_[l]`` as a (fan_in, fan_out) array per layer. Here
 every parameter lives in one flat buffer laid out as fastmlp's kernels want
-it (each W_l as (fan_out, fan_in) rows, all weights, then all biases), and
+it (W_0 as (fan_in, fan_out) rows, the faster form for its GEMMs, each
+later W_l as (fan_out, fan_in) rows; all weights, then all biases), and
 ``coefs_[l]`` / ``intercepts_[l]`` are views into it: ``coefs_[l]`` is the
-transpose of W_l. Writing into those arrays therefore changes the model, and
+transpose of W_l, C-contiguous for the first layer. Writing into those arrays therefore changes the model, and
 L-BFGS and the epoch kernels work on the buffer with no packing.
 
 This module is the only one in fastmlp.sklearn that calls the kernels; every
@@ -48,7 +49,7 @@ class Network:
     def __init__(self, layer_units, hidden_activation, out_activation, dtype):
         self.sizes = tuple(int(u) for u in layer_units)
         self.dtype = np.dtype(dtype)
-        self.layout = Layout(self.sizes)
+        self.layout = Layout(self.sizes, first_transposed=True)
         n_layers = self.layout.n_layers
         self.activations = ([KERNEL_ACTIVATION[hidden_activation]] * (n_layers - 1)
                             + [KERNEL_ACTIVATION[out_activation]])
