@@ -205,15 +205,30 @@ static void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT
 static void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T alpha, T beta,
                    T *FM_RESTRICT out)
 {
-    size_t r, j;
-    if (beta == 0) {
-        for (j = 0; j < cols; j++) out[j] = 0;
-    } else if (beta != 1) {
-        for (j = 0; j < cols; j++) out[j] *= beta;
-    }
-    for (r = 0; r < rows; r++) {
-        const T *row = d + r * cols;
-        for (j = 0; j < cols; j++) out[j] += alpha * row[j];
+    /* out = beta out + sum_r alpha d[r], 32 columns at a time in a local
+     * block that stays in registers across the rows: accumulating in out
+     * itself would chain every row's add through a store and a load. The
+     * additions happen in the same order either way. */
+    enum { BLOCK = 32 };
+    size_t r, j, j0;
+    for (j0 = 0; j0 < cols; j0 += BLOCK) {
+        const size_t w = cols - j0 < BLOCK ? cols - j0 : BLOCK;
+        T acc[BLOCK];
+        for (j = 0; j < BLOCK; j++) acc[j] = 0;
+        if (beta != 0)
+            for (j = 0; j < w; j++) acc[j] = beta == 1 ? out[j0 + j] : beta * out[j0 + j];
+        if (w == BLOCK) {
+            for (r = 0; r < rows; r++) {
+                const T *row = d + r * cols + j0;
+                for (j = 0; j < BLOCK; j++) acc[j] += alpha * row[j];
+            }
+        } else {
+            for (r = 0; r < rows; r++) {
+                const T *row = d + r * cols + j0;
+                for (j = 0; j < w; j++) acc[j] += alpha * row[j];
+            }
+        }
+        for (j = 0; j < w; j++) out[j0 + j] = acc[j];
     }
 }
 
@@ -397,6 +412,57 @@ static inline UINT FN(nonfinite_bit)(T x)
     return (UINT)((bits & exp_mask) == exp_mask);
 }
 
+#ifndef FM_UPDATE_LOOP
+/* The loop of an update pass over w[0..n): STEP(i) updates element i and
+ * yields the nonfinite bit of its new weight, OR-ed into bad. With
+ * want_sumsq the squares of the weights before the update are summed on
+ * the way into sumsq, in exactly fm_sumsq's order (32 lane sums over the
+ * full blocks, the tail, then the lanes), so the fused sum equals the
+ * separate one bit for bit while w is read once. A macro, so that every
+ * instantiation (type, instruction set) inlines its own STEP. */
+#define FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP)                    \
+    do {                                                                    \
+        enum { LANES_ = 32 };                                               \
+        double acc_[LANES_], s_ = 0;                                        \
+        size_t i_ = 0;                                                      \
+        int j_;                                                             \
+        if (want_sumsq) {                                                   \
+            for (j_ = 0; j_ < LANES_; j_++) acc_[j_] = 0;                   \
+            for (; i_ + LANES_ <= (n); i_ += LANES_)                        \
+                for (j_ = 0; j_ < LANES_; j_++) {                           \
+                    acc_[j_] += (double)(w)[i_ + j_] * (double)(w)[i_ + j_]; \
+                    (bad) |= STEP(i_ + j_);                                 \
+                }                                                           \
+            for (; i_ < (n); i_++) {                                        \
+                s_ += (double)(w)[i_] * (w)[i_];                            \
+                (bad) |= STEP(i_);                                          \
+            }                                                               \
+            for (j_ = 0; j_ < LANES_; j_++) s_ += acc_[j_];                 \
+            (sumsq) = s_;                                                   \
+        } else {                                                            \
+            for (; i_ < (n); i_++) (bad) |= STEP(i_);                       \
+        }                                                                   \
+    } while (0)
+#endif
+
+/* fastmlp's momentum: w -= lr v, v taking the L2 term l2c w first (the
+ * plain form leaves v unwritten, for the biases). */
+static inline UINT FN(velocity_l2_step)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t i, T lr,
+                                        T l2c)
+{
+    v[i] += l2c * w[i];
+    T nw = w[i] - lr * v[i];
+    w[i] = nw;
+    return FN(nonfinite_bit)(nw);
+}
+
+static inline UINT FN(velocity_step)(T *FM_RESTRICT w, const T *FM_RESTRICT v, size_t i, T lr)
+{
+    T nw = w[i] - lr * v[i];
+    w[i] = nw;
+    return FN(nonfinite_bit)(nw);
+}
+
 static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr, T l2c,
                                     int want_sumsq, int *nonfinite)
 {
@@ -405,20 +471,14 @@ static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n
      * vectorizes, so the check is free in this memory-bound pass. */
     UINT bad = 0;
     double sumsq = 0;
-    if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
     if (l2c != 0) {
-        for (size_t i = 0; i < n; i++) {
-            v[i] += l2c * w[i];
-            T nw = w[i] - lr * v[i];
-            bad |= FN(nonfinite_bit)(nw);
-            w[i] = nw;
-        }
+#define STEP(i) FN(velocity_l2_step)(w, v, i, lr, l2c)
+        FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
+#undef STEP
     } else {
-        for (size_t i = 0; i < n; i++) {
-            T nw = w[i] - lr * v[i];
-            bad |= FN(nonfinite_bit)(nw);
-            w[i] = nw;
-        }
+#define STEP(i) FN(velocity_step)(w, v, i, lr)
+        FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
+#undef STEP
     }
     if (bad) *nonfinite = 1;
     return sumsq;
@@ -427,8 +487,21 @@ static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n
 static void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, size_t rows,
                         size_t cols, T *FM_RESTRICT dst)
 {
-    for (size_t r = 0; r < rows; r++)
-        memcpy(dst + r * cols, src + (size_t)idx[r] * cols, cols * sizeof(T));
+    /* Rows are short (a few hundred bytes): copied in 64-byte pieces, each
+     * a fixed-size memcpy that compiles to vector moves, since a library
+     * memcpy call per row costs more than the copy itself. */
+    const size_t bytes = cols * sizeof(T);
+    for (size_t r = 0; r < rows; r++) {
+        const unsigned char *s = (const unsigned char *)(src + (size_t)idx[r] * cols);
+        unsigned char *d = (unsigned char *)(dst + r * cols);
+        size_t b = 0;
+        for (; b + 64 <= bytes; b += 64) {
+            unsigned char piece[64];
+            memcpy(piece, s + b, 64);
+            memcpy(d + b, piece, 64);
+        }
+        if (b < bytes) memcpy(d + b, s + b, bytes - b);
+    }
 }
 
 /* The update rules of scikit-learn's MLP solvers, fused into one pass over
@@ -438,25 +511,42 @@ static void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, s
  * NaN, as fm_apply_velocity does. */
 
 /* v = m v - lr g; w += v, or with Nesterov's momentum w += m v - lr g. */
+static inline UINT FN(sgd_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT v,
+                                size_t i, T lr, T m, T l2c)
+{
+    T gi = g[i] + l2c * w[i];
+    T vi = m * v[i] - lr * gi;
+    v[i] = vi;
+    T nw = w[i] + vi;
+    w[i] = nw;
+    return FN(nonfinite_bit)(nw);
+}
+
+static inline UINT FN(nesterov_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g,
+                                     T *FM_RESTRICT v, size_t i, T lr, T m, T l2c)
+{
+    T gi = g[i] + l2c * w[i];
+    T vi = m * v[i] - lr * gi;
+    v[i] = vi;
+    T nw = w[i] + (m * vi - lr * gi);
+    w[i] = nw;
+    return FN(nonfinite_bit)(nw);
+}
+
 static double FN(fm_sgd_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT v,
                                 size_t n, T lr, T m, T l2c, int nesterov, int want_sumsq,
                                 int *nonfinite)
 {
     UINT bad = 0;
     double sumsq = 0;
-    if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
-    const T mn = nesterov ? m : (T)0;
-    const T lrn = nesterov ? lr : (T)0;
-    const T keep = nesterov ? (T)0 : (T)1;
-    for (size_t i = 0; i < n; i++) {
-        T gi = g[i] + l2c * w[i];
-        T vi = m * v[i] - lr * gi;
-        v[i] = vi;
-        /* Without Nesterov the step is v itself; the blend keeps one loop
-         * that the compiler vectorizes for both forms. */
-        T nw = w[i] + (keep * vi + (mn * vi - lrn * gi));
-        bad |= FN(nonfinite_bit)(nw);
-        w[i] = nw;
+    if (nesterov) {
+#define STEP(i) FN(nesterov_step)(w, g, v, i, lr, m, l2c)
+        FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
+#undef STEP
+    } else {
+#define STEP(i) FN(sgd_step)(w, g, v, i, lr, m, l2c)
+        FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
+#undef STEP
     }
     if (bad) *nonfinite = 1;
     return sumsq;
@@ -464,24 +554,30 @@ static double FN(fm_sgd_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_
 
 /* Adam: m1 = b1 m1 + (1 - b1) g; m2 = b2 m2 + (1 - b2) g^2;
  * w -= lr_t m1 / (sqrt(m2) + eps), lr_t carrying the bias corrections. */
+static inline UINT FN(adam_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g,
+                                 T *FM_RESTRICT m1, T *FM_RESTRICT m2, size_t i, T lr_t,
+                                 T b1, T b2, T c1, T c2, T eps, T l2c)
+{
+    T gi = g[i] + l2c * w[i];
+    T a = b1 * m1[i] + c1 * gi;
+    T b = b2 * m2[i] + c2 * (gi * gi);
+    m1[i] = a;
+    m2[i] = b;
+    T nw = w[i] + (-lr_t * a) / (SQRT(b) + eps);
+    w[i] = nw;
+    return FN(nonfinite_bit)(nw);
+}
+
 static double FN(fm_adam_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT m1,
                                  T *FM_RESTRICT m2, size_t n, T lr_t, T b1, T b2, T eps,
                                  T l2c, int want_sumsq, int *nonfinite)
 {
     UINT bad = 0;
     double sumsq = 0;
-    if (want_sumsq) sumsq = FN(fm_sumsq)(w, n);
     const T c1 = (T)1 - b1, c2 = (T)1 - b2;
-    for (size_t i = 0; i < n; i++) {
-        T gi = g[i] + l2c * w[i];
-        T a = b1 * m1[i] + c1 * gi;
-        T b = b2 * m2[i] + c2 * (gi * gi);
-        m1[i] = a;
-        m2[i] = b;
-        T nw = w[i] + (-lr_t * a) / (SQRT(b) + eps);
-        bad |= FN(nonfinite_bit)(nw);
-        w[i] = nw;
-    }
+#define STEP(i) FN(adam_step)(w, g, m1, m2, i, lr_t, b1, b2, c1, c2, eps, l2c)
+    FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
+#undef STEP
     if (bad) *nonfinite = 1;
     return sumsq;
 }
