@@ -24,6 +24,13 @@
 #define FM_RESTRICT restrict
 #endif
 
+/* A hint to fetch a cache line for reading; nothing where unsupported. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FM_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define FM_PREFETCH(p) ((void)(p))
+#endif
+
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define FM_X86_DISPATCH 1
 #else

@@ -487,14 +487,22 @@ static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n
 static void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, size_t rows,
                         size_t cols, T *FM_RESTRICT dst)
 {
-    /* Rows are short (a few hundred bytes): copied in 64-byte pieces, each
-     * a fixed-size memcpy that compiles to vector moves, since a library
-     * memcpy call per row costs more than the copy itself. */
+    /* Rows are copied in 64-byte pieces, each a fixed-size memcpy that
+     * compiles to vector moves (a library call per short row costs more
+     * than the copy). The next row's lines are requested while this one is
+     * copied: its start is random, so the hardware prefetcher would only
+     * catch on after a few misses, and on rows of a few KB those misses
+     * are most of the time. */
     const size_t bytes = cols * sizeof(T);
     for (size_t r = 0; r < rows; r++) {
         const unsigned char *s = (const unsigned char *)(src + (size_t)idx[r] * cols);
         unsigned char *d = (unsigned char *)(dst + r * cols);
         size_t b = 0;
+        if (r + 1 < rows) {
+            const unsigned char *next = (const unsigned char *)(src + (size_t)idx[r + 1] * cols);
+            for (b = 0; b < bytes; b += 64) FM_PREFETCH(next + b);
+            b = 0;
+        }
         for (; b + 64 <= bytes; b += 64) {
             unsigned char piece[64];
             memcpy(piece, s + b, 64);
