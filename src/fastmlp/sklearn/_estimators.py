@@ -239,13 +239,13 @@ class _FastMLPMixin:
             self.n_iter_ = 0
             for it in range(self.max_iter):
                 if self.shuffle:
-                    # One permutation of the running index per epoch, drawn
-                    # exactly as sklearn.utils.shuffle(sample_idx,
-                    # random_state=...) draws it (a RandomState.shuffle of
-                    # arange(n), then indexing), at a sixth of its cost.
-                    order = np.arange(n_samples, dtype=np.intp)
-                    self._random_state.shuffle(order)
-                    sample_idx = sample_idx[order]
+                    # One permutation of the running index per epoch, as
+                    # sklearn.utils.shuffle(sample_idx, random_state=...)
+                    # makes it: a RandomState.shuffle of arange(n), then
+                    # indexing. Its swaps do not depend on the data, so
+                    # shuffling sample_idx in place gives the same array
+                    # from the same draws (11 us instead of 78 on 1347 rows).
+                    self._random_state.shuffle(sample_idx)
                     perm = sample_idx
                 else:
                     perm = None
