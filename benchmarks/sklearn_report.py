@@ -28,7 +28,11 @@ each, then every round times one fit of each, in an order that alternates
 from round to round, garbage collector off): the reported time is the
 MINIMUM over rounds, the median is shown beside it, the speedup is the ratio
 of the minima, "paired" is the median over rounds of the per-round ratio,
-and "noise" is the worst (median / min - 1) of the two.
+and "noise" is the worst (median / min - 1) of the two. The same rounds also
+time the fit's matrix products alone ("GEMMs": fastmlp's GEMM calls for
+every step of the fit, on its fitted network, nothing else); scikit-learn's
+time over theirs ("ceiling") is the largest speedup any implementation
+making those calls could show.
 
 After timing, the last fitted estimator of each kind is checked on the
 held-out rows: ``n_iter_`` equals the epochs, the test accuracy reaches the
@@ -246,8 +250,28 @@ class _FitCase:
         return 1
 
 
+def gemms_only(net, X, batch, epochs):
+    """A callable: the matrix products of ``epochs`` epochs of a fit of
+    ``net`` on ``X`` (batches cut as the fit cuts them) and nothing else,
+    with fastmlp's own GEMM calls (``_train.gemm_floor``). Its time is the
+    floor under fastmlp's whole fit: scikit-learn's time over it is the
+    largest speedup the GEMMs leave possible."""
+    spec, work = net.workspace(batch)
+    grads = np.empty_like(net.flat)
+    X = np.ascontiguousarray(X, dtype=net.dtype)
+    full, rest = divmod(X.shape[0], batch)
+
+    def run():
+        for _ in range(epochs):
+            _train.gemm_floor(spec, net.flat, grads, X, work, batch, full)
+            if rest:
+                _train.gemm_floor(spec, net.flat, grads, X, work, rest, 1)
+    return run
+
+
 def measure_config(cfg, repeat, scale=None):
-    """Interleaved fit times of both kinds, then the checks on the last fits."""
+    """Interleaved times of both kinds' fits and of the fit's GEMMs alone,
+    then the checks on the last fits."""
     scale = scale or cfg.full
     X_tr, y_tr, X_te, y_te = data(cfg, scale)
     last = {}
@@ -258,8 +282,9 @@ def measure_config(cfg, repeat, scale=None):
         def timed(fit=fit, kind=kind):
             last[kind] = fit()
         fits[kind] = timed
-
-    seconds = _bench.measure(_FitCase(fits), repeat, KINDS)
+    fitted = make_fit(cfg, "fastmlp", X_tr, y_tr, scale.epochs)()
+    fits["gemms"] = gemms_only(fitted._network, X_tr, cfg.batch, scale.epochs)
+    seconds = _bench.measure(_FitCase(fits), repeat, KINDS + ("gemms",))
     ev = {k: evaluate(last[k], X_te, y_te) for k in KINDS}
     s = {k: np.asarray(v) for k, v in seconds.items()}
     best = {k: float(v.min()) for k, v in s.items()}
@@ -277,6 +302,7 @@ def measure_config(cfg, repeat, scale=None):
         "fastmlp_s": best["fastmlp"], "sklearn_s": best["sklearn"],
         "median_s": med, "speedup": speedup,
         "speedup_paired_median": float(np.median(s["sklearn"] / s["fastmlp"])),
+        "gemms_s": best["gemms"], "speedup_if_only_gemms": best["sklearn"] / best["gemms"],
         "noise": float(max(med[k] / best[k] - 1 for k in KINDS)),
         "target": cfg.target_text(), "target_met": bool(speedup >= cfg.target_speedup),
         "accuracy": {k: ev[k]["accuracy"] for k in KINDS},
@@ -291,8 +317,8 @@ def measure_config(cfg, repeat, scale=None):
 # -- the table ----------------------------------------------------------------
 
 HEADER = ("config", "solver", "data", "ours s", "(median)", "sklearn s", "(median)",
-          "speedup", "(paired)", "target", "met", "ours acc", "sklearn acc", "agree",
-          "noise")
+          "speedup", "(paired)", "target", "met", "GEMMs s", "ceiling", "ours acc",
+          "sklearn acc", "agree", "noise")
 
 
 def fmt_s(x):
@@ -306,6 +332,7 @@ def row(res):
             fmt_s(res["sklearn_s"]), fmt_s(res["median_s"]["sklearn"]),
             f"{res['speedup']:.2f}x", f"{res['speedup_paired_median']:.2f}x",
             res["target"], "met" if res["target_met"] else "MISSED",
+            fmt_s(res["gemms_s"]), f"{res['speedup_if_only_gemms']:.2f}x",
             f"{res['accuracy']['fastmlp']:.4f}", f"{res['accuracy']['sklearn']:.4f}",
             f"{100 * res['prediction_agreement']:.1f}%", f"{100 * res['noise']:.1f}%")
 
@@ -354,8 +381,10 @@ def run_report(chosen, repeat=None, json_path=None, strict=False, file=None):
             say("WARNING: a BLAS library is not limited to one thread")
         say("Time of one whole fit (X float64, or float32 for the _f32 configs) = min over interleaved rounds (fastmlp and "
             "scikit-learn alternated, order rotating), then the median; speedup = "
-            "sklearn min / ours min; paired = median of per-round ratios; noise = worst "
-            "(median/min - 1).\n")
+            "sklearn min / ours min; paired = median of per-round ratios; GEMMs = the "
+            "fit's matrix products alone (fastmlp's calls, nothing else), timed in the same "
+            "rounds; ceiling = sklearn min / GEMMs min, the most any implementation making "
+            "these calls could reach; noise = worst (median/min - 1).\n")
         out.flush()
 
         results = []
