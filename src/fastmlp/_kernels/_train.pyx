@@ -97,6 +97,11 @@ cdef struct Net:
     const Py_ssize_t* act_off   # offset of layer l's output in the workspace
 
 
+cdef inline bint transposed(const Net* net, Py_ssize_t l) noexcept nogil:
+    """Whether layer l's W is stored as W^T (only ever the first layer)."""
+    return net.first_w_t and l == 0
+
+
 cdef Net read_spec(const Py_ssize_t[::1] spec):
     cdef Net net
     cdef const Py_ssize_t* s = &spec[0]
@@ -135,7 +140,7 @@ cdef floating* forward_rows(const Net* net, const floating* params, const floati
         dense_forward(a, params + net.w_off[l], params + net.b_off[l], out, rows,
                       <int> net.sizes[l], <int> net.sizes[l + 1],
                       <int> net.act[l] if l < L - 1 else -1,
-                      net.first_w_t and l == 0)
+                      transposed(net, l))
         a = out
     return out
 
@@ -201,7 +206,7 @@ cdef double backward_rows(const Net* net, floating* params, const floating* x,
                        spare if l > 0 else NULL,
                        <int> net.act[l - 1] if l > 0 else 0,
                        rows, <int> net.sizes[l], <int> net.sizes[l + 1],
-                       net.first_w_t and l == 0)
+                       transposed(net, l))
         if update != NULL:
             sq += update_layer(net, update, params, out, l)
         tmp = delta
@@ -705,7 +710,7 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
             act = <int> net.act[l]
             out = pw + net.act_off[l]
             dense_forward(a, pp + net.w_off[l], pp + net.b_off[l], out, <int> n,
-                          <int> n_in, <int> n_out, -1, net.first_w_t and l == 0)
+                          <int> n_in, <int> n_out, -1, transposed(&net, l))
             moments(out, n * n_out, m)
             stats[l, STAT_PRE_MEAN] = m[0]
             stats[l, STAT_PRE_VAR] = m[1]
@@ -735,7 +740,7 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
                                <floating> 1, <floating> 0, spare if l > 0 else NULL,
                                <int> net.act[l - 1] if l > 0 else 0,
                                <int> n, <int> n_in, <int> n_out,
-                               net.first_w_t and l == 0)
+                               transposed(&net, l))
                 moments(pg + net.w_off[l], n_in * n_out, m)
                 stats[l, STAT_GRAD_VAR] = m[1]
                 tmp = delta
@@ -772,7 +777,7 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
             for l in range(L):
                 forward_product(a, pp + net.w_off[l], pw + net.act_off[l], <int> rows,
                                 <int> net.sizes[l], <int> net.sizes[l + 1],
-                                net.first_w_t and l == 0)
+                                transposed(&net, l))
                 a = pw + net.act_off[l]
             for l in range(L - 1, -1, -1):
                 ni = <int> net.sizes[l]
@@ -780,7 +785,7 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
                 a = px + start * n_in if l == 0 else pw + net.act_off[l - 1]
                 weight_gradient_product(delta_a, a, pg + net.w_off[l], <floating> 1,
                                         <floating> 0, <int> rows, ni, no,
-                                        net.first_w_t and l == 0)
+                                        transposed(&net, l))
                 if l > 0:
                     input_delta_product(delta_a, pp + net.w_off[l], delta_b, <int> rows,
                                         ni, no, False)
