@@ -497,12 +497,12 @@ static void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, s
     for (size_t r = 0; r < rows; r++) {
         const unsigned char *s = (const unsigned char *)(src + (size_t)idx[r] * cols);
         unsigned char *d = (unsigned char *)(dst + r * cols);
-        size_t b = 0;
+        size_t b;
         if (r + 1 < rows) {
             const unsigned char *next = (const unsigned char *)(src + (size_t)idx[r + 1] * cols);
             for (b = 0; b < bytes; b += 64) FM_PREFETCH(next + b);
-            b = 0;
         }
+        b = 0;
         for (; b + 64 <= bytes; b += 64) {
             unsigned char piece[64];
             memcpy(piece, s + b, 64);
