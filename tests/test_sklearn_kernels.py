@@ -199,6 +199,35 @@ def test_update_rules_match_their_formulas(simd_path, rule, dtype):
                                    err_msg=f"{simd_path}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("solver,nesterov", [("sgd", True), ("sgd", False), ("adam", False)],
+                         ids=["nesterov", "sgd", "adam"])
+def test_update_pass_sums_squares_as_the_objective_does(simd_path, solver, nesterov, dtype):
+    """The update passes sum w^2 on the way (FM_UPDATE_LOOP) in the order of
+    the objective's separate sum (fm_sumsq). With alpha large the L2 term is
+    nearly all of a one-step epoch's loss, so a different order shows: in
+    float32 (squares summed in double either way) the two losses are equal
+    bit for bit (a 16-lane order instead of 32 fails here). In float64 the
+    epoch's rows * loss / rows round trip may move the last bit, so 4 ulp:
+    that catches a wrong or missing sum there, not a reordering."""
+    rng = np.random.default_rng(7)
+    net = Network([13, 37, 5], "tanh", "softmax", dtype)   # 666 weights: 20 blocks of 32, a tail
+    net.flat[:] = rng.normal(scale=0.7, size=net.flat.size)
+    X = rng.normal(size=(9, 13)).astype(dtype)
+    Y = np.eye(5, dtype=dtype)[rng.integers(0, 5, 9)]
+    alpha = 50.0
+    spec, work = net.workspace(9)
+    expected = _train.objective(spec, net.flat.copy(), X, Y, work, alpha / 9.0, None, None,
+                                net.loss_coef, 9.0)
+    state = SolverState(net.flat.size, dtype, solver, 1e-3, nesterov=nesterov)
+    status, total, _ = EpochRunner(net, X, Y, None, 9, state, alpha).run(None)
+    assert status == 0
+    if dtype == np.float32:
+        assert total / 9.0 == expected, simd_path
+    else:
+        assert total / 9.0 == pytest.approx(expected, rel=4 * np.finfo(np.float64).eps, abs=0)
+
+
 def _epoch_peak(rule, n):
     """Traced allocation peak of one epoch of n steps (batch size 1,
     weighted rows), after a warm-up epoch."""
