@@ -24,6 +24,10 @@
 #define FM_RESTRICT restrict
 #endif
 
+/* Lane sums of every sum of squares (fm_sumsq and the update passes that
+ * sum on the way): one constant, since both must add in the same order. */
+#define FM_SUMSQ_LANES 32
+
 /* A hint to fetch a cache line for reading; nothing where unsupported. */
 #if defined(__GNUC__) || defined(__clang__)
 #define FM_PREFETCH(p) __builtin_prefetch((p), 0, 3)

@@ -369,7 +369,7 @@ static double FN(fm_sumsq)(const T *x, size_t n)
      * loop: the compiler keeps them in vector registers, each its own
      * dependency chain, so the loop vectorizes without reassociating
      * anything (no -ffast-math) and every path adds in the same order. */
-    enum { LANES = 32 };
+    enum { LANES = FM_SUMSQ_LANES };
     double acc[LANES];
     double s = 0;
     size_t i = 0;
@@ -416,13 +416,13 @@ static inline UINT FN(nonfinite_bit)(T x)
 /* The loop of an update pass over w[0..n): STEP(i) updates element i and
  * yields the nonfinite bit of its new weight, OR-ed into bad. With
  * want_sumsq the squares of the weights before the update are summed on
- * the way into sumsq, in exactly fm_sumsq's order (32 lane sums over the
- * full blocks, the tail, then the lanes), so the fused sum equals the
+ * the way into sumsq, in exactly fm_sumsq's order (FM_SUMSQ_LANES lane
+ * sums over the full blocks, the tail, then the lanes), so the fused sum equals the
  * separate one bit for bit while w is read once. A macro, so that every
  * instantiation (type, instruction set) inlines its own STEP. */
 #define FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP)                    \
     do {                                                                    \
-        enum { LANES_ = 32 };                                               \
+        enum { LANES_ = FM_SUMSQ_LANES };                                   \
         double acc_[LANES_], s_ = 0;                                        \
         size_t i_ = 0;                                                      \
         int j_;                                                             \
