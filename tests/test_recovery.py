@@ -74,6 +74,120 @@ def test_nonfinite_update_restores_last_finite_state(dtype, momentum):
     net.fit(X[:4], y[:4], epochs=1, batch_size=4, lr=1e-3)
 
 
+# An unstable L2 step (lr * l2 beyond the stable range for the momentum)
+# makes every weight grow geometrically, and a first layer started 1e30
+# (float32) or 1e300 (float64) times larger than usual overflows after a few
+# epochs. Its tanh units are saturated all along, so the outputs, and with
+# them the loss, stay finite: the update, not the loss, diverges. The output
+# layer's data gradient makes the trajectory depend on the row order.
+UNSTABLE_LR = {0.0: 3.0, 0.5: 9.0, 0.9: 60.0}
+
+
+def saturated_model(dtype):
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-0.15, 0.15, (12, 3))  # |W0 x| < max|W0|: never inf
+    y = rng.integers(0, 3, 12)
+    kw = dict(layer_sizes=[3, 5, 3], activation="tanh", loss="cross_entropy", l2=1.0,
+              dtype=dtype, seed=3)
+
+    def model():
+        net = fastmlp.MLP(**kw)
+        net.weights[0][...] *= 1e30 if dtype == "float32" else 1e300
+        return net
+
+    return X, y, model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("checkpoint_rows", [None, 24])
+def test_divergence_epochs_after_the_checkpoint_restores_exactly(
+        monkeypatch, dtype, momentum, shuffle, checkpoint_rows):
+    """With short epochs the divergence checkpoint is refreshed only every
+    CHECKPOINT_ROWS rows (None: the default, far more than this fit runs;
+    24: every 2 epochs of 12 rows), and the recovery replays the epochs
+    since then: the model must still come back to its state after the last
+    finite step, bit for bit."""
+    if checkpoint_rows is not None:
+        monkeypatch.setattr(fastmlp.mlp, "CHECKPOINT_ROWS", checkpoint_rows)
+    X, y, model = saturated_model(dtype)
+    fit_kw = dict(batch_size=4, lr=UNSTABLE_LR[momentum], momentum=momentum,
+                  shuffle=shuffle)
+    net = model()
+    with pytest.raises(DivergenceError, match="restored") as info:
+        net.fit(X, y, epochs=1000, **fit_kw)
+    epoch, step = info.value.epoch, info.value.step
+    assert len(net.history) == epoch
+    if checkpoint_rows is None:
+        assert epoch >= 3  # the replay runs whole epochs before the failing one
+    expected = model()
+    expected.fit(X, y, epochs=epoch, **fit_kw)
+    if step:  # and the failing epoch's first steps, in its row order
+        order = expected.rng.permutation(12) if shuffle else np.arange(12)
+        rows = order[: 4 * step]
+        expected.fit(X[rows], y[rows], epochs=1, **dict(fit_kw, shuffle=False))
+    np.testing.assert_array_equal(net.params, expected.params)
+    np.testing.assert_array_equal(net.velocity, expected.velocity)
+    assert net.history == expected.history[:epoch]
+    assert np.isfinite(net.params).all()
+
+
+def test_a_callback_that_changes_the_model_is_never_replayed_over():
+    """A callback may change the model between epochs, which a replay from
+    an older checkpoint would not repeat: with one, every epoch keeps its
+    own checkpoint, and the recovery still lands on the last finite state."""
+    X, y, model = saturated_model("float32")
+    fit_kw = dict(batch_size=4, lr=UNSTABLE_LR[0.9], momentum=0.9)
+
+    def nudge(net, metrics):
+        if metrics["epoch"] == 1:
+            net.weights[1][...] *= 1.5
+
+    net = model()
+    with pytest.raises(DivergenceError, match="restored") as info:
+        net.fit(X, y, epochs=1000, callback=nudge, **fit_kw)
+    assert info.value.epoch >= 3 and info.value.step > 0
+    for cb, same in ((nudge, True), (None, False)):  # the nudge does matter
+        expected = model()
+        expected.fit(X, y, epochs=info.value.epoch, callback=cb, **fit_kw)
+        rows = expected.rng.permutation(12)[: 4 * info.value.step]
+        expected.fit(X[rows], y[rows], epochs=1, batch_size=4, lr=fit_kw["lr"],
+                     momentum=0.9, shuffle=False)
+        assert np.array_equal(net.params, expected.params) == same
+        assert np.array_equal(net.velocity, expected.velocity) == same
+
+
+def test_checkpoint_bookkeeping_hands_the_kernel_the_right_epochs(monkeypatch):
+    """The runner takes the checkpoint every CHECKPOINT_ROWS rows and passes
+    the kernel the row orders of exactly the epochs run since then."""
+    monkeypatch.setattr(fastmlp.mlp, "CHECKPOINT_ROWS", 4 * 37)  # every 4 epochs
+    calls = []
+    real = fastmlp.mlp._train
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def train_epoch(self, *args, take_checkpoint, replay_epochs, replay_perms, **kw):
+            calls.append((np.array(args[6]), take_checkpoint, replay_epochs,
+                          np.array(replay_perms[:replay_epochs])))
+            return real.train_epoch(*args, take_checkpoint=take_checkpoint,
+                                    replay_epochs=replay_epochs, replay_perms=replay_perms,
+                                    **kw)
+
+    monkeypatch.setattr(fastmlp.mlp, "_train", Spy())
+    rng = np.random.default_rng(6)
+    net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)
+    net.fit(rng.standard_normal((37, 3)), rng.integers(0, 2, 37), epochs=10, batch_size=5)
+    assert [c[1] for c in calls] == [e % 4 == 0 for e in range(10)]
+    assert [c[2] for c in calls] == [e % 4 for e in range(10)]
+    for e, (_, _, k, replayed) in enumerate(calls):
+        expected = [calls[i][0] for i in range(e - k, e)]
+        np.testing.assert_array_equal(replayed, np.array(expected).reshape(k, 37))
+    assert len({c[0].tobytes() for c in calls}) == 10  # the orders differ
+
+
 def test_nonfinite_loss_stops_before_the_step():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((40, 4))

@@ -194,8 +194,8 @@ def test_fit_draws_generator_permutations():
     seen = []
     original = net._epoch_runner
 
-    def recording_runner(*args):
-        run = original(*args)
+    def recording_runner(*args, **kwargs):
+        run = original(*args, **kwargs)
 
         def wrapped(perm):
             seen.append(np.array(perm))
@@ -215,8 +215,8 @@ def _blas_threads_during_fit(net, X, y, **fit_kw):
     seen = []
     original = net._epoch_runner
 
-    def recording_runner(*args):
-        run = original(*args)
+    def recording_runner(*args, **kwargs):
+        run = original(*args, **kwargs)
 
         def wrapped(perm):
             seen.append(max(i["num_threads"] for i in threadpool_info()

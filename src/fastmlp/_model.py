@@ -9,9 +9,11 @@ what each method returns. Subclasses supply the numerics through five hooks:
 - ``_objective(X, Y, outputs=None)``: the objective (mean loss + l2 term)
   as a float, also writing the output activations into ``outputs`` if given;
 - ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
-- ``_epoch_runner(X, Y, rows, lr, momentum)``: a callable ``run(perm)`` that
-  trains one epoch (rows in ``perm`` order, or in order when ``perm`` is
-  None) and returns the size-weighted mean of its batch objectives;
+- ``_epoch_runner(X, Y, rows, lr, momentum, isolated=True)``: a callable
+  ``run(perm)`` that trains one epoch (rows in ``perm`` order, or in order
+  when ``perm`` is None) and returns the size-weighted mean of its batch
+  objectives; ``isolated=False`` says that the model may be changed by
+  others between two calls;
 - ``_layer_stats(X, Y or None)``: the (n_layers, 7) table of
   fastmlp._stats.COLUMNS for one pass over X.
 
@@ -134,7 +136,8 @@ class BaseMLP:
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         if epochs == 0:
             return self
-        run = self._epoch_runner(Xc, Y, rows, lr, momentum)
+        # A callback may change the model between epochs.
+        run = self._epoch_runner(Xc, Y, rows, lr, momentum, isolated=callback is None)
         order = identity = None
         if shuffle:
             # Generator.permutation(n) is arange(n) shuffled in place; doing

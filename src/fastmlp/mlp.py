@@ -22,6 +22,13 @@ from . import _stats, _workspace
 SIGNAL_CHECK_SECONDS = 0.1
 CLOCK_CHECK_FLOPS = 2e7
 
+# The divergence checkpoint (parameters and velocity, 4 bytes moved per
+# parameter and byte of dtype) costs about as much as the steps on a dozen
+# rows; refreshed once per CHECKPOINT_ROWS rows of training it stays near
+# 0.1% of the time even when epochs are a few steps long. The replay after a
+# divergence is then at most that many rows plus an epoch.
+CHECKPOINT_ROWS = 16384
+
 # Status codes of _train.train_epoch.
 STATUS_OK = 0
 STATUS_NONFINITE_LOSS = 1
@@ -77,25 +84,53 @@ class MLP(BaseMLP):
         _train.layer_statistics(spec, self.params, X, Y, work, grads, table)
         return table
 
-    def _epoch_runner(self, X, Y, rows, lr, momentum):
+    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True):
+        """run(perm): one epoch in the row order perm (None: in order).
+
+        isolated: nothing but run changes the model between two calls (fit
+        without a callback), so the divergence checkpoint taken by one call
+        stays valid for the next ones (see CHECKPOINT_ROWS); else every call
+        takes its own.
+        """
         spec, work = self._workspace(rows)
         chunk = int(spec[_workspace.SPEC_CHUNK_ROWS])
         # A batch larger than one chunk accumulates its gradient before the
         # momentum step, so it needs a gradient buffer; otherwise the GEMMs
         # write straight into the velocity and none is allocated.
         grads = np.empty(self._layout.n_params if rows > chunk else 0, dtype=self.dtype)
-        # Parameters and velocity at the start of each epoch, to recover the
-        # last finite state if an update produces inf or NaN.
-        checkpoint = np.empty(2 * self._layout.n_params, dtype=self.dtype)
-        clock_every = max(1, int(CLOCK_CHECK_FLOPS // step_flops(self.layer_sizes, rows)))
         n = X.shape[0]
+        # Parameters and velocity at the start of the epoch `since` epochs
+        # ago, and the row orders of those epochs: with them the kernel
+        # recovers the last finite state if an update produces inf or NaN.
+        checkpoint = np.empty(2 * self._layout.n_params, dtype=self.dtype)
+        every = -(-CHECKPOINT_ROWS // n) if isolated else 1
+        orders = np.empty((every - 1, n), dtype=np.intp)
+        since = every     # the first call takes the checkpoint
+        in_order = None   # whether the epochs since then had perm None
+        clock_every = max(1, int(CLOCK_CHECK_FLOPS // step_flops(self.layer_sizes, rows)))
         params, velocity, l2 = self.params, self.velocity, self.l2
 
         def run(perm):
+            nonlocal since, in_order
+            if since == every or in_order != (perm is None):
+                since, in_order = 0, perm is None
             on_main = threading.current_thread() is threading.main_thread()
-            status, total, step = _train.train_epoch(
-                spec, params, velocity, grads, X, Y, perm, rows, work, lr, momentum, l2,
-                checkpoint, SIGNAL_CHECK_SECONDS if on_main else 0.0, clock_every)
+            try:
+                status, total, step = _train.train_epoch(
+                    spec, params, velocity, grads, X, Y, perm, rows, work, lr, momentum,
+                    l2, checkpoint, SIGNAL_CHECK_SECONDS if on_main else 0.0, clock_every,
+                    take_checkpoint=since == 0, replay_epochs=since,
+                    replay_perms=None if perm is None else orders)
+            except BaseException:
+                # An interrupted epoch cannot be replayed: start afresh.
+                since = every
+                raise
+            if status != STATUS_OK:
+                since = every
+            else:
+                if perm is not None and since + 1 < every:
+                    orders[since] = perm
+                since += 1
             if status == STATUS_NONFINITE_LOSS:
                 raise DivergenceError(
                     f"step {step}: the training objective is not finite; the step was "

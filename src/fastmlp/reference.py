@@ -151,7 +151,8 @@ class MLP(BaseMLP):
                         self.layer_activations[l - 1], pres[l - 1])
         return table
 
-    def _epoch_runner(self, X, Y, rows, lr, momentum):
+    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True):
+        # isolated does not matter here: every step keeps its own copy.
         n = X.shape[0]
         dt = self.dtype.type
         lr, momentum = dt(lr), dt(momentum)

@@ -502,7 +502,8 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
                 const floating[::1] row_weights=None, bint l2_per_denom=False,
                 double loss_coef=1.0, double delta_coef=1.0,
                 double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
-                Py_ssize_t[::1] adam_steps=None):
+                Py_ssize_t[::1] adam_steps=None, bint take_checkpoint=True,
+                Py_ssize_t replay_epochs=0, const Py_ssize_t[:, ::1] replay_perms=None):
     """One epoch of mini-batch gradient descent.
 
     The update `rule` is fastmlp's momentum (RULE_MOMENTUM, the default) or
@@ -527,17 +528,22 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     failing step). STATUS_NONFINITE_LOSS: the objective of that step
     was not finite, and it was not taken. STATUS_NONFINITE_PARAMS: that
     step's update made a parameter inf or NaN. With a non-empty
-    `checkpoint` (RULE_MOMENTUM only: parameters, then velocity, taken at
-    the start of the epoch) parameters and velocity are then restored and
-    the steps before it replayed, which reproduces the state after the last
-    finite step exactly, since every step is deterministic; without one the
-    state is left as the failing step made it. The velocity buffer always
-    holds the true velocity on return.
+    `checkpoint` (RULE_MOMENTUM only: parameters, then velocity) parameters
+    and velocity are then restored and the steps before it replayed, which
+    reproduces the state after the last finite step exactly, since every
+    step is deterministic; without one the state is left as the failing step
+    made it. The velocity buffer always holds the true velocity on return.
+
+    The checkpoint is taken at the start of this epoch (take_checkpoint), or
+    was taken by an earlier call with the same arguments, `replay_epochs`
+    whole epochs ago: the replay then runs those epochs first, in the row
+    orders of `replay_perms` (one row per epoch, oldest first; None: rows in
+    order, as `perm` must then be too).
     """
     cdef Net net = read_spec(spec)
     cdef Epoch ep
     cdef Py_ssize_t n_steps = (X.shape[0] + batch_rows - 1) // batch_rows
-    cdef Py_ssize_t step = 0, stopped = 0, n_params = params.shape[0]
+    cdef Py_ssize_t step = 0, stopped = 0, n_params = params.shape[0], e
     cdef double deadline
     cdef int status = STATUS_OK
     cdef floating dummy = 0
@@ -554,6 +560,15 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
         raise ValueError(f"unknown update rule {rule}")
     if row_weights is not None and row_weights.shape[0] != X.shape[0]:
         raise ValueError("row_weights must hold one weight per row of X")
+    if restore and checkpoint.shape[0] != 2 * n_params:
+        raise ValueError("checkpoint must hold the parameters and the velocity")
+    if replay_epochs < 0 or (replay_epochs > 0 and take_checkpoint):
+        raise ValueError("replay_epochs counts the epochs since an earlier checkpoint")
+    if replay_epochs > 0 and ((replay_perms is None) != (perm is None) or (
+            replay_perms is not None and (replay_perms.shape[0] < replay_epochs
+                                          or replay_perms.shape[1] != X.shape[0]))):
+        raise ValueError("replay_perms must hold one row order per replayed epoch, "
+                         "given exactly when perm is")
     ep.net = &net
     ep.params = &params[0]
     ep.velocity = &velocity[0]
@@ -587,7 +602,7 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
     ep.scaled = rule == RULE_MOMENTUM and momentum >= SCALED_MIN_MOMENTUM
     ep.c = 1.0
     ep.total = 0.0
-    if restore:
+    if restore and take_checkpoint:
         with nogil:
             memcpy(&checkpoint[0], &params[0], n_params * sizeof(floating))
             memcpy(&checkpoint[n_params], &velocity[0], n_params * sizeof(floating))
@@ -613,11 +628,18 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
         with nogil:
             memcpy(&params[0], &checkpoint[0], n_params * sizeof(floating))
             memcpy(&velocity[0], &checkpoint[n_params], n_params * sizeof(floating))
-            ep.c = 1.0
-            ep.total = 0.0
-            ep.update.nonfinite = 0
-            run_steps(&ep, 0, stopped, dummy, &step, 0, 1)
-            fold_velocity_scale(&ep, dummy)
+            # Each replayed epoch starts as its train_epoch call did.
+            for e in range(replay_epochs + 1):
+                ep.c = 1.0
+                ep.total = 0.0
+                ep.update.nonfinite = 0
+                if e < replay_epochs:
+                    ep.perm = &replay_perms[e, 0] if replay_perms is not None else NULL
+                    run_steps(&ep, 0, n_steps, dummy, &step, 0, 1)
+                else:
+                    ep.perm = &perm[0] if perm is not None else NULL
+                    run_steps(&ep, 0, stopped, dummy, &step, 0, 1)
+                fold_velocity_scale(&ep, dummy)
     return status, ep.total, stopped
 
 
