@@ -55,24 +55,25 @@ static inline T FN(expm1_nonpositive)(T x)
     memcpy(&tbits, &t, sizeof t);
     sbits = (tbits - (UINT)ROUND_MAGIC_BITS + (UINT)EXP_BIAS) << MANT_BITS;
     memcpy(&scale, &sbits, sizeof scale);
-    T result = scale * q + (scale - (T)1);
-    return x < EXP_MIN_ARG ? (T)-1 : result;
+    /* Below EXP_MIN_ARG this is already -1 exactly: x was clamped there,
+     * where scale is the smallest normal power of two. */
+    return scale * q + (scale - (T)1);
 }
 
 static inline T FN(tanh_scalar)(T z)
 {
-    /* tanh|z| = -expm1(-2|z|) / (2 + expm1(-2|z|)), odd in z. */
-    T a = z >= 0 ? z : -z;
-    T em = FN(expm1_nonpositive)((T)-2 * a);
-    T th = -em / ((T)2 + em);
-    T neg = -th;
-    return z >= 0 ? th : neg;
+    /* tanh|z| = -expm1(-2|z|) / (2 + expm1(-2|z|)), given z's sign back.
+     * fabs and copysign are single bit operations on every target, where
+     * compare-and-blend pairs cost two vector instructions each; and
+     * tanh(+-0) = +-0. */
+    T em = FN(expm1_nonpositive)((T)-2 * FABS(z));
+    return COPYSIGN(em / ((T)2 + em), z); /* the quotient is -tanh|z| */
 }
 
 static inline T FN(sigmoid_scalar)(T z)
 {
     /* With t = exp(-|z|) <= 1 nothing overflows on either side. */
-    T t = FN(exp_nonpositive)(z >= 0 ? -z : z);
+    T t = FN(exp_nonpositive)(-FABS(z));
     T inv = (T)1 / ((T)1 + t);
     T neg = t * inv;
     return z >= 0 ? inv : neg;

@@ -18,3 +18,5 @@
 #undef EXP
 #undef SQRT
 #undef LOG1P
+#undef FABS
+#undef COPYSIGN

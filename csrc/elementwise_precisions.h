@@ -27,6 +27,8 @@
 #define EXP expf
 #define SQRT sqrtf
 #define LOG1P log1pf
+#define FABS fabsf
+#define COPYSIGN copysignf
 #include "elementwise_impl.h"
 #include "elementwise_precision_end.h"
 
@@ -46,5 +48,7 @@
 #define EXP exp
 #define SQRT sqrt
 #define LOG1P log1p
+#define FABS fabs
+#define COPYSIGN copysign
 #include "elementwise_impl.h"
 #include "elementwise_precision_end.h"

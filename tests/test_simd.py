@@ -130,6 +130,10 @@ def test_every_path_tanh_and_sigmoid_accuracy(simd_path, dtype):
     np.testing.assert_array_equal(t[:5], [-1, 1, -1, 1, 0])
     np.testing.assert_array_equal(s[:5], [0, 1, 0, 1, 0.5])
     assert np.isnan(t[5]) and np.isnan(s[5])
+    # tanh is odd down to the sign of zero, as numpy's is.
+    zeros = np.array([0.0, -0.0], dtype=dtype)
+    _train.activate_inplace(2, zeros)
+    np.testing.assert_array_equal(np.signbit(zeros), np.signbit(np.tanh([0.0, -0.0])))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
