@@ -73,6 +73,11 @@ int fm_simd_active(void);
     /* out = beta * out + alpha * (column sums of d); beta == 0 ignores out. */ \
     void fm_colsum_##S(const T *d, size_t rows, size_t cols, T alpha, T beta,  \
                        T *out);                                                \
+    /* fm_derivative_mul on a rows x cols block, then fm_colsum of the     \
+     * result into out (bit for bit), in one pass. */                          \
+    void fm_derivative_mul_colsum_##S(int act, const T *a, T *delta,          \
+                                      size_t rows, size_t cols, T alpha,       \
+                                      T beta, T *out);                         \
     /* Output layer fused with its loss. z holds the rows x k pre-activations \
      * and is overwritten by the output activations. Returns the sum of the    \
      * per-sample losses (in double); when delta is not NULL also writes       \

@@ -35,6 +35,12 @@ void PUB(fm_colsum)(const T *d, size_t rows, size_t cols, T alpha, T beta, T *ou
     FM_CALL(fm_colsum, (d, rows, cols, alpha, beta, out));
 }
 
+void PUB(fm_derivative_mul_colsum)(int act, const T *a, T *delta, size_t rows, size_t cols,
+                                   T alpha, T beta, T *out)
+{
+    FM_CALL(fm_derivative_mul_colsum, (act, a, delta, rows, cols, alpha, beta, out));
+}
+
 double PUB(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
                            size_t rows, size_t k, T scale, const T *row_weight)
 {

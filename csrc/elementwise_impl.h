@@ -233,6 +233,23 @@ static void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T al
     }
 }
 
+static void FN(fm_derivative_mul_colsum)(int act, const T *FM_RESTRICT a,
+                                         T *FM_RESTRICT delta, size_t rows, size_t cols,
+                                         T alpha, T beta, T *FM_RESTRICT out)
+{
+    /* fm_derivative_mul over the block, then fm_colsum of the result, in
+     * one pass: each row is summed while it is still in L1. out is the
+     * accumulator, taking the rows' terms in fm_colsum's order, so the sums
+     * are the same to the bit. */
+    size_t r, j;
+    for (j = 0; j < cols; j++) out[j] = beta == 0 ? (T)0 : beta == 1 ? out[j] : beta * out[j];
+    for (r = 0; r < rows; r++) {
+        T *row = delta + r * cols;
+        FN(fm_derivative_mul)(act, a + r * cols, row, cols);
+        for (j = 0; j < cols; j++) out[j] += alpha * row[j];
+    }
+}
+
 static double FN(softmax_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y,
                                         T *FM_RESTRICT delta, size_t rows,
                                         size_t k, T scale)

@@ -13,6 +13,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
+from fastmlp import _stats, _workspace
 from fastmlp._kernels import _train
 
 from conftest import (ACTIVATIONS, FIT_RTOL, LOSS_CASES, PASS_RTOL, assert_close,
@@ -165,3 +166,26 @@ def test_every_path_piecewise_activations_and_derivatives_exact(simd_path, dtype
     got = d.copy()
     _train.derivative_mul_inplace(1, a, got)
     assert np.all(np.abs(got - d * a * (1 - a)) <= 4 * eps * np.abs(d))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
+def test_every_path_fused_bias_gradient_sums_as_the_separate_pass(simd_path, dtype,
+                                                                  activation):
+    """Training sums each hidden layer's bias gradient in the pass that
+    applies the activation derivative to its delta (fm_derivative_mul_colsum);
+    layer_statistics still runs the two passes apart. The additions happen
+    in the same order, so the gradients must agree to the bit."""
+    rng = np.random.default_rng(0)
+    net = fastmlp.MLP([7, 45, 19, 4], activation=activation, loss="cross_entropy",
+                      dtype=dtype, seed=1)
+    X, Y = net._check_Xy(rng.standard_normal((50, 7)), rng.integers(0, 4, 50))
+    fused = net._gradients(X, Y)
+    spec, work = _workspace.build(net._layout, net.layer_activations, net.loss_name, 50,
+                                  net.dtype)
+    apart = np.empty_like(net.params)
+    _train.layer_statistics(spec, net.params, X, Y, work, apart,
+                            np.empty((3, len(_stats.COLUMNS))))
+    for b_fused, b_apart in zip(net._layout.bias_views(fused), net._layout.bias_views(apart)):
+        np.testing.assert_array_equal(b_fused, b_apart)
+    np.testing.assert_array_equal(fused, apart)

@@ -14,7 +14,7 @@ from cython cimport floating
 
 from fastmlp._kernels._blas cimport gemm
 from fastmlp._kernels._elementwise cimport (
-    FM_IDENTITY, bias_activate, colsum, derivative_mul)
+    FM_IDENTITY, bias_activate, colsum, derivative_mul, derivative_mul_colsum)
 
 
 cdef inline void forward_product(const floating* a_in, const floating* w, floating* out,
@@ -69,19 +69,28 @@ cdef inline void dense_backward(const floating* delta,   # IN  rows x n_out, dLo
                                 const floating* a_in,    # IN  rows x n_in
                                 const floating* w,       # IN  W (or W^T if w_t)
                                 floating* out_w,         # OUT in the layout of w
-                                floating* out_b,         # OUT n_out
+                                floating* out_b,         # OUT n_out, or NULL
                                 floating alpha, floating beta,
                                 floating* delta_prev,    # OUT rows x n_in, or NULL
                                 int act_prev,
+                                floating* out_b_prev,    # OUT n_in, or NULL
                                 int rows, int n_in, int n_out, bint w_t) noexcept nogil:
-    """out_w = beta out_w + alpha delta^T a_in; out_b likewise with column sums;
-    delta_prev = (delta W) * act_prev'(a_in) unless delta_prev is NULL.
+    """out_w = beta out_w + alpha delta^T a_in; out_b likewise with column sums
+    (NULL: already done, by the layer above's out_b_prev); delta_prev =
+    (delta W) * act_prev'(a_in) unless delta_prev is NULL, and then
+    out_b_prev (the layer below's bias gradient) from delta_prev's column
+    sums in the same pass, unless NULL.
 
     With out_w the velocity, alpha = 1 - momentum and beta = momentum, the
     GEMM performs the momentum mix itself and no gradient buffer is touched.
     """
     weight_gradient_product(delta, a_in, out_w, alpha, beta, rows, n_in, n_out, w_t)
-    colsum(delta, rows, n_out, alpha, beta, out_b)
+    if out_b != NULL:
+        colsum(delta, rows, n_out, alpha, beta, out_b)
     if delta_prev != NULL:
         input_delta_product(delta, w, delta_prev, rows, n_in, n_out, w_t)
-        derivative_mul(act_prev, a_in, delta_prev, <size_t> rows * n_in)
+        if out_b_prev != NULL:
+            derivative_mul_colsum(act_prev, a_in, delta_prev, rows, n_in, alpha, beta,
+                                  out_b_prev)
+        else:
+            derivative_mul(act_prev, a_in, delta_prev, <size_t> rows * n_in)

@@ -38,6 +38,10 @@ cdef extern from "elementwise.h" nogil:
                      float beta, float* out)
     void fm_colsum_d(const double* d, size_t rows, size_t cols, double alpha,
                      double beta, double* out)
+    void fm_derivative_mul_colsum_f(int act, const float* a, float* delta, size_t rows,
+                                    size_t cols, float alpha, float beta, float* out)
+    void fm_derivative_mul_colsum_d(int act, const double* a, double* delta, size_t rows,
+                                    size_t cols, double alpha, double beta, double* out)
     double fm_output_loss_f(int loss, int out_act, float* z, const float* y,
                             float* delta, size_t rows, size_t k, float scale,
                             const float* row_weight)
@@ -119,6 +123,15 @@ cdef inline void colsum(const floating* d, size_t rows, size_t cols,
         fm_colsum_f(d, rows, cols, alpha, beta, out)
     else:
         fm_colsum_d(d, rows, cols, alpha, beta, out)
+
+
+cdef inline void derivative_mul_colsum(int act, const floating* a, floating* delta,
+                                       size_t rows, size_t cols, floating alpha,
+                                       floating beta, floating* out) noexcept nogil:
+    if floating is float:
+        fm_derivative_mul_colsum_f(act, a, delta, rows, cols, alpha, beta, out)
+    else:
+        fm_derivative_mul_colsum_d(act, a, delta, rows, cols, alpha, beta, out)
 
 
 cdef inline double output_loss(int loss, int out_act, floating* z, const floating* y,

@@ -201,10 +201,13 @@ cdef double backward_rows(const Net* net, floating* params, const floating* x,
     cdef double sq = 0
     for l in range(L - 1, -1, -1):
         a_in = x if l == 0 else work + net.act_off[l - 1]
+        # Below the output layer, each bias gradient was summed by the
+        # layer above, in the pass that formed its delta.
         dense_backward(delta, a_in, params + net.w_off[l],
-                       out + net.w_off[l], out + net.b_off[l], alpha, beta,
-                       spare if l > 0 else NULL,
+                       out + net.w_off[l], out + net.b_off[l] if l == L - 1 else NULL,
+                       alpha, beta, spare if l > 0 else NULL,
                        <int> net.act[l - 1] if l > 0 else 0,
+                       out + net.b_off[l - 1] if l > 0 else NULL,
                        rows, <int> net.sizes[l], <int> net.sizes[l + 1],
                        transposed(net, l))
         if update != NULL:
@@ -760,7 +763,7 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
                 dense_backward(delta, &X[0, 0] if l == 0 else pw + net.act_off[l - 1],
                                pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
                                <floating> 1, <floating> 0, spare if l > 0 else NULL,
-                               <int> net.act[l - 1] if l > 0 else 0,
+                               <int> net.act[l - 1] if l > 0 else 0, NULL,
                                <int> n, <int> n_in, <int> n_out,
                                transposed(&net, l))
                 moments(pg + net.w_off[l], n_in * n_out, m)
