@@ -233,6 +233,29 @@ static void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T al
     }
 }
 
+/* The loops of fm_derivative_mul_colsum: SET_D sets dj, the delta di times
+ * the derivative at the activation's output ai, by the expression of
+ * fm_derivative_mul (written out again so that the activation is chosen
+ * once per block rather than once per row). Four rows at a time go through
+ * a register, row after row, so out is loaded and stored once per four rows
+ * while the additions keep their order. */
+#define FM_DERIVATIVE_COLSUM_ROWS(SET_D, NR)                                   \
+    for (j = 0; j < cols; j++) {                                               \
+        T acc = out[j];                                                        \
+        for (size_t k = 0; k < (NR); k++) {                                    \
+            size_t i = (r + k) * cols + j;                                     \
+            T ai = a[i], di = delta[i], dj;                                    \
+            (void)ai;                                                          \
+            SET_D;                                                             \
+            delta[i] = dj;                                                     \
+            acc += alpha * dj;                                                 \
+        }                                                                      \
+        out[j] = acc;                                                          \
+    }
+#define FM_DERIVATIVE_COLSUM_LOOP(SET_D)                                       \
+    for (r = 0; r + 4 <= rows; r += 4) FM_DERIVATIVE_COLSUM_ROWS(SET_D, 4)     \
+    for (; r < rows; r++) FM_DERIVATIVE_COLSUM_ROWS(SET_D, 1)
+
 static void FN(fm_derivative_mul_colsum)(int act, const T *FM_RESTRICT a,
                                          T *FM_RESTRICT delta, size_t rows, size_t cols,
                                          T alpha, T beta, T *FM_RESTRICT out)
@@ -242,13 +265,31 @@ static void FN(fm_derivative_mul_colsum)(int act, const T *FM_RESTRICT a,
      * accumulator, taking the rows' terms in fm_colsum's order, so the sums
      * are the same to the bit. */
     size_t r, j;
+    const T slope = (T)FM_LEAKY_SLOPE;
     for (j = 0; j < cols; j++) out[j] = beta == 0 ? (T)0 : beta == 1 ? out[j] : beta * out[j];
-    for (r = 0; r < rows; r++) {
-        T *row = delta + r * cols;
-        FN(fm_derivative_mul)(act, a + r * cols, row, cols);
-        for (j = 0; j < cols; j++) out[j] += alpha * row[j];
+    switch (act) {
+    case FM_SIGMOID:
+        FM_DERIVATIVE_COLSUM_LOOP(dj = di * (ai * ((T)1 - ai)));
+        break;
+    case FM_TANH:
+        FM_DERIVATIVE_COLSUM_LOOP(dj = di * ((T)1 - ai * ai));
+        break;
+    case FM_RELU:
+        FM_DERIVATIVE_COLSUM_LOOP(dj = ai > 0 ? di : (T)0);
+        break;
+    case FM_LEAKY_RELU:
+        FM_DERIVATIVE_COLSUM_LOOP(T neg = slope * di; dj = ai > 0 ? di : neg);
+        break;
+    case FM_EXP:
+        FM_DERIVATIVE_COLSUM_LOOP(dj = di * ai);
+        break;
+    default: /* identity */
+        FM_DERIVATIVE_COLSUM_LOOP(dj = di);
+        break;
     }
 }
+#undef FM_DERIVATIVE_COLSUM_LOOP
+#undef FM_DERIVATIVE_COLSUM_ROWS
 
 static double FN(softmax_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y,
                                         T *FM_RESTRICT delta, size_t rows,
