@@ -261,9 +261,9 @@ static void FN(fm_derivative_mul_colsum)(int act, const T *FM_RESTRICT a,
                                          T alpha, T beta, T *FM_RESTRICT out)
 {
     /* fm_derivative_mul over the block, then fm_colsum of the result, in
-     * one pass: each row is summed while it is still in L1. out is the
-     * accumulator, taking the rows' terms in fm_colsum's order, so the sums
-     * are the same to the bit. */
+     * one pass: each group of four rows is summed while it is still in L1.
+     * out is the accumulator, taking the rows' terms in fm_colsum's order,
+     * so the sums are the same to the bit. */
     size_t r, j;
     const T slope = (T)FM_LEAKY_SLOPE;
     for (j = 0; j < cols; j++) out[j] = beta == 0 ? (T)0 : beta == 1 ? out[j] : beta * out[j];

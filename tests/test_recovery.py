@@ -239,6 +239,39 @@ def test_infinite_weight_behind_tanh_is_caught():
     assert not np.any(net.velocity)
 
 
+def test_train_epoch_rejects_inconsistent_checkpoint_arguments():
+    """The kernel dereferences the checkpoint and the replayed row orders
+    without bounds checks, so it refuses arguments that do not fit."""
+    from fastmlp._kernels import _train
+
+    net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)
+    X, Y = net._check_Xy(np.ones((5, 3)), np.zeros(5, dtype=int))
+    spec, work = net._workspace(5)
+    empty = np.empty(0, dtype=net.dtype)
+    checkpoint = np.empty(2 * net.params.size, dtype=net.dtype)
+    perm = np.arange(5, dtype=np.intp)
+
+    def call(checkpoint=checkpoint, perm=perm, **kw):
+        return _train.train_epoch(spec, net.params, net.velocity, empty, X, Y, perm, 5,
+                                  work, 0.1, 0.9, 0.0, checkpoint, 0.0, 1, **kw)
+
+    with pytest.raises(ValueError, match="checkpoint must hold"):
+        call(checkpoint[:-1])
+    for kw in (dict(take_checkpoint=False), dict(replay_epochs=1),
+               dict(take_checkpoint=False, replay_epochs=-1)):
+        with pytest.raises(ValueError, match="0 exactly when this call takes it"):
+            call(**kw)
+    orders = np.zeros((2, 5), dtype=np.intp)
+    for kw in (dict(replay_perms=None), dict(replay_perms=orders[:1]),
+               dict(replay_perms=np.zeros((2, 4), dtype=np.intp)),
+               dict(perm=None, replay_perms=orders)):
+        with pytest.raises(ValueError, match="one row order per replayed epoch"):
+            call(take_checkpoint=False, replay_epochs=2, **kw)
+    before = net.params.copy()
+    assert call(take_checkpoint=False, replay_epochs=2, replay_perms=orders)[0] == 0
+    assert not np.array_equal(net.params, before)
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np

@@ -565,8 +565,9 @@ def train_epoch(const Py_ssize_t[::1] spec, floating[::1] params, floating[::1] 
         raise ValueError("row_weights must hold one weight per row of X")
     if restore and checkpoint.shape[0] != 2 * n_params:
         raise ValueError("checkpoint must hold the parameters and the velocity")
-    if replay_epochs < 0 or (replay_epochs > 0 and take_checkpoint):
-        raise ValueError("replay_epochs counts the epochs since an earlier checkpoint")
+    if replay_epochs < 0 or (replay_epochs > 0) == take_checkpoint and restore:
+        raise ValueError("replay_epochs counts the epochs since an earlier checkpoint: "
+                         "0 exactly when this call takes it")
     if replay_epochs > 0 and ((replay_perms is None) != (perm is None) or (
             replay_perms is not None and (replay_perms.shape[0] < replay_epochs
                                           or replay_perms.shape[1] != X.shape[0]))):
