@@ -135,37 +135,52 @@ static void FN(fm_softmax_rows)(T *x, size_t rows, size_t cols)
     }
 }
 
+/* The derivative products, the one list of them: for the activation act,
+ * LOOP(SET_D) is expanded with SET_D setting dj to the delta di times the
+ * derivative at the activation's output ai, and IDENTITY is what the
+ * identity (and any code without a derivative here) does. Each case is its
+ * own loop, so the activation is chosen once per call.
+ *
+ * relu is a select of two values, never a conditional store: the compiler
+ * turns it into a compare-and-mask and vectorizes it (a masked store,
+ * delta[a <= 0] = 0, would be a mispredicted branch per element). */
+#define FM_DERIVATIVE_CASES(act, LOOP, IDENTITY)                               \
+    switch (act) {                                                             \
+    case FM_SIGMOID:                                                           \
+        LOOP(dj = di * (ai * ((T)1 - ai)));                                    \
+        break;                                                                 \
+    case FM_TANH:                                                              \
+        LOOP(dj = di * ((T)1 - ai * ai));                                      \
+        break;                                                                 \
+    case FM_RELU:                                                              \
+        LOOP(dj = ai > 0 ? di : (T)0);                                         \
+        break;                                                                 \
+    case FM_LEAKY_RELU:                                                        \
+        LOOP(T neg = slope * di; dj = ai > 0 ? di : neg);                      \
+        break;                                                                 \
+    case FM_EXP:                                                               \
+        LOOP(dj = di * ai);                                                    \
+        break;                                                                 \
+    default:                                                                   \
+        IDENTITY;                                                              \
+        break;                                                                 \
+    }
+
+#define FM_DERIVATIVE_FLAT_LOOP(SET_D)                                         \
+    for (i = 0; i < n; i++) {                                                  \
+        T ai = a[i], di = delta[i], dj;                                        \
+        SET_D;                                                                 \
+        delta[i] = dj;                                                         \
+    }
+
 static void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRICT delta, size_t n)
 {
     size_t i;
     const T slope = (T)FM_LEAKY_SLOPE;
-    switch (act) {
-    case FM_SIGMOID:
-        for (i = 0; i < n; i++) delta[i] *= a[i] * ((T)1 - a[i]);
-        break;
-    case FM_TANH:
-        for (i = 0; i < n; i++) delta[i] *= (T)1 - a[i] * a[i];
-        break;
-    case FM_RELU:
-        /* Written as a select of two values, never as a conditional
-         * store: the compiler turns it into a compare-and-mask and
-         * vectorizes it (a masked store, delta[a <= 0] = 0, would be a
-         * mispredicted branch per element). */
-        for (i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : (T)0;
-        break;
-    case FM_LEAKY_RELU:
-        for (i = 0; i < n; i++) {
-            T neg = slope * delta[i];
-            delta[i] = a[i] > 0 ? delta[i] : neg;
-        }
-        break;
-    case FM_EXP:
-        for (i = 0; i < n; i++) delta[i] *= a[i];
-        break;
-    default: /* identity */
-        break;
-    }
+    (void)slope;
+    FM_DERIVATIVE_CASES(act, FM_DERIVATIVE_FLAT_LOOP, (void)0)
 }
+#undef FM_DERIVATIVE_FLAT_LOOP
 
 static void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT b, size_t rows,
                           size_t cols)
@@ -233,12 +248,9 @@ static void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T al
     }
 }
 
-/* The loops of fm_derivative_mul_colsum: SET_D sets dj, the delta di times
- * the derivative at the activation's output ai, by the expression of
- * fm_derivative_mul (written out again so that the activation is chosen
- * once per block rather than once per row). Four rows at a time go through
- * a register, row after row, so out is loaded and stored once per four rows
- * while the additions keep their order. */
+/* The loops of fm_derivative_mul_colsum, for FM_DERIVATIVE_CASES. Four
+ * rows at a time go through a register, row after row, so out is loaded
+ * and stored once per four rows while the additions keep their order. */
 #define FM_DERIVATIVE_COLSUM_ROWS(SET_D, NR)                                   \
     for (j = 0; j < cols; j++) {                                               \
         T acc = out[j];                                                        \
@@ -266,30 +278,14 @@ static void FN(fm_derivative_mul_colsum)(int act, const T *FM_RESTRICT a,
      * so the sums are the same to the bit. */
     size_t r, j;
     const T slope = (T)FM_LEAKY_SLOPE;
+    (void)slope;
     for (j = 0; j < cols; j++) out[j] = beta == 0 ? (T)0 : beta == 1 ? out[j] : beta * out[j];
-    switch (act) {
-    case FM_SIGMOID:
-        FM_DERIVATIVE_COLSUM_LOOP(dj = di * (ai * ((T)1 - ai)));
-        break;
-    case FM_TANH:
-        FM_DERIVATIVE_COLSUM_LOOP(dj = di * ((T)1 - ai * ai));
-        break;
-    case FM_RELU:
-        FM_DERIVATIVE_COLSUM_LOOP(dj = ai > 0 ? di : (T)0);
-        break;
-    case FM_LEAKY_RELU:
-        FM_DERIVATIVE_COLSUM_LOOP(T neg = slope * di; dj = ai > 0 ? di : neg);
-        break;
-    case FM_EXP:
-        FM_DERIVATIVE_COLSUM_LOOP(dj = di * ai);
-        break;
-    default: /* identity */
-        FM_DERIVATIVE_COLSUM_LOOP(dj = di);
-        break;
-    }
+    FM_DERIVATIVE_CASES(act, FM_DERIVATIVE_COLSUM_LOOP,
+                        FM_DERIVATIVE_COLSUM_LOOP(dj = di))
 }
 #undef FM_DERIVATIVE_COLSUM_LOOP
 #undef FM_DERIVATIVE_COLSUM_ROWS
+#undef FM_DERIVATIVE_CASES
 
 static double FN(softmax_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y,
                                         T *FM_RESTRICT delta, size_t rows,
