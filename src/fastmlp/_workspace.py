@@ -3,8 +3,9 @@
 ``spec`` is one intp array describing the network (sizes, where each W_l and
 b_l lives in the flat parameter buffer, whether W_0 is stored transposed,
 activation codes) and the workspace (where each layer's activations, the two
-delta buffers and the gathered batch live). The workspace is one flat buffer in the model dtype, allocated once
-per call or per fit and reused by every step.
+delta buffers and the gathered batch live). The workspace is one flat buffer
+in the model dtype, allocated once per call or per fit and reused by every
+step.
 """
 import numpy as np
 
