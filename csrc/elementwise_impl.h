@@ -177,7 +177,6 @@ static void FN(fm_derivative_mul)(int act, const T *FM_RESTRICT a, T *FM_RESTRIC
 {
     size_t i;
     const T slope = (T)FM_LEAKY_SLOPE;
-    (void)slope;
     FM_DERIVATIVE_CASES(act, FM_DERIVATIVE_FLAT_LOOP, (void)0)
 }
 #undef FM_DERIVATIVE_FLAT_LOOP
@@ -278,7 +277,6 @@ static void FN(fm_derivative_mul_colsum)(int act, const T *FM_RESTRICT a,
      * so the sums are the same to the bit. */
     size_t r, j;
     const T slope = (T)FM_LEAKY_SLOPE;
-    (void)slope;
     for (j = 0; j < cols; j++) out[j] = beta == 0 ? (T)0 : beta == 1 ? out[j] : beta * out[j];
     FM_DERIVATIVE_CASES(act, FM_DERIVATIVE_COLSUM_LOOP,
                         FM_DERIVATIVE_COLSUM_LOOP(dj = di))
