@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-/* Activation codes shared with the Python layer (fastmlp/mlp.py). */
+/* Activation codes; fastmlp._kernels._train publishes them to Python by name. */
 enum {
     FM_IDENTITY = 0,
     FM_SIGMOID = 1,
@@ -28,7 +28,7 @@ enum {
     FM_EXP = 6
 };
 
-/* Loss codes shared with the Python layer. */
+/* Loss codes, published the same way. */
 enum {
     FM_MSE = 0,
     FM_CROSS_ENTROPY = 1,

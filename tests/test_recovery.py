@@ -158,34 +158,118 @@ def test_a_callback_that_changes_the_model_is_never_replayed_over():
         assert np.array_equal(net.velocity, expected.velocity) == same
 
 
+class SpyKernel:
+    """An EpochKernel stand-in that records the calls a Recovery makes and
+    passes them on; with `fail` set, the next whole-epoch run reports an
+    update that went non-finite at step `fail` instead of training."""
+
+    def __init__(self, real):
+        self.real, self.state_size, self.dtype = real, real.state_size, real.dtype
+        self.calls, self.fail = [], None
+
+    def save_state(self, checkpoint):
+        self.calls.append(("save",))
+        return self.real.save_state(checkpoint)
+
+    def restore_state(self, checkpoint, adam_steps):
+        self.calls.append(("restore",))
+        return self.real.restore_state(checkpoint, adam_steps)
+
+    def run(self, perm, lr, steps=-1, **kw):
+        self.calls.append(("run", None if perm is None else np.array(perm), lr, steps))
+        if self.fail is not None and steps < 0:
+            failed, self.fail = self.fail, None
+            return 2, 0.0, failed
+        return self.real.run(perm, lr, steps=steps, **kw)
+
+
 def test_checkpoint_bookkeeping_hands_the_kernel_the_right_epochs(monkeypatch):
-    """The runner takes the checkpoint every CHECKPOINT_ROWS rows and passes
-    the kernel the row orders of exactly the epochs run since then."""
+    """The recovery takes the checkpoint every CHECKPOINT_ROWS rows and, when
+    an update fails, replays exactly the epochs run since then (row orders
+    and learning rates), then the failed epoch's steps before the failure."""
+    from fastmlp import _recovery
+    from fastmlp._epoch import EpochLoop, OptimizerState
+
     monkeypatch.setattr(fastmlp.mlp, "CHECKPOINT_ROWS", 4 * 37)  # every 4 epochs
-    calls = []
-    real = fastmlp.mlp._train
+    spies = []
+    real_init = _recovery.Recovery.__init__
 
-    class Spy:
-        def __getattr__(self, name):
-            return getattr(real, name)
+    def spying_init(self, kernel, *args, **kw):
+        spies.append(SpyKernel(kernel))
+        real_init(self, spies[-1], *args, **kw)
 
-        def train_epoch(self, *args, take_checkpoint, replay_epochs, replay_perms, **kw):
-            calls.append((np.array(args[6]), take_checkpoint, replay_epochs,
-                          np.array(replay_perms[:replay_epochs])))
-            return real.train_epoch(*args, take_checkpoint=take_checkpoint,
-                                    replay_epochs=replay_epochs, replay_perms=replay_perms,
-                                    **kw)
-
-    monkeypatch.setattr(fastmlp.mlp, "_train", Spy())
+    monkeypatch.setattr(_recovery.Recovery, "__init__", spying_init)
     rng = np.random.default_rng(6)
     net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)
-    net.fit(rng.standard_normal((37, 3)), rng.integers(0, 2, 37), epochs=10, batch_size=5)
-    assert [c[1] for c in calls] == [e % 4 == 0 for e in range(10)]
-    assert [c[2] for c in calls] == [e % 4 for e in range(10)]
-    for e, (_, _, k, replayed) in enumerate(calls):
-        expected = [calls[i][0] for i in range(e - k, e)]
-        np.testing.assert_array_equal(replayed, np.array(expected).reshape(k, 37))
-    assert len({c[0].tobytes() for c in calls}) == 10  # the orders differ
+    X, y = rng.standard_normal((37, 3)), rng.integers(0, 2, 37)
+    net.fit(X, y, epochs=10, batch_size=5)
+    calls = spies[0].calls
+    kinds = [c[0] for c in calls]
+    # A checkpoint before epochs 0, 4 and 8, and no restore.
+    assert kinds == (["save"] + ["run"] * 4) * 2 + ["save", "run", "run"]
+    assert len({c[1].tobytes() for c in calls if c[0] == "run"}) == 10  # orders differ
+
+    # A failure in the 7th epoch (index 6, two after the checkpoint at 4):
+    # restore, replay epochs 4 and 5 in their orders and at their learning
+    # rates, then steps [0, 3) of epoch 6 in its order and at its rate.
+    Xc, Y = net._check_Xy(X, y)
+    loop = EpochLoop(net._layout, net.layer_activations, net.loss_name, net.dtype,
+                     net.params, Xc, Y, 5,
+                     OptimizerState("momentum", net.params.size, net.dtype,
+                                    first=net.velocity),
+                     momentum=0.9, checkpoint_rows=4 * 37)
+    spy = spies[1]
+    orders = [rng.permutation(37) for _ in range(7)]
+    for e, order in enumerate(orders):
+        spy.fail = 3 if e == 6 else None
+        assert loop.run(order, 0.01 * (e + 1))[0] == (2 if e == 6 else 0)
+    tail = spy.calls[[c[0] for c in spy.calls].index("restore"):]
+    assert [c[0] for c in tail] == ["restore", "run", "run", "run"]
+    for c, e in zip(tail[1:], (4, 5, 6)):
+        np.testing.assert_array_equal(c[1], orders[e])
+        assert c[2] == pytest.approx(0.01 * (e + 1))
+    assert [c[3] for c in tail[1:]] == [-1, -1, 3]
+
+
+@pytest.mark.parametrize("rule", ["momentum", "sgd", "nesterov", "adam"])
+def test_checkpoint_holds_the_whole_rule_state(rule):
+    """save_state / restore_state cover every buffer the rule updates (Adam:
+    both moments and the step count), so a restored run repeats exactly;
+    a checkpoint of the wrong size or dtype is refused before any copy."""
+    from fastmlp._epoch import EpochLoop, OptimizerState
+
+    rng = np.random.default_rng(3)
+    net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)
+    X, Y = net._check_Xy(rng.standard_normal((20, 3)), rng.integers(0, 2, 20))
+    state = OptimizerState(rule, net.params.size, net.dtype,
+                           first=net.velocity if rule == "momentum" else None)
+    loop = EpochLoop(net._layout, net.layer_activations, net.loss_name, net.dtype,
+                     net.params, X, Y, 4, state, momentum=0.9)
+    kernel = loop.kernel
+    perm = rng.permutation(20)
+    kernel.run(perm, 0.05)
+    checkpoint = np.empty(kernel.state_size, dtype=net.dtype)
+    assert kernel.state_size == net.params.size * (3 if rule == "adam" else 2)
+    steps = kernel.save_state(checkpoint)
+    assert steps == (5 if rule == "adam" else 0)
+
+    def snapshot():
+        return [a.copy() for a in (net.params, state.first, state.second, state.steps)
+                if a is not None]
+
+    kernel.run(perm, 0.05)
+    after = snapshot()
+    kernel.run(perm, 0.05)  # move on, then back
+    kernel.restore_state(checkpoint, steps)
+    kernel.run(perm, 0.05)
+    for got, want in zip(snapshot(), after):
+        np.testing.assert_array_equal(got, want)
+    for bad in (checkpoint[:-1], checkpoint.astype(np.float64),
+                np.empty((2, kernel.state_size // 2), dtype=net.dtype)):
+        with pytest.raises(ValueError, match="checkpoint"):
+            kernel.save_state(bad)
+        with pytest.raises(ValueError, match="checkpoint"):
+            kernel.restore_state(bad, steps)
 
 
 def test_nonfinite_loss_stops_before_the_step():
@@ -237,39 +321,6 @@ def test_infinite_weight_behind_tanh_is_caught():
         net.fit(X, np.ones(8), epochs=1, batch_size=8)
     np.testing.assert_array_equal(net.params, before)
     assert not np.any(net.velocity)
-
-
-def test_train_epoch_rejects_inconsistent_checkpoint_arguments():
-    """The kernel dereferences the checkpoint and the replayed row orders
-    without bounds checks, so it refuses arguments that do not fit."""
-    from fastmlp._kernels import _train
-
-    net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)
-    X, Y = net._check_Xy(np.ones((5, 3)), np.zeros(5, dtype=int))
-    spec, work = net._workspace(5)
-    empty = np.empty(0, dtype=net.dtype)
-    checkpoint = np.empty(2 * net.params.size, dtype=net.dtype)
-    perm = np.arange(5, dtype=np.intp)
-
-    def call(checkpoint=checkpoint, perm=perm, **kw):
-        return _train.train_epoch(spec, net.params, net.velocity, empty, X, Y, perm, 5,
-                                  work, 0.1, 0.9, 0.0, checkpoint, 0.0, 1, **kw)
-
-    with pytest.raises(ValueError, match="checkpoint must hold"):
-        call(checkpoint[:-1])
-    for kw in (dict(take_checkpoint=False), dict(replay_epochs=1),
-               dict(take_checkpoint=False, replay_epochs=-1)):
-        with pytest.raises(ValueError, match="0 exactly when this call takes it"):
-            call(**kw)
-    orders = np.zeros((2, 5), dtype=np.intp)
-    for kw in (dict(replay_perms=None), dict(replay_perms=orders[:1]),
-               dict(replay_perms=np.zeros((2, 4), dtype=np.intp)),
-               dict(perm=None, replay_perms=orders)):
-        with pytest.raises(ValueError, match="one row order per replayed epoch"):
-            call(take_checkpoint=False, replay_epochs=2, **kw)
-    before = net.params.copy()
-    assert call(take_checkpoint=False, replay_epochs=2, replay_perms=orders)[0] == 0
-    assert not np.array_equal(net.params, before)
 
 
 CHILD = textwrap.dedent("""

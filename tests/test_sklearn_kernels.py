@@ -268,26 +268,42 @@ def test_epoch_allocates_nothing_per_step(rule):
 
 
 def test_epoch_kernel_refuses_buffers_a_rule_would_overrun():
+    """The kernel keeps raw pointers for a whole fit, so it checks every
+    buffer once, when it is made."""
     net = Network([3, 4, 2], "tanh", "softmax", np.float64)
     X = np.zeros((5, 3))
     Y = np.zeros((5, 2))
     spec, work = net.workspace(5)
     n = net.flat.size
-    full, empty = np.zeros(n), np.zeros(0)
+    full = np.zeros(n)
 
-    def call(rule, grads=full, second=full, weights=None, velocity=full):
-        _train.train_epoch(spec, net.flat, velocity, grads, X, Y, None, 5, work, 0.1,
-                           0.9, 0.0, empty, 0.0, 1, rule=rule, second_moment=second,
-                           row_weights=weights)
+    def make(rule, grads=full, second=full, weights=None, velocity=full, **kw):
+        kw = dict(dict(X=X, Y=Y, work=work, params=net.flat), **kw)
+        return _train.EpochKernel(spec, kw["params"], kw["X"], kw["Y"], weights, 5,
+                                  kw["work"], rule=rule, state1=velocity, state2=second,
+                                  grads=grads)
 
-    call(_workspace.RULE_ADAM)  # correctly sized: runs
+    assert make(_workspace.RULE_ADAM).run(None, 0.1)[0] == 0  # correctly sized: runs
     with pytest.raises(ValueError, match="second-moment"):
-        call(_workspace.RULE_ADAM, second=empty)
+        make(_workspace.RULE_ADAM, second=np.zeros(0))
     with pytest.raises(ValueError, match="gradient buffer"):
-        call(_workspace.RULE_SGD, grads=empty)
+        make(_workspace.RULE_SGD, grads=np.zeros(0))
     with pytest.raises(ValueError, match="velocity"):
-        call(_workspace.RULE_NESTEROV, velocity=np.zeros(n - 1))
+        make(_workspace.RULE_NESTEROV, velocity=np.zeros(n - 1))
     with pytest.raises(ValueError, match="row_weights"):
-        call(_workspace.RULE_SGD, weights=np.ones(4))
+        make(_workspace.RULE_SGD, weights=np.ones(4))
     with pytest.raises(ValueError, match="unknown update rule"):
-        call(7)
+        make(7)
+    with pytest.raises(ValueError, match="X must be"):
+        make(_workspace.RULE_SGD, X=np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="Y must be"):
+        make(_workspace.RULE_SGD, Y=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="params must be"):
+        make(_workspace.RULE_SGD, params=np.asfortranarray(np.zeros((n, 1)))[:, 0][::-1])
+    with pytest.raises(ValueError, match="work must be"):
+        make(_workspace.RULE_SGD, work=work[:-1])
+    with pytest.raises(TypeError, match="float32 or float64"):
+        make(_workspace.RULE_SGD, params=net.flat.astype(np.int64))
+    with pytest.raises(ValueError, match="workspace chunk"):
+        _train.EpochKernel(spec, net.flat, X, Y, None, 6, work, rule=0, state1=full,
+                           combine="fused")

@@ -152,8 +152,7 @@ class BaseMLP:
                 np.copyto(order, identity)
                 self.rng.shuffle(order)
             started = time.perf_counter()
-            if not self._run_and_record(run, order):
-                break
+            self._run_and_record(run, order)
             metrics = {"epoch": len(self.history) - 1, "objective": self.history[-1],
                        "seconds": time.perf_counter() - started}
             metrics["samples_per_second"] = n / max(metrics["seconds"], 1e-12)
@@ -193,7 +192,6 @@ class BaseMLP:
             if objective is not None and len(self.history) == epoch:
                 self.history.append(float(objective))
             raise
-        return True
 
     def _validation_metrics(self, Xv, Yv):
         # One pass gives both the objective and the outputs for accuracy.

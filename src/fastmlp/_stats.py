@@ -10,9 +10,11 @@ import math
 
 import numpy as np
 
-# Column order of the table the kernels fill (fastmlp/_kernels/_train.pyx).
-COLUMNS = ("pre_mean", "pre_var", "act_mean", "act_var", "inactive",
-           "delta_var", "grad_var")
+from ._kernels._train import STAT_COLUMNS
+
+# Column order of the table the kernels fill (defined in
+# fastmlp/_kernels/_codes.pxd); the reference fills its table in this order.
+COLUMNS = STAT_COLUMNS
 
 DESCRIPTIONS = {
     "pre_mean": "mean of the pre-activations z = W a + b",

@@ -2,28 +2,27 @@
 
 ``spec`` is one intp array describing the network (sizes, where each W_l and
 b_l lives in the flat parameter buffer, whether W_0 is stored transposed,
-activation codes) and the workspace (where each layer's activations, the two
-delta buffers and the gathered batch live). The workspace is one flat buffer
-in the model dtype, allocated once per call or per fit and reused by every
-step.
+the GEMM backend, activation codes) and the workspace (where each layer's
+activations, the two delta buffers and the gathered batch live). The
+workspace is one flat buffer in the model dtype, allocated once per call or
+per fit and reused by every step.
+
+Every code and header position comes from the compiled module, where the
+kernels define them (fastmlp/_kernels/_codes.pxd, csrc/elementwise.h).
 """
 import numpy as np
 
-ACTIVATION_CODES = {
-    "identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5,
-    "exp": 6,
-}
-LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3}
+from ._kernels._train import (
+    ACTIVATION_CODES, GEMM_BACKENDS, LOSS_CODES, RULE_CODES, SPEC_FIELDS,
+    SPEC_HEADER_SIZE)
 
-# Update rules of _train.train_epoch; mirrored by the enum in _train.pyx.
-RULE_MOMENTUM = 0
-RULE_SGD = 1
-RULE_NESTEROV = 2
-RULE_ADAM = 3
+__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "RULE_CODES", "RULE_MOMENTUM", "RULE_SGD",
+           "RULE_NESTEROV", "RULE_ADAM", "WORK_BUDGET", "row_width", "chunk_rows", "build"]
 
-# Header positions; mirrored by the enum in _kernels/_train.pyx.
-SPEC_CHUNK_ROWS = 4
-SPEC_HEADER = 11
+RULE_MOMENTUM = RULE_CODES["momentum"]
+RULE_SGD = RULE_CODES["sgd"]
+RULE_NESTEROV = RULE_CODES["nesterov"]
+RULE_ADAM = RULE_CODES["adam"]
 
 # Elements of workspace a call may use before rows are processed in chunks.
 # 2**25 elements is 128 MiB in float32: a mini-batch of 512 rows on a
@@ -44,30 +43,32 @@ def chunk_rows(sizes, rows_wanted):
     return int(max(1, min(rows_wanted, WORK_BUDGET // row_width(sizes))))
 
 
-def build(layout, activations, loss, rows, dtype):
+def build(layout, activations, loss, rows, dtype, gemm="openblas"):
     """(spec, work) for blocks of at most ``rows`` rows."""
     sizes = layout.sizes
     L = layout.n_layers
     outs = sizes[1:]
     act_off = np.concatenate([[0], np.cumsum([rows * s for s in outs])[:-1]])
-    end_acts = rows * sum(outs)
-    off_delta_a = end_acts
-    off_delta_b = off_delta_a + rows * max(outs)
-    off_xbuf = off_delta_b + rows * max(outs)
-    off_ybuf = off_xbuf + rows * sizes[0]
-    off_wbuf = off_ybuf + rows * sizes[-1]
-    total = off_wbuf + rows
-    header = [L, LOSS_CODES[loss], layout.n_weights, layout.n_params, rows,
-              off_delta_a, off_delta_b, off_xbuf, off_ybuf, off_wbuf,
-              int(layout.first_transposed)]
-    assert len(header) == SPEC_HEADER
+    fields = dict(
+        layers=L, loss=LOSS_CODES[loss], n_weights=layout.n_weights,
+        n_params=layout.n_params, chunk_rows=rows, gemm=GEMM_BACKENDS[gemm],
+        first_w_t=int(layout.first_transposed))
+    fields["off_delta_a"] = rows * sum(outs)
+    fields["off_delta_b"] = fields["off_delta_a"] + rows * max(outs)
+    fields["off_xbuf"] = fields["off_delta_b"] + rows * max(outs)
+    fields["off_ybuf"] = fields["off_xbuf"] + rows * sizes[0]
+    fields["off_wbuf"] = fields["off_ybuf"] + rows * sizes[-1]
+    fields["work_size"] = fields["off_wbuf"] + rows
+    header = np.empty(SPEC_HEADER_SIZE, dtype=np.intp)
+    for name, position in SPEC_FIELDS.items():
+        header[position] = fields[name]
     spec = np.concatenate([
-        np.array(header, dtype=np.intp),
+        header,
         np.asarray(sizes, dtype=np.intp),
         layout.w_offsets,
         layout.b_offsets,
         np.array([ACTIVATION_CODES[a] for a in activations], dtype=np.intp),
         np.asarray(act_off, dtype=np.intp),
     ]).astype(np.intp)
-    work = np.zeros(total, dtype=dtype)
+    work = np.zeros(fields["work_size"], dtype=dtype)
     return spec, work

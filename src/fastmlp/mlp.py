@@ -4,44 +4,21 @@ Everything here is orchestration: the inputs arrive validated and converted
 by BaseMLP, this module sizes the workspace once per call (once per fit for
 training) and makes one kernel call per call (one per epoch for training).
 """
-import threading
-
 import numpy as np
 
 from ._kernels import _train
 from ._model import BaseMLP, DivergenceError
 from . import _stats, _workspace
-
-
-# fit's epoch loop takes the GIL back to let Python run signal handlers
-# (Ctrl-C) every SIGNAL_CHECK_SECONDS, reading the clock every
-# CLOCK_CHECK_FLOPS of matrix-product work (a fraction of a millisecond).
-# Taking the GIL back can wait for another busy Python thread's switch
-# interval (5 ms), so it is done rarely, and only on the main thread: the
-# only one that runs signal handlers.
-SIGNAL_CHECK_SECONDS = 0.1
-CLOCK_CHECK_FLOPS = 2e7
+from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
+    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, EpochLoop, OptimizerState, step_flops)
 
 # The divergence checkpoint copies parameters and velocity: on the medium
 # benchmark network (535k parameters, float32) about 200 us, the time of
 # about 20 rows of training. Renewed once per CHECKPOINT_ROWS rows rather
 # than once per epoch, it stays near 0.1% of the time even when epochs are a
 # few steps long; the replay after a divergence is then at most that many
-# rows plus an epoch.
+# rows plus an epoch (fastmlp._recovery).
 CHECKPOINT_ROWS = 16384
-
-# Status codes of _train.train_epoch.
-STATUS_OK = 0
-STATUS_NONFINITE_LOSS = 1
-STATUS_NONFINITE_PARAMS = 2
-
-
-def step_flops(sizes, rows):
-    """Floating-point operations of the GEMMs in one training step: the
-    forward product, the weight gradient, and the input delta of every layer
-    but the first."""
-    pairs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-    return 2 * rows * (3 * sum(pairs) - pairs[0])
 
 
 def _after(step):
@@ -93,45 +70,16 @@ class MLP(BaseMLP):
         stays valid for the next ones (see CHECKPOINT_ROWS); else every call
         takes its own.
         """
-        spec, work = self._workspace(rows)
-        chunk = int(spec[_workspace.SPEC_CHUNK_ROWS])
-        # A batch larger than one chunk accumulates its gradient before the
-        # momentum step, so it needs a gradient buffer; otherwise the GEMMs
-        # write straight into the velocity and none is allocated.
-        grads = np.empty(self._layout.n_params if rows > chunk else 0, dtype=self.dtype)
+        loop = EpochLoop(self._layout, self.layer_activations, self.loss_name, self.dtype,
+                         self.params, X, Y, rows,
+                         OptimizerState("momentum", self._layout.n_params, self.dtype,
+                                        first=self.velocity),
+                         momentum=momentum, l2=self.l2, checkpoint_rows=CHECKPOINT_ROWS,
+                         isolated=isolated)
         n = X.shape[0]
-        # Parameters and velocity at the start of the epoch `since` epochs
-        # ago, and the row orders of those epochs: with them the kernel
-        # recovers the last finite state if an update produces inf or NaN.
-        checkpoint = np.empty(2 * self._layout.n_params, dtype=self.dtype)
-        every = -(-CHECKPOINT_ROWS // n) if isolated else 1
-        orders = np.empty((every - 1, n), dtype=np.intp)
-        since = every     # the first call takes the checkpoint
-        in_order = None   # whether the epochs since then had perm None
-        clock_every = max(1, int(CLOCK_CHECK_FLOPS // step_flops(self.layer_sizes, rows)))
-        params, velocity, l2 = self.params, self.velocity, self.l2
 
         def run(perm):
-            nonlocal since, in_order
-            if since == every or in_order != (perm is None):
-                since, in_order = 0, perm is None
-            on_main = threading.current_thread() is threading.main_thread()
-            try:
-                status, total, step = _train.train_epoch(
-                    spec, params, velocity, grads, X, Y, perm, rows, work, lr, momentum,
-                    l2, checkpoint, SIGNAL_CHECK_SECONDS if on_main else 0.0, clock_every,
-                    take_checkpoint=since == 0, replay_epochs=since,
-                    replay_perms=None if perm is None else orders)
-            except BaseException:
-                # An interrupted epoch cannot be replayed: start afresh.
-                since = every
-                raise
-            if status != STATUS_OK:
-                since = every
-            else:
-                if perm is not None and since + 1 < every:
-                    orders[since] = perm
-                since += 1
+            status, total, step = loop.run(perm, lr)
             if status == STATUS_NONFINITE_LOSS:
                 raise DivergenceError(
                     f"step {step}: the training objective is not finite; the step was "

@@ -1,1 +1,2 @@
-"""Compiled kernels. Reached only through fastmlp.mlp, which validates first."""
+"""Compiled kernels. Reached only through fastmlp.mlp, fastmlp._epoch and
+fastmlp.sklearn._network, which validate first."""

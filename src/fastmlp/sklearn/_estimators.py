@@ -28,7 +28,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from .._validation import check_layer_sizes
-from ..mlp import STATUS_NONFINITE_LOSS, STATUS_OK
+from .._epoch import STATUS_NONFINITE_LOSS, STATUS_OK
 from ._network import EpochRunner, Network, SolverState
 
 _NONFINITE_MESSAGE = (

@@ -12,13 +12,11 @@ This module is the only one in fastmlp.sklearn that calls the kernels; every
 array it passes has been made C-contiguous, of the network's dtype and of
 the right shape here or by the estimator's validation.
 """
-import threading
-
 import numpy as np
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
+from .._epoch import EpochLoop, OptimizerState
 from .._kernels import _train
-from ..mlp import CLOCK_CHECK_FLOPS, SIGNAL_CHECK_SECONDS, step_flops
 from .._layout import Layout
 from .. import _workspace
 
@@ -95,73 +93,70 @@ class Network:
             loss_coef=self.loss_coef, delta_coef=self.delta_coef, denom=denom)
 
 
-class SolverState:
+class SolverState(OptimizerState):
     """What a stochastic solver carries from one step (and one partial_fit)
     to the next: its velocity or first moment, Adam's second moment and
-    step count, in buffers the kernel updates, and scikit-learn's own
-    optimizer object, made without parameters (so it allocates nothing).
-    That object holds the hyperparameters it was created with (a later
-    set_params does not reach a solver that partial_fit continues), the
-    current learning rate, and the schedule and stopping rules
-    (iteration_ends, trigger_stopping), which are scikit-learn's code."""
+    step count (OptimizerState's buffers, which the kernel updates), and
+    scikit-learn's own optimizer object, made without parameters (so it
+    allocates nothing). That object holds the hyperparameters it was
+    created with (a later set_params does not reach a solver that
+    partial_fit continues), the current learning rate, and the schedule and
+    stopping rules (iteration_ends, trigger_stopping), which are
+    scikit-learn's code."""
 
     def __init__(self, n_params, dtype, solver, learning_rate_init, *, momentum=0.9,
                  nesterov=True, schedule="constant", power_t=0.5, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8):
         if solver == "adam":
             self.optimizer = AdamOptimizer([], learning_rate_init, beta_1, beta_2, epsilon)
-            self.rule = _workspace.RULE_ADAM
+            rule = "adam"
         else:
             self.optimizer = SGDOptimizer([], learning_rate_init, schedule, momentum,
                                           nesterov, power_t)
-            self.rule = _workspace.RULE_NESTEROV if nesterov else _workspace.RULE_SGD
-        self.first = np.zeros(n_params, dtype=dtype)
-        self.second = np.zeros(n_params, dtype=dtype) if solver == "adam" else None
-        # Adam's step count, in a buffer the kernel keeps current even when
-        # Ctrl-C interrupts an epoch.
-        self.adam_steps = np.zeros(1, dtype=np.intp)
+            rule = "nesterov" if nesterov else "sgd"
+        super().__init__(rule, n_params, dtype)
+
+    @property
+    def adam_steps(self):
+        """Adam's step count, in the buffer the kernel keeps current even when
+        Ctrl-C interrupts an epoch."""
+        return self.steps
 
     @property
     def adam_t(self):
-        return int(self.adam_steps[0])
+        return int(self.steps[0])
 
-    def kernel_args(self):
-        """(lr, momentum, beta_1, beta_2, epsilon) for the epoch kernel; for
-        Adam, lr is learning_rate_init, bias-corrected per step in the kernel."""
+    def hyperparameters(self):
+        """(momentum, beta_1, beta_2, epsilon) for the epoch kernel, fixed
+        for a fit."""
         opt = self.optimizer
         if self.rule == _workspace.RULE_ADAM:
-            return float(opt.learning_rate_init), 0.0, opt.beta_1, opt.beta_2, opt.epsilon
-        return float(opt.learning_rate), float(opt.momentum), 0.9, 0.999, 1e-8
+            return 0.0, opt.beta_1, opt.beta_2, opt.epsilon
+        return float(opt.momentum), 0.9, 0.999, 1e-8
+
+    def learning_rate(self):
+        """This epoch's learning rate; for Adam learning_rate_init, which the
+        kernel bias-corrects per step."""
+        opt = self.optimizer
+        if self.rule == _workspace.RULE_ADAM:
+            return float(opt.learning_rate_init)
+        return float(opt.learning_rate)
 
 
 class EpochRunner:
-    """One fit's worth of buffers for the epoch kernel and scikit-learn's
-    SGD / Adam rules; run() trains one epoch with no allocation per step."""
+    """One fit's epochs of scikit-learn's SGD / Adam rules (an EpochLoop with
+    scikit-learn's objective conventions); run() trains one epoch with no
+    allocation per step."""
 
     def __init__(self, net, X, Y, sample_weight, batch_size, state, alpha):
-        self.net = net
-        self.X, self.Y, self.sample_weight = X, Y, sample_weight
-        self.batch_size = int(batch_size)
-        self.spec, self.work = net.workspace(self.batch_size)
-        self.grads = np.empty(net.layout.n_params, dtype=net.dtype)
-        self.empty = np.empty(0, dtype=net.dtype)
+        momentum, beta_1, beta_2, epsilon = state.hyperparameters()
         self.state = state
-        self.alpha = float(alpha)
-        self.clock_every = max(1, int(CLOCK_CHECK_FLOPS
-                                      // step_flops(net.sizes, self.batch_size)))
+        self.loop = EpochLoop(
+            net.layout, net.activations, net.loss, net.dtype, net.flat, X, Y, batch_size,
+            state, momentum=momentum, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+            l2=float(alpha), l2_per_denom=True, loss_coef=net.loss_coef,
+            delta_coef=net.delta_coef, row_weights=sample_weight)
 
     def run(self, perm):
         """Returns (status, sum of batch sizes * batch losses, failing step)."""
-        st = self.state
-        lr, momentum, beta_1, beta_2, epsilon = st.kernel_args()
-        # Ctrl-C is served between steps, on the main thread (see fastmlp.mlp).
-        on_main = threading.current_thread() is threading.main_thread()
-        status, total, step = _train.train_epoch(
-            self.spec, self.net.flat, st.first, self.grads, self.X, self.Y, perm,
-            self.batch_size, self.work, lr, momentum, self.alpha,
-            self.empty, SIGNAL_CHECK_SECONDS if on_main else 0.0, self.clock_every,
-            rule=st.rule, second_moment=st.second if st.second is not None else self.empty,
-            row_weights=self.sample_weight, l2_per_denom=True,
-            loss_coef=self.net.loss_coef, delta_coef=self.net.delta_coef,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, adam_steps=st.adam_steps)
-        return status, total, step
+        return self.loop.run(perm, self.state.learning_rate())

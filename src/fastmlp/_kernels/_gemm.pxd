@@ -1,0 +1,31 @@
+# The GEMM backend table: every matrix product of the kernels goes through
+# one of these, chosen per network (the spec's SPEC_GEMM) and read once per
+# call, never branched on at the call sites. A backend is one row-major
+# GEMM per precision with the signature of _blas.openblas_gemm; a new
+# precision or library is a new field or a new table, not a new branch in
+# _dense.pxd. The tables themselves are filled in _train.pyx
+# (gemm_backend()).
+from cython cimport floating
+
+ctypedef void (*sgemm_fn)(bint trans_a, bint trans_b, int m, int n, int k,
+                          float alpha, const float* a, int lda, const float* b, int ldb,
+                          float beta, float* c, int ldc) noexcept nogil
+ctypedef void (*dgemm_fn)(bint trans_a, bint trans_b, int m, int n, int k,
+                          double alpha, const double* a, int lda, const double* b,
+                          int ldb, double beta, double* c, int ldc) noexcept nogil
+
+
+cdef struct GemmBackend:
+    sgemm_fn f32        # float32 operands, float32 accumulation
+    dgemm_fn f64        # float64 operands, float64 accumulation
+
+
+cdef inline void gemm(const GemmBackend* be, bint trans_a, bint trans_b, int m, int n,
+                      int k, floating alpha, const floating* a, int lda,
+                      const floating* b, int ldb, floating beta,
+                      floating* c, int ldc) noexcept nogil:
+    """c (m x n, row-major, leading dim ldc) = alpha op(a) op(b) + beta c."""
+    if floating is float:
+        be.f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    else:
+        be.f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -1,0 +1,123 @@
+# The network as the kernels see it (a Net read from the spec array built by
+# fastmlp/_workspace.py), and its forward and backward passes over a block
+# of rows, layer by layer (_dense.pxd). The spec was built and checked by
+# Python; nothing here checks it again.
+from cython cimport floating
+
+from fastmlp._kernels._codes cimport (
+    SPEC_CHUNK_ROWS, SPEC_FIRST_W_T, SPEC_GEMM, SPEC_HEADER, SPEC_LAYERS, SPEC_LOSS,
+    SPEC_N_PARAMS, SPEC_N_WEIGHTS, SPEC_OFF_DELTA_A, SPEC_OFF_DELTA_B, SPEC_OFF_WBUF,
+    SPEC_OFF_XBUF, SPEC_OFF_YBUF, SPEC_WORK_SIZE)
+from fastmlp._kernels._dense cimport dense_backward, dense_forward
+from fastmlp._kernels._gemm cimport GemmBackend
+from fastmlp._kernels._update cimport Update, update_block
+
+
+cdef struct Net:
+    Py_ssize_t n_layers
+    int loss
+    Py_ssize_t n_weights
+    Py_ssize_t n_params
+    Py_ssize_t chunk_rows
+    Py_ssize_t off_delta_a
+    Py_ssize_t off_delta_b
+    Py_ssize_t off_xbuf
+    Py_ssize_t off_ybuf
+    Py_ssize_t off_wbuf
+    Py_ssize_t work_size
+    bint first_w_t              # W_0 stored as W_0^T (see _dense.pxd)
+    const GemmBackend* gemm     # every product of this network
+    const Py_ssize_t* sizes     # n_layers + 1
+    const Py_ssize_t* w_off     # offset of W_l in the parameter buffer
+    const Py_ssize_t* b_off     # offset of b_l
+    const Py_ssize_t* act       # activation code of layer l's output
+    const Py_ssize_t* act_off   # offset of layer l's output in the workspace
+
+
+cdef inline Net net_from_spec(const Py_ssize_t* s, const GemmBackend* backends) noexcept nogil:
+    """The Net a spec describes; `backends` is the table SPEC_GEMM indexes."""
+    cdef Net net
+    cdef Py_ssize_t L = s[SPEC_LAYERS]
+    net.n_layers = L
+    net.loss = <int> s[SPEC_LOSS]
+    net.n_weights = s[SPEC_N_WEIGHTS]
+    net.n_params = s[SPEC_N_PARAMS]
+    net.chunk_rows = s[SPEC_CHUNK_ROWS]
+    net.off_delta_a = s[SPEC_OFF_DELTA_A]
+    net.off_delta_b = s[SPEC_OFF_DELTA_B]
+    net.off_xbuf = s[SPEC_OFF_XBUF]
+    net.off_ybuf = s[SPEC_OFF_YBUF]
+    net.off_wbuf = s[SPEC_OFF_WBUF]
+    net.work_size = s[SPEC_WORK_SIZE]
+    net.first_w_t = s[SPEC_FIRST_W_T] != 0
+    net.gemm = &backends[s[SPEC_GEMM]]
+    net.sizes = s + SPEC_HEADER
+    net.w_off = net.sizes + L + 1
+    net.b_off = net.w_off + L
+    net.act = net.b_off + L
+    net.act_off = net.act + L
+    return net
+
+
+cdef inline bint transposed(const Net* net, Py_ssize_t l) noexcept nogil:
+    """Whether layer l's W is stored as W^T (only ever the first layer)."""
+    return net.first_w_t and l == 0
+
+
+cdef inline floating* forward_rows(const Net* net, const floating* params,
+                                   const floating* x, floating* work, int rows,
+                                   floating* last_out) noexcept nogil:
+    """Hidden layers activated; the output layer left as pre-activation, in
+    last_out if given, else in the workspace. Returns the output block."""
+    cdef Py_ssize_t l, L = net.n_layers
+    cdef const floating* a = x
+    cdef floating* out = NULL
+    for l in range(L):
+        if l == L - 1 and last_out != NULL:
+            out = last_out
+        else:
+            out = work + net.act_off[l]
+        dense_forward(net.gemm, a, params + net.w_off[l], params + net.b_off[l], out,
+                      rows, <int> net.sizes[l], <int> net.sizes[l + 1],
+                      <int> net.act[l] if l < L - 1 else -1, transposed(net, l))
+        a = out
+    return out
+
+
+cdef inline double update_layer(const Net* net, Update* u, floating* params,
+                                floating* out, Py_ssize_t l) noexcept nogil:
+    """update_block on layer l's weights and biases."""
+    return update_block(u, params, out, net.w_off[l],
+                        <size_t> (net.sizes[l] * net.sizes[l + 1]), net.b_off[l],
+                        <size_t> net.sizes[l + 1])
+
+
+cdef inline double backward_rows(const Net* net, floating* params, const floating* x,
+                                 floating* work, floating* delta, floating* spare,
+                                 int rows, floating* out, floating alpha, floating beta,
+                                 Update* update) noexcept nogil:
+    """Backpropagate delta (dLoss/dz of the output block) through every layer,
+    writing out = beta out + alpha grad. With an update, each layer is then
+    stepped by it (update_block) while its gradient is still in cache, and
+    the sum of squared weights before the step is returned (else 0)."""
+    cdef Py_ssize_t l, L = net.n_layers
+    cdef const floating* a_in
+    cdef floating* tmp
+    cdef double sq = 0
+    for l in range(L - 1, -1, -1):
+        a_in = x if l == 0 else work + net.act_off[l - 1]
+        # Below the output layer, each bias gradient was summed by the
+        # layer above, in the pass that formed its delta.
+        dense_backward(net.gemm, delta, a_in, params + net.w_off[l],
+                       out + net.w_off[l], out + net.b_off[l] if l == L - 1 else NULL,
+                       alpha, beta, spare if l > 0 else NULL,
+                       <int> net.act[l - 1] if l > 0 else 0,
+                       out + net.b_off[l - 1] if l > 0 else NULL,
+                       rows, <int> net.sizes[l], <int> net.sizes[l + 1],
+                       transposed(net, l))
+        if update != NULL:
+            sq += update_layer(net, update, params, out, l)
+        tmp = delta
+        delta = spare
+        spare = tmp
+    return sq

@@ -1,0 +1,210 @@
+# One training step as a sequence of small nogil stages, and the loop over
+# an epoch's steps.
+#
+# Stages (each takes the Epoch: everything a fit's epochs read or update):
+# - begin_step: the batch's rows, its weight (rows, or summed row weights)
+#   and the L2 coefficient of its objective;
+# - load_chunk: the chunk's input, target and weight rows, gathered by the
+#   epoch's permutation into the workspace or read in place;
+# - forward_loss: forward pass, output activation, loss and output delta;
+# - backward (backward_rows of _network.pxd) and the update (_update.pxd).
+#
+# Two ways of combining them, chosen once per fit (EpochKernel in
+# _train.pyx) as a StepFn per precision:
+# - fused_step: one chunk per batch; each layer is updated right after its
+#   backward pass, while its gradient (or velocity) is still in cache;
+# - formed_step: the gradient of the whole batch is formed first (over
+#   several chunks when the batch is larger than the workspace), then one
+#   update pass. A reduction of the gradient across processes slots in
+#   between the two.
+from cython cimport floating
+from libc.math cimport isfinite
+
+from fastmlp._kernels._codes cimport (
+    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK)
+from fastmlp._kernels._elementwise cimport gather_rows, output_loss
+from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, update_layer
+from fastmlp._kernels._update cimport (
+    GradientSink, Update, begin_update, end_update, mix_gradient)
+
+cdef extern from "clock.h" nogil:
+    double fm_monotonic_seconds()
+
+
+cdef struct Epoch:
+    # Raw pointers of an unspecified precision, cast by the fused stages.
+    Net net
+    void* params
+    void* grads            # the formed gradient (formed_step), else NULL
+    const void* X
+    const void* Y
+    const void* row_weights  # NULL: every row weighs 1
+    const Py_ssize_t* perm  # NULL: rows in order, read in place
+    Py_ssize_t n
+    Py_ssize_t n_in
+    Py_ssize_t n_out
+    Py_ssize_t batch_rows
+    void* work
+    double l2
+    bint l2_per_denom      # the L2 coefficient is l2 / (batch weight), as
+                           # in scikit-learn; else l2 itself
+    double loss_coef       # batch objective = loss_coef * loss sum / denom
+    double delta_coef      # data gradient = delta_coef * dLoss / denom
+    Update update
+    double total           # sum over finished steps of rows * objective
+
+
+cdef struct Batch:
+    Py_ssize_t start       # first position in the epoch's row order
+    Py_ssize_t rows
+    double denom           # rows, or their summed weights
+    double l2              # the L2 coefficient of the batch objective
+
+
+cdef struct Chunk:
+    const void* x
+    const void* y
+    const void* w          # row weights, or NULL
+    Py_ssize_t rows
+
+
+ctypedef int (*StepFn)(Epoch* ep, Py_ssize_t step) noexcept nogil
+
+
+cdef inline Batch begin_step(const Epoch* ep, Py_ssize_t step,
+                             floating dummy) noexcept nogil:
+    cdef Batch b
+    cdef const floating* prw = <const floating*> ep.row_weights
+    cdef Py_ssize_t i
+    b.start = step * ep.batch_rows
+    b.rows = min(ep.batch_rows, ep.n - b.start)
+    b.denom = b.rows
+    if prw != NULL:
+        b.denom = 0
+        for i in range(b.start, b.start + b.rows):
+            b.denom += prw[ep.perm[i] if ep.perm != NULL else i]
+    b.l2 = ep.l2 / b.denom if ep.l2_per_denom else ep.l2
+    return b
+
+
+cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
+                             floating dummy) noexcept nogil:
+    """Rows [first, first + rows) of the epoch's order (dense X)."""
+    cdef Chunk c
+    cdef const Net* net = &ep.net
+    cdef floating* pw = <floating*> ep.work
+    cdef const floating* px = <const floating*> ep.X
+    cdef const floating* py = <const floating*> ep.Y
+    cdef const floating* prw = <const floating*> ep.row_weights
+    c.rows = rows
+    c.w = NULL
+    if ep.perm != NULL:
+        gather_rows(px, ep.perm + first, <size_t> rows, <size_t> ep.n_in, pw + net.off_xbuf)
+        gather_rows(py, ep.perm + first, <size_t> rows, <size_t> ep.n_out, pw + net.off_ybuf)
+        if prw != NULL:
+            gather_rows(prw, ep.perm + first, <size_t> rows, 1, pw + net.off_wbuf)
+            c.w = pw + net.off_wbuf
+        c.x = pw + net.off_xbuf
+        c.y = pw + net.off_ybuf
+    else:
+        c.x = px + first * ep.n_in
+        c.y = py + first * ep.n_out
+        if prw != NULL:
+            c.w = prw + first
+    return c
+
+
+cdef inline double forward_loss(Epoch* ep, const Chunk* c,
+                                floating batch_scale) noexcept nogil:
+    """Forward pass over the chunk; returns its (weighted) loss sum and
+    leaves batch_scale * dLoss/dz of the output layer in delta_a."""
+    cdef const Net* net = &ep.net
+    cdef floating* pw = <floating*> ep.work
+    cdef floating* block = forward_rows(net, <const floating*> ep.params,
+                                        <const floating*> c.x, pw, <int> c.rows, NULL)
+    return output_loss(net.loss, <int> net.act[net.n_layers - 1], block,
+                       <const floating*> c.y, pw + net.off_delta_a, <size_t> c.rows,
+                       <size_t> ep.n_out, batch_scale, <const floating*> c.w)
+
+
+cdef inline double backward(Epoch* ep, const Chunk* c, GradientSink sink, Update* u,
+                            floating dummy) noexcept nogil:
+    """Backward pass of the chunk's delta into the sink (stepping each layer
+    by u unless NULL); returns the sum of squared weights u saw."""
+    cdef floating* pw = <floating*> ep.work
+    return backward_rows(&ep.net, <floating*> ep.params, <const floating*> c.x, pw,
+                         pw + ep.net.off_delta_a, pw + ep.net.off_delta_b, <int> c.rows,
+                         <floating*> sink.out, <floating> sink.alpha,
+                         <floating> sink.beta, u)
+
+
+cdef inline int finish_step(Epoch* ep, const Batch* b, double loss_sum,
+                            double sq) noexcept nogil:
+    if ep.update.nonfinite:
+        return STATUS_NONFINITE_PARAMS
+    ep.total += (ep.loss_coef * loss_sum / b.denom + 0.5 * b.l2 * sq) * b.rows
+    return STATUS_OK
+
+
+cdef inline int fused_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept nogil:
+    """A batch of one chunk, each layer updated right after its backward pass."""
+    cdef Batch b = begin_step(ep, step, dummy)
+    cdef Chunk c = load_chunk(ep, b.start, b.rows, dummy)
+    cdef double loss_sum = forward_loss(ep, &c, <floating> (ep.delta_coef / b.denom))
+    cdef GradientSink sink
+    cdef double sq
+    if not isfinite(loss_sum):
+        return STATUS_NONFINITE_LOSS
+    sink = begin_update(&ep.update, b.l2, True, ep.grads)
+    sq = backward(ep, &c, sink, &ep.update, dummy)
+    end_update(&ep.update, dummy)
+    return finish_step(ep, &b, loss_sum, sq)
+
+
+cdef inline int formed_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept nogil:
+    """The batch's whole gradient formed first (chunk by chunk), then one
+    update pass over every layer."""
+    cdef Batch b = begin_step(ep, step, dummy)
+    cdef Chunk c
+    cdef floating batch_scale = <floating> (ep.delta_coef / b.denom)
+    cdef GradientSink sink
+    cdef floating* direction
+    cdef Py_ssize_t done = 0, l
+    cdef double loss_sum = 0, sq = 0
+    sink.out = ep.grads
+    sink.alpha = 1.0
+    while done < b.rows:
+        c = load_chunk(ep, b.start + done, min(ep.net.chunk_rows, b.rows - done), dummy)
+        loss_sum += forward_loss(ep, &c, batch_scale)
+        sink.beta = 0.0 if done == 0 else 1.0
+        backward(ep, &c, sink, NULL, dummy)
+        done += c.rows
+    if not isfinite(loss_sum):
+        return STATUS_NONFINITE_LOSS
+    begin_update(&ep.update, b.l2, False, ep.grads)
+    direction = mix_gradient(&ep.update, <floating*> ep.grads)
+    for l in range(ep.net.n_layers):
+        sq += update_layer(&ep.net, &ep.update, <floating*> ep.params, direction, l)
+    return finish_step(ep, &b, loss_sum, sq)
+
+
+cdef inline int run_steps(Epoch* ep, StepFn step_fn, Py_ssize_t first, Py_ssize_t last,
+                          Py_ssize_t* stopped_at, double deadline,
+                          Py_ssize_t clock_every) noexcept nogil:
+    """Steps [first, last) of the epoch, or fewer: with deadline > 0 the
+    clock is read every clock_every steps and the loop returns STATUS_OK
+    early once it has passed. *stopped_at is the first step not taken; on
+    STATUS_NONFINITE_* it is the failing step."""
+    cdef Py_ssize_t step
+    cdef int status
+    for step in range(first, last):
+        status = step_fn(ep, step)
+        if status != STATUS_OK:
+            stopped_at[0] = step
+            return status
+        if deadline > 0 and (step - first + 1) % clock_every == 0 and step + 1 < last:
+            if fm_monotonic_seconds() >= deadline:
+                stopped_at[0] = step + 1
+                return STATUS_OK
+    stopped_at[0] = last
+    return STATUS_OK

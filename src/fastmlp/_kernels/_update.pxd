@@ -1,0 +1,177 @@
+# The update stage: how parameters move once a step's gradient is known.
+#
+# An Update holds the rule, its state buffers and hyperparameters (fixed for
+# a fit) and the coefficients of the current step. Those coefficients are
+# set in one place, begin_update, which also says where the backward pass
+# must write the gradient (a GradientSink):
+# - RULE_MOMENTUM in a fused step writes straight into the velocity, the
+#   GEMM's alpha and beta performing the momentum mix. The velocity is kept
+#   as v = c u with a running scale c = momentum^t, so that
+#   v = m v + (1 - m) g becomes u += ((1 - m) / c_new) g: a GEMM with
+#   beta = 1, which spares BLAS its separate pass scaling the output by
+#   beta. u is folded back into v (fold_velocity) when c gets small
+#   (end_update) and at the end of every run, so the velocity outside a run
+#   is always the true one. Below SCALED_MIN_MOMENTUM the fold would be due
+#   nearly every step, and the plain beta = momentum GEMM is used.
+# - Every other case (the scikit-learn rules, and any step whose gradient
+#   is formed first: batches over several chunks) writes the plain
+#   gradient; apply_gradient then steps every layer.
+from cython cimport floating
+from libc.math cimport pow, sqrt
+
+from fastmlp._kernels._codes cimport RULE_ADAM, RULE_MOMENTUM, RULE_NESTEROV
+from fastmlp._kernels._elementwise cimport (
+    adam_update, apply_velocity, momentum_mix, scale, sgd_update)
+
+cdef extern from *:
+    """
+    /* The running velocity scale is folded back once it falls below this
+     * (about every 130 steps at momentum 0.9): far from underflow of the
+     * scale and from overflow of u = v / c even in float32. */
+    #define FM_RESCALE_BELOW 1e-6
+    /* Below this momentum the scale would be folded back nearly every step. */
+    #define FM_SCALED_MIN_MOMENTUM 0.5
+    """
+    const double FM_RESCALE_BELOW
+    const double FM_SCALED_MIN_MOMENTUM
+
+
+cdef struct Update:
+    # fixed for a fit
+    int rule
+    void* state1        # the velocity (momentum, sgd, nesterov) or Adam's first moment
+    void* state2        # Adam's second moment, else NULL
+    Py_ssize_t* adam_t  # Adam's step count, kept current in the caller's buffer
+    Py_ssize_t n_params
+    double m            # momentum (Adam: beta_1)
+    double b1
+    double b2
+    double eps
+    bint scaled         # RULE_MOMENTUM keeps v = c u in fused steps
+    # set by the run: its learning rate and the running velocity scale
+    double base_lr
+    double c
+    int nonfinite       # set when a new parameter is inf or NaN
+    # the current step's coefficients (begin_update)
+    double lr
+    double l2c          # coefficient of w added to the weight gradient
+
+
+cdef struct GradientSink:
+    # The backward pass writes out = beta out + alpha (gradient).
+    void* out
+    double alpha
+    double beta
+
+
+cdef inline void init_update(Update* u, int rule, void* state1, void* state2,
+                             Py_ssize_t* adam_t, Py_ssize_t n_params, double momentum,
+                             double beta_1, double beta_2, double epsilon) noexcept nogil:
+    u.rule = rule
+    u.state1 = state1
+    u.state2 = state2
+    u.adam_t = adam_t
+    u.n_params = n_params
+    u.m = momentum
+    u.b1 = beta_1
+    u.b2 = beta_2
+    u.eps = epsilon
+    u.scaled = rule == RULE_MOMENTUM and momentum >= FM_SCALED_MIN_MOMENTUM
+    u.base_lr = 0
+    u.c = 1.0
+    u.nonfinite = 0
+    u.lr = 0
+    u.l2c = 0
+
+
+cdef inline void start_run(Update* u, double lr) noexcept nogil:
+    """A run of steps starts with its learning rate and a true velocity."""
+    u.base_lr = lr
+    u.lr = lr
+    u.c = 1.0
+    u.nonfinite = 0
+
+
+cdef inline GradientSink begin_update(Update* u, double l2, bint fused,
+                                      void* grads) noexcept nogil:
+    """Set this step's coefficients (l2: the L2 coefficient of the step's
+    objective) and say where its gradient goes: fused, each layer is stepped
+    as soon as its gradient is formed (backward_rows with this Update);
+    else the gradient is formed whole in `grads`, then apply_gradient."""
+    cdef GradientSink sink
+    cdef double m = u.m, c_new
+    sink.out = grads
+    sink.alpha = 1.0
+    sink.beta = 0.0
+    if u.rule == RULE_MOMENTUM:
+        u.lr = u.base_lr
+        u.l2c = (1.0 - m) * l2
+        if fused:
+            sink.out = u.state1
+            if u.scaled:
+                c_new = m * u.c
+                u.lr = u.base_lr * c_new
+                u.l2c = (1.0 - m) * l2 / c_new
+                sink.alpha = (1.0 - m) / c_new
+                sink.beta = 1.0
+                u.c = c_new
+            else:
+                sink.alpha = 1.0 - m
+                sink.beta = m
+        return sink
+    u.l2c = l2
+    if u.rule == RULE_ADAM:
+        u.adam_t[0] += 1
+        u.lr = (u.base_lr * sqrt(1.0 - pow(u.b2, <double> u.adam_t[0]))
+                / (1.0 - pow(u.b1, <double> u.adam_t[0])))
+    return sink
+
+
+cdef inline double update_block(Update* u, floating* params, floating* out,
+                                Py_ssize_t wo, size_t nw, Py_ssize_t bo,
+                                size_t nb) noexcept nogil:
+    """Step one layer's weights (nw at wo) and biases (nb at bo), `out`
+    holding the velocity (RULE_MOMENTUM) or the gradient without its L2 term
+    (the others). Returns the sum of squared weights before the step when
+    u.l2c != 0, else 0."""
+    cdef floating* s1 = <floating*> u.state1
+    cdef floating* s2 = <floating*> u.state2
+    cdef floating lr = <floating> u.lr, l2c = <floating> u.l2c
+    cdef double sq
+    if u.rule == RULE_MOMENTUM:
+        sq = apply_velocity(params + wo, out + wo, nw, lr, l2c, l2c != 0, &u.nonfinite)
+        apply_velocity(params + bo, out + bo, nb, lr, <floating> 0, False, &u.nonfinite)
+    elif u.rule == RULE_ADAM:
+        sq = adam_update(params + wo, out + wo, s1 + wo, s2 + wo, nw, lr, <floating> u.b1,
+                         <floating> u.b2, <floating> u.eps, l2c, l2c != 0, &u.nonfinite)
+        adam_update(params + bo, out + bo, s1 + bo, s2 + bo, nb, lr, <floating> u.b1,
+                    <floating> u.b2, <floating> u.eps, <floating> 0, False, &u.nonfinite)
+    else:
+        sq = sgd_update(params + wo, out + wo, s1 + wo, nw, lr, <floating> u.m, l2c,
+                        u.rule == RULE_NESTEROV, l2c != 0, &u.nonfinite)
+        sgd_update(params + bo, out + bo, s1 + bo, nb, lr, <floating> u.m, <floating> 0,
+                   u.rule == RULE_NESTEROV, False, &u.nonfinite)
+    return sq
+
+
+cdef inline void fold_velocity(Update* u, floating dummy) noexcept nogil:
+    """velocity = c u: the buffer holds the true velocity again."""
+    if u.c != 1.0:
+        scale(<floating> u.c, <floating*> u.state1, <size_t> u.n_params)
+        u.c = 1.0
+
+
+cdef inline void end_update(Update* u, floating dummy) noexcept nogil:
+    """After a fused step: fold the velocity scale back before it gets small."""
+    if u.c < FM_RESCALE_BELOW:
+        fold_velocity(u, dummy)
+
+
+cdef inline floating* mix_gradient(Update* u, floating* grads) noexcept nogil:
+    """A formed gradient becomes the step direction: RULE_MOMENTUM mixes it
+    into the velocity (v = m v + (1 - m) g) and steps along that; the other
+    rules step along the gradient itself. Returns the buffer to step along."""
+    if u.rule == RULE_MOMENTUM:
+        momentum_mix(<floating> u.m, grads, <floating*> u.state1, <size_t> u.n_params)
+        return <floating*> u.state1
+    return grads
