@@ -12,9 +12,17 @@ error messages, CSV rows count data rows from 1 (the header is not a row),
 with the line of the file beside them; rows and columns of .npy/.npz arrays
 are 0-based indices.
 
-Exit status: 0 on success; 2 for a bad file, bad argument or a model error
-(one line on stderr, ``fastmlp: error: ...``); 1 when training diverges
-(``fastmlp.DivergenceError``); 130 when interrupted.
+Exit status, the same for every command and for the digits job:
+
+- 0: success;
+- 2: a bad file, argument or data, or a model error (``CLIError``, and
+  ``ValueError``, ``TypeError`` or ``OSError`` from below);
+- 1: training diverged (``fastmlp.DivergenceError``, a
+  ``FloatingPointError``);
+- 130: interrupted (Ctrl-C).
+
+Every error is one line on stderr, ``fastmlp: error: ...``. When the reader
+of the output goes away (``| head``) the command stops quietly with 1.
 
 The modules, one job each: ``readers`` (data files to arrays; no argparse),
 ``parser`` (the argument converters and the command parsers), ``commands``

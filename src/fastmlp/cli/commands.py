@@ -16,7 +16,7 @@ import numpy as np
 
 from .parser import command_parser
 from .readers import ZIP_MAGICS, first_bad, is_npz, read_table
-from .status import CLIError
+from .status import INTERRUPTED, CLIError
 
 
 # == train ========================================================================
@@ -149,7 +149,7 @@ def cmd_train(args):
                 momentum=args.momentum, verbose=not args.quiet, validation_data=validation)
     except KeyboardInterrupt:
         raise CLIError(f"interrupted after {len(net.history)} epochs; the model was not "
-                       f"saved", status=130) from None
+                       f"saved", status=INTERRUPTED) from None
     print(f"training ({len(train_idx)} rows): {_metrics_text(net, Xt, yt, loss)}")
     if validation is not None:
         print(f"validation ({len(val_idx)} rows): "

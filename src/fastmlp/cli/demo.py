@@ -7,25 +7,27 @@ initial weights and shuffles: the objectives must agree to rounding), and
 reports the speed-up from the best of a few fresh trainings of each, each
 trained by one ``fit`` call so that the per-epoch evaluation is not timed.
 """
-import argparse
 import sys
+import textwrap
 import time
 
 import numpy as np
 
-from .parser import _COMMANDS_HELP, _EpilogAsIs, _positive_float, _positive_int, _unit_interval
+from .parser import (_COMMANDS_HELP, _EpilogAsIs, _Parser, _positive_float, _positive_int,
+                     _unit_interval)
+from .status import EXIT_STATUS_HELP
 
 TEST_FRACTION = 0.2
 
 
 def build_parser(prog="python -m fastmlp"):
     """The options of the main job (the digits)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Train fastmlp.MLP on the bundled handwritten digits (80/20 split), "
                     "then the NumPy reference with the same arguments and seed, and "
                     "print the speed-up.",
-        epilog=_COMMANDS_HELP.format(prog=prog),
+        epilog=_COMMANDS_HELP.format(prog=prog) + "\n\n" + textwrap.fill(EXIT_STATUS_HELP, 79),
         formatter_class=_EpilogAsIs,
     )
     parser.add_argument("--epochs", type=_positive_int, default=30,
@@ -136,12 +138,8 @@ def run(args, out=None):
 
 
 def _main_job(argv, prog):
-    args = build_parser(prog).parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, FloatingPointError) as exc:
-        # FloatingPointError covers fastmlp.DivergenceError (lr too large).
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+    """Parse ``argv`` and run the digits job; its errors, like the commands',
+    are left to ``status.run_job``."""
+    run(build_parser(prog).parse_args(argv))
     return 0
 

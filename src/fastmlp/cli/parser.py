@@ -9,7 +9,7 @@ message that says what was expected; argparse adds the option's name.
 import argparse
 import math
 
-from .status import CLIError
+from .status import EXIT_STATUS_HELP, CLIError
 
 COMMANDS = ("train", "predict", "bench")
 
@@ -113,8 +113,7 @@ def _train_parser(prog):
                     ".npz), holding out a validation split, print the progress and the "
                     "final metrics, and save the model.",
         epilog="The features are used as they are: scale them beforehand (to about "
-               "unit size) if their ranges differ a lot. Exit status: 0, 2 for a bad "
-               "file or argument (one line on stderr), 1 if training diverges.")
+               "unit size) if their ranges differ a lot. " + EXIT_STATUS_HELP)
     p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
     g = p.add_argument_group("data")
     g.add_argument("--target", metavar="COLUMN", default=None,
@@ -178,7 +177,8 @@ def _predict_parser(prog):
         description="Write the predictions of a saved model on a data file as CSV with "
                     "a header row: one row per data row, column 'prediction' (the class "
                     "for cross_entropy, 0/1 for binary_cross_entropy, the output for "
-                    "mse; prediction_0, prediction_1, ... for several outputs).")
+                    "mse; prediction_0, prediction_1, ... for several outputs).",
+        epilog=EXIT_STATUS_HELP)
     p.add_argument("model", metavar="MODEL", help="a model file written by train --save")
     p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
     p.add_argument("--target", metavar="COLUMN", default=None,
@@ -201,7 +201,8 @@ def _bench_parser(prog):
                     "step's matrix products alone) and optionally the NumPy reference, on "
                     "this machine with one BLAS thread, measured in interleaved rounds "
                     "(minimum over rounds). Every config with the default rounds takes "
-                    "about half a minute.")
+                    "about half a minute.",
+        epilog=EXIT_STATUS_HELP)
     from fastmlp import _bench
     _bench.add_arguments(p, reference_flag=True)
     return p
