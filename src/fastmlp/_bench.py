@@ -261,6 +261,20 @@ def machine_summary():
     }
 
 
+def load_average():
+    """The three load averages, or None where the system keeps none:
+    ``os.getloadavg`` does not exist on Windows, and raises OSError where
+    the figure cannot be had. The report only notes the load; it must not
+    fail for want of it."""
+    getloadavg = getattr(os, "getloadavg", None)
+    if getloadavg is None:
+        return None
+    try:
+        return getloadavg()
+    except OSError:
+        return None
+
+
 # -- measurement --------------------------------------------------------------
 
 def time_block(fn, calls):
@@ -419,7 +433,7 @@ def run_report(chosen, repeat=None, kinds=KINDS, json_path=None, strict=False, f
         print(text, file=out)
 
     t_start = time.perf_counter()
-    load_start = os.getloadavg()
+    load_start = load_average()
     with blas_single_thread():
         blas = blas_info()
         machine = machine_summary()
@@ -429,10 +443,12 @@ def run_report(chosen, repeat=None, kinds=KINDS, json_path=None, strict=False, f
                 f"  threads={lib['num_threads']}  threading={lib['threading_layer']}"
                 f"  [{lib['used_by']}]  {os.path.basename(str(lib['filepath']))}")
         say(f"fastmlp elementwise kernels: {_train.simd_active()} path")
-        say(f"CPU: {machine['cpu']} ({machine['cpu_count']} logical)  "
-            f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE']}  "
-            f"OPENBLAS_L2_SIZE={machine['OPENBLAS_L2_SIZE']}  "
-            f"load average at start {load_start[0]:.2f}")
+        cpu = (f"CPU: {machine['cpu']} ({machine['cpu_count']} logical)  "
+               f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE']}  "
+               f"OPENBLAS_L2_SIZE={machine['OPENBLAS_L2_SIZE']}")
+        if load_start is not None:
+            cpu += f"  load average at start {load_start[0]:.2f}"
+        say(cpu)
         if any(lib["num_threads"] != 1 for lib in blas):
             say("WARNING: a BLAS library is not limited to one thread")
         if with_reference:
@@ -454,8 +470,11 @@ def run_report(chosen, repeat=None, kinds=KINDS, json_path=None, strict=False, f
         print_table(rows, header(with_reference), file=out)
 
     elapsed = time.perf_counter() - t_start
-    load_end = os.getloadavg()
-    say(f"\n{len(results)} configs in {elapsed:.1f} s; load average at end {load_end[0]:.2f}")
+    load_end = load_average()
+    summary = f"\n{len(results)} configs in {elapsed:.1f} s"
+    if load_end is not None:
+        summary += f"; load average at end {load_end[0]:.2f}"
+    say(summary)
     finish_report(say, results, json_path, {
         "blas": blas, "machine": machine,
         "load_average": {"start": load_start, "end": load_end},
