@@ -249,8 +249,10 @@ def cmd_bench(args):
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     kinds = _bench.KINDS if args.reference else ("fastmlp", "gemm_floor")
-    return _bench.run_report(chosen, args.repeat, kinds=kinds, json_path=args.json,
-                             strict=args.strict)
+    # Timings and ratios only: the performance targets are the project's
+    # claims about its benchmark machine (benchmarks/targets.py), which
+    # say nothing about the machine this runs on.
+    return _bench.run_report(chosen, args.repeat, kinds=kinds, json_path=args.json)
 
 
 _RUNNERS = {"train": cmd_train, "predict": cmd_predict, "bench": cmd_bench}
