@@ -27,6 +27,8 @@ Nothing here knows argparse: the commands pass the option values in.
 """
 import csv
 import os
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -36,6 +38,7 @@ NUMPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
 
+@dataclass
 class Table:
     """Numeric data read from a file: ``X`` (n, d) float64 and optionally the
     ``target`` (n,) or (n, k) float64, with where-to-look helpers for
@@ -43,14 +46,13 @@ class Table:
     column j of X or of the target (j None for a 1-D target) in the file's
     own terms."""
 
-    def __init__(self, name, X, target, feature_names, target_name, where_x, where_y):
-        self.name = name
-        self.X = X
-        self.target = target
-        self.feature_names = feature_names
-        self.target_name = target_name
-        self.where_x = where_x
-        self.where_y = where_y
+    name: str
+    X: np.ndarray
+    target: np.ndarray | None
+    feature_names: list | None      # None for arrays: their columns have no names
+    target_name: str | None
+    where_x: Callable
+    where_y: Callable | None
 
 
 def _describe_columns(names, limit=12):
