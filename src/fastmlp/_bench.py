@@ -5,6 +5,11 @@ report) and ``benchmarks/test_step.py`` (pytest-benchmark, through
 ``benchmarks/configs.py``): the configurations, their data, the three timed
 callables of each, the interleaved measurement and the table.
 
+The performance targets are not here: they are claims about the machine
+the project benchmarks on, not about the installed package, so they live in
+``benchmarks/targets.py``; ``run_report`` adds the target columns only when
+it is given targets (``benchmarks/report.py`` does, ``fastmlp bench`` not).
+
 The timed callables of a config (``build_case``), each one epoch of
 ``cfg.steps`` training steps:
 
