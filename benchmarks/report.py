@@ -17,24 +17,28 @@ during the timed blocks.
 
 The measurement and the table are ``fastmlp._bench`` (shared with the
 installed ``fastmlp bench`` command, which times the reference only with
-``--reference``).
+``--reference`` and shows no targets). The targets, the "target" and "met"
+columns and ``--strict`` are this report's: see targets.py.
 """
 import argparse
 import sys
 
 from fastmlp import _bench
 
+import targets
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     _bench.add_arguments(p)
+    p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = p.parse_args(argv)
     try:
         chosen = _bench.prepare(args.configs, args.repeat, args.simd)
     except ValueError as exc:
         p.error(str(exc))
-    return _bench.run_report(chosen, args.repeat, kinds=_bench.KINDS,
-                             json_path=args.json, strict=args.strict)
+    return _bench.run_report(chosen, args.repeat, kinds=_bench.KINDS, json_path=args.json,
+                             targets=targets.TARGETS, strict=args.strict)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ benchmarks of a group run one after the other, not alternated.
 import pytest
 
 import configs
+import targets
 
 _cases = {}
 
@@ -55,7 +56,7 @@ def test_step(benchmark, blas_info, name, kind):
         steps_per_call=steps, calls_per_round=epochs,
         us_per_step_min=stats.min / steps * 1e6,
         us_per_step_median=stats.median / steps * 1e6,
-        target=cfg.target_text(),
+        target=targets.target_text(name),
         blas=[{k: lib[k] for k in ("internal_api", "version", "architecture",
                                    "num_threads", "used_by")} for lib in blas_info],
     )

@@ -1,0 +1,40 @@
+"""The ``fastmlp`` command (also ``python -m fastmlp``).
+
+    fastmlp [--epochs N ...]            the main job: train on the bundled digits
+    fastmlp train DATA [options]        train on a CSV, .npy or .npz file, save the model
+    fastmlp predict MODEL DATA [...]    write predictions as CSV
+    fastmlp bench [--configs ...]       per-step time against the GEMM floor
+
+Data files (``readers``): a CSV file with a header row, a 2-D ``.npy``
+array, or an ``.npz`` file with the arrays ``X`` and ``y`` (``--x-array``,
+``--y-array``); ``--target`` is a CSV header name or a column index. In
+error messages, CSV rows count data rows from 1 (the header is not a row),
+with the line of the file beside them; rows and columns of .npy/.npz arrays
+are 0-based indices.
+
+Exit status, the same for every command and for the digits job:
+
+- 0: success;
+- 2: a bad file, argument or data, or a model error (``CLIError``, and
+  ``ValueError``, ``TypeError`` or ``OSError`` from below);
+- 1: training diverged (``fastmlp.DivergenceError``, a
+  ``FloatingPointError``);
+- 130: interrupted (Ctrl-C).
+
+Every error is one line on stderr, ``fastmlp: error: ...``. When the reader
+of the output goes away (``| head``) the command stops quietly with 1.
+
+The modules, one job each: ``readers`` (data files to arrays; no argparse),
+``parser`` (the argument converters and the command parsers), ``commands``
+(train, predict, bench), ``demo`` (the digits job), ``status`` (``CLIError``
+and the exit-status rule) and ``entry`` (``main``, which picks the job).
+"""
+from .commands import cmd_bench, cmd_predict, cmd_train
+from .demo import build_parser, run
+from .entry import main
+from .parser import COMMANDS
+from .readers import Table, read_table
+from .status import CLIError
+
+__all__ = ["main", "build_parser", "run", "read_table", "Table", "CLIError", "COMMANDS",
+           "cmd_train", "cmd_predict", "cmd_bench"]

@@ -1,0 +1,216 @@
+"""The argument parsers of the commands, and the converters they share.
+
+Argument errors do not go through argparse's usual exit (usage text, then
+``SystemExit(2)``): ``_Parser`` raises ``CLIError``, so that they reach the
+one exit-status rule of ``status.run_job`` like every other bad input and
+print one line. The converters raise ``argparse.ArgumentTypeError`` with a
+message that says what was expected; argparse adds the option's name.
+"""
+import argparse
+import math
+
+from .status import EXIT_STATUS_HELP, CLIError
+
+COMMANDS = ("train", "predict", "bench")
+
+
+# -- converters ------------------------------------------------------------------
+
+def _number(text, convert, what):
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def _positive_int(text):
+    value = _number(text, int, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = _number(text, float, "a positive number")
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _unit_interval(text):
+    """A number in [0, 1): momentum, validation fraction."""
+    value = _number(text, float, "a number in [0, 1)")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _hidden_sizes(text):
+    text = text.strip()
+    if text.lower() in ("", "none", "0"):
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated layer sizes like 128,64 (or none), got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _batch_size(text):
+    if text.strip().lower() in ("full", "none"):
+        return None
+    return _positive_int(text)
+
+
+def _nonnegative_float(text):
+    value = _number(text, float, "a number >= 0")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _classes(text):
+    value = _number(text, int, "an integer >= 2")
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, got {text}")
+    return value
+
+
+# -- parsers -----------------------------------------------------------------------
+
+_COMMANDS_HELP = """\
+commands (run '{prog} COMMAND --help' for their options):
+  train DATA            train on a CSV, .npy or .npz file and save the model
+  predict MODEL DATA    write a saved model's predictions as CSV
+  bench                 time a training step against its GEMM floor
+With no command, runs the digits job described above."""
+
+
+class _EpilogAsIs(argparse.HelpFormatter):
+    """Wraps the description as usual but prints the epilog as written."""
+
+    def add_text(self, text):
+        if text is not None and text.startswith("commands ("):
+            self._add_item(lambda t: t + "\n", [text])
+        else:
+            super().add_text(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (``fastmlp: error: ...``), exit status 2."""
+
+    def error(self, message):
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+def _train_parser(prog):
+    p = _Parser(
+        prog=f"{prog} train",
+        description="Train fastmlp.MLP on a data file (CSV with a header row, .npy or "
+                    ".npz), holding out a validation split, print the progress and the "
+                    "final metrics, and save the model.",
+        epilog="The features are used as they are: scale them beforehand (to about "
+               "unit size) if their ranges differ a lot. " + EXIT_STATUS_HELP)
+    p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
+    g = p.add_argument_group("data")
+    g.add_argument("--target", metavar="COLUMN", default=None,
+                   help="target column: a CSV header name, or a column index (0-based, "
+                        "negative from the end); default: the last column of a CSV or "
+                        ".npy file; for .npz the array named by --y-array, unless "
+                        "--target picks a column of the X array")
+    g.add_argument("--x-array", default="X", metavar="NAME",
+                   help=".npz: the array of features (default: %(default)s)")
+    g.add_argument("--y-array", default="y", metavar="NAME",
+                   help=".npz: the array of targets (default: %(default)s)")
+    g.add_argument("--val-fraction", type=_unit_interval, default=0.2, metavar="F",
+                   help="fraction of the rows held out for validation, a random split "
+                        "fixed by --seed; 0 for none (default: %(default)s)")
+    g.add_argument("--classes", type=_classes, default=None, metavar="K",
+                   help="cross_entropy: number of classes (default: the largest label "
+                        "+ 1)")
+    g = p.add_argument_group("model")
+    g.add_argument("--hidden", type=_hidden_sizes, default=[64], metavar="SIZES",
+                   help="hidden layer sizes, comma separated, or none (default: 64)")
+    g.add_argument("--activation", default="relu", metavar="NAME",
+                   help="hidden activation: identity, sigmoid, tanh, relu, leaky_relu, or "
+                        "one per hidden layer, comma separated (default: %(default)s)")
+    g.add_argument("--loss", default="cross_entropy",
+                   choices=("cross_entropy", "binary_cross_entropy", "mse"),
+                   help="cross_entropy: integer class labels 0..K-1; "
+                        "binary_cross_entropy: 0/1 targets; mse: numeric targets "
+                        "(default: %(default)s)")
+    g.add_argument("--output", default=None, metavar="NAME",
+                   help="output activation (default: the loss's natural one)")
+    g.add_argument("--init", default=None, choices=("xavier", "glorot", "he"),
+                   help="weight initialization (default: he for relu layers, else "
+                        "xavier)")
+    g.add_argument("--l2", type=_nonnegative_float, default=0.0,
+                   help="L2 penalty on the weights (default: %(default)s)")
+    g.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="(default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, the initial weights and the shuffles "
+                        "(default: %(default)s)")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=_positive_int, default=20,
+                   help="(default: %(default)s)")
+    g.add_argument("--batch-size", type=_batch_size, default=32, metavar="N",
+                   help="mini-batch size, or full (default: %(default)s)")
+    g.add_argument("--lr", type=_positive_float, default=0.05,
+                   help="learning rate (default: %(default)s)")
+    g.add_argument("--momentum", type=_unit_interval, default=0.9,
+                   help="momentum in v = m*v + (1-m)*g (default: %(default)s)")
+    g.add_argument("--save", metavar="PATH", default=None,
+                   help="write the trained model here (a .npz file; fastmlp.MLP.load "
+                        "reads it)")
+    g.add_argument("--quiet", action="store_true",
+                   help="no per-epoch progress lines")
+    return p
+
+
+def _predict_parser(prog):
+    p = _Parser(
+        prog=f"{prog} predict",
+        description="Write the predictions of a saved model on a data file as CSV with "
+                    "a header row: one row per data row, column 'prediction' (the class "
+                    "for cross_entropy, 0/1 for binary_cross_entropy, the output for "
+                    "mse; prediction_0, prediction_1, ... for several outputs).",
+        epilog=EXIT_STATUS_HELP)
+    p.add_argument("model", metavar="MODEL", help="a model file written by train --save")
+    p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
+    p.add_argument("--target", metavar="COLUMN", default=None,
+                   help="drop this column (a CSV header name or a column index) before "
+                        "predicting; default: every column is a feature")
+    p.add_argument("--x-array", default="X", metavar="NAME",
+                   help=".npz: the array of features (default: %(default)s)")
+    p.add_argument("--out", metavar="FILE", default=None,
+                   help="write the CSV here (default: standard output)")
+    p.add_argument("--proba", action="store_true",
+                   help="classification models: the probabilities instead "
+                        "(prob_0, prob_1, ... per class for cross_entropy)")
+    return p
+
+
+def _bench_parser(prog):
+    p = _Parser(
+        prog=f"{prog} bench",
+        description="Per-step training time of fastmlp.MLP against its GEMM floor (the "
+                    "step's matrix products alone) and optionally the NumPy reference, on "
+                    "this machine with one BLAS thread, measured in interleaved rounds "
+                    "(minimum over rounds). Every config with the default rounds takes "
+                    "about half a minute.",
+        epilog=EXIT_STATUS_HELP)
+    from fastmlp import _bench
+    _bench.add_arguments(p, reference_flag=True)
+    return p
+
+
+_PARSERS = {"train": _train_parser, "predict": _predict_parser, "bench": _bench_parser}
+
+
+def command_parser(prog, command):
+    """The parser of ``command`` (one of COMMANDS), as ``prog command``."""
+    return _PARSERS[command](prog)

@@ -1,0 +1,312 @@
+"""Data files to arrays: CSV with a header row, ``.npy`` and ``.npz``.
+
+- CSV: a header row with the column names, then one row per sample, comma
+  separated (quoting as in Excel's CSV), UTF-8 (a byte-order mark is
+  skipped), blank lines ignored. Every value used must be a number; the
+  target column of a classification loss must hold integer class labels.
+  ``target`` names a column of the header, or gives its index (0-based,
+  negative from the end) when no column has that name.
+- .npy: a 2-D numeric array, one row per sample; ``target`` is a column
+  index.
+- .npz: the arrays ``X`` (2-D) and ``y`` (1-D, or 2-D for several mse or
+  binary_cross_entropy outputs), renamed with ``x_key``/``y_key``
+  (``--x-array``/``--y-array``); with ``target``, the target is instead a
+  column of ``X``.
+
+The format comes from the file's first bytes (NumPy's magic string or a zip
+archive), so the extension does not matter.
+
+Every problem is a ``CLIError`` naming the file and, where it applies, the
+place in it, in the file's own terms: CSV rows count data rows from 1 (the
+header is not a row), with the line of the file beside them; rows and
+columns of .npy/.npz arrays are 0-based indices. A ``Table`` carries that
+naming on (``where_x``, ``where_y``) so that checks made later, against the
+loss or the model, can point into the file as well.
+
+Nothing here knows argparse: the commands pass the option values in.
+"""
+import csv
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .status import CLIError
+
+NUMPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+@dataclass
+class Table:
+    """Numeric data read from a file: ``X`` (n, d) float64 and optionally the
+    ``target`` (n,) or (n, k) float64, with where-to-look helpers for
+    messages: ``where_x(i, j)`` and ``where_y(i, j)`` name row i and
+    column j of X or of the target (j None for a 1-D target) in the file's
+    own terms."""
+
+    name: str
+    X: np.ndarray
+    target: np.ndarray | None
+    feature_names: list | None      # None for arrays: their columns have no names
+    target_name: str | None
+    where_x: Callable
+    where_y: Callable | None
+
+
+def _describe_columns(names, limit=12):
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _resolve_target(spec, names, n_columns, name, what="columns"):
+    """0-based index of the target column: ``spec`` is a header name (when
+    ``names`` is given: a CSV file) or an int index, negative from the end."""
+    if names is not None and spec in names:
+        hits = [i for i, n in enumerate(names) if n == spec]
+        if len(hits) > 1:
+            raise CLIError(f"{name}: the header has {len(hits)} columns named {spec!r}; "
+                           f"give --target as a column index instead")
+        return hits[0]
+    try:
+        index = int(spec)
+    except (TypeError, ValueError):
+        if names is None:
+            raise CLIError(f"{name}: --target must be a column index (an integer) for a "
+                           f"NumPy array, got {spec!r}") from None
+        raise CLIError(f"{name}: no column {spec!r} in the header (columns: "
+                       f"{_describe_columns(names)})") from None
+    if not -n_columns <= index < n_columns:
+        raise CLIError(f"{name}: --target {spec} is out of range: the data has "
+                       f"{n_columns} {what}")
+    return index % n_columns
+
+
+def first_bad(mask):
+    """Index tuple of the first True in ``mask`` (row-major)."""
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _check_finite(arr, name, where):
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        at = first_bad(bad)
+        raise CLIError(f"{name}, {where(*at)}: not a finite number: {float(arr[at])!r}")
+
+
+def _parse_column(values, name, where, hint=""):
+    """Floats of one CSV column (a sequence of strings); the first bad value
+    is reported with ``where(i)``."""
+    try:
+        col = np.asarray(values, dtype=str).astype(np.float64)
+    except ValueError:
+        for i, text in enumerate(values):
+            if not text.strip():
+                raise CLIError(f"{name}, {where(i)}: empty value{hint}") from None
+            try:
+                float(text)
+            except ValueError:
+                raise CLIError(f"{name}, {where(i)}: not a number: {text!r}{hint}") from None
+        col = np.array([float(t) for t in values], dtype=np.float64)
+    bad = ~np.isfinite(col)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise CLIError(f"{name}, {where(i)}: not a finite number: {values[i]!r}")
+    return col
+
+
+def _open_text(path, name):
+    try:
+        return open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise CLIError(f"{name}: cannot open: {exc.strerror or exc}") from None
+
+
+def _read_csv(path, name, target, target_hint=""):
+    """A Table from a CSV file with a header row; ``target`` (None: no target
+    column) is a header name or a column index."""
+    with _open_text(path, name) as f:
+        reader = csv.reader(f)
+        rows, lines = [], []
+        header = None
+        try:
+            for rec in reader:
+                if not rec or (len(rec) == 1 and not rec[0].strip()):
+                    continue        # a blank line
+                if header is None:
+                    header = [c.strip() for c in rec]
+                    continue
+                if len(rec) != len(header):
+                    raise CLIError(
+                        f"{name}, row {len(rows) + 1} (line {reader.line_num}): "
+                        f"{len(rec)} values, but the header has {len(header)} columns")
+                rows.append(rec)
+                lines.append(reader.line_num)
+        except UnicodeDecodeError:
+            raise CLIError(f"{name}: neither UTF-8 text (CSV) nor a NumPy .npy/.npz "
+                           f"file") from None
+        except csv.Error as exc:
+            raise CLIError(f"{name}, line {reader.line_num}: not valid CSV: {exc}") from None
+    if header is None:
+        raise CLIError(f"{name}: the file is empty (a CSV file needs a header row)")
+    if not rows:
+        raise CLIError(f"{name}: no data rows after the header")
+    t = None if target is None else _resolve_target(target, header, len(header), name)
+    feature_cols = [j for j in range(len(header)) if j != t]
+    if not feature_cols:
+        raise CLIError(f"{name}: no feature columns left besides the target column "
+                       f"{header[t]!r}")
+
+    def where_row(i):
+        return f"row {i + 1} (line {lines[i]})"
+
+    def column_where(j):
+        return lambda i: f'{where_row(i)}, column "{header[j]}"'
+
+    columns = list(zip(*rows))
+    X = np.empty((len(rows), len(feature_cols)), dtype=np.float64)
+    for k, j in enumerate(feature_cols):
+        X[:, k] = _parse_column(columns[j], name, column_where(j))
+    y = None
+    if t is not None:
+        y = _parse_column(columns[t], name, column_where(t), target_hint)
+
+    def where_x(i, k):
+        return column_where(feature_cols[k])(i)
+
+    def where_y(i, k=None):
+        return column_where(t)(i)
+
+    return Table(name, X, y, [header[j] for j in feature_cols],
+                 None if t is None else header[t], where_x, where_y)
+
+
+def _load_numpy(path, name):
+    """The ndarray or NpzFile in ``path`` (no pickles)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise CLIError(f"{name}: cannot read the NumPy file: "
+                       f"{type(exc).__name__}: {exc}") from None
+
+
+def _numeric_2d(arr, name, what):
+    if arr.dtype.kind not in "biuf":
+        raise CLIError(f"{name}: {what} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise CLIError(f"{name}: {what} must be a 2-D array (rows, columns), got shape "
+                       f"{arr.shape}")
+    if arr.shape[0] == 0:
+        raise CLIError(f"{name}: {what} has no rows")
+    return arr.astype(np.float64)
+
+
+def _split_target_column(A, target, name, where_a, what):
+    """Table fields with column ``target`` of A as the target."""
+    t = _resolve_target(target, None, A.shape[1], name, what=f"columns in {what}")
+    keep = [j for j in range(A.shape[1]) if j != t]
+    if not keep:
+        raise CLIError(f"{name}: no feature columns left besides the target column {t}")
+    return dict(X=A[:, keep], target=A[:, t], target_name=f"column {t}",
+                where_x=lambda i, k: where_a(i, keep[k]),
+                where_y=lambda i, k=None: where_a(i, t))
+
+
+def _read_npy(arr, name, target):
+    def where(i, j):
+        return f"row {i}, column {j} (0-based)"
+
+    A = _numeric_2d(arr, name, "the array")
+    _check_finite(A, name, where)
+    if target is None:
+        return Table(name, A, None, None, None, where, None)
+    return Table(name, feature_names=None,
+                 **_split_target_column(A, target, name, where, "the array"))
+
+
+def _npz_array(archive, key, name, option):
+    if key not in archive.files:
+        raise CLIError(f"{name}: no array {key!r} in the .npz file (arrays: "
+                       f"{_describe_columns(archive.files) or 'none'}); choose one with "
+                       f"{option}")
+    try:
+        return archive[key]
+    except Exception as exc:
+        raise CLIError(f"{name}: cannot read array {key!r}: "
+                       f"{type(exc).__name__}: {exc}") from None
+
+
+def _read_npz(archive, name, target, x_key, y_key, with_y):
+    def where_in(key):
+        return lambda i, j=None: (f"array {key!r}, row {i}" if j is None else
+                                  f"array {key!r}, row {i}, column {j}") + " (0-based)"
+
+    with archive:
+        A = _numeric_2d(_npz_array(archive, x_key, name, "--x-array"), name,
+                        f"array {x_key!r}")
+        _check_finite(A, name, where_in(x_key))
+        if target is not None or not with_y:
+            if target is None:
+                return Table(name, A, None, None, None, where_in(x_key), None)
+            fields = _split_target_column(A, target, name, where_in(x_key),
+                                          f"array {x_key!r}")
+            fields["target_name"] += f" of array {x_key!r}"
+            return Table(name, feature_names=None, **fields)
+        y = _npz_array(archive, y_key, name, "--y-array")
+    if y.dtype.kind not in "biuf":
+        raise CLIError(f"{name}: array {y_key!r} must be numeric, got dtype {y.dtype}")
+    if y.ndim not in (1, 2):
+        raise CLIError(f"{name}: array {y_key!r} must be 1-D (or 2-D for several outputs), "
+                       f"got shape {y.shape}")
+    if y.shape[0] != A.shape[0]:
+        raise CLIError(f"{name}: array {y_key!r} has {y.shape[0]} rows but array "
+                       f"{x_key!r} has {A.shape[0]}")
+    y = y.astype(np.float64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    where_y = where_in(y_key)
+    _check_finite(y.reshape(len(y), -1), name, where_y if y.ndim == 2 else
+                  (lambda i, j: where_y(i)))
+    return Table(name, A, y, None, f"array {y_key!r}", where_in(x_key), where_y)
+
+
+def _sniff(path, name):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise CLIError(f"{name}: cannot open: {exc.strerror or exc}") from None
+    if head.startswith(NUMPY_MAGIC):
+        return "npy"
+    if head[:4] in ZIP_MAGICS:
+        return "npz"
+    return "csv"
+
+
+def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hint=""):
+    """Read a data file. ``target``: the target column (a name or an index)
+    or None; ``with_y``: for .npz without ``target``, also read the target
+    array ``y_key``."""
+    name = os.fspath(path)
+    if os.path.isdir(path):
+        raise CLIError(f"{name}: is a directory, not a data file")
+    kind = _sniff(path, name)
+    if kind == "csv":
+        if name.lower().endswith((".npy", ".npz")):
+            raise CLIError(f"{name}: not a NumPy .npy/.npz file (it does not start with "
+                           f"NumPy's or zip's magic bytes)")
+        return _read_csv(path, name, target, target_hint)
+    loaded = _load_numpy(path, name)
+    if isinstance(loaded, np.ndarray):
+        return _read_npy(loaded, name, target)
+    return _read_npz(loaded, name, target, x_key, y_key, with_y)
+
+
+
+def is_npz(path):
+    """Whether ``path`` is a readable zip archive (an .npz file)."""
+    try:
+        return _sniff(path, os.fspath(path)) == "npz"
+    except CLIError:
+        return False
