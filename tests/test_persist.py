@@ -18,7 +18,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _persist
+from fastmlp import _persist, _rngstate
 
 from conftest import make_data
 
@@ -56,8 +56,8 @@ def _assert_same_model(a, b):
     np.testing.assert_array_equal(a.velocity, b.velocity)
     assert a.history == b.history
     assert type(a.rng.bit_generator) is type(b.rng.bit_generator)
-    assert json.dumps(_persist._generator_to_json(a.rng)) == \
-        json.dumps(_persist._generator_to_json(b.rng))
+    assert json.dumps(_rngstate.generator_to_json(a.rng)) == \
+        json.dumps(_rngstate.generator_to_json(b.rng))
 
 
 # -- round trips -------------------------------------------------------------
@@ -479,7 +479,7 @@ def test_mt19937_position_out_of_range_is_rejected(tmp_path):
     # numpy's own setter accepts any position and then reads past the key.
     header, members = _parts(tmp_path)
     gen = np.random.Generator(np.random.MT19937(1))
-    header["rng"] = _persist._generator_to_json(gen)
+    header["rng"] = _rngstate.generator_to_json(gen)
     members["header"] = _encode(header)
     _write(tmp_path / "ok", members)
     fastmlp.reference.MLP.load(tmp_path / "ok")  # the genuine state loads
