@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import FIT_RTOL, assert_close
+from test_persist import with_layout
 
 DATA = pathlib.Path(__file__).parent / "data"
 SIZES = [3, 4, 2]
@@ -34,10 +35,10 @@ def _state_json(rng):
     return json.dumps({"bit_generator": type(bg).__name__, "state": bg.state}, default=int)
 
 
-def _restored_by_hand(impl, dtype, e):
+def _restored_by_hand(cls, dtype, e):
     """A model holding the expected state, set through the public views, not
     through load: what the saved model would be had it never left memory."""
-    net = impl(SIZES, dtype=dtype, **MODEL)
+    net = cls(SIZES, dtype=dtype, **MODEL)
     velocity_w = net._layout.weight_views(net.velocity)
     velocity_b = net._layout.bias_views(net.velocity)
     for l in range(len(SIZES) - 1):
@@ -63,14 +64,25 @@ def test_fixture_holds_trained_state():
             assert e[f"w{l}"].dtype == np.dtype(dtype)
         with np.load(DATA / f"model_v1_{dtype}.npz", allow_pickle=False) as z:
             header = json.loads(z["header"].tobytes().decode("utf-8"))
+            params, velocity = z["params"], z["velocity"]
         assert header["version"] == 1 and header["dtype"] == dtype
+        # What the old code wrote is the canonical layout the format now
+        # names, which is why the version did not change.
+        layers = range(len(SIZES) - 1)
+        np.testing.assert_array_equal(params, np.concatenate(
+            [e[f"w{l}"].ravel() for l in layers] + [e[f"b{l}"] for l in layers]), strict=True)
+        np.testing.assert_array_equal(velocity, np.concatenate(
+            [e[f"vw{l}"].ravel() for l in layers] + [e[f"vb{l}"] for l in layers]), strict=True)
 
 
+@pytest.mark.parametrize("first_transposed", [False, True], ids=["plain", "transposed"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_version_1_file_loads_exactly(impl, dtype):
+def test_version_1_file_loads_exactly(impl, dtype, first_transposed):
+    # Into either memory layout: the file's arrays are canonical.
+    cls = with_layout(impl, first_transposed)
     e = _expected(dtype)
-    net = impl.load(DATA / f"model_v1_{dtype}.npz")
-    assert type(net) is impl
+    net = cls.load(DATA / f"model_v1_{dtype}.npz")
+    assert type(net) is cls
     assert list(net.layer_sizes) == SIZES and net.hidden_activations == ["tanh"]
     assert net.loss_name == "cross_entropy" and net.l2 == 0.01
     assert net.params.dtype == np.dtype(dtype)
@@ -86,12 +98,15 @@ def test_version_1_file_loads_exactly(impl, dtype):
     np.testing.assert_array_equal(net.rng.integers(0, 2**63, 8), e["draws"])
 
 
+@pytest.mark.parametrize("first_transposed", [False, True], ids=["plain", "transposed"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_fit_after_loading_a_version_1_file_continues_the_saved_state(impl, dtype):
+def test_fit_after_loading_a_version_1_file_continues_the_saved_state(impl, dtype,
+                                                                      first_transposed):
+    cls = with_layout(impl, first_transposed)
     e = _expected(dtype)
     X, y = e["X"], e["y"]
-    loaded = impl.load(DATA / f"model_v1_{dtype}.npz").fit(X, y, epochs=2, **FIT)
-    by_hand = _restored_by_hand(impl, dtype, e).fit(X, y, epochs=2, **FIT)
+    loaded = cls.load(DATA / f"model_v1_{dtype}.npz").fit(X, y, epochs=2, **FIT)
+    by_hand = _restored_by_hand(cls, dtype, e).fit(X, y, epochs=2, **FIT)
     np.testing.assert_array_equal(loaded.params, by_hand.params, strict=True)
     np.testing.assert_array_equal(loaded.velocity, by_hand.velocity, strict=True)
     assert loaded.history == by_hand.history and len(loaded.history) == 5

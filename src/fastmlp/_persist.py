@@ -14,11 +14,21 @@ executes code):
     The UTF-8 bytes of a JSON object, stored as a 1-D ``uint8`` array
     (a 0-d unicode array holding the JSON text is accepted on load too).
 ``params.npy``
-    The flat parameter buffer ``net.params``: 1-D, of the header's dtype
-    (native byte order), all weights first (``W_l`` of shape
-    ``(n_{l+1}, n_l)``, row-major, for l = 0..L-1), then all biases.
+    The parameters, 1-D, of the header's dtype (native byte order), in the
+    canonical layout: all weights first (``W_l`` of shape ``(n_{l+1}, n_l)``,
+    row-major, for l = 0..L-1), then all biases, i.e.
+    ``concatenate([W.ravel() for W in net.weights] + net.biases)``.
 ``velocity.npy``
     The momentum buffer ``net.velocity``, same shape, dtype and layout.
+
+The stored layout is this canonical one whatever the layout of
+``net.params`` in memory (which may hold W_0 transposed, see
+fastmlp._layout): ``save`` converts with ``Layout.to_canonical`` and
+``load`` writes into the new model's own layout with
+``Layout.from_canonical``. A file therefore loads into any model class, and
+stays valid when a class changes its memory layout. Files written before
+the two were told apart are the same format: models then always held the
+canonical layout in memory, so what they wrote is canonical too.
 
 The JSON header has exactly these fields (strict JSON: no NaN or Infinity,
 no duplicate keys, no other fields):
@@ -112,15 +122,17 @@ def _fspath(path):
 
 # -- save --------------------------------------------------------------------
 
-def _checked_buffer(model, name, n_params):
+def _canonical_buffer(model, name):
+    """``model.<name>`` checked, in the canonical layout (a new array)."""
+    layout = model._layout
     arr = getattr(model, name)
     if (not isinstance(arr, np.ndarray) or arr.dtype != model.dtype
-            or arr.shape != (n_params,)):
+            or arr.shape != (layout.n_params,)):
         raise ValueError(f"cannot save: {name} is not a 1-D {model.dtype} array of "
-                         f"{n_params} values")
+                         f"{layout.n_params} values")
     if not np.isfinite(arr).all():
         raise ValueError(f"cannot save: {name} contains NaN or infinity (the model diverged)")
-    return np.ascontiguousarray(arr)
+    return layout.to_canonical(arr)
 
 
 def _header(model):
@@ -154,9 +166,8 @@ def _write_payload(f, header_bytes, params, velocity):
 def save(model, path):
     """Write ``model`` to ``path`` in the format described above."""
     path = _fspath(path)
-    n_params = Layout(model.layer_sizes).n_params
-    params = _checked_buffer(model, "params", n_params)
-    velocity = _checked_buffer(model, "velocity", n_params)
+    params = _canonical_buffer(model, "params")
+    velocity = _canonical_buffer(model, "velocity")
     header_bytes = json.dumps(_header(model), allow_nan=False).encode("utf-8")
     atomic_write(path, lambda f: _write_payload(f, header_bytes, params, velocity))
 
@@ -346,9 +357,10 @@ def _load_archive(cls, archive, file_size):
     if net.init_schemes != schemes:
         raise _Invalid(f'"init_schemes" {short(schemes)} is not a valid init for '
                        f"{len(sizes) - 1} layers with these activations")
-    # The constructor built the buffers and their views; fill them in place.
-    net.params[...] = params
-    net.velocity[...] = velocity
+    # The constructor built the buffers and their views in the class's own
+    # layout; fill them in place, through the views.
+    net._layout.from_canonical(params, net.params)
+    net._layout.from_canonical(velocity, net.velocity)
     net.history = history
     net.rng = rng
     return net
