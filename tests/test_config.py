@@ -2,23 +2,34 @@
 import io
 
 import numpy
+import pytest
 import scipy
-import sklearn
 
 import fastmlp
 from fastmlp._kernels import _train
 
 
-def test_show_config_names_versions_simd_and_blas():
+def _config_lines():
     out = io.StringIO()
     fastmlp.show_config(file=out)
     text = out.getvalue()
-    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    return text, {line.split()[0]: line for line in text.splitlines() if line.strip()}
+
+
+def test_show_config_names_versions_simd_and_blas():
+    text, lines = _config_lines()
     assert fastmlp.__version__ in lines["fastmlp"]
     assert numpy.__version__ in lines["numpy"]
     assert scipy.__version__ in lines["scipy"]
-    assert sklearn.__version__ in lines["sklearn"]
     assert lines["simd"].split()[1] == _train.simd_active()
     blas = text.split("blas libraries (threadpoolctl):\n", 1)[1].splitlines()
     # scipy's BLAS, which the kernels call, is among them with its threads.
     assert any("threads=" in line and "arch=" in line for line in blas)
+
+
+def test_show_config_names_the_scikit_learn_version():
+    sklearn = pytest.importorskip(
+        "sklearn", reason="scikit-learn is optional (the [sklearn] extra); its line "
+                          "is only checked where it is installed")
+    _, lines = _config_lines()
+    assert sklearn.__version__ in lines["sklearn"]

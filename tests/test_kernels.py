@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fastmlp._kernels import _train
+from fastmlp._workspace import ACTIVATION_CODES
 
 # Measured on this project's machine: float32 at most 0.88 ulp from the
 # exactly rounded value (float64 exp as the reference) on the AVX2 and
@@ -52,10 +53,10 @@ def test_exp_special_values(dtype):
 def test_elementwise_entry_points_validate():
     x = np.zeros(4)
     with pytest.raises(ValueError, match="elements"):
-        _train.derivative_mul_inplace(3, np.zeros(3), x)
+        _train.derivative_mul_inplace(ACTIVATION_CODES["relu"], np.zeros(3), x)
     with pytest.raises(ValueError, match="empty"):
-        _train.activate_inplace(3, np.zeros(0))
+        _train.activate_inplace(ACTIVATION_CODES["relu"], np.zeros(0))
     with pytest.raises(ValueError, match="activation code"):
-        _train.activate_inplace(5, x)
+        _train.activate_inplace(ACTIVATION_CODES["softmax"], x)  # row-wise, not elementwise
     with pytest.raises(ValueError, match="empty"):
         _train.exp_nonpositive_inplace(np.zeros(0, dtype=np.float32))

@@ -6,6 +6,7 @@ Round-trip tests run against both ``fastmlp.MLP`` and ``fastmlp.reference.MLP``;
 the file-validation tests use the reference (loading is shared code in
 BaseMLP, and the kernels are exercised by the round trips).
 """
+import copy
 import io
 import json
 import os
@@ -18,7 +19,8 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _persist
+from fastmlp import _model, _persist, _rngstate
+from fastmlp._layout import Layout
 
 from conftest import make_data
 
@@ -56,8 +58,15 @@ def _assert_same_model(a, b):
     np.testing.assert_array_equal(a.velocity, b.velocity)
     assert a.history == b.history
     assert type(a.rng.bit_generator) is type(b.rng.bit_generator)
-    assert json.dumps(_persist._generator_to_json(a.rng)) == \
-        json.dumps(_persist._generator_to_json(b.rng))
+    assert json.dumps(_rngstate.generator_to_json(a.rng)) == \
+        json.dumps(_rngstate.generator_to_json(b.rng))
+
+
+def canonical(net, flat):
+    """W_l row-major in (n_{l+1}, n_l) order, then b_l, computed from the
+    views alone: the documented meaning of a file's arrays."""
+    return np.concatenate([w.ravel() for w in net._layout.weight_views(flat)]
+                          + net._layout.bias_views(flat))
 
 
 # -- round trips -------------------------------------------------------------
@@ -118,7 +127,7 @@ def test_load_returns_the_class_it_is_called_on(tmp_path):
     ref = fastmlp.reference.MLP.load(tmp_path / "m")
     fast = fastmlp.MLP.load(tmp_path / "m")
     assert type(ref) is fastmlp.reference.MLP and type(fast) is fastmlp.MLP
-    np.testing.assert_array_equal(ref.params, a.params)
+    np.testing.assert_array_equal(canonical(ref, ref.params), canonical(a, a.params))
     np.testing.assert_allclose(ref.forward(X), a.forward(X), rtol=1e-12, atol=1e-12)
 
 
@@ -157,8 +166,8 @@ def test_header_holds_the_documented_fields(tmp_path):
         assert z["header"].dtype == np.uint8 and z["header"].ndim == 1
         header = json.loads(z["header"].tobytes().decode("utf-8"))
         assert z["params"].dtype == np.float64 and z["velocity"].dtype == np.float64
-        np.testing.assert_array_equal(z["params"], net.params)
-        np.testing.assert_array_equal(z["velocity"], net.velocity)
+        np.testing.assert_array_equal(z["params"], canonical(net, net.params))
+        np.testing.assert_array_equal(z["velocity"], canonical(net, net.velocity))
     assert list(header) == list(_persist.HEADER_FIELDS)
     assert header["format"] == "fastmlp-mlp" and header["version"] == 1
     assert header["layer_sizes"] == [3, 4, 2]
@@ -177,7 +186,91 @@ def test_header_as_0d_unicode_array_is_accepted(tmp_path):
     members["header"] = np.array(json.dumps(header))
     _write(tmp_path / "u", members)
     b = fastmlp.reference.MLP.load(tmp_path / "u")
-    np.testing.assert_array_equal(b.params, members["params"])
+    np.testing.assert_array_equal(canonical(b, b.params), members["params"])
+
+
+# -- memory layout -------------------------------------------------------------
+
+def with_layout(impl, first_transposed):
+    """``impl`` with its parameters laid out with W_0 transposed or not,
+    whatever layout the class itself picks: the layout is forced where
+    BaseMLP builds it."""
+    def forced(sizes, *args, **kwargs):
+        return Layout(sizes, first_transposed=first_transposed)
+
+    class Forced(impl):
+        def __init__(self, *args, **kwargs):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(_model, "Layout", forced)
+                super().__init__(*args, **kwargs)
+            assert self._layout.first_transposed is first_transposed
+
+    Forced.__name__ = f"{impl.__name__}{'FirstTransposed' if first_transposed else 'Plain'}"
+    return Forced
+
+
+def _copy_state(src, dst):
+    """src's trained state put into dst by hand, through the views."""
+    for name in ("params", "velocity"):
+        a, b = getattr(src, name), getattr(dst, name)
+        for x, y in zip(src._layout.weight_views(a) + src._layout.bias_views(a),
+                        dst._layout.weight_views(b) + dst._layout.bias_views(b)):
+            y[...] = x
+    dst.history = list(src.history)
+    dst.rng = copy.deepcopy(src.rng)
+    return dst
+
+
+LAYOUT_CFG = ([3, 5, 4, 2], ["tanh", "relu"], "cross_entropy", None, "labels", 1e-3)
+LAYOUT_FIT = dict(batch_size=4, lr=0.05, momentum=0.9, shuffle=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_first_transposed_model_saves_the_canonical_layout(impl, dtype, tmp_path):
+    X, y = make_data("labels", 13, LAYOUT_CFG[0], seed=2)
+    net = _build(with_layout(impl, True), LAYOUT_CFG, dtype).fit(X, y, epochs=2, **LAYOUT_FIT)
+    expected = np.concatenate([w.ravel() for w in net.weights] + [b for b in net.biases])
+    # In memory W_0 is held transposed, so the buffer is not the canonical form.
+    assert not np.array_equal(net.params, expected)
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["params"], expected, strict=True)
+        np.testing.assert_array_equal(z["velocity"], canonical(net, net.velocity), strict=True)
+    assert np.count_nonzero(canonical(net, net.velocity)) > 0
+
+
+@pytest.mark.parametrize("src_transposed,dst_transposed",
+                         [(True, False), (False, True), (True, True), (False, False)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_files_load_across_memory_layouts_bit_for_bit(impl, dtype, src_transposed,
+                                                      dst_transposed, tmp_path):
+    Src, Dst = with_layout(impl, src_transposed), with_layout(impl, dst_transposed)
+    X, y = make_data("labels", 13, LAYOUT_CFG[0], seed=2)
+    a = _build(Src, LAYOUT_CFG, dtype).fit(X, y, epochs=2, **LAYOUT_FIT)
+    a.save(tmp_path / "m.npz")
+    b = Dst.load(tmp_path / "m.npz")
+    assert type(b) is Dst and b._layout.first_transposed is dst_transposed
+    for wa, wb in zip(a.weights, b.weights):
+        assert np.shares_memory(wb, b.params)
+        np.testing.assert_array_equal(wb, wa, strict=True)
+    for ba, bb in zip(a.biases, b.biases):
+        np.testing.assert_array_equal(bb, ba, strict=True)
+    np.testing.assert_array_equal(canonical(b, b.velocity), canonical(a, a.velocity))
+    assert b.history == a.history
+    assert _rngstate.generator_to_json(b.rng) == _rngstate.generator_to_json(a.rng)
+    np.testing.assert_array_equal(b.forward(X), _copy_state(a, _build(Dst, LAYOUT_CFG, dtype))
+                                  .forward(X))
+    # Training after load continues exactly as the saved state, held in the
+    # destination layout without a file, would.
+    by_hand = _copy_state(a, _build(Dst, LAYOUT_CFG, dtype)).fit(X, y, epochs=2, **LAYOUT_FIT)
+    b.fit(X, y, epochs=2, **LAYOUT_FIT)
+    np.testing.assert_array_equal(b.params, by_hand.params, strict=True)
+    np.testing.assert_array_equal(b.velocity, by_hand.velocity, strict=True)
+    assert b.history == by_hand.history and len(b.history) == 4
+    if src_transposed == dst_transposed:
+        uninterrupted = _build(Src, LAYOUT_CFG, dtype).fit(X, y, epochs=4, **LAYOUT_FIT)
+        np.testing.assert_array_equal(b.params, uninterrupted.params, strict=True)
+        assert b.history == uninterrupted.history
 
 
 # -- writing -----------------------------------------------------------------
@@ -479,7 +572,7 @@ def test_mt19937_position_out_of_range_is_rejected(tmp_path):
     # numpy's own setter accepts any position and then reads past the key.
     header, members = _parts(tmp_path)
     gen = np.random.Generator(np.random.MT19937(1))
-    header["rng"] = _persist._generator_to_json(gen)
+    header["rng"] = _rngstate.generator_to_json(gen)
     members["header"] = _encode(header)
     _write(tmp_path / "ok", members)
     fastmlp.reference.MLP.load(tmp_path / "ok")  # the genuine state loads
@@ -628,7 +721,7 @@ def test_deflated_archive_is_accepted(tmp_path):
     header, members = _parts(tmp_path)
     _zip_with(tmp_path / "z", {k: _npy(v) for k, v in members.items()}, zipfile.ZIP_DEFLATED)
     net = fastmlp.reference.MLP.load(tmp_path / "z")
-    np.testing.assert_array_equal(net.params, members["params"])
+    np.testing.assert_array_equal(canonical(net, net.params), members["params"])
 
 
 def test_duplicate_members_are_rejected(tmp_path):

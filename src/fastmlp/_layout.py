@@ -7,6 +7,13 @@ layer's slices are found through one offsets table that the kernels read.
 W_0 may be stored transposed, as (n_0, n_1) rows (``first_transposed``): its
 forward product is then a faster GEMM form on small layers (see
 _kernels/_dense.pxd). The views still have W_l's shape (n_{l+1}, n_l).
+
+The canonical layout is the plain one (``first_transposed=False``): every
+W_l row-major in its (n_{l+1}, n_l) shape, then every b_l. It is what leaves
+the process (model files, fastmlp._persist), so that what is stored does not
+depend on which memory layout a model happens to use; ``to_canonical`` and
+``from_canonical`` convert, going through the views and so correct for any
+layout whose views are.
 """
 import numpy as np
 
@@ -45,3 +52,30 @@ class Layout:
 
     def bias_views(self, flat):
         return [flat[o:o + self.sizes[l + 1]] for l, o in enumerate(self.b_offsets)]
+
+    def to_canonical(self, flat):
+        """A new 1-D array holding the parameters in ``flat`` (laid out by
+        this layout) in the canonical layout, same dtype."""
+        out = np.empty(self.n_params, dtype=self._checked(flat, "flat").dtype)
+        _copy_blocks(Layout(self.sizes), out, self, flat)
+        return out
+
+    def from_canonical(self, canonical, flat):
+        """Write the canonical-layout parameters ``canonical`` into ``flat``
+        (laid out by this layout) in place, through its views, so that views
+        already taken of ``flat`` see the new values."""
+        _copy_blocks(self, self._checked(flat, "flat"),
+                     Layout(self.sizes), self._checked(canonical, "canonical"))
+
+    def _checked(self, flat, name):
+        if not isinstance(flat, np.ndarray) or flat.shape != (self.n_params,):
+            raise ValueError(f"{name} must be a 1-D array of {self.n_params} values, got "
+                             f"shape {getattr(flat, 'shape', None)}")
+        return flat
+
+
+def _copy_blocks(dst_layout, dst, src_layout, src):
+    """Each W_l and b_l of ``src`` into the same block of ``dst``."""
+    for d, s in zip(dst_layout.weight_views(dst) + dst_layout.bias_views(dst),
+                    src_layout.weight_views(src) + src_layout.bias_views(src)):
+        d[...] = s

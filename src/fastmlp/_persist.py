@@ -14,11 +14,21 @@ executes code):
     The UTF-8 bytes of a JSON object, stored as a 1-D ``uint8`` array
     (a 0-d unicode array holding the JSON text is accepted on load too).
 ``params.npy``
-    The flat parameter buffer ``net.params``: 1-D, of the header's dtype
-    (native byte order), all weights first (``W_l`` of shape
-    ``(n_{l+1}, n_l)``, row-major, for l = 0..L-1), then all biases.
+    The parameters, 1-D, of the header's dtype (native byte order), in the
+    canonical layout: all weights first (``W_l`` of shape ``(n_{l+1}, n_l)``,
+    row-major, for l = 0..L-1), then all biases, i.e.
+    ``concatenate([W.ravel() for W in net.weights] + net.biases)``.
 ``velocity.npy``
     The momentum buffer ``net.velocity``, same shape, dtype and layout.
+
+The stored layout is this canonical one whatever the layout of
+``net.params`` in memory (which may hold W_0 transposed, see
+fastmlp._layout): ``save`` converts with ``Layout.to_canonical`` and
+``load`` writes into the new model's own layout with
+``Layout.from_canonical``. A file therefore loads into any model class, and
+stays valid when a class changes its memory layout. Files written before
+the two were told apart are the same format: models then always held the
+canonical layout in memory, so what they wrote is canonical too.
 
 The JSON header has exactly these fields (strict JSON: no NaN or Infinity,
 no duplicate keys, no other fields):
@@ -39,7 +49,8 @@ no duplicate keys, no other fields):
                           (one of numpy's PCG64, PCG64DXSM, MT19937, Philox,
                           SFC64) and its ``bit_generator.state`` dict, with
                           arrays written as lists of ints and 128-bit
-                          integers as plain JSON integers
+                          integers as plain JSON integers (the codec is
+                          fastmlp._rngstate)
 ========================  ====================================================
 
 A reader meeting a version other than 1 refuses the file; a future version
@@ -59,9 +70,9 @@ Guarantees
   os.PathLike); no ``.npz`` suffix is appended. A symlink is written
   through (its target is replaced), as ``open`` would. The new file gets
   the usual mode (0666 masked by the umask).
-- Atomic: the archive is written to a temporary file in the target's
-  directory, flushed and fsynced, then renamed over the target with
-  ``os.replace``, and the directory is fsynced where the OS allows. A save
+- Atomic (fastmlp._atomic): the archive is written to a temporary file in
+  the target's directory, flushed and fsynced, then renamed over the target
+  with ``os.replace``, and the directory is fsynced where the OS allows. A save
   that fails at any point leaves an existing file untouched and removes the
   temporary file. ``save`` refuses (ValueError) a model whose parameters,
   velocity or history are not finite, rather than write a file ``load``
@@ -76,14 +87,14 @@ Guarantees
 import json
 import math
 import os
-import secrets
 import zipfile
-from numbers import Integral, Real
 
 import numpy as np
 
 from . import _validation as v
+from ._atomic import atomic_write
 from ._layout import Layout
+from ._rngstate import generator_from_json, generator_to_json, json_type, short
 
 FORMAT_NAME = "fastmlp-mlp"
 FORMAT_VERSION = 1
@@ -94,28 +105,6 @@ HEADER_FIELDS = (
 )
 MEMBERS = ("header", "params", "velocity")
 
-# The layout of ``bit_generator.state`` for each bit generator numpy
-# provides. A leaf is ("int", lo, hi): an int in [lo, hi); or
-# ("array", dtype, length): a 1-D array, written as a list of ints. Bounds
-# matter: numpy's setters do not check them all (MT19937 accepts any "pos",
-# then indexes its key with it).
-_U32 = 2**32
-_U128 = 2**128
-_CACHE = {"has_uint32": ("int", 0, 2), "uinteger": ("int", 0, _U32)}
-_PCG_STATE = {"state": {"state": ("int", 0, _U128), "inc": ("int", 0, _U128)}, **_CACHE}
-STATE_SCHEMAS = {
-    "PCG64": _PCG_STATE,
-    "PCG64DXSM": _PCG_STATE,
-    "MT19937": {"state": {"key": ("array", np.uint32, 624), "pos": ("int", 0, 625)}},
-    "Philox": {
-        "state": {"counter": ("array", np.uint64, 4), "key": ("array", np.uint64, 2)},
-        "buffer": ("array", np.uint64, 4),
-        "buffer_pos": ("int", 0, 5),
-        **_CACHE,
-    },
-    "SFC64": {"state": {"state": ("array", np.uint64, 4)}, **_CACHE},
-}
-
 # Deflate cannot expand data by more than about 1032:1; a zip entry claiming
 # more is lying, and its claimed size must not drive an allocation.
 _MAX_DEFLATE_RATIO = 1100
@@ -125,125 +114,31 @@ class _Invalid(Exception):
     """A problem with the file's contents; load turns it into ValueError."""
 
 
-def _is_int(x):
-    return isinstance(x, Integral) and not isinstance(x, bool)
-
-
-def _is_real(x):
-    return isinstance(x, Real) and not isinstance(x, bool)
-
-
 def _fspath(path):
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     return os.fsdecode(os.fspath(path))
 
 
-# -- generator state <-> JSON ---------------------------------------------
-
-def _state_to_json(state, schema, where):
-    """``bit_generator.state`` as JSON-ready values, checked against schema."""
-    if not isinstance(state, dict):
-        raise ValueError(f"{where} is not a dict")
-    out = {}
-    for key, spec in schema.items():
-        if key not in state:
-            raise ValueError(f"{where} has no {key!r}")
-        value = state[key]
-        if isinstance(spec, dict):
-            out[key] = _state_to_json(value, spec, f"{where}[{key!r}]")
-        elif spec[0] == "int":
-            out[key] = int(value)
-        else:
-            out[key] = [int(x) for x in np.asarray(value).ravel()]
-    return out
-
-
-def _state_from_json(obj, schema, where, allowed=()):
-    """The state dict numpy's setter takes, rebuilt from the header's JSON;
-    raises _Invalid on any missing, extra, mistyped or out-of-range entry."""
-    if not isinstance(obj, dict):
-        raise _Invalid(f"{where} must be an object, got {_json_type(obj)}")
-    extra = sorted(set(obj) - set(schema) - set(allowed))
-    if extra:
-        raise _Invalid(f"{where} has unexpected entries {extra}")
-    out = {}
-    for key, spec in schema.items():
-        if key not in obj:
-            raise _Invalid(f"{where} is missing {key!r}")
-        value, here = obj[key], f"{where}.{key}"
-        if isinstance(spec, dict):
-            out[key] = _state_from_json(value, spec, here)
-        elif spec[0] == "int":
-            _, lo, hi = spec
-            if not _is_int(value) or not lo <= value < hi:
-                raise _Invalid(f"{here} must be an int in [{lo}, {hi}), got {_short(value)}")
-            out[key] = int(value)
-        else:
-            _, dtype, length = spec
-            hi = int(np.iinfo(dtype).max)
-            if (not isinstance(value, list) or len(value) != length
-                    or not all(_is_int(x) and 0 <= x <= hi for x in value)):
-                raise _Invalid(
-                    f"{here} must be a list of {length} ints in [0, {hi}], got {_short(value)}")
-            out[key] = np.array(value, dtype=dtype)
-    return out
-
-
-def _generator_to_json(rng):
-    bg = getattr(rng, "bit_generator", None)
-    name = type(bg).__name__
-    if name not in STATE_SCHEMAS or type(bg) is not getattr(np.random, name):
-        raise ValueError(
-            f"cannot save a model whose generator uses {type(bg).__module__}.{name}; "
-            f"supported bit generators: {', '.join(STATE_SCHEMAS)}")
-    state = _state_to_json(bg.state, STATE_SCHEMAS[name], f"{name} state")
-    return {"bit_generator": name, "state": {"bit_generator": name, **state}}
-
-
-def _generator_from_json(obj):
-    if not isinstance(obj, dict) or set(obj) != {"bit_generator", "state"}:
-        raise _Invalid('"rng" must be an object with exactly the fields '
-                       '"bit_generator" and "state"')
-    name = obj["bit_generator"]
-    if not isinstance(name, str) or name not in STATE_SCHEMAS:
-        raise _Invalid(f'"rng.bit_generator" must be one of {", ".join(STATE_SCHEMAS)}, '
-                       f"got {_short(name)}")
-    state = obj["state"]
-    if not isinstance(state, dict) or state.get("bit_generator") != name:
-        raise _Invalid(f'"rng.state" must be an object whose "bit_generator" is {name!r}')
-    values = _state_from_json(state, STATE_SCHEMAS[name], "rng.state", ("bit_generator",))
-    bit_generator = getattr(np.random, name)(0)
-    try:
-        bit_generator.state = {"bit_generator": name, **values}
-        restored = bit_generator.state
-    except Exception as exc:
-        raise _Invalid(f"numpy refused the {name} state: {exc}") from None
-    # The setters convert silently; insist the generator now holds exactly
-    # the saved state.
-    if _state_to_json(restored, STATE_SCHEMAS[name], name) != \
-            _state_to_json(values, STATE_SCHEMAS[name], name):
-        raise _Invalid(f"the {name} state could not be restored exactly")
-    return np.random.Generator(bit_generator)
-
-
 # -- save --------------------------------------------------------------------
 
-def _checked_buffer(model, name, n_params):
+def _canonical_buffer(model, name):
+    """``model.<name>`` checked, in the canonical layout (a new array)."""
+    layout = model._layout
     arr = getattr(model, name)
     if (not isinstance(arr, np.ndarray) or arr.dtype != model.dtype
-            or arr.shape != (n_params,)):
+            or arr.shape != (layout.n_params,)):
         raise ValueError(f"cannot save: {name} is not a 1-D {model.dtype} array of "
-                         f"{n_params} values")
+                         f"{layout.n_params} values")
     if not np.isfinite(arr).all():
         raise ValueError(f"cannot save: {name} contains NaN or infinity (the model diverged)")
-    return np.ascontiguousarray(arr)
+    return layout.to_canonical(arr)
 
 
 def _header(model):
     history = []
     for i, h in enumerate(model.history):
-        if not _is_real(h) or not math.isfinite(float(h)):
+        if not v._is_real(h) or not math.isfinite(float(h)):
             raise ValueError(f"cannot save: history[{i}] is not a finite number ({h!r})")
         history.append(float(h))
     return {
@@ -257,7 +152,7 @@ def _header(model):
         "l2": float(model.l2),
         "dtype": np.dtype(model.dtype).name,
         "history": history,
-        "rng": _generator_to_json(model.rng),
+        "rng": generator_to_json(model.rng),
     }
 
 
@@ -268,79 +163,16 @@ def _write_payload(f, header_bytes, params, velocity):
              params=params, velocity=velocity)
 
 
-def _fsync_directory(directory):
-    if os.name != "posix":
-        return  # directories cannot be opened for fsync (Windows)
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems do not support fsync on a directory
-    finally:
-        os.close(fd)
-
-
-def _create_temporary(directory, base):
-    """A new file next to the target, created exclusively with mode 0666
-    masked by the umask (what a plain open would give the target)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(directory, f".{base[:64]}.{secrets.token_hex(8)}.tmp")
-        try:
-            return tmp, os.open(tmp, flags, 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file in {directory!r}")
-
-
-def _atomic_write(path, write):
-    """Call ``write(f)`` on a temporary file, then move it onto ``path``."""
-    # Write through a symlink (to the file it names), as open() would.
-    target = os.path.realpath(path)
-    directory, base = os.path.split(target)
-    tmp, fd = _create_temporary(directory, base)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
 def save(model, path):
     """Write ``model`` to ``path`` in the format described above."""
     path = _fspath(path)
-    n_params = Layout(model.layer_sizes).n_params
-    params = _checked_buffer(model, "params", n_params)
-    velocity = _checked_buffer(model, "velocity", n_params)
+    params = _canonical_buffer(model, "params")
+    velocity = _canonical_buffer(model, "velocity")
     header_bytes = json.dumps(_header(model), allow_nan=False).encode("utf-8")
-    _atomic_write(path, lambda f: _write_payload(f, header_bytes, params, velocity))
+    atomic_write(path, lambda f: _write_payload(f, header_bytes, params, velocity))
 
 
 # -- load --------------------------------------------------------------------
-
-def _json_type(x):
-    for t, name in ((bool, "a boolean"), (str, "a string"), (Integral, "an integer"),
-                    (Real, "a number"), (list, "a list"), (dict, "an object")):
-        if isinstance(x, t):
-            return name
-    return "null" if x is None else type(x).__name__
-
-
-def _short(x):
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
-
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not allowed in strict JSON")
@@ -434,7 +266,7 @@ def _parse_header(archive, shape, dtype):
     except Exception as exc:
         raise _Invalid(f"the header is not valid JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(header, dict):
-        raise _Invalid(f"the header must be a JSON object, got {_json_type(header)}")
+        raise _Invalid(f"the header must be a JSON object, got {json_type(header)}")
     return header
 
 
@@ -442,11 +274,11 @@ def _check_header(header):
     """Format, version, the field set and the types the constructor does not
     check itself (it accepts more than a file may contain)."""
     if header.get("format") != FORMAT_NAME:
-        raise _Invalid(f'the header\'s "format" is {_short(header.get("format"))}, '
+        raise _Invalid(f'the header\'s "format" is {short(header.get("format"))}, '
                        f"not {FORMAT_NAME!r}: this is not a fastmlp model file")
     version = header.get("version")
-    if not _is_int(version):
-        raise _Invalid(f'the header\'s "version" must be an integer, got {_short(version)}')
+    if not v._is_int(version):
+        raise _Invalid(f'the header\'s "version" must be an integer, got {short(version)}')
     if version != FORMAT_VERSION:
         raise _Invalid(f"unknown format version {version}; this fastmlp reads "
                        f"version {FORMAT_VERSION}")
@@ -458,22 +290,22 @@ def _check_header(header):
         raise _Invalid(f"the header has unexpected fields {extra}")
     for field in ("layer_sizes", "hidden_activations", "init_schemes", "history"):
         if not isinstance(header[field], list):
-            raise _Invalid(f'"{field}" must be a list, got {_json_type(header[field])}')
+            raise _Invalid(f'"{field}" must be a list, got {json_type(header[field])}')
     for field in ("loss", "output_activation", "dtype"):
         if not isinstance(header[field], str):
-            raise _Invalid(f'"{field}" must be a string, got {_json_type(header[field])}')
+            raise _Invalid(f'"{field}" must be a string, got {json_type(header[field])}')
     for i, name in enumerate(header["init_schemes"]):
         if not isinstance(name, str):
-            raise _Invalid(f'"init_schemes"[{i}] must be a string, got {_json_type(name)}')
+            raise _Invalid(f'"init_schemes"[{i}] must be a string, got {json_type(name)}')
     history = []
     for i, h in enumerate(header["history"]):
         try:
-            h = float(h) if _is_real(h) else None
+            h = float(h) if v._is_real(h) else None
         except OverflowError:
             h = None
         if h is None or not math.isfinite(h):
             raise _Invalid(f'"history"[{i}] must be a finite number, '
-                           f'got {_short(header["history"][i])}')
+                           f'got {short(header["history"][i])}')
         history.append(h)
     return history
 
@@ -509,7 +341,10 @@ def _load_archive(cls, archive, file_size):
     n_params = Layout(sizes).n_params
     params = _check_array(archive, "params", members["params"], n_params, dtype)
     velocity = _check_array(archive, "velocity", members["velocity"], n_params, dtype)
-    rng = _generator_from_json(header["rng"])
+    try:
+        rng = generator_from_json(header["rng"])
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
 
     schemes = header["init_schemes"]
     try:
@@ -520,11 +355,12 @@ def _load_archive(cls, archive, file_size):
     except (ValueError, TypeError) as exc:
         raise _Invalid(f"the header describes an invalid model: {exc}") from None
     if net.init_schemes != schemes:
-        raise _Invalid(f'"init_schemes" {_short(schemes)} is not a valid init for '
+        raise _Invalid(f'"init_schemes" {short(schemes)} is not a valid init for '
                        f"{len(sizes) - 1} layers with these activations")
-    # The constructor built the buffers and their views; fill them in place.
-    net.params[...] = params
-    net.velocity[...] = velocity
+    # The constructor built the buffers and their views in the class's own
+    # layout; fill them in place, through the views.
+    net._layout.from_canonical(params, net.params)
+    net._layout.from_canonical(velocity, net.velocity)
     net.history = history
     net.rng = rng
     return net
