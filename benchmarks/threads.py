@@ -15,6 +15,8 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastmlp
+from fastmlp._epoch import EpochLoop
+from fastmlp._validation import check_X, check_y
 from fastmlp.mlp import step_flops
 
 CONFIGS = [
@@ -37,15 +39,16 @@ def epoch_seconds_per_step(sizes, rows, threads, rounds):
     X = rng.standard_normal((n, sizes[0]))
     y = rng.integers(0, sizes[-1], n)
     net = fastmlp.MLP(sizes, loss="cross_entropy", seed=0)
-    Xc, Y = net._check_Xy(X, y)
-    run = net._epoch_runner(Xc, Y, rows, 1e-3, 0.9)
+    Xc = check_X(X, sizes[0], net.dtype)
+    Y = check_y(y, n, "cross_entropy", sizes[-1], net.dtype)
+    loop = EpochLoop.for_model(net, Xc, Y, rows, momentum=0.9)
     best = {t: np.inf for t in threads}
     for _ in range(rounds):
         for t in threads:
             with threadpool_limits(t, user_api="blas"):
                 perm = net.rng.permutation(n)
                 start = time.perf_counter()
-                run(perm)
+                loop.run(perm, 1e-3)
                 best[t] = min(best[t], (time.perf_counter() - start) / steps)
     return best
 

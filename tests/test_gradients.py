@@ -31,8 +31,12 @@ def numerical_gradient(net, X, y):
 
 
 def flat_gradient(net, X, y):
+    """net.gradients laid out as net.params is (the order numerical_gradient
+    perturbs it in; W_0 may be stored transposed)."""
     dW, db = net.gradients(X, y)
-    return np.concatenate([w.ravel() for w in dW] + [b.ravel() for b in db])
+    flat = np.empty_like(net.params)
+    net._layout.from_canonical(np.concatenate([w.ravel() for w in dW] + list(db)), flat)
+    return flat
 
 
 @pytest.mark.parametrize("case", LOSS_CASES, ids=loss_case_id)

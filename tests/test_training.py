@@ -38,17 +38,20 @@ def test_momentum_update_rule_over_two_steps(impl):
     X, y = make_data("regression", 8, sizes)
     net = impl(sizes, activation="tanh", loss="mse", dtype="float64", seed=0)
     lr, m = 0.2, 0.7
-    w0 = net.params.copy()
+    # velocity and params in the canonical order of gradients() (by layer).
+    canonical = net._layout.to_canonical
+    w0 = canonical(net.params)
     g0 = np.concatenate([a.ravel() for a in sum(net.gradients(X, y), [])])
     net.fit(X, y, epochs=1, batch_size=None, lr=lr, momentum=m)
     v1 = (1 - m) * g0
-    np.testing.assert_allclose(net.velocity, v1, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(net.params, w0 - lr * v1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(canonical(net.velocity), v1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(canonical(net.params), w0 - lr * v1, rtol=1e-12, atol=1e-15)
     g1 = np.concatenate([a.ravel() for a in sum(net.gradients(X, y), [])])
     net.fit(X, y, epochs=1, batch_size=None, lr=lr, momentum=m)
     v2 = m * v1 + (1 - m) * g1
-    np.testing.assert_allclose(net.velocity, v2, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(net.params, w0 - lr * v1 - lr * v2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(canonical(net.velocity), v2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(canonical(net.params), w0 - lr * v1 - lr * v2, rtol=1e-12,
+                               atol=1e-15)
 
 
 def test_minibatch_history_is_size_weighted_mean_of_batch_objectives(impl):

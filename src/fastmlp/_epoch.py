@@ -99,6 +99,16 @@ class EpochLoop:
         if checkpoint_rows is not None:
             self.recovery = Recovery(self.kernel, self.n_rows, checkpoint_rows, isolated)
 
+    @classmethod
+    def for_model(cls, net, X, Y, batch_rows, *, momentum, checkpoint_rows=None,
+                  isolated=True):
+        """The epochs of fastmlp.MLP.fit on validated X, Y: its layout,
+        parameters, velocity (the momentum rule) and l2."""
+        state = OptimizerState("momentum", net.params.size, net.dtype, first=net.velocity)
+        return cls(net._layout, net.layer_activations, net.loss_name, net.dtype, net.params,
+                   X, Y, batch_rows, state, momentum=momentum, l2=net.l2,
+                   checkpoint_rows=checkpoint_rows, isolated=isolated)
+
     def run(self, perm, lr):
         """One epoch, rows in ``perm`` order (None: in order), learning rate
         ``lr``. Returns (status, sum over finished steps of rows * batch

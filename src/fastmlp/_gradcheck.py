@@ -143,8 +143,10 @@ def gradcheck(net, X, y, eps=None):
     # Validated and converted once; the loop calls the objective hook directly.
     Xc, Y = copy._check_Xy(X, y)
     own = net.gradients(X, y)  # validates X, y against net as well
-    own_flat = np.concatenate([w.ravel() for w in own[0]] + [b.ravel() for b in own[1]])
-    # gradients() returns weights then biases, as the flat layout stores them.
+    # gradients() returns them by layer; laid out as the copy's parameters.
+    own_flat = np.empty(copy.params.size, dtype=np.float64)
+    copy._layout.from_canonical(
+        np.concatenate([w.ravel() for w in own[0]] + [b.ravel() for b in own[1]]), own_flat)
     analytic = np.asarray(copy._gradients(Xc, Y), dtype=np.float64).copy()
 
     theta = copy.params

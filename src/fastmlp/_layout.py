@@ -17,6 +17,21 @@ layout whose views are.
 """
 import numpy as np
 
+# W_0 stored transposed makes its forward product a GEMM form with a
+# small-matrix path in OpenBLAS, but its weight-gradient product one without
+# (_kernels/_dense.pxd). Measured with _train.gemm_floor (one thread, AVX-512
+# kernels; 2026-12-02): the step's GEMMs take 0.75x the time on 64-32-10
+# (2,048 first-layer weights, batch 32), 0.86x in float64, 0.97-0.99x on
+# 784-128-10 (100,352 weights, batch 64), but 1.05-1.06x on 784-512-256-10
+# (401,408 weights, batch 256), and the same within noise on 1024-2048-2048.
+TRANSPOSE_FIRST_MAX_WEIGHTS = 2**17
+
+
+def first_layer_transposed(sizes):
+    """Whether a model with these layer sizes stores W_0 transposed: where
+    that is the faster GEMM form (small first layers)."""
+    return sizes[0] * sizes[1] <= TRANSPOSE_FIRST_MAX_WEIGHTS
+
 
 class Layout:
     """Offsets and shapes of the parameters of a network with ``sizes``."""

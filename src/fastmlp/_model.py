@@ -28,7 +28,7 @@ from . import _progress
 from . import _stats
 from . import _validation as v
 from ._init import initialize
-from ._layout import Layout
+from ._layout import Layout, first_layer_transposed
 
 
 class DivergenceError(FloatingPointError):
@@ -59,7 +59,9 @@ class BaseMLP:
         self.dtype = v.check_dtype(dtype)
         self.rng = v.check_seed(seed)
 
-        self._layout = Layout(sizes)
+        # The memory layout is the same for both implementations, so their
+        # params buffers compare element for element; files are by layer.
+        self._layout = Layout(sizes, first_transposed=first_layer_transposed(sizes))
         self.params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self.velocity = np.zeros(self._layout.n_params, dtype=self.dtype)
         self.weights = self._layout.weight_views(self.params)

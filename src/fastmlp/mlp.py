@@ -10,7 +10,7 @@ from ._kernels import _train
 from ._model import BaseMLP, DivergenceError
 from . import _stats, _workspace
 from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
-    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, EpochLoop, OptimizerState, step_flops)
+    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, EpochLoop, step_flops)
 
 # The divergence checkpoint copies parameters and velocity: on the medium
 # benchmark network (535k parameters, float32) about 200 us, the time of
@@ -70,12 +70,8 @@ class MLP(BaseMLP):
         stays valid for the next ones (see CHECKPOINT_ROWS); else every call
         takes its own.
         """
-        loop = EpochLoop(self._layout, self.layer_activations, self.loss_name, self.dtype,
-                         self.params, X, Y, rows,
-                         OptimizerState("momentum", self._layout.n_params, self.dtype,
-                                        first=self.velocity),
-                         momentum=momentum, l2=self.l2, checkpoint_rows=CHECKPOINT_ROWS,
-                         isolated=isolated)
+        loop = EpochLoop.for_model(self, X, Y, rows, momentum=momentum,
+                                   checkpoint_rows=CHECKPOINT_ROWS, isolated=isolated)
         n = X.shape[0]
 
         def run(perm):
