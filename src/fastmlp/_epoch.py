@@ -65,6 +65,8 @@ class EpochLoop:
     or weight, ``l2c = l2 / denom`` with ``l2_per_denom`` (scikit-learn's
     convention) else ``l2``; the data gradient is scaled by ``delta_coef /
     denom``. ``momentum`` is the rule's momentum (Adam: ``beta_1``).
+    ``weighted_objective``: fastmlp.MLP's sample weights (a batch of weight 0
+    takes no step; the total weighs batches by weight; EpochKernel).
 
     ``checkpoint_rows``: recover from a divergence (``Recovery``), renewing
     the checkpoint about every that many rows when ``isolated`` (nothing but
@@ -75,7 +77,8 @@ class EpochLoop:
     def __init__(self, layout, activations, loss, dtype, params, X, Y, batch_rows, state,
                  *, momentum=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8, l2=0.0,
                  l2_per_denom=False, loss_coef=1.0, delta_coef=1.0, row_weights=None,
-                 checkpoint_rows=None, isolated=True, combine=None):
+                 weighted_objective=False, checkpoint_rows=None, isolated=True,
+                 combine=None):
         batch_rows = int(batch_rows)
         chunk = _workspace.chunk_rows(layout.sizes, batch_rows)
         self.spec, self.work = _workspace.build(layout, activations, loss, chunk, dtype)
@@ -89,7 +92,8 @@ class EpochLoop:
         self.kernel = _train.EpochKernel(
             self.spec, params, X, Y, row_weights, batch_rows, self.work, rule=state.rule,
             state1=state.first, state2=state.second, steps=state.steps, grads=self.grads,
-            momentum=momentum, l2=l2, l2_per_denom=l2_per_denom, loss_coef=loss_coef,
+            momentum=momentum, l2=l2, l2_per_denom=l2_per_denom,
+            weighted_objective=weighted_objective, loss_coef=loss_coef,
             delta_coef=delta_coef, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
             combine=combine)
         self.n_rows = X.shape[0]
@@ -100,13 +104,14 @@ class EpochLoop:
             self.recovery = Recovery(self.kernel, self.n_rows, checkpoint_rows, isolated)
 
     @classmethod
-    def for_model(cls, net, X, Y, batch_rows, *, momentum, checkpoint_rows=None,
-                  isolated=True):
-        """The epochs of fastmlp.MLP.fit on validated X, Y: its layout,
-        parameters, velocity (the momentum rule) and l2."""
+    def for_model(cls, net, X, Y, batch_rows, *, momentum, row_weights=None,
+                  checkpoint_rows=None, isolated=True):
+        """The epochs of fastmlp.MLP.fit on validated X, Y (and sample
+        weights): its layout, parameters, velocity (the momentum rule) and l2."""
         state = OptimizerState("momentum", net.params.size, net.dtype, first=net.velocity)
         return cls(net._layout, net.layer_activations, net.loss_name, net.dtype, net.params,
                    X, Y, batch_rows, state, momentum=momentum, l2=net.l2,
+                   row_weights=row_weights, weighted_objective=row_weights is not None,
                    checkpoint_rows=checkpoint_rows, isolated=isolated)
 
     def run(self, perm, lr):

@@ -9,11 +9,14 @@ what each method returns. Subclasses supply the numerics through five hooks:
 - ``_objective(X, Y, outputs=None)``: the objective (mean loss + l2 term)
   as a float, also writing the output activations into ``outputs`` if given;
 - ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
-- ``_epoch_runner(X, Y, rows, lr, momentum, isolated=True)``: a callable
-  ``run(perm)`` that trains one epoch (rows in ``perm`` order, or in order
-  when ``perm`` is None) and returns the size-weighted mean of its batch
-  objectives; ``isolated=False`` says that the model may be changed by
-  others between two calls;
+- ``_epoch_runner(X, Y, rows, lr, momentum, isolated=True, row_weights=None)``:
+  a callable ``run(perm, lr=None)`` that trains one epoch (rows in ``perm``
+  order, or in order when ``perm`` is None; at learning rate ``lr``, None
+  meaning the one given to the runner) and returns the mean of its batch
+  objectives weighted by their rows (by their weights, with
+  ``row_weights``: then each batch's objective weighs its rows, and a batch
+  of weight 0 takes no step); ``isolated=False`` says that the model may be
+  changed by others between two calls;
 - ``_layer_stats(X, Y or None)``: the (n_layers, 7) table of
   fastmlp._stats.COLUMNS for one pass over X.
 
@@ -40,6 +43,35 @@ class DivergenceError(FloatingPointError):
         super().__init__(message)
         self.epoch = epoch
         self.step = step
+
+
+class _EarlyStopping:
+    """fit's patience: the best validation objective so far, the epochs
+    since it, and a copy of the parameters and velocity after it (buffers
+    made once per fit, refreshed only when the objective improves)."""
+
+    def __init__(self, net, patience, min_delta):
+        self.net, self.patience, self.min_delta = net, patience, min_delta
+        self.best = float("inf")
+        self.best_epoch = None
+        self.waited = 0
+        self.params = np.empty_like(net.params)
+        self.velocity = np.empty_like(net.velocity)
+
+    def epoch_done(self, metrics):
+        """Record this epoch; True when patience has run out."""
+        if metrics["val_loss"] < self.best - self.min_delta:
+            self.best, self.best_epoch, self.waited = metrics["val_loss"], metrics["epoch"], 0
+            np.copyto(self.params, self.net.params)
+            np.copyto(self.velocity, self.net.velocity)
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+    def restore_best(self):
+        np.copyto(self.net.params, self.params)
+        np.copyto(self.net.velocity, self.velocity)
+        self.net.best_epoch = self.best_epoch
 
 
 class BaseMLP:
@@ -69,6 +101,9 @@ class BaseMLP:
         initialize(self.weights, self.biases, self.init_schemes, self.rng)
         self.history = []
         self.metrics = []
+        # The epoch (an index into history) whose state early stopping
+        # restored in the last fit; None when none did.
+        self.best_epoch = None
 
     def __repr__(self):
         return (
@@ -113,19 +148,27 @@ class BaseMLP:
                 [b.copy() for b in self._layout.bias_views(flat)])
 
     def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, momentum=0.9, shuffle=True, *,
-            verbose=False, validation_data=None, callback=None):
+            sample_weight=None, class_weight=None, validation_data=None, patience=None,
+            min_delta=0.0, verbose=False, callback=None):
         """Mini-batch gradient descent with momentum; see the README.
 
-        verbose: print one line per epoch (a live bar when stdout is a
-        terminal). validation_data=(X_val, y_val): evaluate after every
-        epoch. callback(net, metrics): called after every epoch with that
-        epoch's metrics; returning False stops training. The metrics of each
-        epoch are also appended to ``net.metrics``.
+        lr: a float, or a callable lr(epoch) -> float called before each
+        epoch with len(history). sample_weight (n,) and class_weight (a dict
+        {class: weight} or "balanced") weigh the rows of each batch's
+        objective. verbose: print one line per epoch (a live bar when stdout
+        is a terminal). validation_data=(X_val, y_val): evaluate after every
+        epoch; with patience, stop once the validation objective has not
+        improved by more than min_delta for that many epochs and restore the
+        best epoch's parameters and velocity (net.best_epoch). callback(net,
+        metrics): called after every epoch with that epoch's metrics;
+        returning False stops training. The metrics of each epoch are also
+        appended to ``net.metrics``.
         """
         Xc, Y = self._check_Xy(X, y)
         n = Xc.shape[0]
         epochs, rows, lr, momentum, shuffle = v.check_fit_params(
             epochs, batch_size, lr, momentum, shuffle, n)
+        row_weights = self._row_weights(y, Y, sample_weight, class_weight)
         validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -134,12 +177,17 @@ class BaseMLP:
                 validation = self._check_Xy(*validation_data)
             except (ValueError, TypeError) as exc:
                 raise type(exc)(f"validation_data: {exc}") from None
+        patience, min_delta = v.check_early_stopping(patience, min_delta,
+                                                     validation is not None)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self.best_epoch = None
         if epochs == 0:
             return self
+        schedule = lr if callable(lr) else None
         # A callback may change the model between epochs.
-        run = self._epoch_runner(Xc, Y, rows, lr, momentum, isolated=callback is None)
+        run = self._epoch_runner(Xc, Y, rows, None if schedule else lr, momentum,
+                                 isolated=callback is None, row_weights=row_weights)
         order = identity = None
         if shuffle:
             # Generator.permutation(n) is arange(n) shuffled in place; doing
@@ -147,14 +195,20 @@ class BaseMLP:
             # without allocating one per epoch.
             identity = np.arange(n, dtype=np.intp)
             order = np.empty_like(identity)
+        stopping = _EarlyStopping(self, patience, min_delta) if patience else None
         report = _progress.EpochReporter(epochs) if verbose else None
         # fit leaves the BLAS thread count alone: set it with threadpoolctl.
         for epoch in range(epochs):
+            epoch_lr = None
+            if schedule is not None:
+                # Before the shuffle: a schedule that fails changes nothing.
+                where = f"({len(self.history)}) returned by the schedule"
+                epoch_lr = v.check_lr_value(schedule(len(self.history)), where)
             if shuffle:
                 np.copyto(order, identity)
                 self.rng.shuffle(order)
             started = time.perf_counter()
-            self._run_and_record(run, order)
+            self._run_and_record(run, order, epoch_lr)
             metrics = {"epoch": len(self.history) - 1, "objective": self.history[-1],
                        "seconds": time.perf_counter() - started}
             metrics["samples_per_second"] = n / max(metrics["seconds"], 1e-12)
@@ -163,11 +217,31 @@ class BaseMLP:
             self.metrics.append(metrics)
             if report is not None:
                 report.epoch_done(epoch, metrics)
+            patience_ran_out = stopping is not None and stopping.epoch_done(metrics)
             if callback is not None and callback(self, metrics) is False:
+                break
+            if patience_ran_out:
+                stopping.restore_best()
                 break
         if report is not None:
             report.close()
         return self
+
+    def _row_weights(self, y, Y, sample_weight, class_weight):
+        """Each row's weight in the batch objectives (sample_weight times
+        the class weight of its class), or None when every row weighs 1."""
+        weights = v.check_sample_weight(sample_weight, Y.shape[0], self.dtype)
+        if class_weight is None:
+            return weights
+        classes = v.row_classes(y, Y, self.loss_name, self.layer_sizes[-1])
+        n_classes = max(2, self.layer_sizes[-1])
+        per_row = v.class_row_weights(class_weight, classes, n_classes)
+        if weights is not None:
+            per_row = per_row * weights
+        if not per_row.any():
+            raise ValueError("sample_weight and class_weight together weigh every row 0: "
+                             "nothing to train on")
+        return np.ascontiguousarray(per_row, dtype=self.dtype)
 
     def layer_stats(self, X, y=None):
         """Per-layer statistics of one forward (and, with y, backward) pass
@@ -179,13 +253,14 @@ class BaseMLP:
         table = self._layer_stats(Xc, Y)
         return _stats.LayerStats(self.layer_activations, self.layer_sizes, table)
 
-    def _run_and_record(self, run, order):
-        """One epoch and its history entry, as one unit: an interrupt that
-        arrives after the kernel finished the epoch still records it."""
+    def _run_and_record(self, run, order, lr=None):
+        """One epoch (at learning rate lr; None: the runner's own) and its
+        history entry, as one unit: an interrupt that arrives after the
+        kernel finished the epoch still records it."""
         epoch = len(self.history)
         objective = None
         try:
-            objective = run(order)
+            objective = run(order) if lr is None else run(order, lr)
             self.history.append(float(objective))
         except DivergenceError as exc:
             raise DivergenceError(f"epoch {epoch}: {exc}", epoch=epoch,

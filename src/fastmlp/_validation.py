@@ -324,7 +324,8 @@ def check_y(y, n_rows, loss, n_outputs, dtype):
 
 
 def check_fit_params(epochs, batch_size, lr, momentum, shuffle, n_rows):
-    """Validated (epochs, rows per batch, lr, momentum, shuffle)."""
+    """Validated (epochs, rows per batch, lr (a float, or a callable), momentum,
+    shuffle)."""
     if not _is_int(epochs):
         raise TypeError(f"epochs must be an int, got {type(epochs).__name__}")
     if epochs < 0:
@@ -337,13 +338,11 @@ def check_fit_params(epochs, batch_size, lr, momentum, shuffle, n_rows):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         rows = min(int(batch_size), n_rows)
-    if not _is_real(lr):
-        raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
+    # A schedule (a callable of the epoch index) is checked epoch by epoch.
     # Checked as a Python float: np.isfinite rejects Real types numpy does not
     # know (fractions.Fraction) with its own TypeError.
-    lr = _to_float(lr)
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    if not callable(lr):
+        lr = check_lr_value(lr)
     if not _is_real(momentum):
         raise TypeError(f"momentum must be a real number, got {type(momentum).__name__}")
     momentum = _to_float(momentum)
@@ -351,5 +350,103 @@ def check_fit_params(epochs, batch_size, lr, momentum, shuffle, n_rows):
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
-    return int(epochs), rows, float(lr), float(momentum), bool(shuffle)
+    return int(epochs), rows, lr, float(momentum), bool(shuffle)
 
+
+
+def check_lr_value(lr, where=""):
+    """One learning rate: a finite real number > 0 (``where`` names the
+    epoch whose schedule returned it)."""
+    if not _is_real(lr):
+        raise TypeError(f"lr{where} must be a real number, got {type(lr).__name__}")
+    lr = _to_float(lr)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr{where} must be a finite number > 0, got {lr}")
+    return lr
+
+
+def check_sample_weight(sample_weight, n_rows, dtype):
+    """(n,) finite, non-negative weights, not all zero, in the model dtype
+    (None stays None)."""
+    if sample_weight is None:
+        return None
+    arr = _as_numeric_array(sample_weight, "sample_weight")
+    if arr.shape != (n_rows,):
+        raise ValueError(f"sample_weight must have shape ({n_rows},), one weight per row "
+                         f"of X, got {arr.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        weights = _aligned(np.ascontiguousarray(arr, dtype=dtype))
+        bad = ~np.isfinite(arr) if arr.dtype.kind == "f" else np.zeros(n_rows, dtype=bool)
+    if bad.any():
+        raise ValueError(f"sample_weight has NaN or inf (first at row {int(np.argmax(bad))})")
+    if not np.isfinite(weights).all():
+        raise ValueError(f"sample_weight has values that overflow {np.dtype(dtype).name}")
+    if (weights < 0).any():
+        raise ValueError(f"sample_weight must be >= 0; row {int(np.argmax(weights < 0))} is "
+                         f"{weights[np.argmax(weights < 0)]!r}")
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every row: nothing to train on")
+    return weights
+
+
+def row_classes(y, Y, loss, n_outputs):
+    """The class index of each row for class weights: integer labels of
+    cross_entropy (1-D y), or the 0/1 target of binary_cross_entropy with one
+    output; anything else has no class per row (ValueError)."""
+    if loss == "cross_entropy" and np.ndim(y) == 1:
+        return np.argmax(Y, axis=1)
+    if loss == "binary_cross_entropy" and n_outputs == 1:
+        return Y[:, 0].astype(np.intp)
+    if loss == "cross_entropy":
+        raise ValueError("class_weight needs integer class labels (a 1-D y), not rows of "
+                         "class probabilities")
+    if loss == "binary_cross_entropy":
+        raise ValueError("class_weight needs one output with binary_cross_entropy; with "
+                         f"{n_outputs} outputs (multi-label) use sample_weight")
+    raise ValueError("class_weight applies to cross_entropy and binary_cross_entropy, "
+                     "not mse")
+
+
+def class_row_weights(class_weight, classes, n_classes):
+    """Per-row weights (float64) from a {class: weight} dict or "balanced"
+    (n / (K * count_k), K the number of classes present in y, as
+    scikit-learn's compute_class_weight); classes missing from a dict weigh
+    1."""
+    counts = np.bincount(classes, minlength=n_classes)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+        present = counts > 0
+        per_class = np.ones(n_classes)
+        per_class[present] = classes.size / (np.count_nonzero(present) * counts[present])
+        return per_class[classes]
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict or 'balanced', got "
+                        f"{type(class_weight).__name__}")
+    per_class = np.ones(n_classes)
+    for key, value in class_weight.items():
+        if not _is_int(key) or not 0 <= key < n_classes:
+            raise ValueError(f"class_weight key {key!r} is not a class index in "
+                             f"[0, {n_classes})")
+        if not _is_real(value) or not math.isfinite(_to_float(value)) or value < 0:
+            raise ValueError(f"class_weight[{key}] must be a finite number >= 0, got {value!r}")
+        per_class[int(key)] = _to_float(value)
+    return per_class[classes]
+
+
+def check_early_stopping(patience, min_delta, has_validation):
+    """Validated (patience or None, min_delta)."""
+    if patience is not None:
+        if not _is_int(patience):
+            raise TypeError(f"patience must be an int or None, got {type(patience).__name__}")
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        if not has_validation:
+            raise ValueError("patience needs validation_data: early stopping watches the "
+                             "validation objective")
+    if not _is_real(min_delta):
+        raise TypeError(f"min_delta must be a real number, got {type(min_delta).__name__}")
+    min_delta = _to_float(min_delta)
+    if not (math.isfinite(min_delta) and min_delta >= 0):
+        raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta}")
+    return (None if patience is None else int(patience)), min_delta

@@ -62,19 +62,25 @@ class MLP(BaseMLP):
         _train.layer_statistics(spec, self.params, X, Y, work, grads, table)
         return table
 
-    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True):
-        """run(perm): one epoch in the row order perm (None: in order).
+    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None):
+        """run(perm, lr=None): one epoch in the row order perm (None: in
+        order), at learning rate lr (None: the one given here).
 
         isolated: nothing but run changes the model between two calls (fit
         without a callback), so the divergence checkpoint taken by one call
         stays valid for the next ones (see CHECKPOINT_ROWS); else every call
-        takes its own.
+        takes its own. row_weights: validated sample weights, or None.
         """
         loop = EpochLoop.for_model(self, X, Y, rows, momentum=momentum,
+                                   row_weights=row_weights,
                                    checkpoint_rows=CHECKPOINT_ROWS, isolated=isolated)
-        n = X.shape[0]
+        # The epoch's mean objective weighs each row by its weight.
+        total_weight = X.shape[0] if row_weights is None else float(
+            np.sum(row_weights, dtype=np.float64))
+        default_lr = lr
 
-        def run(perm):
+        def run(perm, lr=None):
+            lr = default_lr if lr is None else lr
             status, total, step = loop.run(perm, lr)
             if status == STATUS_NONFINITE_LOSS:
                 raise DivergenceError(
@@ -86,6 +92,6 @@ class MLP(BaseMLP):
                     f"step {step}: the update made a parameter inf or NaN; parameters "
                     f"and velocity are restored to their state {_after(step)}; "
                     f"lower the learning rate (lr={lr})", step=step)
-            return total / n
+            return total / total_weight
 
         return run

@@ -106,16 +106,23 @@ class MLP(BaseMLP):
         losses = per_sample_loss(self.loss_name, self.output_activation, pres[-1], Y)
         return float(np.mean(losses, dtype=np.float64)) + self._l2_term()
 
-    def _backprop(self, X, Y):
-        """(objective, flat gradient) for the rows of X."""
-        n = X.shape[0]
+    def _backprop(self, X, Y, weights=None):
+        """(objective, flat gradient) for the rows of X; with per-row
+        weights the objective is sum w_i L_i / sum w_i + the l2 term."""
         acts, pres = self._propagate(X)
         losses = per_sample_loss(self.loss_name, self.output_activation, pres[-1], Y)
-        objective = float(np.mean(losses, dtype=np.float64)) + self._l2_term()
+        delta = output_delta(self.loss_name, self.output_activation, pres[-1], Y)
+        if weights is None:
+            objective = float(np.mean(losses, dtype=np.float64))
+            delta = delta / X.shape[0]
+        else:
+            total = float(np.sum(weights, dtype=np.float64))
+            objective = float(np.dot(weights.astype(np.float64), losses)) / total
+            delta = delta * (weights / self.dtype.type(total))[:, None]
+        objective += self._l2_term()
         grad = np.empty_like(self.params)
         dWs = self._layout.weight_views(grad)
         dbs = self._layout.bias_views(grad)
-        delta = output_delta(self.loss_name, self.output_activation, pres[-1], Y) / n
         for l in range(len(self.weights) - 1, -1, -1):
             dWs[l][...] = delta.T @ acts[l] + self.l2 * self.weights[l]
             dbs[l][...] = delta.sum(axis=0)
@@ -151,13 +158,17 @@ class MLP(BaseMLP):
                         self.layer_activations[l - 1], pres[l - 1])
         return table
 
-    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True):
+    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None):
         # isolated does not matter here: every step keeps its own copy.
         n = X.shape[0]
         dt = self.dtype.type
-        lr, momentum = dt(lr), dt(momentum)
+        momentum = dt(momentum)
+        default_lr = lr
+        total_weight = n if row_weights is None else float(
+            np.sum(row_weights, dtype=np.float64))
 
-        def run(perm):
+        def run(perm, lr=None):
+            lr = dt(default_lr if lr is None else lr)
             # Overflow on the way to divergence is reported as DivergenceError,
             # not as numpy warnings.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -165,7 +176,10 @@ class MLP(BaseMLP):
                 for start in range(0, n, rows):
                     idx = slice(start, start + rows) if perm is None else perm[start:start + rows]
                     xb, yb = X[idx], Y[idx]
-                    objective, grad = self._backprop(xb, yb)
+                    wb = None if row_weights is None else row_weights[idx]
+                    if wb is not None and not np.any(wb):
+                        continue  # a batch that weighs nothing takes no step
+                    objective, grad = self._backprop(xb, yb, wb)
                     if not np.isfinite(objective):
                         raise DivergenceError(
                             f"step {start // rows}: the objective is not finite; "
@@ -180,7 +194,9 @@ class MLP(BaseMLP):
                             f"step {start // rows}: the update made a parameter inf or "
                             "NaN; parameters and velocity are restored to their state "
                             "before it; lower the learning rate", step=start // rows)
-                    total += objective * xb.shape[0]
-            return total / n
+                    batch_weight = xb.shape[0] if wb is None else float(
+                        np.sum(wb, dtype=np.float64))
+                    total += objective * batch_weight
+            return total / total_weight
 
         return run

@@ -35,7 +35,8 @@ cdef struct Epoch:
     # Raw pointers of an unspecified precision, cast by the fused stages.
     Net net
     void* params
-    void* grads            # the formed gradient (formed_step), else NULL
+    void* grads            # the gradient, when the backward pass does not
+                           # write into the velocity; else NULL
     const void* X
     const void* Y
     const void* row_weights  # NULL: every row weighs 1
@@ -48,6 +49,9 @@ cdef struct Epoch:
     double l2
     bint l2_per_denom      # the L2 coefficient is l2 / (batch weight), as
                            # in scikit-learn; else l2 itself
+    bint weighted_objective  # with row_weights: a batch of weight 0 takes no
+                           # step, and the total weighs each batch by its
+                           # weight instead of its rows
     double loss_coef       # batch objective = loss_coef * loss sum / denom
     double delta_coef      # data gradient = delta_coef * dLoss / denom
     Update update
@@ -142,17 +146,28 @@ cdef inline int finish_step(Epoch* ep, const Batch* b, double loss_sum,
                             double sq) noexcept nogil:
     if ep.update.nonfinite:
         return STATUS_NONFINITE_PARAMS
-    ep.total += (ep.loss_coef * loss_sum / b.denom + 0.5 * b.l2 * sq) * b.rows
+    ep.total += ((ep.loss_coef * loss_sum / b.denom + 0.5 * b.l2 * sq)
+                 * (b.denom if ep.weighted_objective else b.rows))
     return STATUS_OK
+
+
+cdef inline bint weightless(const Epoch* ep, const Batch* b) noexcept nogil:
+    """A batch whose rows weigh nothing in total: no step under
+    weighted_objective (its objective and gradient would be 0 / 0)."""
+    return ep.weighted_objective and b.denom == 0
 
 
 cdef inline int fused_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept nogil:
     """A batch of one chunk, each layer updated right after its backward pass."""
     cdef Batch b = begin_step(ep, step, dummy)
-    cdef Chunk c = load_chunk(ep, b.start, b.rows, dummy)
-    cdef double loss_sum = forward_loss(ep, &c, <floating> (ep.delta_coef / b.denom))
+    cdef Chunk c
+    cdef double loss_sum
     cdef GradientSink sink
     cdef double sq
+    if weightless(ep, &b):
+        return STATUS_OK
+    c = load_chunk(ep, b.start, b.rows, dummy)
+    loss_sum = forward_loss(ep, &c, <floating> (ep.delta_coef / b.denom))
     if not isfinite(loss_sum):
         return STATUS_NONFINITE_LOSS
     sink = begin_update(&ep.update, b.l2, True, ep.grads)
@@ -171,6 +186,8 @@ cdef inline int formed_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept
     cdef floating* direction
     cdef Py_ssize_t done = 0, l
     cdef double loss_sum = 0, sq = 0
+    if weightless(ep, &b):
+        return STATUS_OK
     sink.out = ep.grads
     sink.alpha = 1.0
     while done < b.rows:

@@ -265,7 +265,10 @@ cdef class EpochKernel:
     Each batch's objective is loss_coef * (loss sum, rows weighted by
     row_weights) / denom + (l2c / 2) * sum of squared weights, denom being
     the batch's row count or weight and l2c = l2 / denom with l2_per_denom,
-    else l2; its data gradient is scaled by delta_coef / denom.
+    else l2; its data gradient is scaled by delta_coef / denom. With
+    weighted_objective (row_weights needed) a batch whose weights sum to 0
+    takes no step and the returned total weighs each batch by its weight
+    (fastmlp.MLP's sample weights); else by its rows (scikit-learn's).
 
     combine: "fused" (each layer updated right after its backward pass;
     batches must fit one workspace chunk), "formed" (the batch's gradient
@@ -284,9 +287,12 @@ cdef class EpochKernel:
     def __init__(self, spec, params, X, Y, row_weights, Py_ssize_t batch_rows, work, *,
                  int rule, state1, state2=None, steps=None, grads=None,
                  double momentum=0.0, double l2=0.0, bint l2_per_denom=False,
+                 bint weighted_objective=False,
                  double loss_coef=1.0, double delta_coef=1.0, double beta_1=0.9,
                  double beta_2=0.999, double epsilon=1e-8, combine=None):
-        cdef Net net = read_spec(np.ascontiguousarray(spec, dtype=np.intp))
+        # The Net points into the spec: keep the very array it was read from.
+        spec = np.ascontiguousarray(spec, dtype=np.intp)
+        cdef Net net = read_spec(spec)
         cdef Py_ssize_t n_params = net.n_params
         if not 0 <= rule < N_RULES:
             raise ValueError(f"unknown update rule {rule}")
@@ -345,6 +351,9 @@ cdef class EpochKernel:
         self.ep.batch_rows = batch_rows
         self.ep.l2 = l2
         self.ep.l2_per_denom = l2_per_denom
+        if weighted_objective and row_weights is None:
+            raise ValueError("weighted_objective needs row_weights")
+        self.ep.weighted_objective = weighted_objective
         self.ep.loss_coef = loss_coef
         self.ep.delta_coef = delta_coef
         self.ep.total = 0
