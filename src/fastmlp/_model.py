@@ -104,6 +104,23 @@ class BaseMLP:
         # The epoch (an index into history) whose state early stopping
         # restored in the last fit; None when none did.
         self.best_epoch = None
+        # The update rule of the last fit and the rest of its state: the
+        # velocity is `velocity` (Adam's first moment), Adam's second moment
+        # is `second_moment` (None for the other rules), laid out as params,
+        # and `optimizer_steps` counts Adam's steps. fit(optimizer=...) with
+        # another rule starts them from zero.
+        self.optimizer = "momentum"
+        self.second_moment = None
+        self._optimizer_steps = np.zeros(1, dtype=np.intp)
+
+    @property
+    def optimizer_steps(self):
+        """Steps taken by the optimizer (Adam's t), across fit calls."""
+        return int(self._optimizer_steps[0])
+
+    @optimizer_steps.setter
+    def optimizer_steps(self, value):
+        self._optimizer_steps[0] = value
 
     def __repr__(self):
         return (
