@@ -39,6 +39,9 @@ enum {
 
 #define FM_LEAKY_SLOPE 0.01
 
+/* fm_sgd_update's third variant: v = m v + (1 - m) g; w -= lr (m v + (1 - m) g). */
+#define FM_NESTEROV_AVERAGED 2
+
 /* Instruction-set levels of the kernels (see elementwise.c). */
 enum {
     FM_SIMD_BASELINE = 0,
@@ -103,7 +106,9 @@ int fm_simd_active(void);
     /* Copy the rows idx[0..rows) of src (each cols wide) into dst. */         \
     void fm_gather_rows_##S(const T *src, const ptrdiff_t *idx, size_t rows,   \
                             size_t cols, T *dst);                              \
-    /* scikit-learn's SGD step (see elementwise_impl.h), l2c * w added to g. */ \
+    /* scikit-learn's SGD step, nesterov 0 plain, 1 with its Nesterov       \
+     * momentum, FM_NESTEROV_AVERAGED fastmlp's Nesterov rule (see          \
+     * elementwise_impl.h); l2c * w added to g. */                          \
     double fm_sgd_update_##S(T *w, const T *g, T *v, size_t n, T lr, T m,       \
                              T l2c, int nesterov, int want_sumsq,              \
                              int *nonfinite);                                  \

@@ -594,13 +594,32 @@ static inline UINT FN(nesterov_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g,
     return FN(nonfinite_bit)(nw);
 }
 
+/* fastmlp's Nesterov rule (its velocity is an average of gradients, like
+ * its momentum's): v = m v + (1 - m) g; w -= lr (m v + (1 - m) g). */
+static inline UINT FN(averaged_nesterov_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g,
+                                              T *FM_RESTRICT v, size_t i, T lr, T m, T c,
+                                              T l2c)
+{
+    T gi = g[i] + l2c * w[i];
+    T vi = m * v[i] + c * gi;
+    v[i] = vi;
+    T nw = w[i] - lr * (m * vi + c * gi);
+    w[i] = nw;
+    return FN(nonfinite_bit)(nw);
+}
+
 static double FN(fm_sgd_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT v,
                                 size_t n, T lr, T m, T l2c, int nesterov, int want_sumsq,
                                 int *nonfinite)
 {
     UINT bad = 0;
     double sumsq = 0;
-    if (nesterov) {
+    const T c = (T)1 - m;
+    if (nesterov == FM_NESTEROV_AVERAGED) {
+#define STEP(i) FN(averaged_nesterov_step)(w, g, v, i, lr, m, c, l2c)
+        FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
+#undef STEP
+    } else if (nesterov) {
 #define STEP(i) FN(nesterov_step)(w, g, v, i, lr, m, l2c)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP

@@ -4,8 +4,8 @@ memory layout choice.
 
 Tolerances: the fused and formed combinations compute each layer's gradient
 with the same GEMMs on the same operands (an update of layer l happens only
-after layer l's input delta is formed), so for the scikit-learn rules they
-agree bit for bit. For the momentum rule the fused step keeps the velocity
+after layer l's input delta is formed), so for every rule that steps along
+a formed gradient (all but momentum) they agree bit for bit. For the momentum rule the fused step keeps the velocity
 as c * u (one more rounding per step), so the two agree to a few ulp per
 step, relative to the step's scale rather than to each element (an element
 near zero carries the rounding of its larger neighbours' arithmetic): after
@@ -44,7 +44,8 @@ def _loop(rule, dtype, combine, weights=None):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("rule", ["momentum", "sgd", "nesterov", "adam"])
+@pytest.mark.parametrize("rule", ["momentum", "nesterov", "adam", "sklearn_sgd",
+                                  "sklearn_nesterov", "sklearn_adam"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_fused_and_formed_steps_train_the_same_model(rule, dtype, weighted):
     weights = np.random.default_rng(9).uniform(0.5, 2, 40).astype(dtype) if weighted else None
@@ -58,7 +59,7 @@ def test_fused_and_formed_steps_train_the_same_model(rule, dtype, weighted):
                         int(state.steps[0])))
     (p1, v1, t1, s1), (p2, v2, t2, s2) = results
     assert not np.array_equal(p1, _loop(rule, dtype, None)[0].params)  # it trained
-    assert s1 == s2 == (15 if rule == "adam" else 0)
+    assert s1 == s2 == (15 if rule.endswith("adam") else 0)
     if rule == "momentum":
         for got, want in ((p2, p1), (v2, v1)):
             np.testing.assert_allclose(got, want, rtol=COMBINE_RTOL[dtype],
@@ -88,7 +89,8 @@ def test_constants_come_from_the_compiled_module():
     assert _stats.COLUMNS is _train.STAT_COLUMNS
     assert len(set(_train.STAT_COLUMNS)) == len(_train.STAT_COLUMNS) == 7
     assert _workspace.ACTIVATION_CODES is _train.ACTIVATION_CODES
-    assert _workspace.RULE_ADAM == _train.RULE_CODES["adam"]
+    assert _workspace.RULE_ADAM == _train.RULE_CODES["sklearn_adam"]
+    assert len(set(_train.RULE_CODES.values())) == len(_train.RULE_CODES) == 6
     # Every position of the spec header once, and nothing else in it.
     assert sorted(_train.SPEC_FIELDS.values()) == list(range(_train.SPEC_HEADER_SIZE))
     assert len(set(_train.ACTIVATION_CODES.values())) == len(_train.ACTIVATION_CODES)

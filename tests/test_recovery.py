@@ -231,7 +231,8 @@ def test_checkpoint_bookkeeping_hands_the_kernel_the_right_epochs(monkeypatch):
     assert [c[3] for c in tail[1:]] == [-1, -1, 3]
 
 
-@pytest.mark.parametrize("rule", ["momentum", "sgd", "nesterov", "adam"])
+@pytest.mark.parametrize("rule", ["momentum", "nesterov", "adam", "sklearn_sgd",
+                                  "sklearn_nesterov", "sklearn_adam"])
 def test_checkpoint_holds_the_whole_rule_state(rule):
     """save_state / restore_state cover every buffer the rule updates (Adam:
     both moments and the step count), so a restored run repeats exactly;
@@ -249,9 +250,10 @@ def test_checkpoint_holds_the_whole_rule_state(rule):
     perm = rng.permutation(20)
     kernel.run(perm, 0.05)
     checkpoint = np.empty(kernel.state_size, dtype=net.dtype)
-    assert kernel.state_size == net.params.size * (3 if rule == "adam" else 2)
+    adam = rule.endswith("adam")
+    assert kernel.state_size == net.params.size * (3 if adam else 2)
     steps = kernel.save_state(checkpoint)
-    assert steps == (5 if rule == "adam" else 0)
+    assert steps == (5 if adam else 0)
 
     def snapshot():
         return [a.copy() for a in (net.params, state.first, state.second, state.steps)

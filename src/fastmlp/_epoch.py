@@ -41,18 +41,21 @@ def step_flops(sizes, rows):
 
 
 class OptimizerState:
-    """An update rule ("momentum", "sgd", "nesterov" or "adam") and its
-    state: ``first`` the velocity (Adam: the first moment), ``second``
+    """An update rule (a name of _train.RULE_CODES: fastmlp's "momentum",
+    "nesterov" and "adam", scikit-learn's "sklearn_sgd", "sklearn_nesterov"
+    and "sklearn_adam") and its state: ``first`` the velocity (Adam: the first moment), ``second``
     Adam's second moment (else None), ``steps`` a 1-element intp array with
     Adam's step count, which the kernel keeps current even when an epoch is
-    interrupted. ``first`` may be given (fastmlp.MLP's ``velocity``)."""
+    interrupted. The buffers may be given (fastmlp.MLP's own)."""
 
-    def __init__(self, rule, n_params, dtype, first=None):
+    def __init__(self, rule, n_params, dtype, first=None, second=None, steps=None):
         self.rule_name = rule
         self.rule = _train.RULE_CODES[rule]
         self.first = np.zeros(n_params, dtype=dtype) if first is None else first
-        self.second = np.zeros(n_params, dtype=dtype) if rule == "adam" else None
-        self.steps = np.zeros(1, dtype=np.intp)
+        self.second = None
+        if rule in ("adam", "sklearn_adam"):
+            self.second = np.zeros(n_params, dtype=dtype) if second is None else second
+        self.steps = np.zeros(1, dtype=np.intp) if steps is None else steps
 
 
 class EpochLoop:
@@ -104,13 +107,16 @@ class EpochLoop:
             self.recovery = Recovery(self.kernel, self.n_rows, checkpoint_rows, isolated)
 
     @classmethod
-    def for_model(cls, net, X, Y, batch_rows, *, momentum, row_weights=None,
-                  checkpoint_rows=None, isolated=True):
+    def for_model(cls, net, X, Y, batch_rows, *, momentum, beta_2=0.999, epsilon=1e-8,
+                  row_weights=None, checkpoint_rows=None, isolated=True):
         """The epochs of fastmlp.MLP.fit on validated X, Y (and sample
-        weights): its layout, parameters, velocity (the momentum rule) and l2."""
-        state = OptimizerState("momentum", net.params.size, net.dtype, first=net.velocity)
+        weights): its layout, parameters, l2, and its optimizer (net.optimizer)
+        with the state buffers the model keeps; momentum is Adam's beta_1."""
+        state = OptimizerState(net.optimizer, net.params.size, net.dtype, first=net.velocity,
+                               second=net.second_moment, steps=net._optimizer_steps)
         return cls(net._layout, net.layer_activations, net.loss_name, net.dtype, net.params,
-                   X, Y, batch_rows, state, momentum=momentum, l2=net.l2,
+                   X, Y, batch_rows, state, momentum=momentum, beta_1=momentum,
+                   beta_2=beta_2, epsilon=epsilon, l2=net.l2,
                    row_weights=row_weights, weighted_objective=row_weights is not None,
                    checkpoint_rows=checkpoint_rows, isolated=isolated)
 

@@ -24,6 +24,7 @@ Because both implementations inherit the same orchestration, the same seed
 gives them the same initial weights and the same shuffles.
 """
 import time
+import warnings
 
 import numpy as np
 
@@ -47,30 +48,36 @@ class DivergenceError(FloatingPointError):
 
 class _EarlyStopping:
     """fit's patience: the best validation objective so far, the epochs
-    since it, and a copy of the parameters and velocity after it (buffers
-    made once per fit, refreshed only when the objective improves)."""
+    since it, and a copy of the parameters and optimizer state after it
+    (buffers made once per fit, refreshed only when the objective improves)."""
 
     def __init__(self, net, patience, min_delta):
         self.net, self.patience, self.min_delta = net, patience, min_delta
         self.best = float("inf")
         self.best_epoch = None
         self.waited = 0
-        self.params = np.empty_like(net.params)
-        self.velocity = np.empty_like(net.velocity)
+        self.saved = [np.empty_like(a) for a in self._state()]
+        self.steps = 0
+
+    def _state(self):
+        net = self.net
+        return [a for a in (net.params, net.velocity, net.second_moment) if a is not None]
 
     def epoch_done(self, metrics):
         """Record this epoch; True when patience has run out."""
         if metrics["val_loss"] < self.best - self.min_delta:
             self.best, self.best_epoch, self.waited = metrics["val_loss"], metrics["epoch"], 0
-            np.copyto(self.params, self.net.params)
-            np.copyto(self.velocity, self.net.velocity)
+            for copy, live in zip(self.saved, self._state()):
+                np.copyto(copy, live)
+            self.steps = self.net.optimizer_steps
             return False
         self.waited += 1
         return self.waited >= self.patience
 
     def restore_best(self):
-        np.copyto(self.net.params, self.params)
-        np.copyto(self.net.velocity, self.velocity)
+        for copy, live in zip(self.saved, self._state()):
+            np.copyto(live, copy)
+        self.net.optimizer_steps = self.steps
         self.net.best_epoch = self.best_epoch
 
 
@@ -165,10 +172,16 @@ class BaseMLP:
                 [b.copy() for b in self._layout.bias_views(flat)])
 
     def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, momentum=0.9, shuffle=True, *,
-            sample_weight=None, class_weight=None, validation_data=None, patience=None,
-            min_delta=0.0, verbose=False, callback=None):
-        """Mini-batch gradient descent with momentum; see the README.
+            optimizer="momentum", beta_2=0.999, epsilon=1e-8, sample_weight=None,
+            class_weight=None, validation_data=None, patience=None, min_delta=0.0,
+            verbose=False, callback=None):
+        """Mini-batch gradient descent; see the README.
 
+        optimizer: "momentum" (v = m v + (1 - m) g; w -= lr v), "nesterov"
+        (the same v; w -= lr (m v + (1 - m) g)) or "adam" (beta_1 =
+        momentum, beta_2, epsilon added to the square root of the corrected
+        second moment); its state persists across fit calls, and a fit with
+        another optimizer starts it from zero (with a UserWarning).
         lr: a float, or a callable lr(epoch) -> float called before each
         epoch with len(history). sample_weight (n,) and class_weight (a dict
         {class: weight} or "balanced") weigh the rows of each batch's
@@ -196,15 +209,18 @@ class BaseMLP:
                 raise type(exc)(f"validation_data: {exc}") from None
         patience, min_delta = v.check_early_stopping(patience, min_delta,
                                                      validation is not None)
+        optimizer, beta_2, epsilon = v.check_optimizer(optimizer, beta_2, epsilon)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         self.best_epoch = None
         if epochs == 0:
             return self
+        self._use_optimizer(optimizer)
         schedule = lr if callable(lr) else None
         # A callback may change the model between epochs.
         run = self._epoch_runner(Xc, Y, rows, None if schedule else lr, momentum,
-                                 isolated=callback is None, row_weights=row_weights)
+                                 isolated=callback is None, row_weights=row_weights,
+                                 beta_2=beta_2, epsilon=epsilon)
         order = identity = None
         if shuffle:
             # Generator.permutation(n) is arange(n) shuffled in place; doing
@@ -243,6 +259,21 @@ class BaseMLP:
         if report is not None:
             report.close()
         return self
+
+    def _use_optimizer(self, optimizer):
+        """Make `optimizer` the model's rule; another rule's state (velocity,
+        second moment, step count) does not carry over: it restarts at 0."""
+        if optimizer == self.optimizer:
+            return
+        if self.velocity.any() or self.optimizer_steps or (
+                self.second_moment is not None and self.second_moment.any()):
+            warnings.warn(f"fit(optimizer={optimizer!r}) after {self.optimizer!r}: the "
+                          f"optimizer state (velocity, moments, step count) starts from "
+                          f"zero", UserWarning, stacklevel=3)
+        self.velocity[...] = 0
+        self.optimizer_steps = 0
+        self.second_moment = np.zeros_like(self.params) if optimizer == "adam" else None
+        self.optimizer = optimizer
 
     def _row_weights(self, y, Y, sample_weight, class_weight):
         """Each row's weight in the batch objectives (sample_weight times

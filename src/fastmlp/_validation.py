@@ -450,3 +450,26 @@ def check_early_stopping(patience, min_delta, has_validation):
     if not (math.isfinite(min_delta) and min_delta >= 0):
         raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta}")
     return (None if patience is None else int(patience)), min_delta
+
+
+OPTIMIZERS = ("momentum", "nesterov", "adam")
+
+
+def check_optimizer(optimizer, beta_2, epsilon):
+    """Validated (optimizer name, beta_2 in [0, 1), epsilon > 0)."""
+    if not isinstance(optimizer, str):
+        raise TypeError(f"optimizer must be a str, got {type(optimizer).__name__}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of "
+                         f"{', '.join(OPTIMIZERS)}")
+    if not _is_real(beta_2):
+        raise TypeError(f"beta_2 must be a real number, got {type(beta_2).__name__}")
+    beta_2 = _to_float(beta_2)
+    if not 0 <= beta_2 < 1:
+        raise ValueError(f"beta_2 must be in [0, 1), got {beta_2}")
+    if not _is_real(epsilon):
+        raise TypeError(f"epsilon must be a real number, got {type(epsilon).__name__}")
+    epsilon = _to_float(epsilon)
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon}")
+    return optimizer, beta_2, epsilon

@@ -19,10 +19,11 @@ from ._kernels._train import (
 __all__ = ["ACTIVATION_CODES", "LOSS_CODES", "RULE_CODES", "RULE_MOMENTUM", "RULE_SGD",
            "RULE_NESTEROV", "RULE_ADAM", "WORK_BUDGET", "row_width", "chunk_rows", "build"]
 
+# scikit-learn's solvers (fastmlp.sklearn) and fastmlp's momentum rule.
 RULE_MOMENTUM = RULE_CODES["momentum"]
-RULE_SGD = RULE_CODES["sgd"]
-RULE_NESTEROV = RULE_CODES["nesterov"]
-RULE_ADAM = RULE_CODES["adam"]
+RULE_SGD = RULE_CODES["sklearn_sgd"]
+RULE_NESTEROV = RULE_CODES["sklearn_nesterov"]
+RULE_ADAM = RULE_CODES["sklearn_adam"]
 
 # Elements of workspace a call may use before rows are processed in chunks.
 # 2**25 elements is 128 MiB in float32: a mini-batch of 512 rows on a

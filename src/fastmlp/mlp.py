@@ -62,17 +62,19 @@ class MLP(BaseMLP):
         _train.layer_statistics(spec, self.params, X, Y, work, grads, table)
         return table
 
-    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None):
+    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None,
+                      beta_2=0.999, epsilon=1e-8):
         """run(perm, lr=None): one epoch in the row order perm (None: in
         order), at learning rate lr (None: the one given here).
 
         isolated: nothing but run changes the model between two calls (fit
         without a callback), so the divergence checkpoint taken by one call
         stays valid for the next ones (see CHECKPOINT_ROWS); else every call
-        takes its own. row_weights: validated sample weights, or None.
+        takes its own. row_weights: validated sample weights, or None. The
+        update rule is self.optimizer (momentum is Adam's beta_1).
         """
-        loop = EpochLoop.for_model(self, X, Y, rows, momentum=momentum,
-                                   row_weights=row_weights,
+        loop = EpochLoop.for_model(self, X, Y, rows, momentum=momentum, beta_2=beta_2,
+                                   epsilon=epsilon, row_weights=row_weights,
                                    checkpoint_rows=CHECKPOINT_ROWS, isolated=isolated)
         # The epoch's mean objective weighs each row by its weight.
         total_weight = X.shape[0] if row_weights is None else float(

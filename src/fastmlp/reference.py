@@ -158,14 +158,17 @@ class MLP(BaseMLP):
                         self.layer_activations[l - 1], pres[l - 1])
         return table
 
-    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None):
+    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None,
+                      beta_2=0.999, epsilon=1e-8):
         # isolated does not matter here: every step keeps its own copy.
         n = X.shape[0]
         dt = self.dtype.type
-        momentum = dt(momentum)
+        m, b2, eps = dt(momentum), dt(beta_2), dt(epsilon)
         default_lr = lr
         total_weight = n if row_weights is None else float(
             np.sum(row_weights, dtype=np.float64))
+        step_rule = {"momentum": self._momentum_step, "nesterov": self._nesterov_step,
+                     "adam": self._adam_step}[self.optimizer]
 
         def run(perm, lr=None):
             lr = dt(default_lr if lr is None else lr)
@@ -184,12 +187,10 @@ class MLP(BaseMLP):
                         raise DivergenceError(
                             f"step {start // rows}: the objective is not finite; "
                             "lower the learning rate", step=start // rows)
-                    saved = self.params.copy(), self.velocity.copy()
-                    self.velocity *= momentum
-                    self.velocity += (1 - momentum) * grad
-                    self.params -= lr * self.velocity
+                    saved = self._optimizer_snapshot()
+                    step_rule(grad, lr, m, b2, eps)
                     if not np.isfinite(self.params).all():
-                        self.params[...], self.velocity[...] = saved
+                        self._optimizer_restore(saved)
                         raise DivergenceError(
                             f"step {start // rows}: the update made a parameter inf or "
                             "NaN; parameters and velocity are restored to their state "
@@ -200,3 +201,37 @@ class MLP(BaseMLP):
             return total / total_weight
 
         return run
+
+    # The update rules, as the contract writes them (g includes the l2 term).
+    def _momentum_step(self, g, lr, m, b2, eps):
+        self.velocity *= m
+        self.velocity += (1 - m) * g
+        self.params -= lr * self.velocity
+
+    def _nesterov_step(self, g, lr, m, b2, eps):
+        self.velocity *= m
+        self.velocity += (1 - m) * g
+        self.params -= lr * (m * self.velocity + (1 - m) * g)
+
+    def _adam_step(self, g, lr, b1, b2, eps):
+        self.optimizer_steps += 1
+        t = self.optimizer_steps
+        m1, m2 = self.velocity, self.second_moment
+        m1 *= b1
+        m1 += (1 - b1) * g
+        m2 *= b2
+        m2 += (1 - b2) * (g * g)
+        m1_hat = m1 / (1 - b1 ** t)
+        m2_hat = m2 / (1 - b2 ** t)
+        self.params -= lr * m1_hat / (np.sqrt(m2_hat) + eps)
+
+    def _optimizer_snapshot(self):
+        return (self.params.copy(), self.velocity.copy(),
+                None if self.second_moment is None else self.second_moment.copy(),
+                self.optimizer_steps)
+
+    def _optimizer_restore(self, saved):
+        self.params[...], self.velocity[...] = saved[0], saved[1]
+        if saved[2] is not None:
+            self.second_moment[...] = saved[2]
+        self.optimizer_steps = saved[3]

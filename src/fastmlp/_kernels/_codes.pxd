@@ -28,7 +28,9 @@ cdef enum:
     RULE_SGD = 1        # scikit-learn: v = m v - lr g; w += v
     RULE_NESTEROV = 2   # scikit-learn: v = m v - lr g; w += m v - lr g
     RULE_ADAM = 3       # scikit-learn's Adam, bias-corrected step size
-    N_RULES = 4
+    RULE_AVERAGED_NESTEROV = 4  # fastmlp: v = m v + (1 - m) g; w -= lr (m v + (1 - m) g)
+    RULE_ADAM_CORRECTED = 5     # fastmlp's Adam: eps added to sqrt of the corrected m2
+    N_RULES = 6
 
 # What a run of training steps ended with.
 cdef enum:

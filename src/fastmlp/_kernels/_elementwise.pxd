@@ -18,6 +18,7 @@ cdef extern from "elementwise.h" nogil:
         FM_SIMD_BASELINE
         FM_SIMD_AVX2
         FM_SIMD_AVX512
+        FM_NESTEROV_AVERAGED
 
     int fm_simd_supported(int level)
     int fm_simd_best()
@@ -191,7 +192,7 @@ cdef inline void gather_rows(const floating* src, const Py_ssize_t* idx, size_t 
 
 
 cdef inline double sgd_update(floating* w, const floating* g, floating* v, size_t n,
-                              floating lr, floating m, floating l2c, bint nesterov,
+                              floating lr, floating m, floating l2c, int nesterov,
                               bint want_sumsq, int* nonfinite) noexcept nogil:
     if floating is float:
         return fm_sgd_update_f(w, g, v, n, lr, m, l2c, nesterov, want_sumsq, nonfinite)

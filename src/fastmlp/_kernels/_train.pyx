@@ -47,7 +47,7 @@ from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, net_from_spec, transposed
 from fastmlp._kernels._steps cimport (
     Epoch, StepFn, fm_monotonic_seconds, formed_step, fused_step, run_steps)
-from fastmlp._kernels._update cimport fold_velocity, init_update, start_run
+from fastmlp._kernels._update cimport fold_velocity, has_second_moment, init_update, start_run
 
 # == the constants, by name ====================================================
 
@@ -59,8 +59,11 @@ LOSS_CODES = {
     "mse": FM_MSE, "cross_entropy": FM_CROSS_ENTROPY,
     "binary_cross_entropy": FM_BINARY_CROSS_ENTROPY, "poisson": FM_POISSON,
 }
-RULE_CODES = {"momentum": RULE_MOMENTUM, "sgd": RULE_SGD, "nesterov": RULE_NESTEROV,
-              "adam": RULE_ADAM}
+# fastmlp's rules by their fit(optimizer=...) names; scikit-learn's solvers'
+# by theirs with a prefix.
+RULE_CODES = {"momentum": RULE_MOMENTUM, "nesterov": RULE_AVERAGED_NESTEROV,
+              "adam": RULE_ADAM_CORRECTED, "sklearn_sgd": RULE_SGD,
+              "sklearn_nesterov": RULE_NESTEROV, "sklearn_adam": RULE_ADAM}
 STATUS_CODES = {"ok": STATUS_OK, "nonfinite_loss": STATUS_NONFINITE_LOSS,
                 "nonfinite_params": STATUS_NONFINITE_PARAMS}
 GEMM_BACKENDS = {"openblas": GEMM_OPENBLAS}
@@ -327,9 +330,9 @@ cdef class EpochKernel:
             raise ValueError("velocity (state1) must hold one value per parameter")
         s1 = <uintptr_t> _address(state1, dtype, (n_params,), "state1", True)
         s2 = 0
-        if rule == RULE_ADAM:
+        if has_second_moment(rule):
             if getattr(state2, "shape", None) != (n_params,):
-                raise ValueError("RULE_ADAM needs a second-moment buffer of n_params")
+                raise ValueError("Adam needs a second-moment buffer of n_params")
             s2 = <uintptr_t> _address(state2, dtype, (n_params,), "state2", True)
         self.ep.grads = NULL
         if rule != RULE_MOMENTUM or combine == "formed":
@@ -425,12 +428,12 @@ cdef class EpochKernel:
     def state_size(self):
         """Elements of a checkpoint: the parameters and every buffer of the
         rule's state (Adam's step count is returned by save_state)."""
-        return self.ep.update.n_params * (3 if self.ep.update.rule == RULE_ADAM else 2)
+        return self.ep.update.n_params * (3 if has_second_moment(self.ep.update.rule) else 2)
 
     def _state_buffers(self):
         cdef Py_ssize_t n = self.ep.update.n_params
         out = [(<uintptr_t> self.ep.params), (<uintptr_t> self.ep.update.state1)]
-        if self.ep.update.rule == RULE_ADAM:
+        if has_second_moment(self.ep.update.rule):
             out.append(<uintptr_t> self.ep.update.state2)
         return out
 

@@ -19,9 +19,10 @@
 from cython cimport floating
 from libc.math cimport pow, sqrt
 
-from fastmlp._kernels._codes cimport RULE_ADAM, RULE_MOMENTUM, RULE_NESTEROV
+from fastmlp._kernels._codes cimport (
+    RULE_ADAM, RULE_ADAM_CORRECTED, RULE_AVERAGED_NESTEROV, RULE_MOMENTUM, RULE_NESTEROV)
 from fastmlp._kernels._elementwise cimport (
-    adam_update, apply_velocity, momentum_mix, scale, sgd_update)
+    FM_NESTEROV_AVERAGED, adam_update, apply_velocity, momentum_mix, scale, sgd_update)
 
 cdef extern from *:
     """
@@ -55,6 +56,12 @@ cdef struct Update:
     # the current step's coefficients (begin_update)
     double lr
     double l2c          # coefficient of w added to the weight gradient
+    double eps_t        # Adam's epsilon as the update kernel adds it
+
+
+cdef inline bint has_second_moment(int rule) noexcept nogil:
+    """The Adams, whose state is two moments and a step count."""
+    return rule == RULE_ADAM or rule == RULE_ADAM_CORRECTED
 
 
 cdef struct GradientSink:
@@ -82,6 +89,7 @@ cdef inline void init_update(Update* u, int rule, void* state1, void* state2,
     u.nonfinite = 0
     u.lr = 0
     u.l2c = 0
+    u.eps_t = epsilon
 
 
 cdef inline void start_run(Update* u, double lr) noexcept nogil:
@@ -99,7 +107,7 @@ cdef inline GradientSink begin_update(Update* u, double l2, bint fused,
     as soon as its gradient is formed (backward_rows with this Update);
     else the gradient is formed whole in `grads`, then apply_gradient."""
     cdef GradientSink sink
-    cdef double m = u.m, c_new
+    cdef double m = u.m, c_new, root
     sink.out = grads
     sink.alpha = 1.0
     sink.beta = 0.0
@@ -120,10 +128,15 @@ cdef inline GradientSink begin_update(Update* u, double l2, bint fused,
                 sink.beta = m
         return sink
     u.l2c = l2
-    if u.rule == RULE_ADAM:
+    if has_second_moment(u.rule):
+        # Both Adams step by lr_t m1 / (sqrt(m2) + eps_t) with
+        # lr_t = lr sqrt(1 - b2^t) / (1 - b1^t). scikit-learn's adds eps to
+        # sqrt(m2) (eps_t = eps); fastmlp's adds it to the square root of
+        # the corrected m2 / (1 - b2^t), which is eps_t = eps sqrt(1 - b2^t).
         u.adam_t[0] += 1
-        u.lr = (u.base_lr * sqrt(1.0 - pow(u.b2, <double> u.adam_t[0]))
-                / (1.0 - pow(u.b1, <double> u.adam_t[0])))
+        root = sqrt(1.0 - pow(u.b2, <double> u.adam_t[0]))
+        u.lr = u.base_lr * root / (1.0 - pow(u.b1, <double> u.adam_t[0]))
+        u.eps_t = u.eps * root if u.rule == RULE_ADAM_CORRECTED else u.eps
     return sink
 
 
@@ -138,19 +151,22 @@ cdef inline double update_block(Update* u, floating* params, floating* out,
     cdef floating* s2 = <floating*> u.state2
     cdef floating lr = <floating> u.lr, l2c = <floating> u.l2c
     cdef double sq
+    cdef int variant
     if u.rule == RULE_MOMENTUM:
         sq = apply_velocity(params + wo, out + wo, nw, lr, l2c, l2c != 0, &u.nonfinite)
         apply_velocity(params + bo, out + bo, nb, lr, <floating> 0, False, &u.nonfinite)
-    elif u.rule == RULE_ADAM:
+    elif has_second_moment(u.rule):
         sq = adam_update(params + wo, out + wo, s1 + wo, s2 + wo, nw, lr, <floating> u.b1,
-                         <floating> u.b2, <floating> u.eps, l2c, l2c != 0, &u.nonfinite)
+                         <floating> u.b2, <floating> u.eps_t, l2c, l2c != 0, &u.nonfinite)
         adam_update(params + bo, out + bo, s1 + bo, s2 + bo, nb, lr, <floating> u.b1,
-                    <floating> u.b2, <floating> u.eps, <floating> 0, False, &u.nonfinite)
+                    <floating> u.b2, <floating> u.eps_t, <floating> 0, False, &u.nonfinite)
     else:
+        variant = (FM_NESTEROV_AVERAGED if u.rule == RULE_AVERAGED_NESTEROV
+                   else 1 if u.rule == RULE_NESTEROV else 0)
         sq = sgd_update(params + wo, out + wo, s1 + wo, nw, lr, <floating> u.m, l2c,
-                        u.rule == RULE_NESTEROV, l2c != 0, &u.nonfinite)
+                        variant, l2c != 0, &u.nonfinite)
         sgd_update(params + bo, out + bo, s1 + bo, nb, lr, <floating> u.m, <floating> 0,
-                   u.rule == RULE_NESTEROV, False, &u.nonfinite)
+                   variant, False, &u.nonfinite)
     return sq
 
 

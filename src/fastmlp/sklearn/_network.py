@@ -109,11 +109,11 @@ class SolverState(OptimizerState):
                  beta_2=0.999, epsilon=1e-8):
         if solver == "adam":
             self.optimizer = AdamOptimizer([], learning_rate_init, beta_1, beta_2, epsilon)
-            rule = "adam"
+            rule = "sklearn_adam"
         else:
             self.optimizer = SGDOptimizer([], learning_rate_init, schedule, momentum,
                                           nesterov, power_t)
-            rule = "nesterov" if nesterov else "sgd"
+            rule = "sklearn_nesterov" if nesterov else "sklearn_sgd"
         super().__init__(rule, n_params, dtype)
 
     @property
