@@ -355,7 +355,7 @@ def run_report(chosen, repeat=None, json_path=None, strict=False, file=None):
         print(text, file=out)
 
     t_start = time.perf_counter()
-    load_start = os.getloadavg()
+    load_start = _bench.load_average()   # None where the OS has no load average
     with _bench.blas_single_thread():
         blas = blas_libraries()
         machine = _bench.machine_summary()
@@ -373,8 +373,10 @@ def run_report(chosen, repeat=None, json_path=None, strict=False, file=None):
         say(f"fastmlp elementwise kernels: {_train.simd_active()} path")
         say(f"CPU: {machine['cpu']} ({machine['cpu_count']} logical)  "
             f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE']}  "
-            f"OPENBLAS_L2_SIZE={machine['OPENBLAS_L2_SIZE']}  "
-            f"load average at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
+            f"OPENBLAS_L2_SIZE={machine['OPENBLAS_L2_SIZE']}"
+            + ("" if load_start is None else
+               f"  load average at start {load_start[0]:.2f} {load_start[1]:.2f} "
+               f"{load_start[2]:.2f}"))
         say(f"fastmlp {machine['fastmlp']}, scikit-learn {sklearn.__version__}, "
             f"numpy {machine['numpy']}, python {machine['python']}")
         if any(lib["num_threads"] != 1 for lib in blas):
@@ -394,9 +396,10 @@ def run_report(chosen, repeat=None, json_path=None, strict=False, file=None):
         _bench.print_table([row(r) for r in results], HEADER, file=out)
 
     elapsed = time.perf_counter() - t_start
-    load_end = os.getloadavg()
-    say(f"\n{len(results)} configs in {elapsed:.1f} s; load average at end "
-        f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+    load_end = _bench.load_average()
+    say(f"\n{len(results)} configs in {elapsed:.1f} s"
+        + ("" if load_end is None else
+           f"; load average at end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}"))
     issues = [p for r in results for p in r["problems"]]
     if issues:
         for p in issues:
