@@ -523,3 +523,28 @@ def test_valid_calls_other_than_fit_change_nothing(MLP):
     for method in ("loss", "gradients", "forward", "predict"):
         _call(net, method, _X(), _y("cross_entropy"))
     _assert_same_state(net, snap)
+
+
+def test_the_finiteness_check_of_X_streams():
+    """X already in the model dtype is not copied, and the NaN/inf check
+    looks at it a block at a time: a 51 MB X costs about 1 MiB of mask, not
+    one byte per element (12.8 MB here), and a NaN in the last block is
+    still found and located."""
+    import tracemalloc
+
+    from fastmlp import _validation
+
+    X = np.zeros((200_000, 64), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        out = _validation.check_X(X, 64, np.float32)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert out is X
+    assert peak < 2 * _validation.FINITE_CHECK_ELEMENTS + 65536, peak
+    X[199_999, 63] = np.nan
+    with pytest.raises(ValueError, match="row 199999, column 63"):
+        _validation.check_X(X, 64, np.float32)

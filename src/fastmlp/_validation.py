@@ -223,6 +223,24 @@ def _aligned(arr):
     return arr if arr.flags.aligned else arr.copy(order="C")
 
 
+# Rows of X checked for finiteness at a time: the check's temporary mask is
+# then at most this many elements (1 MiB), not one byte per element of X (a
+# 1 GB float32 X would need a 0.25 GB mask).
+FINITE_CHECK_ELEMENTS = 2**20
+
+
+def _first_nonfinite(a):
+    """(row, column) of the first NaN or inf of a 2-D array, or None; the
+    rows are checked a block at a time."""
+    step = max(1, FINITE_CHECK_ELEMENTS // max(1, a.shape[1]))
+    for start in range(0, a.shape[0], step):
+        block = a[start:start + step]
+        if not np.isfinite(block).all():
+            row, col = np.argwhere(~np.isfinite(block))[0]
+            return start + int(row), int(col)
+    return None
+
+
 def check_X(X, n_features, dtype):
     """A C-contiguous, aligned, finite (n, n_features) array of the model dtype.
 
@@ -243,10 +261,10 @@ def check_X(X, n_features, dtype):
     # RuntimeWarning out of it (it becomes the error under -W error).
     with np.errstate(over="ignore", invalid="ignore"):
         out = _aligned(np.ascontiguousarray(arr, dtype=dtype))
-    if not np.isfinite(out).all():
+    bad = _first_nonfinite(out)
+    if bad is not None:
         # Report the offending value from the caller's data, not the conversion
         # (a float64 1e300 becomes inf in float32).
-        bad = np.argwhere(~np.isfinite(out))[0]
         src = arr[tuple(bad)]
         if np.isfinite(src):
             raise ValueError(
