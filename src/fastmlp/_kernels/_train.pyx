@@ -99,10 +99,6 @@ cdef Net read_spec(const Py_ssize_t[::1] spec) except *:
     return net_from_spec(&spec[0], BACKENDS)
 
 
-cdef inline floating* ptr_or_null(floating[::1] buf) noexcept:
-    return &buf[0] if buf.shape[0] > 0 else NULL
-
-
 def forward(const Py_ssize_t[::1] spec, const floating[::1] params,
             const floating[:, ::1] X, floating[::1] work, floating[:, ::1] out):
     """out = output-layer activations for every row of X."""
@@ -431,7 +427,6 @@ cdef class EpochKernel:
         return self.ep.update.n_params * (3 if has_second_moment(self.ep.update.rule) else 2)
 
     def _state_buffers(self):
-        cdef Py_ssize_t n = self.ep.update.n_params
         out = [(<uintptr_t> self.ep.params), (<uintptr_t> self.ep.update.state1)]
         if has_second_moment(self.ep.update.rule):
             out.append(<uintptr_t> self.ep.update.state2)
