@@ -56,6 +56,12 @@ def _assert_same_model(a, b):
     assert a.params.dtype == b.params.dtype
     np.testing.assert_array_equal(a.params, b.params)
     np.testing.assert_array_equal(a.velocity, b.velocity)
+    assert a.optimizer == b.optimizer
+    assert a.optimizer_steps == b.optimizer_steps
+    if a.second_moment is None:
+        assert b.second_moment is None
+    else:
+        np.testing.assert_array_equal(a.second_moment, b.second_moment, strict=True)
     assert a.history == b.history
     assert type(a.rng.bit_generator) is type(b.rng.bit_generator)
     assert json.dumps(_rngstate.generator_to_json(a.rng)) == \
@@ -169,7 +175,8 @@ def test_header_holds_the_documented_fields(tmp_path):
         np.testing.assert_array_equal(z["params"], canonical(net, net.params))
         np.testing.assert_array_equal(z["velocity"], canonical(net, net.velocity))
     assert list(header) == list(_persist.HEADER_FIELDS)
-    assert header["format"] == "fastmlp-mlp" and header["version"] == 1
+    assert header["format"] == "fastmlp-mlp" and header["version"] == 2
+    assert header["optimizer"] == "momentum" and header["optimizer_steps"] == 0
     assert header["layer_sizes"] == [3, 4, 2]
     assert header["hidden_activations"] == ["tanh"]
     assert header["loss"] == "mse" and header["output_activation"] == "relu"
@@ -464,7 +471,9 @@ TAMPERED = [
     # format and version
     ("format-wrong", _set("format", "keras-h5"), "not a fastmlp model file"),
     ("format-missing", _set("format", _DELETE), "not a fastmlp model file"),
-    ("version-2", _set("version", 2), "unknown format version 2"),
+    ("version-3", _set("version", 3), "unknown format version 3; this fastmlp reads versions 1 and 2"),
+    ("version-0", _set("version", 0), "unknown format version 0"),
+    ("version-float", _set("version", 2.0), '"version" must be an integer'),
     ("version-string", _set("version", "1"), '"version" must be an integer'),
     ("version-bool", _set("version", True), '"version" must be an integer'),
     ("field-missing", _set("history", _DELETE), r"missing the fields \['history'\]"),
