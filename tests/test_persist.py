@@ -56,10 +56,32 @@ def _assert_same_model(a, b):
     assert a.params.dtype == b.params.dtype
     np.testing.assert_array_equal(a.params, b.params)
     np.testing.assert_array_equal(a.velocity, b.velocity)
+    assert a.optimizer == b.optimizer
+    assert a.optimizer_steps == b.optimizer_steps
+    if a.second_moment is None:
+        assert b.second_moment is None
+    else:
+        np.testing.assert_array_equal(a.second_moment, b.second_moment, strict=True)
     assert a.history == b.history
     assert type(a.rng.bit_generator) is type(b.rng.bit_generator)
     assert json.dumps(_rngstate.generator_to_json(a.rng)) == \
         json.dumps(_rngstate.generator_to_json(b.rng))
+
+
+def set_optimizer_state(net, optimizer, seed=0):
+    """``net`` given, by hand, the state of ``optimizer`` that fit would leave
+    (the training code sets it): a random velocity and, for adam, a random
+    second moment >= 0 (exact zeros, a signed zero and a subnormal among its
+    values) and a step count."""
+    rng = np.random.default_rng(seed)
+    net.optimizer = optimizer
+    net.velocity[...] = rng.standard_normal(net.velocity.size)
+    if optimizer == "adam":
+        second = rng.uniform(0, 1, net.params.size).astype(net.dtype)
+        second[:3] = [0.0, -0.0, np.finfo(net.dtype).smallest_subnormal]
+        net.second_moment = second
+        net.optimizer_steps = 7 + seed
+    return net
 
 
 def canonical(net, flat):
@@ -169,7 +191,8 @@ def test_header_holds_the_documented_fields(tmp_path):
         np.testing.assert_array_equal(z["params"], canonical(net, net.params))
         np.testing.assert_array_equal(z["velocity"], canonical(net, net.velocity))
     assert list(header) == list(_persist.HEADER_FIELDS)
-    assert header["format"] == "fastmlp-mlp" and header["version"] == 1
+    assert header["format"] == "fastmlp-mlp" and header["version"] == 2
+    assert header["optimizer"] == "momentum" and header["optimizer_steps"] == 0
     assert header["layer_sizes"] == [3, 4, 2]
     assert header["hidden_activations"] == ["tanh"]
     assert header["loss"] == "mse" and header["output_activation"] == "relu"
@@ -403,19 +426,27 @@ def test_missing_file_raises_file_not_found(tmp_path):
 # -- bad files ----------------------------------------------------------------
 
 _GENUINE = {}
+V1_FIXTURE = pathlib.Path(__file__).parent / "data" / "model_v1_float64.npz"
 
 
-def _parts(tmp_path):
+def _parts(tmp_path, optimizer="momentum"):
     """(header dict, {member: array}) of a genuine saved model, whose file is
-    also written to tmp_path / "good.npz" (built and saved once per session)."""
-    if not _GENUINE:
-        X, y = make_data("labels", 10, [3, 4, 2])
-        net = fastmlp.reference.MLP([3, 4, 2], loss="cross_entropy", dtype="float64", seed=4)
-        net.fit(X, y, epochs=2, batch_size=3)
-        net.save(tmp_path / "good.npz")
-        _GENUINE["bytes"] = (tmp_path / "good.npz").read_bytes()
-    else:
-        (tmp_path / "good.npz").write_bytes(_GENUINE["bytes"])
+    also written to tmp_path / "good.npz" (built and saved once per session
+    and optimizer; "adam" adds the second moment and a step count; "v1" is
+    the version-1 fixture of float64, which has its own layer sizes)."""
+    if optimizer not in _GENUINE:
+        if optimizer == "v1":
+            _GENUINE[optimizer] = V1_FIXTURE.read_bytes()
+        else:
+            X, y = make_data("labels", 10, [3, 4, 2])
+            net = fastmlp.reference.MLP([3, 4, 2], loss="cross_entropy", dtype="float64",
+                                        seed=4)
+            net.fit(X, y, epochs=2, batch_size=3)
+            if optimizer != "momentum":
+                set_optimizer_state(net, optimizer)
+            net.save(tmp_path / "good.npz")
+            _GENUINE[optimizer] = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "good.npz").write_bytes(_GENUINE[optimizer])
     with np.load(tmp_path / "good.npz", allow_pickle=False) as z:
         members = {k: z[k] for k in z.files}
     return json.loads(members["header"].tobytes()), members
@@ -464,7 +495,9 @@ TAMPERED = [
     # format and version
     ("format-wrong", _set("format", "keras-h5"), "not a fastmlp model file"),
     ("format-missing", _set("format", _DELETE), "not a fastmlp model file"),
-    ("version-2", _set("version", 2), "unknown format version 2"),
+    ("version-3", _set("version", 3), "unknown format version 3; this fastmlp reads versions 1 and 2"),
+    ("version-0", _set("version", 0), "unknown format version 0"),
+    ("version-float", _set("version", 2.0), '"version" must be an integer'),
     ("version-string", _set("version", "1"), '"version" must be an integer'),
     ("version-bool", _set("version", True), '"version" must be an integer'),
     ("field-missing", _set("history", _DELETE), r"missing the fields \['history'\]"),
@@ -537,9 +570,16 @@ TAMPERED = [
 ]
 
 
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 @pytest.mark.parametrize("mutate,match", [c[1:] for c in TAMPERED], ids=[c[0] for c in TAMPERED])
-def test_tampered_file_is_rejected(mutate, match, tmp_path):
-    header, members = _parts(tmp_path)
+def test_tampered_file_is_rejected(mutate, match, optimizer, tmp_path):
+    load_tampered(tmp_path, mutate, match, optimizer)
+
+
+def load_tampered(tmp_path, mutate, match, optimizer="momentum"):
+    """A genuine file of ``optimizer`` (see _parts), changed by
+    ``mutate(header, members)``, is rejected with a message matching ``match``."""
+    header, members = _parts(tmp_path, optimizer)
     original = members["header"]
     mutate(header, members)
     if members.get("header") is original:
@@ -631,8 +671,12 @@ def test_single_npy_array_is_rejected(tmp_path):
     _load_bad(tmp_path / "bad", "a single .npy array")
 
 
-def test_every_truncation_is_rejected(tmp_path):
-    _parts(tmp_path)
+FUZZED = ["momentum", "adam", "v1"]  # version 2 without and with a second moment; version 1
+
+
+@pytest.mark.parametrize("kind", FUZZED)
+def test_every_truncation_is_rejected(kind, tmp_path):
+    _parts(tmp_path, kind)
     path = tmp_path / "good.npz"
     size = path.stat().st_size
     # Shrink the file in place, longest prefix first (rewriting a file per
@@ -642,8 +686,9 @@ def test_every_truncation_is_rejected(tmp_path):
         _load_bad(path, "not an .npz archive|member|missing")
 
 
-def test_flipped_bytes_give_value_error_or_the_same_model(tmp_path):
-    _parts(tmp_path)
+@pytest.mark.parametrize("kind", FUZZED)
+def test_flipped_bytes_give_value_error_or_the_same_model(kind, tmp_path):
+    _parts(tmp_path, kind)
     path = tmp_path / "good.npz"
     good = fastmlp.reference.MLP.load(path)
     data = path.read_bytes()
@@ -670,14 +715,16 @@ def test_flipped_bytes_give_value_error_or_the_same_model(tmp_path):
     assert path.read_bytes() == data
 
 
-def test_corrupted_array_bytes_fail_the_crc(tmp_path):
-    _, members = _parts(tmp_path)
+@pytest.mark.parametrize("member", ["params", "velocity", "second_moment"])
+def test_corrupted_array_bytes_fail_the_crc(member, tmp_path):
+    _, members = _parts(tmp_path, "adam")
     data = bytearray((tmp_path / "good.npz").read_bytes())
-    raw = members["params"].tobytes()
+    raw = members[member].tobytes()
+    assert bytes(data).count(raw) == 1
     at = bytes(data).index(raw) + 5
     data[at] ^= 0x01
     (tmp_path / "bad").write_bytes(data)
-    _load_bad(tmp_path / "bad", "'params'.*Bad CRC-32")
+    _load_bad(tmp_path / "bad", f"'{member}'.*Bad CRC-32")
 
 
 def _zip_with(path, members, compression=zipfile.ZIP_STORED):
@@ -692,23 +739,25 @@ def _npy(arr):
     return buf.getvalue()
 
 
-def test_huge_claimed_shape_is_rejected_before_allocating(tmp_path):
-    header, members = _parts(tmp_path)
+@pytest.mark.parametrize("member", ["params", "velocity", "second_moment"])
+def test_huge_claimed_shape_is_rejected_before_allocating(member, tmp_path):
+    header, members = _parts(tmp_path, "adam")
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         buf, {"descr": "<f8", "fortran_order": False, "shape": (10**15,)})
     payload = {k: _npy(v) for k, v in members.items()}
-    payload["params"] = buf.getvalue() + b"\x00" * 64
+    payload[member] = buf.getvalue() + b"\x00" * 64
     _zip_with(tmp_path / "bad", payload)
-    _load_bad(tmp_path / "bad", r"'params' claims shape \(1000000000000000,\)")
+    _load_bad(tmp_path / "bad", rf"'{member}' claims shape \(1000000000000000,\)")
 
 
-def test_member_that_is_not_npy_is_rejected(tmp_path):
-    header, members = _parts(tmp_path)
+@pytest.mark.parametrize("member", ["params", "velocity", "second_moment"])
+def test_member_that_is_not_npy_is_rejected(member, tmp_path):
+    header, members = _parts(tmp_path, "adam")
     payload = {k: _npy(v) for k, v in members.items()}
-    payload["velocity"] = b"just some bytes"
+    payload[member] = b"just some bytes"
     _zip_with(tmp_path / "bad", payload)
-    _load_bad(tmp_path / "bad", "'velocity' is not a readable .npy array")
+    _load_bad(tmp_path / "bad", f"'{member}' is not a readable .npy array")
 
 
 def test_unsupported_compression_is_rejected(tmp_path):
@@ -717,18 +766,23 @@ def test_unsupported_compression_is_rejected(tmp_path):
     _load_bad(tmp_path / "bad", "unsupported compression method 12")
 
 
-def test_deflated_archive_is_accepted(tmp_path):
-    header, members = _parts(tmp_path)
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_deflated_archive_is_accepted(optimizer, tmp_path):
+    header, members = _parts(tmp_path, optimizer)
     _zip_with(tmp_path / "z", {k: _npy(v) for k, v in members.items()}, zipfile.ZIP_DEFLATED)
     net = fastmlp.reference.MLP.load(tmp_path / "z")
     np.testing.assert_array_equal(canonical(net, net.params), members["params"])
+    if optimizer == "adam":
+        np.testing.assert_array_equal(canonical(net, net.second_moment),
+                                      members["second_moment"], strict=True)
 
 
-def test_duplicate_members_are_rejected(tmp_path):
-    header, members = _parts(tmp_path)
+@pytest.mark.parametrize("member", ["params", "velocity", "second_moment"])
+def test_duplicate_members_are_rejected(member, tmp_path):
+    header, members = _parts(tmp_path, "adam")
     payload = {k: _npy(v) for k, v in members.items()}
     _zip_with(tmp_path / "bad", payload)
     with pytest.warns(UserWarning, match="Duplicate name"):
         with zipfile.ZipFile(tmp_path / "bad", "a") as zf:
-            zf.writestr("params.npy", payload["params"])
-    _load_bad(tmp_path / "bad", r"duplicate members \['params.npy'\]")
+            zf.writestr(f"{member}.npy", payload[member])
+    _load_bad(tmp_path / "bad", rf"duplicate members \['{member}.npy'\]")

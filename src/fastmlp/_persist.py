@@ -1,11 +1,11 @@
 """Saving and loading models: ``net.save(path)`` and ``MLP.load(path)``.
 
-File format "fastmlp-mlp", version 1
+File format "fastmlp-mlp", version 2
 ====================================
 
 A model file is a NumPy ``.npz`` archive (a zip file, written uncompressed
 by ``numpy.savez``; members deflated as by ``numpy.savez_compressed`` are
-read too, no other compression) with exactly three members, none of which
+read too, no other compression) with three or four members, none of which
 holds Python objects (nothing in the file is pickled, and loading uses
 ``numpy.load(..., allow_pickle=False)``, so reading an untrusted file never
 executes code):
@@ -19,7 +19,13 @@ executes code):
     row-major, for l = 0..L-1), then all biases, i.e.
     ``concatenate([W.ravel() for W in net.weights] + net.biases)``.
 ``velocity.npy``
-    The momentum buffer ``net.velocity``, same shape, dtype and layout.
+    The velocity ``net.velocity``, same shape, dtype and layout: the
+    momentum buffer of "momentum" and "nesterov", Adam's first moment m1
+    for "adam".
+``second_moment.npy``
+    Present exactly when the header's ``optimizer`` is ``"adam"``: Adam's
+    second moment m2 (``net.second_moment``), same shape, dtype and layout;
+    finite and >= 0, being a running mean of squared gradients.
 
 The stored layout is this canonical one whatever the layout of
 ``net.params`` in memory (which may hold W_0 transposed, see
@@ -35,7 +41,7 @@ no duplicate keys, no other fields):
 
 ========================  ====================================================
 ``format``                ``"fastmlp-mlp"``
-``version``               ``1``
+``version``               ``2``
 ``layer_sizes``           list of ints ``[n0, ..., nL]``
 ``hidden_activations``    list of ``L - 1`` activation names
 ``loss``                  loss name
@@ -51,17 +57,45 @@ no duplicate keys, no other fields):
                           arrays written as lists of ints and 128-bit
                           integers as plain JSON integers (the codec is
                           fastmlp._rngstate)
+``optimizer``             ``"momentum"``, ``"nesterov"`` or ``"adam"``
+                          (``net.optimizer``: the update rule of the last fit)
+``optimizer_steps``       int >= 0 (and < 2**63), Adam's step count t
+                          (``net.optimizer_steps``); 0 unless ``optimizer``
+                          is ``"adam"``
 ========================  ====================================================
 
-A reader meeting a version other than 1 refuses the file; a future version
-will bump the number whenever a field's meaning changes or one is added.
+Version 2: what changed, and why
+--------------------------------
+fit gained the "nesterov" and "adam" update rules, and Adam's state is more
+than the velocity: its second moment and its step count (which sets the
+bias correction) persist across fit calls. Without them a loaded Adam model
+would restart with m2 = 0 and t = 0 and take steps of a very different size
+from the ones it would have taken uninterrupted. So version 2 adds the
+header fields ``optimizer`` and ``optimizer_steps`` and the member
+``second_moment.npy`` (Adam only); nothing else changed. The round trip
+guarantee below covers the whole optimizer state.
+
+Version 1 (still read)
+----------------------
+Version 1 is version 2 without the two header fields and without
+``second_moment.npy`` (a version-1 file holding that member is refused):
+``"version": 1`` and exactly the first eleven fields above, always the
+three members header, params and velocity, the velocity being the momentum
+buffer. All version-1 files were written by the "momentum" rule, so
+``load`` gives them ``optimizer = "momentum"``, ``second_moment = None``
+and ``optimizer_steps = 0``, which is exactly the state they were saved in.
+``save`` writes version 2 only.
+
+A reader meeting a version other than 1 or 2 refuses the file; a future
+version will bump the number whenever a field's meaning changes or one is
+added.
 
 Guarantees
 ----------
 - Round trip: ``MLP.load(path)`` (on ``fastmlp.MLP`` or
   ``fastmlp.reference.MLP``, returning an instance of that class) restores
-  the weights, biases, velocity, hyperparameters, history and generator
-  state exactly, so ``fit`` after a save and load continues bit for bit as an
+  the weights, biases, hyperparameters, history, generator state and
+  optimizer state (name, velocity, second moment, step count) exactly, so ``fit`` after a save and load continues bit for bit as an
   uninterrupted ``fit`` would (shuffles included). The loaded model is built
   through the normal constructor: ``weights`` and ``biases`` are views into
   ``params`` as always. The generator's seed sequence (used only by
@@ -75,8 +109,11 @@ Guarantees
   with ``os.replace``, and the directory is fsynced where the OS allows. A save
   that fails at any point leaves an existing file untouched and removes the
   temporary file. ``save`` refuses (ValueError) a model whose parameters,
-  velocity or history are not finite, rather than write a file ``load``
-  would reject.
+  velocity, second moment or history are not finite, whose second moment
+  is negative or not an array like params, or whose optimizer state is
+  not one the header can hold (an unknown optimizer name; a second moment
+  or a nonzero step count without "adam"; "adam" without a second moment;
+  a negative step count), rather than write a file ``load`` would reject.
 - Validation: a file that is truncated, corrupted, tampered with or simply
   not a model file makes ``load`` raise ValueError with a message naming the
   problem: never another exception type, and never code execution. Array
@@ -97,13 +134,20 @@ from ._layout import Layout
 from ._rngstate import generator_from_json, generator_to_json, json_type, short
 
 FORMAT_NAME = "fastmlp-mlp"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what save writes
+READABLE_VERSIONS = (1, 2)
 
-HEADER_FIELDS = (
+HEADER_FIELDS_V1 = (
     "format", "version", "layer_sizes", "hidden_activations", "loss",
     "output_activation", "init_schemes", "l2", "dtype", "history", "rng",
 )
-MEMBERS = ("header", "params", "velocity")
+HEADER_FIELDS = HEADER_FIELDS_V1 + ("optimizer", "optimizer_steps")
+FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS}
+MEMBERS = ("header", "params", "velocity")  # in every file
+ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
+OPTIMIZERS = ("momentum", "nesterov", "adam")
+# The model holds its step count in an intp.
+MAX_OPTIMIZER_STEPS = int(np.iinfo(np.intp).max)
 
 # Deflate cannot expand data by more than about 1032:1; a zip entry claiming
 # more is lying, and its claimed size must not drive an allocation.
@@ -135,7 +179,36 @@ def _canonical_buffer(model, name):
     return layout.to_canonical(arr)
 
 
-def _header(model):
+def _optimizer_state(model):
+    """(optimizer name, step count, canonical second moment or None), checked
+    to be what the header and members can hold."""
+    name = model.optimizer
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ValueError(f"cannot save: unknown optimizer {short(name)}; "
+                         f"expected one of {', '.join(map(repr, OPTIMIZERS))}")
+    steps = model.optimizer_steps
+    if not v._is_int(steps) or not 0 <= steps <= MAX_OPTIMIZER_STEPS:
+        raise ValueError(f"cannot save: optimizer_steps must be an int in "
+                         f"[0, {MAX_OPTIMIZER_STEPS}], got {short(steps)}")
+    if name != "adam":
+        if model.second_moment is not None:
+            raise ValueError(f"cannot save: second_moment is set, but optimizer {name!r} "
+                             f"has none (only 'adam' keeps a second moment)")
+        if steps != 0:
+            raise ValueError(f"cannot save: optimizer_steps is {steps}, but optimizer "
+                             f"{name!r} counts no steps (only 'adam' does)")
+        return name, 0, None
+    if model.second_moment is None:
+        raise ValueError("cannot save: optimizer is 'adam' but second_moment is None")
+    second_moment = _canonical_buffer(model, "second_moment")
+    negative = second_moment < 0
+    if negative.any():
+        raise ValueError(f"cannot save: second_moment is negative at canonical index "
+                         f"{int(np.argmax(negative))} (it is a mean of squares)")
+    return name, int(steps), second_moment
+
+
+def _header(model, optimizer, steps):
     history = []
     for i, h in enumerate(model.history):
         if not v._is_real(h) or not math.isfinite(float(h)):
@@ -153,23 +226,28 @@ def _header(model):
         "dtype": np.dtype(model.dtype).name,
         "history": history,
         "rng": generator_to_json(model.rng),
+        "optimizer": optimizer,
+        "optimizer_steps": steps,
     }
 
 
-def _write_payload(f, header_bytes, params, velocity):
+def _write_payload(f, header_bytes, arrays):
     """The archive, written to the open binary file ``f``."""
     np.savez(f, allow_pickle=False,
-             header=np.frombuffer(header_bytes, dtype=np.uint8),
-             params=params, velocity=velocity)
+             header=np.frombuffer(header_bytes, dtype=np.uint8), **arrays)
 
 
 def save(model, path):
     """Write ``model`` to ``path`` in the format described above."""
     path = _fspath(path)
-    params = _canonical_buffer(model, "params")
-    velocity = _canonical_buffer(model, "velocity")
-    header_bytes = json.dumps(_header(model), allow_nan=False).encode("utf-8")
-    atomic_write(path, lambda f: _write_payload(f, header_bytes, params, velocity))
+    arrays = {"params": _canonical_buffer(model, "params"),
+              "velocity": _canonical_buffer(model, "velocity")}
+    optimizer, steps, second_moment = _optimizer_state(model)
+    if second_moment is not None:
+        arrays[ADAM_MEMBER] = second_moment
+    header_bytes = json.dumps(_header(model, optimizer, steps),
+                              allow_nan=False).encode("utf-8")
+    atomic_write(path, lambda f: _write_payload(f, header_bytes, arrays))
 
 
 # -- load --------------------------------------------------------------------
@@ -194,7 +272,7 @@ def _members(archive, file_size):
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise _Invalid(f"the archive has duplicate members {dupes}")
-    expected = {m + ".npy" for m in MEMBERS}
+    expected = {m + ".npy" for m in MEMBERS + (ADAM_MEMBER,)}
     missing = [m for m in MEMBERS if m + ".npy" not in names]
     if missing:
         raise _Invalid(f"the archive is missing {', '.join(repr(m) for m in missing)} "
@@ -279,15 +357,17 @@ def _check_header(header):
     version = header.get("version")
     if not v._is_int(version):
         raise _Invalid(f'the header\'s "version" must be an integer, got {short(version)}')
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise _Invalid(f"unknown format version {version}; this fastmlp reads "
-                       f"version {FORMAT_VERSION}")
-    missing = [f for f in HEADER_FIELDS if f not in header]
+                       f"versions {' and '.join(map(str, READABLE_VERSIONS))}")
+    fields = FIELDS_BY_VERSION[version]
+    missing = [f for f in fields if f not in header]
     if missing:
         raise _Invalid(f"the header is missing the fields {missing}")
-    extra = sorted(set(header) - set(HEADER_FIELDS))
+    extra = sorted(set(header) - set(fields))
     if extra:
-        raise _Invalid(f"the header has unexpected fields {extra}")
+        raise _Invalid(f"the header has unexpected fields {extra}"
+                       + (f" for version {version}" if version != FORMAT_VERSION else ""))
     for field in ("layer_sizes", "hidden_activations", "init_schemes", "history"):
         if not isinstance(header[field], list):
             raise _Invalid(f'"{field}" must be a list, got {json_type(header[field])}')
@@ -308,6 +388,34 @@ def _check_header(header):
                            f'got {short(header["history"][i])}')
         history.append(h)
     return history
+
+
+def _check_optimizer(header, members):
+    """(optimizer, steps) from a checked header (version 1: the momentum
+    rule's), and the second-moment member present exactly with adam."""
+    has_member = ADAM_MEMBER in members
+    if header["version"] == 1:
+        if has_member:
+            raise _Invalid(f"the archive has a {ADAM_MEMBER!r} member, which version-1 "
+                           f"files never have")
+        return "momentum", 0
+    name, steps = header["optimizer"], header["optimizer_steps"]
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise _Invalid(f'"optimizer" must be one of {", ".join(map(repr, OPTIMIZERS))}, '
+                       f"got {short(name)}")
+    if not v._is_int(steps) or not 0 <= steps <= MAX_OPTIMIZER_STEPS:
+        raise _Invalid(f'"optimizer_steps" must be an int in [0, {MAX_OPTIMIZER_STEPS}], '
+                       f"got {short(steps)}")
+    if name != "adam" and steps != 0:
+        raise _Invalid(f'"optimizer_steps" must be 0 unless "optimizer" is \'adam\', '
+                       f"got {steps} with {name!r}")
+    if name == "adam" and not has_member:
+        raise _Invalid(f'"optimizer" is \'adam\', but the archive has no {ADAM_MEMBER!r} '
+                       f"member")
+    if name != "adam" and has_member:
+        raise _Invalid(f"the archive has a {ADAM_MEMBER!r} member, but \"optimizer\" is "
+                       f"{name!r} (only 'adam' keeps a second moment)")
+    return name, int(steps)
 
 
 def _check_array(archive, member, peeked, n_params, dtype):
@@ -331,6 +439,7 @@ def _load_archive(cls, archive, file_size):
     members = _members(archive, file_size)
     header = _parse_header(archive, *members["header"][1:])
     history = _check_header(header)
+    optimizer, steps = _check_optimizer(header, members)
     try:
         sizes = v.check_layer_sizes(header["layer_sizes"])
         dtype = v.check_dtype(header["dtype"])
@@ -341,6 +450,14 @@ def _load_archive(cls, archive, file_size):
     n_params = Layout(sizes).n_params
     params = _check_array(archive, "params", members["params"], n_params, dtype)
     velocity = _check_array(archive, "velocity", members["velocity"], n_params, dtype)
+    second_moment = None
+    if optimizer == "adam":
+        second_moment = _check_array(archive, ADAM_MEMBER, members[ADAM_MEMBER],
+                                     n_params, dtype)
+        negative = second_moment < 0
+        if negative.any():
+            raise _Invalid(f"{ADAM_MEMBER} is negative (first at index "
+                           f"{int(np.argmax(negative))}), but it is a mean of squares")
     try:
         rng = generator_from_json(header["rng"])
     except ValueError as exc:
@@ -361,6 +478,11 @@ def _load_archive(cls, archive, file_size):
     # layout; fill them in place, through the views.
     net._layout.from_canonical(params, net.params)
     net._layout.from_canonical(velocity, net.velocity)
+    net.optimizer = optimizer
+    if second_moment is not None:
+        net.second_moment = np.empty_like(net.params)
+        net._layout.from_canonical(second_moment, net.second_moment)
+    net.optimizer_steps = steps
     net.history = history
     net.rng = rng
     return net
