@@ -53,6 +53,16 @@ def test_fastmlp_follows_the_reference(dtype, optimizer, batch_size):
         4 * (1 if batch_size is None else 7) if optimizer == "adam" else 0)
 
 
+def assert_same_state(a, b):
+    """Parameters and the whole optimizer state equal bit for bit."""
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.velocity, b.velocity)
+    assert (a.second_moment is None) == (b.second_moment is None)
+    if a.second_moment is not None:
+        np.testing.assert_array_equal(a.second_moment, b.second_moment)
+    assert a.optimizer == b.optimizer and a.optimizer_steps == b.optimizer_steps
+
+
 def _flat(net, grads):
     return np.concatenate([g.ravel() for g in grads[0]] + list(grads[1]))
 
@@ -92,11 +102,7 @@ def test_the_state_persists_across_fit_calls(impl, optimizer):
     once.fit(X, y, epochs=3, **kw)
     for _ in range(3):
         twice.fit(X, y, epochs=1, **kw)
-    np.testing.assert_array_equal(once.params, twice.params)
-    np.testing.assert_array_equal(once.velocity, twice.velocity)
-    if optimizer == "adam":
-        np.testing.assert_array_equal(once.second_moment, twice.second_moment)
-    assert once.optimizer_steps == twice.optimizer_steps
+    assert_same_state(once, twice)
 
 
 def test_switching_the_optimizer_restarts_its_state_with_a_warning(impl):
@@ -179,3 +185,21 @@ def test_early_stopping_restores_adam_state(impl):
     np.testing.assert_array_equal(net.params, again.params)
     np.testing.assert_array_equal(net.second_moment, again.second_moment)
     assert net.optimizer_steps == again.optimizer_steps == 10 * (best + 1)
+
+
+@pytest.mark.parametrize("optimizer", ["nesterov", "adam"])
+def test_fit_after_save_and_load_continues_bit_for_bit(impl, optimizer, tmp_path):
+    X, y = make_data("labels", 30, SIZES)
+    kw = dict(batch_size=7, lr=0.05, optimizer=optimizer)
+    straight = _net(impl, "float32")
+    straight.fit(X, y, epochs=4, **kw)
+    first = _net(impl, "float32")
+    first.fit(X, y, epochs=2, **kw)
+    first.save(tmp_path / "m.npz")
+    resumed = impl.load(tmp_path / "m.npz")
+    assert resumed.optimizer == optimizer
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the loaded rule is the same: no restart
+        resumed.fit(X, y, epochs=2, **kw)
+    assert_same_state(resumed, straight)
+    assert resumed.history == straight.history
