@@ -260,10 +260,10 @@ TAMPERED_V2 = [
     ("v2-optimizer-missing", _set("optimizer", _DELETE), r"missing the fields \['optimizer'\]"),
     ("v2-steps-missing", _set("optimizer_steps", _DELETE), r"missing the fields \['optimizer_steps'\]"),
     ("v2-both-missing", _both(_set("optimizer", _DELETE), _set("optimizer_steps", _DELETE)), r"missing the fields \['optimizer', 'optimizer_steps'\]"),
-    ("v2-labelled-version-1", _set("version", 1), r"unexpected fields \['optimizer', 'optimizer_steps'\] for version 1"),
+    ("v2-labelled-version-1", _set("version", 1), r"unexpected fields \['feature_names', 'optimizer', 'optimizer_steps'\] for version 1"),
     ("v2-field-extra", _set("beta_2", 0.999), r"unexpected fields \['beta_2'\]"),
     ("v2-version-3", _set("version", 3), "unknown format version 3"),
-    ("v1-with-second-moment", _both(_set("version", 1), _set("optimizer", _DELETE), _set("optimizer_steps", _DELETE)), "'second_moment' member, which version-1 files never have"),
+    ("v1-with-second-moment", _both(_set("version", 1), _set("optimizer", _DELETE), _set("optimizer_steps", _DELETE), _set("feature_names", _DELETE)), "'second_moment' member, which version-1 files never have"),
     # the optimizer name
     ("optimizer-unknown", _set("optimizer", "sgd"), "\"optimizer\" must be one of 'momentum', 'nesterov', 'adam', got 'sgd'"),
     ("optimizer-case", _set("optimizer", "ADAM"), "\"optimizer\" must be one of .* got 'ADAM'"),

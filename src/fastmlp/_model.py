@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from . import _frames
 from . import _progress
 from . import _stats
 from . import _validation as v
@@ -118,6 +119,9 @@ class BaseMLP:
         # another rule starts them from zero.
         self.optimizer = "momentum"
         self.second_moment = None
+        # The column names of the DataFrame the model was first fit on
+        # (a tuple of str), or None; later DataFrames are read by them.
+        self.feature_names = None
         self._optimizer_steps = np.zeros(1, dtype=np.intp)
 
     @property
@@ -138,6 +142,9 @@ class BaseMLP:
 
     # -- validation helpers -------------------------------------------------
     def _check_X(self, X):
+        if _frames.is_frame(X):
+            # The columns the model was fit on, by name; the dtypes one by one.
+            X = _frames.frame_to_array(X, self.feature_names)
         return v.check_X(X, self.layer_sizes[0], self.dtype)
 
     def _check_Xy(self, X, y):
@@ -195,6 +202,7 @@ class BaseMLP:
         appended to ``net.metrics``.
         """
         Xc, Y = self._check_Xy(X, y)
+        names = _frames.column_names(X) if _frames.is_frame(X) else None
         n = Xc.shape[0]
         epochs, rows, lr, momentum, shuffle = v.check_fit_params(
             epochs, batch_size, lr, momentum, shuffle, n)
@@ -213,6 +221,8 @@ class BaseMLP:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         self.best_epoch = None
+        if self.feature_names is None and names is not None:
+            self.feature_names = names
         if epochs == 0:
             return self
         self._use_optimizer(optimizer)

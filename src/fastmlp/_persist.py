@@ -62,6 +62,9 @@ no duplicate keys, no other fields):
 ``optimizer_steps``       int >= 0 (and < 2**63), Adam's step count t
                           (``net.optimizer_steps``); 0 unless ``optimizer``
                           is ``"adam"``
+``feature_names``         null, or a list of n0 distinct strings: the
+                          column names of the DataFrame fit was given
+                          (``net.feature_names``)
 ========================  ====================================================
 
 Version 2: what changed, and why
@@ -72,18 +75,21 @@ bias correction) persist across fit calls. Without them a loaded Adam model
 would restart with m2 = 0 and t = 0 and take steps of a very different size
 from the ones it would have taken uninterrupted. So version 2 adds the
 header fields ``optimizer`` and ``optimizer_steps`` and the member
-``second_moment.npy`` (Adam only); nothing else changed. The round trip
+``second_moment.npy`` (Adam only). It also adds ``feature_names``: a model
+fit on a DataFrame reads later DataFrames by column name, and keeps that
+after a save and load. The round trip
 guarantee below covers the whole optimizer state.
 
 Version 1 (still read)
 ----------------------
-Version 1 is version 2 without the two header fields and without
+Version 1 is version 2 without the three header fields and without
 ``second_moment.npy`` (a version-1 file holding that member is refused):
 ``"version": 1`` and exactly the first eleven fields above, always the
 three members header, params and velocity, the velocity being the momentum
 buffer. All version-1 files were written by the "momentum" rule, so
 ``load`` gives them ``optimizer = "momentum"``, ``second_moment = None``
-and ``optimizer_steps = 0``, which is exactly the state they were saved in.
+and ``optimizer_steps = 0``, which is exactly the state they were saved in
+(and ``feature_names = None``).
 ``save`` writes version 2 only.
 
 A reader meeting a version other than 1 or 2 refuses the file; a future
@@ -141,7 +147,7 @@ HEADER_FIELDS_V1 = (
     "format", "version", "layer_sizes", "hidden_activations", "loss",
     "output_activation", "init_schemes", "l2", "dtype", "history", "rng",
 )
-HEADER_FIELDS = HEADER_FIELDS_V1 + ("optimizer", "optimizer_steps")
+HEADER_FIELDS = HEADER_FIELDS_V1 + ("feature_names", "optimizer", "optimizer_steps")
 FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS}
 MEMBERS = ("header", "params", "velocity")  # in every file
 ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
@@ -226,9 +232,36 @@ def _header(model, optimizer, steps):
         "dtype": np.dtype(model.dtype).name,
         "history": history,
         "rng": generator_to_json(model.rng),
+        "feature_names": _feature_names_to_json(model.feature_names),
         "optimizer": optimizer,
         "optimizer_steps": steps,
     }
+
+
+def _feature_names_to_json(names):
+    if names is None:
+        return None
+    if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"cannot save: feature_names must be None or a tuple of str, got "
+                         f"{short(names)}")
+    if len(names) != len(set(names)):
+        raise ValueError("cannot save: feature_names has duplicates")
+    return list(names)
+
+
+def _check_feature_names(header, n_features):
+    """The feature names of a checked header (version 1: None)."""
+    names = header.get("feature_names") if header["version"] >= 2 else None
+    if names is None:
+        return None
+    if (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+            or len(set(names)) != len(names)):
+        raise _Invalid(f'"feature_names" must be null or a list of distinct strings, got '
+                       f"{short(names)}")
+    if len(names) != n_features:
+        raise _Invalid(f'"feature_names" has {len(names)} names, but the model has '
+                       f"{n_features} inputs")
+    return tuple(names)
 
 
 def _write_payload(f, header_bytes, arrays):
@@ -483,6 +516,7 @@ def _load_archive(cls, archive, file_size):
         net.second_moment = np.empty_like(net.params)
         net._layout.from_canonical(second_moment, net.second_moment)
     net.optimizer_steps = steps
+    net.feature_names = _check_feature_names(header, net.layer_sizes[0])
     net.history = history
     net.rng = rng
     return net
