@@ -339,6 +339,13 @@ class BaseMLP:
             out["val_accuracy"] = float(np.mean((outputs > 0.5) == (Yv > 0.5)))
         return out
 
+    def to_onnx(self):
+        """The forward pass as an ``onnx.ModelProto``: input "X" (n, n0) and
+        output "Y" (= ``forward(X)``) in the model dtype. Needs
+        ``pip install "fastmlp[onnx]"``; see fastmlp._onnx."""
+        from . import _onnx
+        return _onnx.to_onnx(self)
+
     # -- persistence (format and guarantees: fastmlp._persist) ---------------
     def save(self, path):
         """Write the model to ``path`` (exact name, atomically; no pickle)."""
