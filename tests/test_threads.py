@@ -267,3 +267,46 @@ def test_gil_is_released_during_forward():
     assert ratio >= MIN_RATIO, (
         f"during a {elapsed * 1e3:.0f} ms forward call another Python thread ran at "
         f"{ratio:.1%} of its rate alone: the kernels hold the GIL")
+
+
+def test_forward_workspaces_are_per_thread_and_bounded():
+    """forward keeps small workspaces between calls (building one costs more
+    than a one-row pass); each thread has its own, so concurrent calls on
+    one model never share scratch memory, and large ones are not kept."""
+    import threading
+
+    from fastmlp import mlp
+
+    rng = np.random.default_rng(0)
+    net = fastmlp.MLP([16, 64, 8], loss="cross_entropy", seed=0)
+    inputs = [rng.standard_normal((rows, 16)) for rows in (1, 3, 7, 1, 3, 7)]
+    expected = [net.forward(x) for x in inputs]
+    failures = []
+    barrier = threading.Barrier(len(inputs))
+
+    def worker(i):
+        barrier.wait()
+        for _ in range(300):
+            if not np.array_equal(net.forward(inputs[i]), expected[i]):
+                failures.append(i)
+                return
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    # In this thread: at most MAX_ENTRIES row counts, none over MAX_ELEMENTS.
+    big = mlp._WorkspaceCache.MAX_ELEMENTS // 100  # rows whose workspace is too large
+    for rows in (1, 2, 3, 4, 5, big):
+        net.forward(rng.standard_normal((rows, 16)))
+    kept = mlp._WorkspaceCache.entries(net)
+    assert len(kept) <= mlp._WorkspaceCache.MAX_ENTRIES
+    assert big not in kept and all(w.size <= mlp._WorkspaceCache.MAX_ELEMENTS
+                                   for _, w in kept.values())
+    # A parameter written after the workspace was kept is what the next call uses.
+    x = inputs[0]
+    before = net.forward(x)
+    net.weights[1][...] = 0
+    assert not np.array_equal(net.forward(x), before)

@@ -142,7 +142,7 @@ class BaseMLP:
 
     # -- validation helpers -------------------------------------------------
     def _check_X(self, X):
-        if _frames.is_frame(X):
+        if not isinstance(X, np.ndarray) and _frames.is_frame(X):
             # The columns the model was fit on, by name; the dtypes one by one.
             X = _frames.frame_to_array(X, self.feature_names)
         return v.check_X(X, self.layer_sizes[0], self.dtype)

@@ -247,6 +247,12 @@ def check_X(X, n_features, dtype):
     Always a new or converted array when the input is not already exactly
     that, so nothing downstream ever writes into the caller's memory.
     """
+    # The common case of prediction, checked in a microsecond or two:
+    # already exactly right and small enough for one finiteness pass.
+    if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
+            and X.shape[1] == n_features and 0 < X.size <= FINITE_CHECK_ELEMENTS
+            and X.flags.c_contiguous and X.flags.aligned and np.isfinite(X).all()):
+        return X
     arr = _as_numeric_array(X, "X")
     if arr.ndim != 2:
         raise ValueError(f"X must be a 2-D array (n_samples, n_features), got {arr.ndim}-D shape {arr.shape}")
