@@ -35,5 +35,6 @@ if not SUPPORTED_SKLEARN[0] <= _release(_sklearn.__version__) < SUPPORTED_SKLEAR
         'Install a supported release with: pip install "fastmlp[sklearn]"')
 
 from ._estimators import MLPClassifier, MLPRegressor  # noqa: E402
+from ._onnx import register_onnx_converters  # noqa: E402
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "register_onnx_converters"]
