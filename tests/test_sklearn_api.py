@@ -314,3 +314,38 @@ def test_network_too_large_for_blas_is_a_value_error_before_allocating():
     with pytest.raises(ValueError, match="BLAS"):
         est.fit(X, y)
     assert not hasattr(est, "coefs_")
+
+
+def test_prediction_skips_validate_data_only_where_it_would_change_nothing(monkeypatch):
+    """A finite float ndarray of the fitted width goes straight to the
+    kernels; everything else still meets scikit-learn's own checks, with its
+    own errors and warnings."""
+    import warnings
+
+    import pandas as pd
+    from fastmlp.sklearn import _estimators
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5))
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier(hidden_layer_sizes=(6,), max_iter=20, random_state=0).fit(X, y)
+    calls = []
+    real = _estimators.validate_data
+    monkeypatch.setattr(_estimators, "validate_data",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    fast = clf.predict_proba(X)
+    assert not calls
+    np.testing.assert_array_equal(fast, clf.predict_proba(X.tolist()))  # validated
+    assert calls
+    with pytest.raises(ValueError, match="expecting 5 features"):
+        clf.predict_proba(X[:, :4])
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict_proba(np.where(X > 1, np.nan, X))
+    framed = pd.DataFrame(X, columns=list("abcde"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        named = MLPClassifier(hidden_layer_sizes=(6,), max_iter=20, random_state=0).fit(framed, y)
+    with pytest.warns(UserWarning, match="feature names"):
+        named.predict_proba(X)

@@ -275,7 +275,7 @@ def test_forward_workspaces_are_per_thread_and_bounded():
     one model never share scratch memory, and large ones are not kept."""
     import threading
 
-    from fastmlp import mlp
+    from fastmlp import _workspace
 
     rng = np.random.default_rng(0)
     net = fastmlp.MLP([16, 64, 8], loss="cross_entropy", seed=0)
@@ -298,12 +298,12 @@ def test_forward_workspaces_are_per_thread_and_bounded():
         t.join()
     assert not failures
     # In this thread: at most MAX_ENTRIES row counts, none over MAX_ELEMENTS.
-    big = mlp._WorkspaceCache.MAX_ELEMENTS // 100  # rows whose workspace is too large
+    big = _workspace.KEEP_MAX_ELEMENTS // 100  # rows whose workspace is too large
     for rows in (1, 2, 3, 4, 5, big):
         net.forward(rng.standard_normal((rows, 16)))
-    kept = mlp._WorkspaceCache.entries(net)
-    assert len(kept) <= mlp._WorkspaceCache.MAX_ENTRIES
-    assert big not in kept and all(w.size <= mlp._WorkspaceCache.MAX_ELEMENTS
+    kept = _workspace.kept_entries(net)
+    assert len(kept) <= _workspace.KEEP_MAX_ENTRIES
+    assert big not in kept and all(w.size <= _workspace.KEEP_MAX_ELEMENTS
                                    for _, w in kept.values())
     # A parameter written after the workspace was kept is what the next call uses.
     x = inputs[0]

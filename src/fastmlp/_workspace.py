@@ -10,6 +10,8 @@ per fit and reused by every step.
 Every code and header position comes from the compiled module, where the
 kernels define them (fastmlp/_kernels/_codes.pxd, csrc/elementwise.h).
 """
+import threading
+
 import numpy as np
 
 from ._kernels._train import (
@@ -73,3 +75,33 @@ def build(layout, activations, loss, rows, dtype, gemm="openblas"):
     ]).astype(np.intp)
     work = np.zeros(fields["work_size"], dtype=dtype)
     return spec, work
+
+
+# Workspaces of forward calls on few rows, kept between calls: building one
+# costs more than a one-row forward pass. Kept per owner (a model) and per
+# thread, since a workspace is scratch memory two threads must not share;
+# they live on the owner, by thread id (a finished thread's id may be reused
+# by a new thread, which then reuses buffers nothing else touches). Large
+# ones are built per call and never kept.
+KEEP_MAX_ELEMENTS = 2**18   # 1 MiB in float32: 945 rows of the digits network
+KEEP_MAX_ENTRIES = 4        # row counts kept per owner and thread
+
+
+def kept_entries(owner):
+    """This thread's {rows: (spec, work)} kept for owner."""
+    by_thread = owner.__dict__.setdefault("_kept_workspaces", {})
+    return by_thread.setdefault(threading.get_ident(), {})
+
+
+def kept(owner, rows, make):
+    """(spec, work) for `rows` rows: this thread's kept one, or make(rows)
+    (kept when small)."""
+    entries = kept_entries(owner)
+    found = entries.get(rows)
+    if found is None:
+        found = make(rows)
+        if found[1].size <= KEEP_MAX_ELEMENTS:
+            if len(entries) >= KEEP_MAX_ENTRIES:
+                entries.pop(next(iter(entries)))
+            entries[rows] = found
+    return found

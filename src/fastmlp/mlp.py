@@ -4,8 +4,6 @@ Everything here is orchestration: the inputs arrive validated and converted
 by BaseMLP, this module sizes the workspace once per call (once per fit for
 training) and makes one kernel call per call (one per epoch for training).
 """
-import threading
-
 import numpy as np
 
 from ._kernels import _train
@@ -23,36 +21,6 @@ from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tes
 CHECKPOINT_ROWS = 16384
 
 
-class _WorkspaceCache:
-    """The workspaces of forward calls on few rows, kept per model and per
-    thread: building one costs more than a one-row forward pass, and a
-    workspace is scratch memory that two threads must not share. They live
-    on the model, by thread id (a finished thread's id may be reused by a
-    new thread, which then reuses buffers nothing else touches). Large ones
-    are built per call and never kept."""
-
-    MAX_ELEMENTS = 2**18    # 1 MiB in float32: 945 rows of the digits network
-    MAX_ENTRIES = 4         # row counts kept per model and thread
-
-    @staticmethod
-    def entries(net):
-        """This thread's {rows: (spec, work)} for net."""
-        by_thread = net.__dict__.setdefault("_forward_workspaces", {})
-        return by_thread.setdefault(threading.get_ident(), {})
-
-    def get(self, net, rows):
-        entries = self.entries(net)
-        found = entries.get(rows)
-        if found is None:
-            found = net._workspace(rows)
-            if found[1].size <= self.MAX_ELEMENTS:
-                if len(entries) >= self.MAX_ENTRIES:
-                    entries.pop(next(iter(entries)))
-                entries[rows] = found
-        return found
-
-
-_forward_workspaces = _WorkspaceCache()
 _FORWARD = {np.float32: _train.forward["float"], np.float64: _train.forward["double"]}
 
 
@@ -73,7 +41,7 @@ class MLP(BaseMLP):
                                 rows, self.dtype)
 
     def _forward(self, X):
-        spec, work = _forward_workspaces.get(self, X.shape[0])
+        spec, work = _workspace.kept(self, X.shape[0], self._workspace)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         # The kernel's specialization for the model dtype: skips the fused
         # function's dispatch on argument types (0.2 us of a 5 us call).

@@ -80,7 +80,7 @@ class Network:
 
     def forward(self, X, flat=None):
         """Output activations for the rows of X (C-contiguous, network dtype)."""
-        spec, work = self.workspace(X.shape[0])
+        spec, work = _workspace.kept(self, X.shape[0], self.workspace)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         _train.forward(spec, self.flat if flat is None else flat, X, work, out)
         return out
