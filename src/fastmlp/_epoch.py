@@ -49,7 +49,6 @@ class OptimizerState:
     interrupted. The buffers may be given (fastmlp.MLP's own)."""
 
     def __init__(self, rule, n_params, dtype, first=None, second=None, steps=None):
-        self.rule_name = rule
         self.rule = _train.RULE_CODES[rule]
         self.first = np.zeros(n_params, dtype=dtype) if first is None else first
         self.second = None
@@ -91,7 +90,6 @@ class EpochLoop:
         self.grads = None
         if formed or state.rule != _workspace.RULE_MOMENTUM:
             self.grads = np.empty(layout.n_params, dtype=dtype)
-        self.state = state
         self.kernel = _train.EpochKernel(
             self.spec, params, X, Y, row_weights, batch_rows, self.work, rule=state.rule,
             state1=state.first, state2=state.second, steps=state.steps, grads=self.grads,

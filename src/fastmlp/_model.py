@@ -202,7 +202,8 @@ class BaseMLP:
         appended to ``net.metrics``.
         """
         Xc, Y = self._check_Xy(X, y)
-        names = _frames.column_names(X) if _frames.is_frame(X) else None
+        names = None if isinstance(X, np.ndarray) or not _frames.is_frame(X) else \
+            _frames.column_names(X)
         n = Xc.shape[0]
         epochs, rows, lr, momentum, shuffle = v.check_fit_params(
             epochs, batch_size, lr, momentum, shuffle, n)
