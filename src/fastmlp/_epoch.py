@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from . import _workspace
+from . import _sparse, _workspace
 from ._kernels import _train
 from ._recovery import Recovery
 
@@ -59,7 +59,7 @@ class OptimizerState:
 
 class EpochLoop:
     """One fit's epochs over validated data: X (n, n_in) and Y (n, n_out)
-    C-contiguous in the model dtype, ``row_weights`` (n,) or None, batches of
+    C-contiguous in the model dtype (or X a fastmlp._sparse.CsrRows of it), ``row_weights`` (n,) or None, batches of
     ``batch_rows`` rows (the last one smaller).
 
     Per batch the objective is ``loss_coef * (loss sum, rows weighted) /
@@ -82,8 +82,18 @@ class EpochLoop:
                  weighted_objective=False, checkpoint_rows=None, isolated=True,
                  combine=None):
         batch_rows = int(batch_rows)
-        chunk = _workspace.chunk_rows(layout.sizes, batch_rows)
-        self.spec, self.work = _workspace.build(layout, activations, loss, chunk, dtype)
+        sparse = isinstance(X, _sparse.CsrRows)
+        chunk = _workspace.chunk_rows(layout.sizes, batch_rows, sparse)
+        self.spec, self.work = _workspace.build(layout, activations, loss, chunk, dtype,
+                                                sparse=sparse)
+        # CSR X: a chunk's rows are gathered into buffers made here, sized
+        # for the fullest chunk any row order can give.
+        self.x_batch = None
+        if sparse:
+            rows = min(batch_rows, chunk)
+            room = _sparse.batch_capacity(X, rows)
+            self.x_batch = (np.empty(rows + 1, dtype=np.intp), np.empty(room, dtype=np.intc),
+                            np.empty(room, dtype=dtype))
         formed = combine == "formed" or (combine is None and batch_rows > chunk)
         # A momentum step that fits one chunk writes its gradient straight
         # into the velocity; every other step needs a gradient buffer.
@@ -91,7 +101,8 @@ class EpochLoop:
         if formed or state.rule != _workspace.RULE_MOMENTUM:
             self.grads = np.empty(layout.n_params, dtype=dtype)
         self.kernel = _train.EpochKernel(
-            self.spec, params, X, Y, row_weights, batch_rows, self.work, rule=state.rule,
+            self.spec, params, X, Y, row_weights, batch_rows, self.work,
+            x_batch=self.x_batch, rule=state.rule,
             state1=state.first, state2=state.second, steps=state.steps, grads=self.grads,
             momentum=momentum, l2=l2, l2_per_denom=l2_per_denom,
             weighted_objective=weighted_objective, loss_coef=loss_coef,

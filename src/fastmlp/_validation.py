@@ -241,8 +241,20 @@ def _first_nonfinite(a):
     return None
 
 
+def check_X_shape(shape, n_features):
+    """The checks of a 2-D X's (n, d) shape, dense or sparse."""
+    n, d = shape
+    if n == 0:
+        raise ValueError("X is empty: it has 0 rows")
+    if d != n_features:
+        raise ValueError(f"X has {d} features but the network expects {n_features}")
+    if n > BLAS_INT_MAX:
+        raise ValueError(f"X has {n} rows, more than a BLAS call can address")
+
+
 def check_X(X, n_features, dtype):
-    """A C-contiguous, aligned, finite (n, n_features) array of the model dtype.
+    """A C-contiguous, aligned, finite (n, n_features) array of the model
+    dtype; scipy.sparse X becomes a fastmlp._sparse.CsrRows instead.
 
     Always a new or converted array when the input is not already exactly
     that, so nothing downstream ever writes into the caller's memory.
@@ -253,16 +265,14 @@ def check_X(X, n_features, dtype):
             and X.shape[1] == n_features and 0 < X.size <= FINITE_CHECK_ELEMENTS
             and X.flags.c_contiguous and X.flags.aligned and np.isfinite(X).all()):
         return X
+    if not isinstance(X, np.ndarray):
+        from . import _sparse
+        if _sparse.is_sparse(X):
+            return _sparse.check_csr(X, n_features, dtype)
     arr = _as_numeric_array(X, "X")
     if arr.ndim != 2:
         raise ValueError(f"X must be a 2-D array (n_samples, n_features), got {arr.ndim}-D shape {arr.shape}")
-    n, d = arr.shape
-    if n == 0:
-        raise ValueError("X is empty: it has 0 rows")
-    if d != n_features:
-        raise ValueError(f"X has {d} features but the network expects {n_features}")
-    if n > BLAS_INT_MAX:
-        raise ValueError(f"X has {n} rows, more than a BLAS call can address")
+    check_X_shape(arr.shape, n_features)
     # Overflow in the cast is reported below as a ValueError; keep numpy's
     # RuntimeWarning out of it (it becomes the error under -W error).
     with np.errstate(over="ignore", invalid="ignore"):

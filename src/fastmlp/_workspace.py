@@ -34,20 +34,22 @@ RULE_ADAM = RULE_CODES["sklearn_adam"]
 WORK_BUDGET = 2**25
 
 
-def row_width(sizes):
+def row_width(sizes, sparse=False):
     """Workspace elements one row needs: every layer output, two delta rows,
-    and the gathered input, target and weight rows."""
+    and the gathered input (none for sparse X: its rows are gathered as
+    CSR, outside the workspace), target and weight rows."""
     outs = sizes[1:]
-    return sum(outs) + 2 * max(outs) + sizes[0] + sizes[-1] + 1
+    return sum(outs) + 2 * max(outs) + (0 if sparse else sizes[0]) + sizes[-1] + 1
 
 
-def chunk_rows(sizes, rows_wanted):
+def chunk_rows(sizes, rows_wanted, sparse=False):
     """Rows per chunk: all wanted rows when they fit the budget."""
-    return int(max(1, min(rows_wanted, WORK_BUDGET // row_width(sizes))))
+    return int(max(1, min(rows_wanted, WORK_BUDGET // row_width(sizes, sparse))))
 
 
-def build(layout, activations, loss, rows, dtype, gemm="openblas"):
-    """(spec, work) for blocks of at most ``rows`` rows."""
+def build(layout, activations, loss, rows, dtype, gemm="openblas", sparse=False):
+    """(spec, work) for blocks of at most ``rows`` rows (of sparse X: no
+    room for gathered input rows)."""
     sizes = layout.sizes
     L = layout.n_layers
     outs = sizes[1:]
@@ -59,7 +61,7 @@ def build(layout, activations, loss, rows, dtype, gemm="openblas"):
     fields["off_delta_a"] = rows * sum(outs)
     fields["off_delta_b"] = fields["off_delta_a"] + rows * max(outs)
     fields["off_xbuf"] = fields["off_delta_b"] + rows * max(outs)
-    fields["off_ybuf"] = fields["off_xbuf"] + rows * sizes[0]
+    fields["off_ybuf"] = fields["off_xbuf"] + (0 if sparse else rows * sizes[0])
     fields["off_wbuf"] = fields["off_ybuf"] + rows * sizes[-1]
     fields["work_size"] = fields["off_wbuf"] + rows
     header = np.empty(SPEC_HEADER_SIZE, dtype=np.intp)

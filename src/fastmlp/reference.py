@@ -9,6 +9,7 @@ loop step by step in Python.
 import numpy as np
 
 from ._model import BaseMLP, DivergenceError
+from ._sparse import CsrRows
 
 LEAKY_SLOPE = 0.01
 
@@ -77,12 +78,25 @@ def output_delta(loss, out_name, z, y):
     return 2 * (yhat - y) * activation_derivative(out_name, z)
 
 
+def _operand(X):
+    """X as NumPy/SciPy arithmetic takes it: sparse X (a validated
+    fastmlp._sparse.CsrRows) as a scipy CSR matrix, whose products with
+    dense arrays are dense arrays."""
+    return X.matrix() if isinstance(X, CsrRows) else X
+
+
+def _outer(delta, a):
+    """delta^T a, for a dense or a scipy.sparse a (ndarray @ sparse is left
+    to the sparse operand: (a^T delta)^T)."""
+    return delta.T @ a if isinstance(a, np.ndarray) else np.asarray((a.T @ delta).T)
+
+
 class MLP(BaseMLP):
     """Reference multilayer perceptron; see ``fastmlp.MLP`` for the contract."""
 
     def _propagate(self, X):
         """Activations a_0..a_L and pre-activations z_1..z_L for X."""
-        acts, pres = [X], []
+        acts, pres = [_operand(X)], []
         # Overflow gives inf, as in the kernels, without numpy warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             for W, b, name in zip(self.weights, self.biases, self.layer_activations):
@@ -124,7 +138,7 @@ class MLP(BaseMLP):
         dWs = self._layout.weight_views(grad)
         dbs = self._layout.bias_views(grad)
         for l in range(len(self.weights) - 1, -1, -1):
-            dWs[l][...] = delta.T @ acts[l] + self.l2 * self.weights[l]
+            dWs[l][...] = _outer(delta, acts[l]) + self.l2 * self.weights[l]
             dbs[l][...] = delta.sum(axis=0)
             if l > 0:
                 delta = (delta @ self.weights[l]) * activation_derivative(
@@ -152,7 +166,7 @@ class MLP(BaseMLP):
             delta = output_delta(self.loss_name, self.output_activation, pres[-1], Y) / n
             for l in range(L - 1, -1, -1):
                 table[l, 5] = delta.var()
-                table[l, 6] = (delta.T @ acts[l]).var()
+                table[l, 6] = _outer(delta, acts[l]).var()
                 if l > 0:
                     delta = (delta @ self.weights[l]) * activation_derivative(
                         self.layer_activations[l - 1], pres[l - 1])
@@ -161,6 +175,7 @@ class MLP(BaseMLP):
     def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None,
                       beta_2=0.999, epsilon=1e-8):
         # isolated does not matter here: every step keeps its own copy.
+        X = _operand(X)
         n = X.shape[0]
         dt = self.dtype.type
         m, b2, eps = dt(momentum), dt(beta_2), dt(epsilon)

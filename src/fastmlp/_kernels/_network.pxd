@@ -1,7 +1,8 @@
 # The network as the kernels see it (a Net read from the spec array built by
 # fastmlp/_workspace.py), and its forward and backward passes over a block
 # of rows, layer by layer (_dense.pxd). The spec was built and checked by
-# Python; nothing here checks it again.
+# Python; nothing here checks it again. With `xs` (not NULL) the input is
+# CSR rows and x is not read: the first layer is _sparse.pxd's.
 from cython cimport floating
 
 from fastmlp._kernels._codes cimport (
@@ -10,6 +11,7 @@ from fastmlp._kernels._codes cimport (
     SPEC_OFF_XBUF, SPEC_OFF_YBUF, SPEC_WORK_SIZE)
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._gemm cimport GemmBackend
+from fastmlp._kernels._sparse cimport CsrRows, sparse_backward, sparse_forward
 from fastmlp._kernels._update cimport Update, update_block
 
 
@@ -66,7 +68,8 @@ cdef inline bint transposed(const Net* net, Py_ssize_t l) noexcept nogil:
 
 cdef inline floating* forward_rows(const Net* net, const floating* params,
                                    const floating* x, floating* work, int rows,
-                                   floating* last_out) noexcept nogil:
+                                   floating* last_out,
+                                   const CsrRows* xs=NULL) noexcept nogil:
     """Hidden layers activated; the output layer left as pre-activation, in
     last_out if given, else in the workspace. Returns the output block."""
     cdef Py_ssize_t l, L = net.n_layers
@@ -77,6 +80,12 @@ cdef inline floating* forward_rows(const Net* net, const floating* params,
             out = last_out
         else:
             out = work + net.act_off[l]
+        if l == 0 and xs != NULL:
+            sparse_forward(xs, params + net.w_off[0], params + net.b_off[0], out, rows,
+                           <int> net.sizes[0], <int> net.sizes[1],
+                           <int> net.act[0] if L > 1 else -1, transposed(net, 0))
+            a = out
+            continue
         dense_forward(net.gemm, a, params + net.w_off[l], params + net.b_off[l], out,
                       rows, <int> net.sizes[l], <int> net.sizes[l + 1],
                       <int> net.act[l] if l < L - 1 else -1, transposed(net, l))
@@ -95,7 +104,7 @@ cdef inline double update_layer(const Net* net, Update* u, floating* params,
 cdef inline double backward_rows(const Net* net, floating* params, const floating* x,
                                  floating* work, floating* delta, floating* spare,
                                  int rows, floating* out, floating alpha, floating beta,
-                                 Update* update) noexcept nogil:
+                                 Update* update, const CsrRows* xs=NULL) noexcept nogil:
     """Backpropagate delta (dLoss/dz of the output block) through every layer,
     writing out = beta out + alpha grad. With an update, each layer is then
     stepped by it (update_block) while its gradient is still in cache, and
@@ -108,13 +117,18 @@ cdef inline double backward_rows(const Net* net, floating* params, const floatin
         a_in = x if l == 0 else work + net.act_off[l - 1]
         # Below the output layer, each bias gradient was summed by the
         # layer above, in the pass that formed its delta.
-        dense_backward(net.gemm, delta, a_in, params + net.w_off[l],
-                       out + net.w_off[l], out + net.b_off[l] if l == L - 1 else NULL,
-                       alpha, beta, spare if l > 0 else NULL,
-                       <int> net.act[l - 1] if l > 0 else 0,
-                       out + net.b_off[l - 1] if l > 0 else NULL,
-                       rows, <int> net.sizes[l], <int> net.sizes[l + 1],
-                       transposed(net, l))
+        if l == 0 and xs != NULL:
+            sparse_backward(xs, delta, out + net.w_off[0],
+                            out + net.b_off[0] if L == 1 else NULL, alpha, beta, rows,
+                            <int> net.sizes[0], <int> net.sizes[1], transposed(net, 0))
+        else:
+            dense_backward(net.gemm, delta, a_in, params + net.w_off[l],
+                           out + net.w_off[l], out + net.b_off[l] if l == L - 1 else NULL,
+                           alpha, beta, spare if l > 0 else NULL,
+                           <int> net.act[l - 1] if l > 0 else 0,
+                           out + net.b_off[l - 1] if l > 0 else NULL,
+                           rows, <int> net.sizes[l], <int> net.sizes[l + 1],
+                           transposed(net, l))
         if update != NULL:
             sq += update_layer(net, update, params, out, l)
         tmp = delta

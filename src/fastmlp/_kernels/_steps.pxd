@@ -5,7 +5,8 @@
 # - begin_step: the batch's rows, its weight (rows, or summed row weights)
 #   and the L2 coefficient of its objective;
 # - load_chunk: the chunk's input, target and weight rows, gathered by the
-#   epoch's permutation into the workspace or read in place;
+#   epoch's permutation into the workspace or read in place (CSR X: into
+#   the Epoch's CsrBatch, _sparse.pxd);
 # - forward_loss: forward pass, output activation, loss and output delta;
 # - backward (backward_rows of _network.pxd) and the update (_update.pxd).
 #
@@ -24,6 +25,7 @@ from fastmlp._kernels._codes cimport (
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK)
 from fastmlp._kernels._elementwise cimport gather_rows, output_loss
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, update_layer
+from fastmlp._kernels._sparse cimport CsrBatch, CsrRows, csr_block, gather_csr
 from fastmlp._kernels._update cimport (
     GradientSink, Update, begin_update, end_update, mix_gradient)
 
@@ -37,7 +39,9 @@ cdef struct Epoch:
     void* params
     void* grads            # the gradient, when the backward pass does not
                            # write into the velocity; else NULL
-    const void* X
+    const void* X          # dense X; NULL when X is CSR (xs)
+    CsrRows xs             # CSR X (indptr NULL when X is dense)
+    CsrBatch xbatch        # CSR X: room for one gathered chunk
     const void* Y
     const void* row_weights  # NULL: every row weighs 1
     const Py_ssize_t* perm  # NULL: rows in order, read in place
@@ -66,7 +70,8 @@ cdef struct Batch:
 
 
 cdef struct Chunk:
-    const void* x
+    const void* x          # dense rows, or NULL
+    CsrRows xs             # CSR rows (indptr NULL when x is dense)
     const void* y
     const void* w          # row weights, or NULL
     Py_ssize_t rows
@@ -93,7 +98,7 @@ cdef inline Batch begin_step(const Epoch* ep, Py_ssize_t step,
 
 cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
                              floating dummy) noexcept nogil:
-    """Rows [first, first + rows) of the epoch's order (dense X)."""
+    """Rows [first, first + rows) of the epoch's order."""
     cdef Chunk c
     cdef const Net* net = &ep.net
     cdef floating* pw = <floating*> ep.work
@@ -102,20 +107,33 @@ cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
     cdef const floating* prw = <const floating*> ep.row_weights
     c.rows = rows
     c.w = NULL
+    c.x = NULL
+    c.xs.indptr = NULL
+    if ep.xs.indptr != NULL:
+        c.xs = (gather_csr(&ep.xs, ep.perm + first, rows, &ep.xbatch, dummy)
+                if ep.perm != NULL else csr_block(&ep.xs, first))
     if ep.perm != NULL:
-        gather_rows(px, ep.perm + first, <size_t> rows, <size_t> ep.n_in, pw + net.off_xbuf)
+        if px != NULL:
+            gather_rows(px, ep.perm + first, <size_t> rows, <size_t> ep.n_in,
+                        pw + net.off_xbuf)
+            c.x = pw + net.off_xbuf
         gather_rows(py, ep.perm + first, <size_t> rows, <size_t> ep.n_out, pw + net.off_ybuf)
         if prw != NULL:
             gather_rows(prw, ep.perm + first, <size_t> rows, 1, pw + net.off_wbuf)
             c.w = pw + net.off_wbuf
-        c.x = pw + net.off_xbuf
         c.y = pw + net.off_ybuf
     else:
-        c.x = px + first * ep.n_in
+        if px != NULL:
+            c.x = px + first * ep.n_in
         c.y = py + first * ep.n_out
         if prw != NULL:
             c.w = prw + first
     return c
+
+
+cdef inline const CsrRows* chunk_csr(const Chunk* c) noexcept nogil:
+    """The chunk's CSR rows, or NULL when its rows are dense."""
+    return &c.xs if c.xs.indptr != NULL else NULL
 
 
 cdef inline double forward_loss(Epoch* ep, const Chunk* c,
@@ -125,7 +143,8 @@ cdef inline double forward_loss(Epoch* ep, const Chunk* c,
     cdef const Net* net = &ep.net
     cdef floating* pw = <floating*> ep.work
     cdef floating* block = forward_rows(net, <const floating*> ep.params,
-                                        <const floating*> c.x, pw, <int> c.rows, NULL)
+                                        <const floating*> c.x, pw, <int> c.rows, NULL,
+                                        chunk_csr(c))
     return output_loss(net.loss, <int> net.act[net.n_layers - 1], block,
                        <const floating*> c.y, pw + net.off_delta_a, <size_t> c.rows,
                        <size_t> ep.n_out, batch_scale, <const floating*> c.w)
@@ -139,7 +158,7 @@ cdef inline double backward(Epoch* ep, const Chunk* c, GradientSink sink, Update
     return backward_rows(&ep.net, <floating*> ep.params, <const floating*> c.x, pw,
                          pw + ep.net.off_delta_a, pw + ep.net.off_delta_b, <int> c.rows,
                          <floating*> sink.out, <floating> sink.alpha,
-                         <floating> sink.beta, u)
+                         <floating> sink.beta, u, chunk_csr(c))
 
 
 cdef inline int finish_step(Epoch* ep, const Batch* b, double loss_sum,

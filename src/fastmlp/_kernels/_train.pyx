@@ -23,6 +23,9 @@
 # - Rows are processed in chunks of at most `chunk_rows` so that the
 #   workspace stays bounded for full-batch work on large n; gradients
 #   accumulate across chunks through the GEMM beta.
+# - X is dense (a C-contiguous 2-D array) or CSR (the `_csr` twins of the
+#   entry points, and EpochKernel given a fastmlp._sparse.CsrRows): only
+#   the first layer reads it (_sparse.pxd), the rest is the same code.
 # - Training steps are stages (_steps.pxd) over the network's passes
 #   (_network.pxd, _dense.pxd), the update (_update.pxd) and one GEMM
 #   backend table (_gemm.pxd); how they combine is chosen once per fit.
@@ -45,6 +48,7 @@ from fastmlp._kernels._elementwise cimport (
     softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, net_from_spec, transposed
+from fastmlp._kernels._sparse cimport CsrRows, csr_block, sparse_backward, sparse_forward
 from fastmlp._kernels._steps cimport (
     Epoch, StepFn, fm_monotonic_seconds, formed_step, fused_step, run_steps)
 from fastmlp._kernels._update cimport fold_velocity, has_second_moment, init_update, start_run
@@ -99,32 +103,93 @@ cdef Net read_spec(const Py_ssize_t[::1] spec) except *:
     return net_from_spec(&spec[0], BACKENDS)
 
 
+cdef inline const floating* ptr_or_null_const(const floating[::1] buf) noexcept:
+    return &buf[0] if buf is not None and buf.shape[0] > 0 else NULL
+
+
+cdef inline const floating* dense_at(const floating* px, Py_ssize_t first,
+                                     Py_ssize_t n_in) noexcept nogil:
+    """Row `first` of dense X, or NULL when X is CSR (px NULL)."""
+    return px + first * n_in if px != NULL else NULL
+
+
+cdef inline const CsrRows* csr_at(const CsrRows* xs, Py_ssize_t first,
+                                  CsrRows* block) noexcept nogil:
+    """Rows from `first` of CSR X (in *block), or NULL when X is dense."""
+    if xs == NULL:
+        return NULL
+    block[0] = csr_block(xs, first)
+    return block
+
+
+cdef void forward_loop(const Net* net, const floating* pp, const floating* px,
+                       const CsrRows* xs, Py_ssize_t n, Py_ssize_t n_out, floating* pw,
+                       floating* po) noexcept nogil:
+    cdef Py_ssize_t done = 0, rows
+    cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef floating* block
+    cdef CsrRows rows_csr
+    while done < n:
+        rows = min(net.chunk_rows, n - done)
+        block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
+                             po + done * n_out, csr_at(xs, done, &rows_csr))
+        if out_act == FM_SOFTMAX:
+            softmax_rows(block, rows, n_out)
+        else:
+            activate(out_act, block, <size_t> (rows * n_out))
+        done += rows
+
+
 def forward(const Py_ssize_t[::1] spec, const floating[::1] params,
             const floating[:, ::1] X, floating[::1] work, floating[:, ::1] out):
     """out = output-layer activations for every row of X."""
     cdef Net net = read_spec(spec)
-    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = out.shape[1]
-    cdef Py_ssize_t done = 0, rows
-    cdef int out_act = <int> net.act[net.n_layers - 1]
     cdef const floating* px = &X[0, 0]
+    cdef const floating* pp = &params[0]
+    if X.shape[0] != out.shape[0] or X.shape[1] != net.sizes[0]:
+        raise ValueError("X and out disagree with each other or the network")
+    cdef floating* pw = &work[0]
+    cdef floating* po = &out[0, 0]
+    with nogil:
+        forward_loop(&net, pp, px, <const CsrRows*> NULL, X.shape[0], out.shape[1], pw, po)
+
+
+cdef int check_dense_rows(const Net* net, Py_ssize_t n, Py_ssize_t n_in,
+                         Py_ssize_t n_targets) except -1:
+    if n != n_targets or n_in != net.sizes[0]:
+        raise ValueError(f"X ({n} x {n_in}) does not match Y's {n_targets} rows or the "
+                         f"network's {net.sizes[0]} inputs")
+    return 0
+
+
+cdef CsrRows csr_arg(const Py_ssize_t[::1] indptr, const int[::1] indices,
+                     const void* data, Py_ssize_t nnz, Py_ssize_t n) except *:
+    """The CsrRows of validated CSR arrays (fastmlp._sparse.check_csr: every
+    column index in range), once their lengths agree with n rows."""
+    cdef CsrRows xs
+    if indptr.shape[0] != n + 1:
+        raise ValueError(f"indptr must hold {n + 1} offsets, got {indptr.shape[0]}")
+    if indices.shape[0] != nnz or indptr[n] > nnz or indptr[0] != 0:
+        raise ValueError("indptr, indices and data of CSR X disagree on its entries")
+    xs.indptr = &indptr[0]
+    xs.indices = &indices[0] if nnz > 0 else NULL
+    xs.data = data
+    return xs
+
+
+def forward_csr(const Py_ssize_t[::1] spec, const floating[::1] params,
+                const Py_ssize_t[::1] indptr, const int[::1] indices,
+                const floating[::1] data, floating[::1] work, floating[:, ::1] out):
+    """forward() for CSR X (indptr, indices, data) of out.shape[0] rows."""
+    cdef Net net = read_spec(spec)
+    cdef CsrRows xs = csr_arg(indptr, indices, ptr_or_null_const(data), data.shape[0],
+                              out.shape[0])
     cdef const floating* pp = &params[0]
     cdef floating* pw = &work[0]
     cdef floating* po = &out[0, 0]
-    cdef floating* block
     with nogil:
-        while done < n:
-            rows = min(net.chunk_rows, n - done)
-            block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows,
-                                 po + done * n_out)
-            if out_act == FM_SOFTMAX:
-                softmax_rows(block, rows, n_out)
-            else:
-                activate(out_act, block, <size_t> (rows * n_out))
-            done += rows
-
-
-cdef inline const floating* ptr_or_null_const(const floating[::1] buf) noexcept:
-    return &buf[0] if buf is not None and buf.shape[0] > 0 else NULL
+        forward_loop(&net, pp, <const floating*> NULL, &xs, out.shape[0], out.shape[1],
+                     pw, po)
 
 
 def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
@@ -137,24 +202,48 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
     denom 0 means the number of rows. The output activations of the same
     pass go to `out` when it is given."""
     cdef Net net = read_spec(spec)
-    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
+    check_dense_rows(&net, X.shape[0], X.shape[1], Y.shape[0])
+    return objective_of(&net, params, &X[0, 0], NULL, Y, work, l2, out, row_weights,
+                        loss_coef, denom)
+
+
+def objective_csr(const Py_ssize_t[::1] spec, const floating[::1] params,
+                  const Py_ssize_t[::1] indptr, const int[::1] indices,
+                  const floating[::1] data, const floating[:, ::1] Y,
+                  floating[::1] work, double l2, floating[:, ::1] out=None,
+                  const floating[::1] row_weights=None, double loss_coef=1.0,
+                  double denom=0.0):
+    """objective() for CSR X (indptr, indices, data) of Y.shape[0] rows."""
+    cdef Net net = read_spec(spec)
+    cdef CsrRows xs = csr_arg(indptr, indices, ptr_or_null_const(data), data.shape[0],
+                              Y.shape[0])
+    return objective_of(&net, params, NULL, &xs, Y, work, l2, out, row_weights,
+                        loss_coef, denom)
+
+
+cdef double objective_of(const Net* net, const floating[::1] params, const floating* px,
+                         const CsrRows* xs, const floating[:, ::1] Y, floating[::1] work,
+                         double l2, floating[:, ::1] out, const floating[::1] row_weights,
+                         double loss_coef, double denom):
+    cdef Py_ssize_t n = Y.shape[0], n_out = Y.shape[1]
     cdef Py_ssize_t done = 0, rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
-    cdef const floating* px = &X[0, 0]
     cdef const floating* py = &Y[0, 0]
     cdef const floating* pp = &params[0]
     cdef const floating* prw = ptr_or_null_const(row_weights)
     cdef floating* pw = &work[0]
     cdef floating* po = &out[0, 0] if out is not None else NULL
     cdef floating* block
+    cdef CsrRows rows_csr
     cdef double total = 0, sq = 0
     if denom == 0:
         denom = n
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
-            block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows,
-                                 po + done * n_out if po != NULL else NULL)
+            block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
+                                 po + done * n_out if po != NULL else NULL,
+                                 csr_at(xs, done, &rows_csr))
             # The fused loss leaves the output activations in the block.
             total += output_loss(net.loss, out_act, block, py + done * n_out, NULL,
                                  <size_t> rows, <size_t> n_out, <floating> 0,
@@ -177,10 +266,32 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
     delta_coef != loss_coef gives a gradient that is not the objective's
     own (what scikit-learn's squared loss does, on purpose of the caller)."""
     cdef Net net = read_spec(spec)
-    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = Y.shape[1]
+    check_dense_rows(&net, X.shape[0], X.shape[1], Y.shape[0])
+    return gradients_of(&net, params, &X[0, 0], NULL, Y, work, grads, l2, row_weights,
+                        loss_coef, delta_coef, denom)
+
+
+def loss_and_gradients_csr(const Py_ssize_t[::1] spec, floating[::1] params,
+                           const Py_ssize_t[::1] indptr, const int[::1] indices,
+                           const floating[::1] data, const floating[:, ::1] Y,
+                           floating[::1] work, floating[::1] grads, double l2,
+                           const floating[::1] row_weights=None, double loss_coef=1.0,
+                           double delta_coef=1.0, double denom=0.0):
+    """loss_and_gradients() for CSR X (indptr, indices, data) of Y.shape[0] rows."""
+    cdef Net net = read_spec(spec)
+    cdef CsrRows xs = csr_arg(indptr, indices, ptr_or_null_const(data), data.shape[0],
+                              Y.shape[0])
+    return gradients_of(&net, params, NULL, &xs, Y, work, grads, l2, row_weights,
+                        loss_coef, delta_coef, denom)
+
+
+cdef double gradients_of(const Net* net, floating[::1] params, const floating* px,
+                         const CsrRows* xs, const floating[:, ::1] Y, floating[::1] work,
+                         floating[::1] grads, double l2, const floating[::1] row_weights,
+                         double loss_coef, double delta_coef, double denom):
+    cdef Py_ssize_t n = Y.shape[0], n_out = Y.shape[1]
     cdef Py_ssize_t done = 0, rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
-    cdef const floating* px = &X[0, 0]
     cdef const floating* py = &Y[0, 0]
     cdef const floating* prw = ptr_or_null_const(row_weights)
     cdef floating* pp = &params[0]
@@ -188,6 +299,8 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
     cdef floating* pg = &grads[0]
     cdef floating* block
     cdef floating scale
+    cdef CsrRows rows_csr
+    cdef const CsrRows* at
     cdef double total = 0, sq = 0
     if denom == 0:
         denom = n
@@ -195,13 +308,15 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
-            block = forward_rows(&net, pp, px + done * n_in, pw, <int> rows, NULL)
+            at = csr_at(xs, done, &rows_csr)
+            block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
+                                 NULL, at)
             total += output_loss(net.loss, out_act, block, py + done * n_out,
                                  pw + net.off_delta_a, <size_t> rows, <size_t> n_out,
                                  scale, prw + done if prw != NULL else NULL)
-            backward_rows(&net, pp, px + done * n_in, pw, pw + net.off_delta_a,
-                          pw + net.off_delta_b, <int> rows, pg, <floating> 1,
-                          <floating> (0 if done == 0 else 1), NULL)
+            backward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw,
+                          pw + net.off_delta_a, pw + net.off_delta_b, <int> rows, pg,
+                          <floating> 1, <floating> (0 if done == 0 else 1), NULL, at)
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
@@ -284,6 +399,7 @@ cdef class EpochKernel:
     cdef readonly object dtype
 
     def __init__(self, spec, params, X, Y, row_weights, Py_ssize_t batch_rows, work, *,
+                 x_batch=None,
                  int rule, state1, state2=None, steps=None, grads=None,
                  double momentum=0.0, double l2=0.0, bint l2_per_denom=False,
                  bint weighted_objective=False,
@@ -306,13 +422,18 @@ cdef class EpochKernel:
             raise ValueError(f"combine must be 'fused', 'formed' or None, got {combine!r}")
         if combine == "fused" and batch_rows > net.chunk_rows:
             raise ValueError("a fused step needs the batch in one workspace chunk")
-        n = X.shape[0] if isinstance(X, np.ndarray) and X.ndim == 2 else 0
         # (No negative indexing in this module: wraparound is off.)
         n_in, n_out = net.sizes[0], net.sizes[net.n_layers]
         self.ep.net = net
         self.ep.params = <void*> <uintptr_t> _address(params, dtype, (n_params,), "params",
                                                       True)
-        self.ep.X = <const void*> <uintptr_t> _address(X, dtype, (n, n_in), "X")
+        self.ep.xs.indptr = NULL
+        if isinstance(X, np.ndarray) or X is None:
+            n = X.shape[0] if isinstance(X, np.ndarray) and X.ndim == 2 else 0
+            self.ep.X = <const void*> <uintptr_t> _address(X, dtype, (n, n_in), "X")
+        else:
+            n = self._read_csr(X, x_batch, dtype, n_in, min(batch_rows, net.chunk_rows))
+            self.ep.X = NULL
         self.ep.Y = <const void*> <uintptr_t> _address(Y, dtype, (n, n_out), "Y")
         self.ep.row_weights = NULL
         if row_weights is not None:
@@ -364,7 +485,39 @@ cdef class EpochKernel:
         self.n_steps = (n + batch_rows - 1) // batch_rows
         self.combine = combine
         self.dtype = np.dtype(dtype)
-        self.keep = (spec, params, X, Y, row_weights, work, state1, state2, steps, grads)
+        self.keep = (spec, params, X, Y, row_weights, work, state1, state2, steps, grads,
+                     x_batch)
+
+    def _read_csr(self, X, x_batch, dtype, Py_ssize_t n_in, Py_ssize_t chunk):
+        """Point the Epoch at CSR X (a fastmlp._sparse.CsrRows, its column
+        indices checked there) and at x_batch, the (indptr, indices, data)
+        buffers a gathered chunk of `chunk` rows is copied into; returns X's
+        row count."""
+        from fastmlp._sparse import batch_capacity
+        n, cols = X.shape
+        if cols != n_in:
+            raise ValueError(f"X has {cols} columns but the network {n_in} inputs")
+        nnz = X.data.shape[0] if isinstance(X.data, np.ndarray) else -1
+        self.ep.xs.indptr = <const Py_ssize_t*> <uintptr_t> _address(
+            X.indptr, np.intp, (n + 1,), "X.indptr")
+        self.ep.xs.indices = <const int*> <uintptr_t> _address(
+            X.indices, np.intc, (nnz,), "X.indices")
+        self.ep.xs.data = <const void*> <uintptr_t> _address(X.data, dtype, (nnz,), "X.data")
+        if X.indptr[0] != 0 or X.indptr[n] != nnz:
+            raise ValueError("X.indptr does not span X's stored entries")
+        if not isinstance(x_batch, tuple) or len(x_batch) != 3:
+            raise TypeError("CSR X needs x_batch = (indptr, indices, data) buffers")
+        cap = batch_capacity(X, chunk)
+        if getattr(x_batch[1], "shape", (0,))[0] < cap:
+            raise ValueError(f"x_batch holds fewer than the {cap} entries a chunk may have")
+        size = x_batch[1].shape[0]
+        self.ep.xbatch.indptr = <Py_ssize_t*> <uintptr_t> _address(
+            x_batch[0], np.intp, (chunk + 1,), "x_batch indptr", True)
+        self.ep.xbatch.indices = <int*> <uintptr_t> _address(
+            x_batch[1], np.intc, (size,), "x_batch indices", True)
+        self.ep.xbatch.data = <void*> <uintptr_t> _address(
+            x_batch[2], dtype, (size,), "x_batch data", True)
+        return n
 
     def run(self, const Py_ssize_t[::1] perm, double lr, *, Py_ssize_t steps=-1,
             double signal_interval=0.0, Py_ssize_t clock_every=1):
@@ -515,10 +668,33 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
     X (and, when Y is not None, one backward pass, its gradient left in
     grads). The workspace must hold all rows in one chunk."""
     cdef Net net = read_spec(spec)
-    cdef Py_ssize_t L = net.n_layers, l, n = X.shape[0], n_in, n_out
+    if X.shape[1] != net.sizes[0] or (Y is not None and Y.shape[0] != X.shape[0]):
+        raise ValueError("X does not match the network or Y")
+    return statistics_of(&net, params, &X[0, 0], NULL, X.shape[0], Y, work, grads, stats)
+
+
+def layer_statistics_csr(const Py_ssize_t[::1] spec, floating[::1] params,
+                         const Py_ssize_t[::1] indptr, const int[::1] indices,
+                         const floating[::1] data, const floating[:, ::1] Y,
+                         floating[::1] work, floating[::1] grads, double[:, ::1] stats):
+    """layer_statistics() for CSR X (indptr, indices, data) of
+    indptr.shape[0] - 1 rows."""
+    cdef Net net = read_spec(spec)
+    cdef Py_ssize_t n = indptr.shape[0] - 1
+    cdef CsrRows xs = csr_arg(indptr, indices, ptr_or_null_const(data), data.shape[0], n)
+    if Y is not None and Y.shape[0] != n:
+        raise ValueError("X and Y disagree on the number of rows")
+    return statistics_of(&net, params, NULL, &xs, n, Y, work, grads, stats)
+
+
+cdef object statistics_of(const Net* netp, floating[::1] params, const floating* px,
+                          const CsrRows* xs, Py_ssize_t n, const floating[:, ::1] Y,
+                          floating[::1] work, floating[::1] grads, double[:, ::1] stats):
+    cdef Net net = netp[0]
+    cdef Py_ssize_t L = net.n_layers, l, n_in, n_out
     cdef bint with_targets = Y is not None
     cdef const floating* py = &Y[0, 0] if with_targets else NULL
-    cdef const floating* a = &X[0, 0]
+    cdef const floating* a = px
     cdef floating* pp = &params[0]
     cdef floating* pw = &work[0]
     cdef floating* pg = &grads[0]
@@ -535,8 +711,12 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
             n_out = net.sizes[l + 1]
             act = <int> net.act[l]
             out = pw + net.act_off[l]
-            dense_forward(net.gemm, a, pp + net.w_off[l], pp + net.b_off[l], out, <int> n,
-                          <int> n_in, <int> n_out, -1, transposed(&net, l))
+            if l == 0 and xs != NULL:
+                sparse_forward(xs, pp + net.w_off[0], pp + net.b_off[0], out, <int> n,
+                               <int> n_in, <int> n_out, -1, transposed(&net, 0))
+            else:
+                dense_forward(net.gemm, a, pp + net.w_off[l], pp + net.b_off[l], out,
+                              <int> n, <int> n_in, <int> n_out, -1, transposed(&net, l))
             moments(out, n * n_out, m)
             stats[l, STAT_PRE_MEAN] = m[0]
             stats[l, STAT_PRE_VAR] = m[1]
@@ -561,12 +741,17 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
                 n_out = net.sizes[l + 1]
                 moments(delta, n * n_out, m)
                 stats[l, STAT_DELTA_VAR] = m[1]
-                dense_backward(net.gemm, delta, &X[0, 0] if l == 0 else pw + net.act_off[l - 1],
-                               pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
-                               <floating> 1, <floating> 0, spare if l > 0 else NULL,
-                               <int> net.act[l - 1] if l > 0 else 0, NULL,
-                               <int> n, <int> n_in, <int> n_out,
-                               transposed(&net, l))
+                if l == 0 and xs != NULL:
+                    sparse_backward(xs, delta, pg + net.w_off[0], pg + net.b_off[0],
+                                    <floating> 1, <floating> 0, <int> n, <int> n_in,
+                                    <int> n_out, transposed(&net, 0))
+                else:
+                    dense_backward(net.gemm, delta, px if l == 0 else pw + net.act_off[l - 1],
+                                   pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
+                                   <floating> 1, <floating> 0, spare if l > 0 else NULL,
+                                   <int> net.act[l - 1] if l > 0 else 0, NULL,
+                                   <int> n, <int> n_in, <int> n_out,
+                                   transposed(&net, l))
                 moments(pg + net.w_off[l], n_in * n_out, m)
                 stats[l, STAT_GRAD_VAR] = m[1]
                 tmp = delta

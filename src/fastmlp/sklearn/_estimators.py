@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse
 from sklearn.base import _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -28,6 +27,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from .._validation import FINITE_CHECK_ELEMENTS, check_layer_sizes
+from .. import _sparse
 from .._epoch import STATUS_NONFINITE_LOSS, STATUS_OK
 from ._network import EpochRunner, Network, SolverState
 
@@ -54,9 +54,10 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _dense_c(X, dtype):
-    """X as a C-contiguous array of dtype (sparse input densified)."""
-    if scipy.sparse.issparse(X):
-        X = X.toarray()
+    """X as the kernels read it: a C-contiguous array of dtype, or for
+    sparse X a fastmlp._sparse.CsrRows (never densified)."""
+    if _sparse.is_sparse(X):
+        return _sparse.check_csr(X, X.shape[1], dtype)
     return np.ascontiguousarray(X, dtype=dtype)
 
 
@@ -121,7 +122,7 @@ class _FastMLPMixin:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         net = self._network
         X = _dense_c(X, net.dtype)
-        if X.ndim != 2 or X.shape[1] != net.sizes[0]:
+        if len(X.shape) != 2 or X.shape[1] != net.sizes[0]:
             raise ValueError(f"X has {X.shape[-1]} features, but this network expects "
                              f"{net.sizes[0]}")
         return net.forward(X, self._current_flat())
@@ -219,10 +220,17 @@ class _FastMLPMixin:
             # Split exactly as scikit-learn does, with its function and the
             # same RandomState; no stratification for multilabel targets.
             stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
-            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+            # Sparse X is split by row numbers: the split depends on the row
+            # count and stratify only, so it is the same one.
+            sparse = isinstance(X, _sparse.CsrRows)
+            X_split = np.arange(X.shape[0]) if sparse else X
+            arrays = (X_split, Y) if sample_weight is None else (X_split, Y, sample_weight)
             parts = train_test_split(*arrays, random_state=self._random_state,
                                      test_size=self.validation_fraction, stratify=stratify)
             X_train, X_val, Y_train, Y_val = parts[:4]
+            if sparse:
+                # The validation rows go through score(), as scipy.sparse.
+                X_train, X_val = X.take(X_train), X.take(X_val).matrix()
             sw_train, sw_val = parts[4:] if sample_weight is not None else (None, None)
             if X_val.shape[0] < 2:
                 raise ValueError(
@@ -232,7 +240,9 @@ class _FastMLPMixin:
                 y_val = self._label_binarizer.inverse_transform(Y_val)
             else:
                 y_val = Y_val if Y_val.shape[1] > 1 else Y_val.ravel()
-            X_train, Y_train = np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train)
+            if not sparse:
+                X_train = np.ascontiguousarray(X_train)
+            Y_train = np.ascontiguousarray(Y_train)
             if sw_train is not None:
                 sw_train = np.ascontiguousarray(sw_train)
         else:

@@ -19,6 +19,7 @@ from .._epoch import EpochLoop, OptimizerState
 from .._kernels import _train
 from .._layout import Layout
 from .. import _workspace
+from .._sparse import CsrRows, entry_point
 
 # Activation names of scikit-learn and the kernels' names for them.
 KERNEL_ACTIVATION = {
@@ -73,23 +74,30 @@ class Network:
     def matches(self, layer_units, dtype):
         return self.sizes == tuple(layer_units) and self.dtype == np.dtype(dtype)
 
-    def workspace(self, rows):
-        rows = _workspace.chunk_rows(self.sizes, rows)
+    def workspace(self, rows, sparse=False):
+        rows = _workspace.chunk_rows(self.sizes, rows, sparse)
         return _workspace.build(self.layout, self.activations, self.loss, rows,
-                                self.dtype)
+                                self.dtype, sparse=sparse)
 
     def forward(self, X, flat=None):
-        """Output activations for the rows of X (C-contiguous, network dtype)."""
-        spec, work = _workspace.kept(self, X.shape[0], self.workspace)
+        """Output activations for the rows of X (C-contiguous, network dtype,
+        or a fastmlp._sparse.CsrRows of it)."""
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        _train.forward(spec, self.flat if flat is None else flat, X, work, out)
+        flat = self.flat if flat is None else flat
+        if isinstance(X, CsrRows):
+            spec, work = self.workspace(X.shape[0], sparse=True)
+            _train.forward_csr(spec, flat, X.indptr, X.indices, X.data, work, out)
+            return out
+        spec, work = _workspace.kept(self, X.shape[0], self.workspace)
+        _train.forward(spec, flat, X, work, out)
         return out
 
     def loss_and_gradients(self, X, Y, sample_weight, denom, alpha, grads):
         """scikit-learn's objective over all rows, its gradient into grads."""
-        spec, work = self.workspace(X.shape[0])
-        return _train.loss_and_gradients(
-            spec, self.flat, X, Y, work, grads, alpha / denom, row_weights=sample_weight,
+        spec, work = self.workspace(X.shape[0], isinstance(X, CsrRows))
+        gradients, xargs = entry_point("loss_and_gradients", X)
+        return gradients(
+            spec, self.flat, *xargs, Y, work, grads, alpha / denom, row_weights=sample_weight,
             loss_coef=self.loss_coef, delta_coef=self.delta_coef, denom=denom)
 
 

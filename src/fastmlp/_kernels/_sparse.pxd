@@ -1,0 +1,132 @@
+# The first layer on CSR input: its forward product and weight gradient
+# read the rows' stored entries directly; X is never densified. Only the
+# first layer sees X, and it has no input delta.
+#
+# The forward product makes each output row the sum, over its row's
+# non-zeros (j, v), of v times row j of W^T; with W_0 stored as W^T
+# ((n_in, n_out) rows, the first_w_t layout) that row is contiguous, else it
+# is column j of W, read with stride n_in. The weight gradient is the
+# transpose: each non-zero scatter-adds v times its row's delta into the
+# same row of dW^T. The rest of the gradient (beta times what was there) is
+# one pass over dW_0, so the update stays dense and exact.
+#
+# Batches: rows read in place share X's arrays (indptr advanced to the
+# first row); rows taken by a permutation are gathered into a CsrBatch,
+# preallocated by the caller for the fullest batch (fastmlp._sparse.
+# batch_capacity).
+from cython cimport floating
+from libc.string cimport memcpy, memset
+
+from fastmlp._kernels._elementwise cimport FM_IDENTITY, bias_activate, colsum
+
+
+cdef struct CsrRows:
+    # Row i's entries are [indptr[i], indptr[i + 1]) of indices and data:
+    # offsets into the whole matrix's arrays.
+    const Py_ssize_t* indptr
+    const int* indices
+    const void* data       # the model dtype
+
+
+cdef struct CsrBatch:
+    # Room for the rows of one chunk: indptr of chunk_rows + 1, indices and
+    # data of the fullest batch's stored entries.
+    Py_ssize_t* indptr
+    int* indices
+    void* data
+
+
+cdef inline CsrRows csr_block(const CsrRows* x, Py_ssize_t first) noexcept nogil:
+    """Rows first, first + 1, ... of x, read in place."""
+    cdef CsrRows out = x[0]
+    out.indptr = x.indptr + first
+    return out
+
+
+cdef inline CsrRows gather_csr(const CsrRows* x, const Py_ssize_t* rows, Py_ssize_t n,
+                               const CsrBatch* buf, floating dummy) noexcept nogil:
+    """Rows rows[0..n) of x, copied into buf in that order."""
+    cdef const floating* src = <const floating*> x.data
+    cdef floating* dst = <floating*> buf.data
+    cdef Py_ssize_t i, start, count, pos = 0
+    cdef CsrRows out
+    buf.indptr[0] = 0
+    for i in range(n):
+        start = x.indptr[rows[i]]
+        count = x.indptr[rows[i] + 1] - start
+        memcpy(buf.indices + pos, x.indices + start, <size_t> count * sizeof(int))
+        memcpy(dst + pos, src + start, <size_t> count * sizeof(floating))
+        pos += count
+        buf.indptr[i + 1] = pos
+    out.indptr = buf.indptr
+    out.indices = buf.indices
+    out.data = buf.data
+    return out
+
+
+cdef inline void sparse_forward(const CsrRows* x,        # IN  rows of CSR input
+                                const floating* w,       # IN  W (or W^T if w_t)
+                                const floating* b,       # IN  n_out
+                                floating* out,           # OUT rows x n_out
+                                int rows, int n_in, int n_out, int act,
+                                bint w_t) noexcept nogil:
+    """out = act(x W^T + b); act < 0 leaves the pre-activation."""
+    cdef const floating* val = <const floating*> x.data
+    cdef const floating* wj
+    cdef floating* o
+    cdef floating v
+    cdef Py_ssize_t r, k, j
+    for r in range(rows):
+        o = out + <Py_ssize_t> r * n_out
+        memset(o, 0, <size_t> n_out * sizeof(floating))
+        for k in range(x.indptr[r], x.indptr[r + 1]):
+            v = val[k]
+            if w_t:
+                wj = w + <Py_ssize_t> x.indices[k] * n_out
+                for j in range(n_out):
+                    o[j] += v * wj[j]
+            else:
+                wj = w + x.indices[k]
+                for j in range(n_out):
+                    o[j] += v * wj[j * n_in]
+    bias_activate(act if act >= 0 else FM_IDENTITY, out, b, rows, n_out)
+
+
+cdef inline void scale_block(floating* a, size_t n, floating beta) noexcept nogil:
+    """a = beta a (beta 0 writes zeros: what was there may be anything)."""
+    cdef size_t i
+    if beta == 0:
+        memset(a, 0, n * sizeof(floating))
+    elif beta != 1:
+        for i in range(n):
+            a[i] *= beta
+
+
+cdef inline void sparse_backward(const CsrRows* x,      # IN  rows of CSR input
+                                 const floating* delta, # IN  rows x n_out, dLoss/dz
+                                 floating* out_w,       # OUT in W's layout
+                                 floating* out_b,       # OUT n_out, or NULL
+                                 floating alpha, floating beta,
+                                 int rows, int n_in, int n_out, bint w_t) noexcept nogil:
+    """out_w = beta out_w + alpha delta^T x; out_b likewise with column sums
+    (NULL: formed by the layer above, as in dense_backward)."""
+    cdef const floating* val = <const floating*> x.data
+    cdef const floating* d
+    cdef floating* gj
+    cdef floating v
+    cdef Py_ssize_t r, k, j
+    scale_block(out_w, <size_t> n_in * n_out, beta)
+    for r in range(rows):
+        d = delta + <Py_ssize_t> r * n_out
+        for k in range(x.indptr[r], x.indptr[r + 1]):
+            v = alpha * val[k]
+            if w_t:
+                gj = out_w + <Py_ssize_t> x.indices[k] * n_out
+                for j in range(n_out):
+                    gj[j] += v * d[j]
+            else:
+                gj = out_w + x.indices[k]
+                for j in range(n_out):
+                    gj[j * n_in] += v * d[j]
+    if out_b != NULL:
+        colsum(delta, rows, n_out, alpha, beta, out_b)
