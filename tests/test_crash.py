@@ -587,6 +587,107 @@ def _fit_equal_case(name, fit_kw, plain_kw, kind="mse"):
     return Case(f"fit.{name}[{kind}]", "work", None, fn)
 
 
+# -- sparse X: malformed structure is rejected, valid spellings equal the
+# canonical CSR (sorted, summed, float64, int32 indices) exactly.
+
+def _sparse_good():
+    import scipy.sparse
+    X = good_X()
+    X[np.abs(X) < 0.6] = 0
+    X[2] = 0   # an empty row
+    return scipy.sparse.csr_matrix(X)
+
+
+def _raw_csr(data, indices, indptr, shape=(N, D)):
+    """A CSR matrix holding exactly these arrays (scipy's checks bypassed,
+    as a matrix built or edited by hand reaches fit)."""
+    import scipy.sparse
+    X = scipy.sparse.csr_matrix(shape)
+    X.data, X.indices, X.indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
+    return X
+
+
+def _sparse_edit(**arrays):
+    def make():
+        X = _sparse_good()
+        fields = dict(data=X.data.copy(), indices=X.indices.copy(), indptr=X.indptr.copy())
+        for name, edit in arrays.items():
+            fields[name] = edit(fields[name])
+        return _raw_csr(fields["data"], fields["indices"], fields["indptr"])
+    return make
+
+
+def _set_first(value):
+    def edit(a):
+        a = a.copy()
+        a[0] = value
+        return a
+    return edit
+
+
+def _sparse_variant(kind):
+    import scipy.sparse
+    X = _sparse_good()
+    if kind == "csc":
+        return X.tocsc()
+    if kind == "coo_halves":   # every entry stored as two exact halves
+        c = X.tocoo()
+        return scipy.sparse.coo_matrix(
+            (np.concatenate([c.data / 2, c.data / 2]), (np.tile(c.row, 2), np.tile(c.col, 2))),
+            shape=X.shape)
+    if kind == "unsorted_int64":
+        order = np.concatenate([np.arange(a, b)[::-1] for a, b in zip(X.indptr, X.indptr[1:])])
+        return _raw_csr(X.data[order], X.indices[order].astype(np.int64),
+                        X.indptr.astype(np.int64))
+    if kind == "explicit_zeros":
+        c = X.tocoo()
+        return scipy.sparse.coo_matrix(
+            (np.append(c.data, 0.0), (np.append(c.row, 2), np.append(c.col, 1))),
+            shape=X.shape).tocsr()
+    if kind == "csr_array":
+        return scipy.sparse.csr_array(X)
+    if kind == "big_endian_data":
+        return _raw_csr(X.data.astype(">f8"), X.indices, X.indptr)
+    raise AssertionError(kind)
+
+
+BAD_SPARSE = [
+    ("sparse_nan", _sparse_edit(data=_set_first(np.nan)), r"NaN"),
+    ("sparse_inf", _sparse_edit(data=_set_first(-np.inf)), r"NaN or infinity"),
+    ("sparse_negative_index", _sparse_edit(indices=_set_first(-1)), r"negative index"),
+    ("sparse_index_too_large", _sparse_edit(indices=_set_first(D)), r"out of range"),
+    ("sparse_index_huge", _sparse_edit(indices=lambda a: _set_first(2**40)(
+        a.astype(np.int64))), r"out of range"),
+    ("sparse_indptr_short", _sparse_edit(indptr=lambda a: a[:-1]), r"indptr"),
+    ("sparse_indptr_decreasing", _sparse_edit(indptr=lambda a: a[::-1].copy()), r"indptr"),
+    ("sparse_indptr_past_end", _sparse_edit(indptr=lambda a: a + 1), r"indptr"),
+    ("sparse_indptr_float", _sparse_edit(indptr=lambda a: a.astype(np.float64)), r"indptr"),
+    ("sparse_indices_float", _sparse_edit(indices=lambda a: a.astype(np.float64)),
+     r"indices"),
+    ("sparse_complex", _sparse_edit(data=lambda a: a.astype(np.complex128)), r"complex"),
+    ("sparse_object", _sparse_edit(data=lambda a: a.astype(object)), r"dtype"),
+    ("sparse_lil", lambda: _sparse_good().tolil(), r"CSR, CSC or COO"),
+    ("sparse_too_few_features", lambda: _raw_csr([], np.zeros(0, np.int32), np.zeros(N + 1,
+                                                 np.int32), (N, D - 1)), RX),
+    ("sparse_zero_rows", lambda: _raw_csr([], np.zeros(0, np.int32), np.zeros(1, np.int32),
+                                          (0, D)), RX),
+    ("sparse_overflow_f32", _sparse_edit(data=_set_first(1e300)), r"overflows"),
+]
+def _sparse_full_batch_case(kind):
+    """On sparse X too, a batch_size beyond n is the full batch."""
+    def fn(MLP):
+        want = results(make_model(MLP, kind, warm=False), _sparse_good(), good_y(kind),
+                       dict(FIT_KW, batch_size=None))
+        got = results(make_model(MLP, kind, warm=False), _sparse_good(), good_y(kind),
+                      dict(FIT_KW, batch_size=10**12))
+        assert_same(got, want, "sparse_batch_huge")
+    return Case(f"fit.sparse_batch_huge[{kind}]", "work", None, fn)
+
+
+SPARSE_VARIANTS = ("csc", "coo_halves", "unsorted_int64", "explicit_zeros", "csr_array",
+                   "big_endian_data")
+
+
 def _survive_case(name, fn):
     return Case(name, "survive", None, fn)
 
@@ -641,6 +742,26 @@ def build_groups():
                 for method in Y_METHODS:
                     g.append(method_case(f"y.{name}", "reject", match, kind, method,
                                          make_y=make_y))
+
+        g = groups[f"{impl}-sparse"] = []
+        for name, make_X, match in BAD_SPARSE:
+            # float32 models: an overflow of the cast is an error there only.
+            kinds = ("mse1",) if name == "sparse_overflow_f32" else ("ce", "mse")
+            for kind in kinds:
+                for method in METHODS:
+                    g.append(method_case(f"X.{name}", "reject", match, kind, method,
+                                         make_X=make_X))
+        for variant in SPARSE_VARIANTS:
+            for kind in MODELS:
+                g.append(equal_case(f"X_sparse_{variant}", kind,
+                                    make_X=lambda v=variant: _sparse_variant(v),
+                                    plain_X=_sparse_good))
+        for kind in MODELS:
+            g.append(_survive_case(
+                f"survive.sparse_near_max[{kind}]",
+                lambda MLP, k=kind: make_model(MLP, k).fit(
+                    _sparse_good() * (np.finfo(MODELS[k]["dtype"]).max / 4), good_y(k))))
+            g.append(_sparse_full_batch_case(kind))
 
         g = groups[f"{impl}-fit"] = []
         for kind in ("mse", "ce"):

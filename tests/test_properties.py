@@ -5,7 +5,8 @@ of widths 1-12, one hidden activation or a mixed list of them, a loss with a
 valid output activation and targets of the matching kind (for one output,
 y as (n,) or (n, 1)), the dtype, init scheme, l2, momentum, shuffle, the
 batch size (None, 1, anything in between, or more than n), and the memory
-layout of X and y as handed to ``fastmlp.MLP`` (C, Fortran, strided,
+layout of X and y as handed to ``fastmlp.MLP`` (C, Fortran, strided, for X
+also scipy.sparse CSR, CSC and COO,
 negatively strided, read-only, big-endian, a Python list, integer or
 float32 values). The reference always gets the same values as a plain
 C-contiguous float64 array, so the comparison also checks that the layout
@@ -79,6 +80,9 @@ MAX_EPOCHS = 3
 
 LAYOUTS = ("C", "F", "strided", "reversed", "readonly", "big_endian", "list",
            "integer", "float32")
+# X only: scipy.sparse (about half the values set to zero first; COO with
+# every entry stored as two halves, which sum back exactly).
+SPARSE_LAYOUTS = ("csr", "csc", "coo")
 
 
 # ---------------------------------------------------------------------------
@@ -114,7 +118,7 @@ def configs(draw):
         lr_base=draw(st.sampled_from([0.01, 0.1, 0.5])),
         momentum=draw(st.sampled_from([0.0, 0.3, 0.5, 0.9, 0.95])),
         shuffle=draw(st.booleans()),
-        x_layout=draw(st.sampled_from(LAYOUTS)),
+        x_layout=draw(st.sampled_from(LAYOUTS + SPARSE_LAYOUTS)),
         y_layout=draw(st.sampled_from(LAYOUTS)),
         y_flat=draw(st.booleans()),  # (n,) instead of (n, 1) when there is one output
         x_scale=draw(st.sampled_from([0.1, 1.0, 3.0])),
@@ -163,6 +167,8 @@ def with_layout(a, layout, is_target=False):
     """``a`` in the given layout, plus the values the model will see, as a
     plain C array (float64, or the label array for class labels)."""
     a = np.asarray(a)
+    if layout in SPARSE_LAYOUTS:
+        return _sparse_layout(a, layout)
     if layout == "integer":
         if is_target and a.dtype.kind == "f" and not np.all(a == np.round(a)):
             layout = "C"  # continuous targets have no integer spelling
@@ -193,6 +199,27 @@ def with_layout(a, layout, is_target=False):
     if plain.dtype.kind == "f" or not is_target:
         plain = plain.astype(np.float64)
     return out, np.ascontiguousarray(plain)
+
+
+def _sparse_layout(a, layout):
+    import scipy.sparse
+    a = np.where(np.abs(a) < np.median(np.abs(a)), 0.0, a)
+    if layout == "coo":
+        rows, cols = np.nonzero(a)
+        half = a[rows, cols] / 2
+        out = scipy.sparse.coo_matrix((np.concatenate([half, half]),
+                                       (np.tile(rows, 2), np.tile(cols, 2))), shape=a.shape)
+    else:
+        out = scipy.sparse.csr_matrix(a).asformat(layout)
+    return out, np.ascontiguousarray(a, dtype=np.float64)
+
+
+def stored_arrays(X):
+    """Copies of what X stores (a sparse matrix's arrays, or its values)."""
+    if hasattr(X, "format"):
+        names = ("data", "row", "col") if X.format == "coo" else ("data", "indices", "indptr")
+        return [np.array(getattr(X, name)) for name in names]
+    return [np.array(X, copy=True)]
 
 
 def model_kwargs(cfg):
@@ -330,7 +357,7 @@ def test_fit_trajectories_match(cfg):
     note(f"config: {cfg}")
     a, b = build_pair(cfg)
     Xa, ya, Xb, yb = inputs(cfg)
-    X_before = np.array(Xa, copy=True)
+    X_before = stored_arrays(Xa)
     y_before = np.array(ya, copy=True)
     fit_kw = dict(epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                   lr=learning_rate(cfg, Xb), momentum=cfg["momentum"], shuffle=cfg["shuffle"])
@@ -343,7 +370,8 @@ def test_fit_trajectories_match(cfg):
     assert_close(a.velocity, b.velocity, tol, "velocity after fit")
     assert_close(a.history, b.history, tol, "history")
     # The caller's data is untouched.
-    np.testing.assert_array_equal(np.array(Xa), X_before)
+    for now, before in zip(stored_arrays(Xa), X_before):
+        np.testing.assert_array_equal(now, before)
     np.testing.assert_array_equal(np.array(ya), y_before)
     # Both generators advanced alike (same shuffles drawn).
     assert a.rng.bit_generator.state == b.rng.bit_generator.state

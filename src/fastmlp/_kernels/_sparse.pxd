@@ -76,19 +76,28 @@ cdef inline void sparse_forward(const CsrRows* x,        # IN  rows of CSR input
     cdef floating* o
     cdef floating v
     cdef Py_ssize_t r, k, j
-    for r in range(rows):
-        o = out + <Py_ssize_t> r * n_out
-        memset(o, 0, <size_t> n_out * sizeof(floating))
-        for k in range(x.indptr[r], x.indptr[r + 1]):
-            v = val[k]
-            if w_t:
+    cdef floating acc
+    if w_t:
+        for r in range(rows):
+            o = out + <Py_ssize_t> r * n_out
+            memset(o, 0, <size_t> n_out * sizeof(floating))
+            for k in range(x.indptr[r], x.indptr[r + 1]):
+                v = val[k]
                 wj = w + <Py_ssize_t> x.indices[k] * n_out
                 for j in range(n_out):
                     o[j] += v * wj[j]
-            else:
-                wj = w + x.indices[k]
-                for j in range(n_out):
-                    o[j] += v * wj[j * n_in]
+    else:
+        # One row of W at a time, for every row of the block: the row stays
+        # in cache while the block's entries pick from it (the other order
+        # touches n_out rows of W, n_in apart, per entry). Each output is
+        # still summed in its row's entry order.
+        for j in range(n_out):
+            wj = w + <Py_ssize_t> j * n_in
+            for r in range(rows):
+                acc = 0
+                for k in range(x.indptr[r], x.indptr[r + 1]):
+                    acc += val[k] * wj[x.indices[k]]
+                out[<Py_ssize_t> r * n_out + j] = acc
     bias_activate(act if act >= 0 else FM_IDENTITY, out, b, rows, n_out)
 
 
@@ -116,17 +125,22 @@ cdef inline void sparse_backward(const CsrRows* x,      # IN  rows of CSR input
     cdef floating v
     cdef Py_ssize_t r, k, j
     scale_block(out_w, <size_t> n_in * n_out, beta)
-    for r in range(rows):
-        d = delta + <Py_ssize_t> r * n_out
-        for k in range(x.indptr[r], x.indptr[r + 1]):
-            v = alpha * val[k]
-            if w_t:
+    if w_t:
+        for r in range(rows):
+            d = delta + <Py_ssize_t> r * n_out
+            for k in range(x.indptr[r], x.indptr[r + 1]):
+                v = alpha * val[k]
                 gj = out_w + <Py_ssize_t> x.indices[k] * n_out
                 for j in range(n_out):
                     gj[j] += v * d[j]
-            else:
-                gj = out_w + x.indices[k]
-                for j in range(n_out):
-                    gj[j * n_in] += v * d[j]
+    else:
+        # Row by row of dW, as in sparse_forward; each weight still
+        # accumulates its terms in the same order.
+        for j in range(n_out):
+            gj = out_w + <Py_ssize_t> j * n_in
+            for r in range(rows):
+                v = alpha * delta[<Py_ssize_t> r * n_out + j]
+                for k in range(x.indptr[r], x.indptr[r + 1]):
+                    gj[x.indices[k]] += v * val[k]
     if out_b != NULL:
         colsum(delta, rows, n_out, alpha, beta, out_b)
