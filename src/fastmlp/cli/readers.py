@@ -152,6 +152,25 @@ def _index_column(header, target):
     return None
 
 
+def _selected_columns(header, select, t, name):
+    """Indices of the columns named ``select`` (each exactly once in the
+    header), none of them the target column ``t``."""
+    missing = [n for n in select if n not in header]
+    if missing:
+        raise CLIError(f"{name}: missing the feature column(s) {_describe_columns(missing)} "
+                       f"the model was trained on (columns: {_describe_columns(header)})")
+    twice = [n for n in select if header.count(n) > 1]
+    if twice:
+        raise CLIError(f"{name}: the header has several columns named {twice[0]!r}, a "
+                       f"feature of the model")
+    cols = [header.index(n) for n in select]
+    if t is not None and t in cols:
+        raise CLIError(f"{name}: --target names the column {header[t]!r}, one of the "
+                       f"model's features (the model reads its features by name and "
+                       f"needs no --target)")
+    return cols
+
+
 def _open_text(path, name):
     try:
         return open(path, newline="", encoding="utf-8-sig")
@@ -159,10 +178,11 @@ def _open_text(path, name):
         raise CLIError(f"{name}: cannot open: {exc.strerror or exc}") from None
 
 
-def _read_csv(path, name, target, target_hint="", text_target=False):
+def _read_csv(path, name, target, target_hint="", text_target=False, select=None):
     """A Table from a CSV file with a header row; ``target`` (None: no target
     column) is a header name or a column index; with ``text_target`` a
-    target column that is not all numbers is returned as text."""
+    target column that is not all numbers is returned as text. ``select``:
+    the feature columns by name, in that order (the others are not read)."""
     with _open_text(path, name) as f:
         reader = csv.reader(f)
         rows, lines = [], []
@@ -190,8 +210,12 @@ def _read_csv(path, name, target, target_hint="", text_target=False):
     if not rows:
         raise CLIError(f"{name}: no data rows after the header")
     t = None if target is None else _resolve_target(target, header, len(header), name)
-    index = _index_column(header, t)
-    feature_cols = [j for j in range(len(header)) if j != t and j != index]
+    if select is None:
+        index = _index_column(header, t)
+        feature_cols = [j for j in range(len(header)) if j != t and j != index]
+    else:
+        index = None
+        feature_cols = _selected_columns(header, select, t, name)
     if not feature_cols:
         raise CLIError(f"{name}: no feature columns left besides the target column "
                        f"{header[t]!r}")
@@ -331,11 +355,12 @@ def _sniff(path, name):
 
 
 def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hint="",
-               text_target=False):
+               text_target=False, select=None):
     """Read a data file. ``target``: the target column (a name or an index)
     or None; ``with_y``: for .npz without ``target``, also read the target
     array ``y_key``; ``text_target``: a CSV target column of text is
-    returned as a str array (class labels) instead of being an error."""
+    returned as a str array (class labels) instead of being an error;
+    ``select``: a CSV file's feature columns by name (arrays ignore it)."""
     name = os.fspath(path)
     if os.path.isdir(path):
         raise CLIError(f"{name}: is a directory, not a data file")
@@ -344,7 +369,7 @@ def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hin
         if name.lower().endswith((".npy", ".npz")):
             raise CLIError(f"{name}: not a NumPy .npy/.npz file (it does not start with "
                            f"NumPy's or zip's magic bytes)")
-        return _read_csv(path, name, target, target_hint, text_target)
+        return _read_csv(path, name, target, target_hint, text_target, select)
     loaded = _load_numpy(path, name)
     if isinstance(loaded, np.ndarray):
         return _read_npy(loaded, name, target)
