@@ -1,6 +1,6 @@
 """Saving and loading models: ``net.save(path)`` and ``MLP.load(path)``.
 
-File format "fastmlp-mlp", version 2
+File format "fastmlp-mlp", version 3
 ====================================
 
 A model file is a NumPy ``.npz`` archive (a zip file, written uncompressed
@@ -41,7 +41,7 @@ no duplicate keys, no other fields):
 
 ========================  ====================================================
 ``format``                ``"fastmlp-mlp"``
-``version``               ``2``
+``version``               ``3``
 ``layer_sizes``           list of ints ``[n0, ..., nL]``
 ``hidden_activations``    list of ``L - 1`` activation names
 ``loss``                  loss name
@@ -65,7 +65,13 @@ no duplicate keys, no other fields):
 ``feature_names``         null, or a list of n0 distinct strings: the
                           column names of the DataFrame fit was given
                           (``net.feature_names``)
+``matmul_dtype``          null or ``"bfloat16"`` (``net.matmul_dtype``)
 ========================  ====================================================
+
+Version 3 adds ``matmul_dtype``: a model trained with bfloat16 products
+keeps computing them after a save and load. Versions 1 and 2 load with
+``matmul_dtype = None``, the only products they knew. Loading a bfloat16
+model without the extra raises the constructor's ImportError.
 
 Version 2: what changed, and why
 --------------------------------
@@ -90,9 +96,10 @@ buffer. All version-1 files were written by the "momentum" rule, so
 ``load`` gives them ``optimizer = "momentum"``, ``second_moment = None``
 and ``optimizer_steps = 0``, which is exactly the state they were saved in
 (and ``feature_names = None``).
-``save`` writes version 2 only.
+Version 2 is version 3 without ``matmul_dtype``.
+``save`` writes version 3 only.
 
-A reader meeting a version other than 1 or 2 refuses the file; a future
+A reader meeting a version other than 1, 2 or 3 refuses the file; a future
 version will bump the number whenever a field's meaning changes or one is
 added.
 
@@ -140,15 +147,16 @@ from ._layout import Layout
 from ._rngstate import generator_from_json, generator_to_json, json_type, short
 
 FORMAT_NAME = "fastmlp-mlp"
-FORMAT_VERSION = 2  # what save writes
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # what save writes
+READABLE_VERSIONS = (1, 2, 3)
 
 HEADER_FIELDS_V1 = (
     "format", "version", "layer_sizes", "hidden_activations", "loss",
     "output_activation", "init_schemes", "l2", "dtype", "history", "rng",
 )
-HEADER_FIELDS = HEADER_FIELDS_V1 + ("feature_names", "optimizer", "optimizer_steps")
-FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS}
+HEADER_FIELDS_V2 = HEADER_FIELDS_V1 + ("feature_names", "optimizer", "optimizer_steps")
+HEADER_FIELDS = HEADER_FIELDS_V2 + ("matmul_dtype",)
+FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS_V2, 3: HEADER_FIELDS}
 MEMBERS = ("header", "params", "velocity")  # in every file
 ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
 OPTIMIZERS = ("momentum", "nesterov", "adam")
@@ -235,6 +243,7 @@ def _header(model, optimizer, steps):
         "feature_names": _feature_names_to_json(model.feature_names),
         "optimizer": optimizer,
         "optimizer_steps": steps,
+        "matmul_dtype": model.matmul_dtype,
     }
 
 
@@ -392,7 +401,8 @@ def _check_header(header):
         raise _Invalid(f'the header\'s "version" must be an integer, got {short(version)}')
     if version not in READABLE_VERSIONS:
         raise _Invalid(f"unknown format version {version}; this fastmlp reads "
-                       f"versions {' and '.join(map(str, READABLE_VERSIONS))}")
+                       f"versions {', '.join(map(str, READABLE_VERSIONS[:-1]))} and "
+                       f"{READABLE_VERSIONS[-1]}")
     fields = FIELDS_BY_VERSION[version]
     missing = [f for f in fields if f not in header]
     if missing:
@@ -497,11 +507,14 @@ def _load_archive(cls, archive, file_size):
         raise _Invalid(str(exc)) from None
 
     schemes = header["init_schemes"]
+    matmul_dtype = header["matmul_dtype"] if header["version"] >= 3 else None
+    if matmul_dtype not in (None, "bfloat16"):
+        raise _Invalid(f'"matmul_dtype" must be null or "bfloat16", got {short(matmul_dtype)}')
     try:
         net = cls(list(sizes), activation=list(header["hidden_activations"]),
                   loss=header["loss"], output=header["output_activation"],
                   init=schemes[0] if len(set(schemes)) == 1 else None,
-                  l2=header["l2"], dtype=dtype, seed=0)
+                  l2=header["l2"], dtype=dtype, seed=0, matmul_dtype=matmul_dtype)
     except (ValueError, TypeError) as exc:
         raise _Invalid(f"the header describes an invalid model: {exc}") from None
     if net.init_schemes != schemes:
