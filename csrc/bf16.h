@@ -4,9 +4,10 @@
  * bfloat16 rounds to inf, as IEEE rounding does. The same arithmetic as
  * fastmlp.reference's emulation, so both give identical bfloat16 operands.
  *
- * Branch-free on purpose: GCC and Clang vectorize the loop at -O3 on every
- * target (the select becomes a blend), so no SIMD dispatch is needed for a
- * pass that is only ever run on data already in cache. */
+ * Branch-free on purpose: GCC and Clang vectorize the loop at -O3 (the
+ * select becomes a blend), 4 lanes in baseline x86-64, 16 with AVX-512
+ * (csrc/bf16.c). Not VCVTNEPS2BF16: it flushes subnormal inputs to zero,
+ * which is not round to nearest. */
 #ifndef FASTMLP_BF16_H
 #define FASTMLP_BF16_H
 
@@ -21,14 +22,9 @@ static inline uint16_t fm_bf16_round_bits(uint32_t u)
     return (uint16_t) (((u & 0x7fffffffu) > 0x7f800000u) ? quiet_nan : rounded);
 }
 
-static inline void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, src + i, sizeof u);
-        dst[i] = fm_bf16_round_bits(u);
-    }
-}
+/* dst[i] = bfloat16 bits of src[i]; the loop compiled for each instruction
+ * set of csrc/elementwise.c and chosen by its run-time selection
+ * (fm_simd_active: FASTMLP_SIMD applies here too). */
+void fm_to_bf16(const float* src, uint16_t* dst, size_t n);
 
 #endif

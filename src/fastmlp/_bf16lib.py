@@ -106,16 +106,19 @@ def describe():
     return f"{version}, cblas_gemm_bf16bf16f32, sequential, file={path}"
 
 
-def cpu_bf16_flags():
-    """The CPU's bfloat16 instruction sets: {"amx_bf16": bool, "avx512_bf16": bool}
-    (from /proc/cpuinfo; both False where it cannot be read)."""
-    flags = set()
+def cpu_flags():
+    """The CPU's feature flags (/proc/cpuinfo; empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    return set()
+
+
+def cpu_bf16_flags():
+    """The CPU's bfloat16 instruction sets: {"amx_bf16": bool, "avx512_bf16": bool}."""
+    flags = cpu_flags()
     return {"amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags}

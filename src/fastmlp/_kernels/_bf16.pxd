@@ -13,8 +13,10 @@
 # - bias_activate_op: the bias+activation pass, block by block, each block's
 #   bfloat16 copy written while it is in cache;
 # - derivative_op: the derivative pass of the input delta, likewise;
-# - refresh: the output delta, and each layer's weights right after its
-#   update (and all weights when a call or a training run starts);
+# - update_op: the update pass, block by block, each block of new weights
+#   converted while in cache;
+# - refresh: the output delta (and all weights when a call or a training
+#   run starts);
 # - bind_x: the chunk of input rows, when forward_rows starts on it.
 # Float64 and the float32 backends without a ctx take the plain paths.
 from cython cimport floating
@@ -23,6 +25,7 @@ from libc.stdint cimport uint16_t, uintptr_t
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._elementwise cimport (
     FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum)
+from fastmlp._kernels._update cimport Update, update_block
 
 cdef extern from "bf16.h" nogil:
     void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
@@ -154,3 +157,22 @@ cdef inline void derivative_op(const GemmBackend* be, int act, const floating* a
             derivative_mul(act, a + o, delta + o, <size_t> r * cols)
         refresh(be, delta + o, <size_t> r * cols)
         r0 += r
+
+
+cdef inline double update_op(const GemmBackend* be, Update* u, floating* params,
+                             floating* out, Py_ssize_t wo, size_t nw, Py_ssize_t bo,
+                             size_t nb) noexcept nogil:
+    """update_block on one layer, and with shadows the new weights' bfloat16
+    copy written block by block in the same pass."""
+    cdef Bf16Shadow* s = shadow(be, <floating> 0)
+    cdef size_t done = 0, m, step = BF16_BLOCK_BYTES // sizeof(floating)
+    cdef double sq = 0
+    if s == NULL:
+        return update_block(u, params, out, wo, nw, bo, nb)
+    while done < nw:
+        m = min(step, nw - done)
+        sq += update_block(u, params, out, wo + <Py_ssize_t> done, m, bo, 0)
+        refresh(be, params + wo + done, m)
+        done += m
+    update_block(u, params, out, wo, 0, bo, nb)
+    return sq

@@ -11,8 +11,8 @@ from fastmlp._kernels._codes cimport (
     SPEC_OFF_XBUF, SPEC_OFF_YBUF, SPEC_WORK_SIZE)
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._gemm cimport GemmBackend
-from fastmlp._kernels._bf16 cimport bind_x, refresh
-from fastmlp._kernels._update cimport Update, update_block
+from fastmlp._kernels._bf16 cimport bind_x, refresh, update_op
+from fastmlp._kernels._update cimport Update
 
 
 cdef struct Net:
@@ -93,11 +93,9 @@ cdef inline double update_layer(const Net* net, Update* u, floating* params,
                                 floating* out, Py_ssize_t l) noexcept nogil:
     """update_block on layer l's weights and biases (and their bfloat16
     copy refreshed, with bfloat16 products)."""
-    cdef size_t nw = <size_t> (net.sizes[l] * net.sizes[l + 1])
-    cdef double sq = update_block(u, params, out, net.w_off[l], nw, net.b_off[l],
-                                  <size_t> net.sizes[l + 1])
-    refresh(net.gemm, params + net.w_off[l], nw)
-    return sq
+    return update_op(net.gemm, u, params, out, net.w_off[l],
+                     <size_t> (net.sizes[l] * net.sizes[l + 1]), net.b_off[l],
+                     <size_t> net.sizes[l + 1])
 
 
 cdef inline double backward_rows(const Net* net, floating* params, const floating* x,
