@@ -147,7 +147,7 @@ def test_version_1_file_loads_as_the_momentum_rule(impl, dtype, first_transposed
     assert net.second_moment is None
     assert net.optimizer_steps == 0
     assert np.count_nonzero(net.velocity) == net.velocity.size
-    # Saved again it is a version-2 momentum file holding the same state.
+    # Saved again it is a current-version momentum file holding the same state.
     net.save(tmp_path / "m")
     with np.load(tmp_path / "m", allow_pickle=False) as z:
         header = json.loads(z["header"].tobytes().decode("utf-8"))
@@ -260,11 +260,11 @@ TAMPERED_V2 = [
     ("v2-optimizer-missing", _set("optimizer", _DELETE), r"missing the fields \['optimizer'\]"),
     ("v2-steps-missing", _set("optimizer_steps", _DELETE), r"missing the fields \['optimizer_steps'\]"),
     ("v2-both-missing", _both(_set("optimizer", _DELETE), _set("optimizer_steps", _DELETE)), r"missing the fields \['optimizer', 'optimizer_steps'\]"),
-    ("v2-labelled-version-1", _set("version", 1), r"unexpected fields \['feature_names', 'matmul_dtype', 'optimizer', 'optimizer_steps'\] for version 1"),
-    ("v3-labelled-version-2", _set("version", 2), r"unexpected fields \['matmul_dtype'\] for version 2"),
+    ("v2-labelled-version-1", _set("version", 1), r"unexpected fields \['class_labels', 'feature_names', 'matmul_dtype', 'optimizer', 'optimizer_steps', 'standardization', 'target_name'\] for version 1"),
     ("v2-field-extra", _set("beta_2", 0.999), r"unexpected fields \['beta_2'\]"),
-    ("v2-version-4", _set("version", 4), "unknown format version 4"),
-    ("v1-with-second-moment", _both(_set("version", 1), _set("optimizer", _DELETE), _set("optimizer_steps", _DELETE), _set("feature_names", _DELETE), _set("matmul_dtype", _DELETE)), "'second_moment' member, which version-1 files never have"),
+    ("v3-version-4", _set("version", 4), "unknown format version 4"),
+    ("v3-labelled-version-2", _set("version", 2), r"unexpected fields \['class_labels', 'matmul_dtype', 'standardization', 'target_name'\] for version 2"),
+    ("v1-with-second-moment", _both(_set("version", 1), _set("optimizer", _DELETE), _set("optimizer_steps", _DELETE), _set("feature_names", _DELETE), _set("target_name", _DELETE), _set("class_labels", _DELETE), _set("standardization", _DELETE), _set("matmul_dtype", _DELETE)), "'second_moment' member, which version-1 files never have"),
     # the optimizer name
     ("optimizer-unknown", _set("optimizer", "sgd"), "\"optimizer\" must be one of 'momentum', 'nesterov', 'adam', got 'sgd'"),
     ("optimizer-case", _set("optimizer", "ADAM"), "\"optimizer\" must be one of .* got 'ADAM'"),

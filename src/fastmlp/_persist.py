@@ -65,13 +65,32 @@ no duplicate keys, no other fields):
 ``feature_names``         null, or a list of n0 distinct strings: the
                           column names of the DataFrame fit was given
                           (``net.feature_names``)
+``target_name``           null or a string (``net.target_name``)
+``class_labels``          null, or (cross_entropy only) a list of nL distinct
+                          labels, all integers or all strings
+                          (``net.class_labels``)
+``standardization``       null, or ``{"mean": [n0 numbers], "scale": [n0
+                          numbers > 0], "target_mean": null or [nL numbers],
+                          "target_scale": null or [nL numbers > 0]}`` (the
+                          last two for mse only; ``net.standardization``)
 ``matmul_dtype``          null or ``"bfloat16"`` (``net.matmul_dtype``)
 ========================  ====================================================
 
-Version 3 adds ``matmul_dtype``: a model trained with bfloat16 products
-keeps computing them after a save and load. Versions 1 and 2 load with
-``matmul_dtype = None``, the only products they knew. Loading a bfloat16
-model without the extra raises the constructor's ImportError.
+The three before ``matmul_dtype`` are described in fastmlp._metadata:
+what the command line did to the data (``fastmlp train``), so that
+``fastmlp predict`` can do the same; the model's own methods apply none of
+it.
+
+Version 3: what changed, and why
+--------------------------------
+A model trained by the command line must know its data: the target column
+to drop, the class each output stands for, and the scaling applied to the
+features (and to an mse target). Version 3 adds the three fields above;
+versions 1 and 2 load with all three None. It also adds ``matmul_dtype``:
+a model trained with bfloat16 products keeps computing them after a save
+and load (versions 1 and 2 load with ``matmul_dtype = None``, the only
+products they knew; loading a bfloat16 model without the extra raises the
+constructor's ImportError).
 
 Version 2: what changed, and why
 --------------------------------
@@ -96,8 +115,9 @@ buffer. All version-1 files were written by the "momentum" rule, so
 ``load`` gives them ``optimizer = "momentum"``, ``second_moment = None``
 and ``optimizer_steps = 0``, which is exactly the state they were saved in
 (and ``feature_names = None``).
-Version 2 is version 3 without ``matmul_dtype``.
-``save`` writes version 3 only.
+``save`` writes version 3 only (version 2 is version 3 without the four
+fields ``target_name``, ``class_labels``, ``standardization`` and
+``matmul_dtype``).
 
 A reader meeting a version other than 1, 2 or 3 refuses the file; a future
 version will bump the number whenever a field's meaning changes or one is
@@ -141,6 +161,7 @@ import zipfile
 
 import numpy as np
 
+from . import _metadata
 from . import _validation as v
 from ._atomic import atomic_write
 from ._layout import Layout
@@ -155,7 +176,7 @@ HEADER_FIELDS_V1 = (
     "output_activation", "init_schemes", "l2", "dtype", "history", "rng",
 )
 HEADER_FIELDS_V2 = HEADER_FIELDS_V1 + ("feature_names", "optimizer", "optimizer_steps")
-HEADER_FIELDS = HEADER_FIELDS_V2 + ("matmul_dtype",)
+HEADER_FIELDS = HEADER_FIELDS_V2 + _metadata.FIELDS + ("matmul_dtype",)
 FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS_V2, 3: HEADER_FIELDS}
 MEMBERS = ("header", "params", "velocity")  # in every file
 ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
@@ -243,6 +264,7 @@ def _header(model, optimizer, steps):
         "feature_names": _feature_names_to_json(model.feature_names),
         "optimizer": optimizer,
         "optimizer_steps": steps,
+        **_metadata.to_json(model),
         "matmul_dtype": model.matmul_dtype,
     }
 
@@ -530,6 +552,10 @@ def _load_archive(cls, archive, file_size):
         net._layout.from_canonical(second_moment, net.second_moment)
     net.optimizer_steps = steps
     net.feature_names = _check_feature_names(header, net.layer_sizes[0])
+    try:
+        _metadata.from_json(header, net)
+    except _metadata.Invalid as exc:
+        raise _Invalid(str(exc)) from None
     net.history = history
     net.rng = rng
     return net

@@ -35,6 +35,9 @@ class MLP(BaseMLP):
     for the full contract.
     """
 
+    # The kernels take class labels as indices: no n x K target in fit.
+    _fit_class_indices = True
+
     def _check_matmul_support(self):
         if self.matmul_dtype == "bfloat16":
             _bf16lib.library()  # ImportError naming the extra when missing
