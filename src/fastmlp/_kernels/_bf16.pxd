@@ -88,7 +88,8 @@ cdef inline Bf16Shadow* shadow(const GemmBackend* be, floating dummy) noexcept n
     """The backend's shadows: NULL for float64 and for plain backends."""
     if floating is float:
         return <Bf16Shadow*> be.ctx
-    return NULL
+    else:
+        return NULL
 
 
 cdef inline void refresh(const GemmBackend* be, const floating* p, size_t n) noexcept nogil:
