@@ -200,6 +200,30 @@ def test_divergence_raises_value_error():
         reg.fit(X * 1e3, y * 1e3)
 
 
+@pytest.mark.parametrize("lr, kept", [(0.05, "weights of the best validation score"),
+                                      (1e100, "initial weights")])
+def test_diverging_early_stopping_fit_warns_where_and_keeps_finite_weights(lr, kept):
+    X, y = make_regression(n_samples=100, n_features=8, random_state=4)
+    reg = MLPRegressor(hidden_layer_sizes=(7,), solver="sgd" if lr < 1 else "adam",
+                       learning_rate_init=lr, early_stopping=True, max_iter=30, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=f"training diverged at epoch .*{kept}"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            reg.fit(X, y * 10)
+    assert np.isnan(reg.validation_scores_[-1]) and reg.n_iter_ < 30
+    assert all(np.isfinite(c).all() for c in reg.coefs_ + reg.intercepts_)
+    assert np.isfinite(reg.predict(X)).all()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_replaced_coefs_predict_in_the_models_dtype():
+    X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    reg.fit(X.astype(np.float32), y)
+    reg.coefs_ = [c.astype(np.float64) * 2 for c in reg.coefs_]
+    assert reg.predict(X.astype(np.float32)).dtype == np.float32
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_warm_start_with_other_layer_sizes_is_a_clear_error():
     X, y = _classification()

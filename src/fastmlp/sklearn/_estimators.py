@@ -82,8 +82,9 @@ class _FastMLPMixin:
         self.coefs_ = list(net.coefs)
         self.intercepts_ = list(net.intercepts)
 
-    def _network_like_attributes(self):
-        """A new network shaped like coefs_ and intercepts_, holding them."""
+    def _network_like_attributes(self, dtype=None):
+        """A new network shaped like coefs_ and intercepts_, holding them, of
+        dtype (None: that of coefs_[0] if it is a float type, else float64)."""
         coefs = [np.asarray(c) for c in self.coefs_]
         intercepts = [np.asarray(b) for b in self.intercepts_]
         units = [c.shape[0] if c.ndim == 2 else -1 for c in coefs[:1]]
@@ -94,7 +95,8 @@ class _FastMLPMixin:
             raise ValueError(
                 "coefs_ and intercepts_ do not describe a network: coefs_ shapes "
                 f"{[c.shape for c in coefs]}, intercepts_ shapes {[b.shape for b in intercepts]}")
-        dtype = coefs[0].dtype if coefs[0].dtype in _FLOAT_DTYPES else np.float64
+        if dtype is None:
+            dtype = coefs[0].dtype if coefs[0].dtype in _FLOAT_DTYPES else np.float64
         net = Network(units, self.activation, self.out_activation_, dtype)
         net.load(coefs, intercepts)
         return net
@@ -119,12 +121,14 @@ class _FastMLPMixin:
 
     def _prediction_network(self):
         """The network holding the current parameters, without changing the
-        estimator: its own, or a packed copy if coefs_ / intercepts_ were
-        replaced."""
+        estimator: its own, or a packed copy (of the model's dtype) if
+        coefs_ / intercepts_ were replaced."""
         net = getattr(self, "_network", None)
-        if net is not None and net.owns(self.coefs_, self.intercepts_):
+        if net is None:
+            return self._network_like_attributes()
+        if net.owns(self.coefs_, self.intercepts_):
             return net
-        return self._network_like_attributes()
+        return self._network_like_attributes(net.dtype)
 
     @property
     def _optimizer(self):
@@ -366,10 +370,12 @@ class _FastMLPMixin:
         if self.verbose:
             print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             print("Validation score: %f" % self.validation_scores_[-1])
-        warnings.warn(
-            f"Stochastic Optimizer: {where}; training stopped and the weights of the "
-            f"best validation score ({self.best_validation_score_}) are kept.",
-            ConvergenceWarning)
+        kept = ("the initial weights are kept (no epoch had a finite validation score)"
+                if self.best_validation_score_ == -np.inf else
+                f"the weights of the best validation score ({self.best_validation_score_}) "
+                "are kept")
+        warnings.warn(f"Stochastic Optimizer: {where}; training stopped and {kept}.",
+                      ConvergenceWarning)
 
 
 class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):
