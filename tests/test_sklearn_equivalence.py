@@ -988,14 +988,16 @@ def _built_by_hand(cls, coefs, intercepts, *, out_activation, n_outputs, **param
     return est
 
 
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start"])
 @pytest.mark.parametrize("task", ["binary", "regression"])
-def test_estimator_built_by_hand_trains_and_predicts_like_sklearn(task):
+def test_estimator_built_by_hand_trains_and_predicts_like_sklearn(task, method):
     X, y, X_test, _ = dataset(task)
     rng = np.random.RandomState(3)
     coefs = [rng.normal(0, 0.3, (N_FEATURES, 4)), rng.normal(0, 0.3, (4, 1))]
     intercepts = [rng.normal(0, 0.3, 4), rng.normal(0, 0.3, 1)]
     params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.05, momentum=0.9,
-                  activation="logistic", random_state=1, batch_size=16, max_iter=1)
+                  activation="logistic", random_state=1, batch_size=16, max_iter=3,
+                  warm_start=method == "warm_start")
     cls_pair = ((OursClassifier, SkClassifier) if is_classification(task)
                 else (OursRegressor, SkRegressor))
     out = "logistic" if is_classification(task) else "identity"
@@ -1006,9 +1008,12 @@ def test_estimator_built_by_hand_trains_and_predicts_like_sklearn(task):
         coefs_before = ours.coefs_
         _assert_close(ours.predict(X_test), theirs.predict(X_test), 1e-12, None, "predict")
         assert ours.coefs_ is coefs_before
-    kw = {"classes": np.unique(y)} if is_classification(task) else {}
+    kw = {"classes": np.unique(y)} if is_classification(task) and method == "partial_fit" else {}
     for est in (ours, theirs):
-        fit_checked(est, "partial_fit", X, y, **kw)
-        fit_checked(est, "partial_fit", X, y)
+        if method == "partial_fit":
+            fit_checked(est, "partial_fit", X, y, **kw)
+            fit_checked(est, "partial_fit", X, y)
+        else:
+            fit_checked(est, "fit", X, y)
     assert_same_model(ours, theirs, STOCHASTIC_RTOL)
     assert_same_predictions(ours, theirs, task, STOCHASTIC_RTOL)
