@@ -35,6 +35,9 @@ class MLP(BaseMLP):
     for the full contract.
     """
 
+    # The kernels take class labels as indices: no n x K target in fit.
+    _fit_class_indices = True
+
     def _workspace(self, rows):
         rows = _workspace.chunk_rows(self.layer_sizes, rows)
         return _workspace.build(self._layout, self.layer_activations, self.loss_name,
