@@ -74,19 +74,20 @@ class EpochLoop:
     ``checkpoint_rows``: recover from a divergence (``Recovery``), renewing
     the checkpoint about every that many rows when ``isolated`` (nothing but
     this loop changes the model between epochs); None: no recovery.
-    ``combine`` picks how a step's stages combine (``EpochKernel``).
+    ``combine`` picks how a step's stages combine (``EpochKernel``); ``gemm`` the
+    GEMM backend (``_workspace.build``: "bf16" for bfloat16 products).
     """
 
     def __init__(self, layout, activations, loss, dtype, params, X, Y, batch_rows, state,
                  *, momentum=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8, l2=0.0,
                  l2_per_denom=False, loss_coef=1.0, delta_coef=1.0, row_weights=None,
                  weighted_objective=False, checkpoint_rows=None, isolated=True,
-                 combine=None):
+                 combine=None, gemm="openblas"):
         batch_rows = int(batch_rows)
         sparse = isinstance(X, _sparse.CsrRows)
         chunk = _workspace.chunk_rows(layout.sizes, batch_rows, sparse)
         self.spec, self.work = _workspace.build(layout, activations, loss, chunk, dtype,
-                                                sparse=sparse)
+                                                gemm, sparse=sparse)
         # CSR X: a chunk's rows are gathered into buffers made here, sized
         # for the fullest chunk any row order can give.
         self.x_batch = None
@@ -133,7 +134,8 @@ class EpochLoop:
                    X, Y, batch_rows, state, momentum=momentum, beta_1=momentum,
                    beta_2=beta_2, epsilon=epsilon, l2=net.l2,
                    row_weights=row_weights, weighted_objective=row_weights is not None,
-                   checkpoint_rows=checkpoint_rows, isolated=isolated)
+                   checkpoint_rows=checkpoint_rows, isolated=isolated,
+                   gemm=getattr(net, "_gemm", "openblas"))
 
     def run(self, perm, lr):
         """One epoch, rows in ``perm`` order (None: in order), learning rate

@@ -85,7 +85,7 @@ class _EarlyStopping:
 
 class BaseMLP:
     def __init__(self, layer_sizes, activation="relu", loss="mse", output=None,
-                 init=None, l2=0.0, dtype="float32", seed=None):
+                 init=None, l2=0.0, dtype="float32", seed=None, matmul_dtype=None):
         sizes = v.check_layer_sizes(layer_sizes)
         hidden = v.check_activations(activation, len(sizes) - 2)
         loss_name, output_name = v.check_loss_output(loss, output)
@@ -98,6 +98,10 @@ class BaseMLP:
         self.init_schemes = v.check_init(init, layer_acts)
         self.l2 = v.check_l2(l2)
         self.dtype = v.check_dtype(dtype)
+        # None: products in dtype; "bfloat16": operands rounded to bfloat16,
+        # products accumulated in float32 (the subclass checks it can).
+        self.matmul_dtype = v.check_matmul_dtype(matmul_dtype, self.dtype)
+        self._check_matmul_support()
         self.rng = v.check_seed(seed)
 
         # The memory layout is the same for both implementations, so their
@@ -130,6 +134,9 @@ class BaseMLP:
         self.standardization = None
         self._optimizer_steps = np.zeros(1, dtype=np.intp)
 
+    def _check_matmul_support(self):
+        """Raise if this implementation cannot run self.matmul_dtype."""
+
     @property
     def optimizer_steps(self):
         """Steps taken by the optimizer (Adam's t), across fit calls."""
@@ -143,7 +150,8 @@ class BaseMLP:
         return (
             f"{type(self).__name__}({list(self.layer_sizes)}, "
             f"activation={self.hidden_activations!r}, loss={self.loss_name!r}, "
-            f"output={self.output_activation!r}, l2={self.l2}, dtype={self.dtype.name!r})"
+            f"output={self.output_activation!r}, l2={self.l2}, dtype={self.dtype.name!r}"
+            + (f", matmul_dtype={self.matmul_dtype!r})" if self.matmul_dtype else ")")
         )
 
     # -- validation helpers -------------------------------------------------
@@ -151,7 +159,12 @@ class BaseMLP:
         if not isinstance(X, np.ndarray) and _frames.is_frame(X):
             # The columns the model was fit on, by name; the dtypes one by one.
             X = _frames.frame_to_array(X, self.feature_names)
-        return v.check_X(X, self.layer_sizes[0], self.dtype)
+        Xc = v.check_X(X, self.layer_sizes[0], self.dtype)
+        if self.matmul_dtype is not None and not isinstance(Xc, np.ndarray):
+            # The sparse first layer has no GEMM to round the operands of.
+            raise ValueError(f"sparse X is not supported with "
+                             f"matmul_dtype={self.matmul_dtype!r}; pass X.toarray()")
+        return Xc
 
     # Whether fit hands _epoch_runner cross_entropy labels as a column of
     # class indices (v.check_y's as_indices) instead of one-hot rows.

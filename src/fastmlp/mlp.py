@@ -8,7 +8,7 @@ import numpy as np
 
 from ._kernels import _train
 from ._model import BaseMLP, DivergenceError
-from . import _stats, _workspace
+from . import _bf16lib, _stats, _workspace
 from ._sparse import CsrRows, entry_point as _kernel_x
 from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, EpochLoop, step_flops)
@@ -39,10 +39,19 @@ class MLP(BaseMLP):
     # The kernels take class labels as indices: no n x K target in fit.
     _fit_class_indices = True
 
+    def _check_matmul_support(self):
+        if self.matmul_dtype == "bfloat16":
+            _bf16lib.library()  # ImportError naming the extra when missing
+
+    @property
+    def _gemm(self):
+        """The kernels' GEMM backend (_workspace.build) for self.matmul_dtype."""
+        return "bf16" if self.matmul_dtype == "bfloat16" else "openblas"
+
     def _workspace(self, rows, sparse=False):
         rows = _workspace.chunk_rows(self.layer_sizes, rows, sparse)
         return _workspace.build(self._layout, self.layer_activations, self.loss_name,
-                                rows, self.dtype, sparse=sparse)
+                                rows, self.dtype, self._gemm, sparse=sparse)
 
     def _forward(self, X):
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
@@ -71,7 +80,7 @@ class MLP(BaseMLP):
     def _layer_stats(self, X, Y):
         # One chunk for all rows: statistics are over the whole batch.
         spec, work = _workspace.build(self._layout, self.layer_activations, self.loss_name,
-                                      X.shape[0], self.dtype,
+                                      X.shape[0], self.dtype, self._gemm,
                                       sparse=isinstance(X, CsrRows))
         grads = np.empty_like(self.params)
         table = np.empty((self._layout.n_layers, len(_stats.COLUMNS)))
