@@ -13,6 +13,27 @@ def _optional_version(module):
         return "not installed"
 
 
+_MPI_QUERY = ("import mpi4py; from mpi4py import MPI; "
+              "print(mpi4py.__version__); print('.'.join(map(str, MPI.Get_version()))); "
+              "print(' '.join(MPI.Get_library_version().split()[:3]))")
+
+
+def _mpi_line():
+    """mpi4py and its MPI library when mpi4py is installed. Asked of a child
+    interpreter: importing mpi4py.MPI initializes MPI, which neither
+    ``import fastmlp`` nor show_config does to the caller's process."""
+    import subprocess
+    if _optional_version("mpi4py") == "not installed":
+        return 'mpi        mpi4py not installed (optional: fit(comm=...), "fastmlp[mpi]")'
+    try:
+        done = subprocess.run([sys.executable, "-c", _MPI_QUERY], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+        version, standard, library = done.stdout.strip().splitlines()
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return f"mpi        mpi4py {_optional_version('mpi4py')} (MPI not usable: {exc})"
+    return f"mpi        mpi4py {version}, {library} (MPI standard {standard})"
+
+
 def show_config(file=None):
     """Print the versions of fastmlp and its dependencies and the BLAS in use."""
     import numpy
@@ -31,6 +52,7 @@ def show_config(file=None):
         f"sklearn    {_optional_version('sklearn')} (optional: fastmlp.sklearn)",
         f"simd       {_train.simd_active()} (supported: {', '.join(_train.simd_paths())}; "
         "FASTMLP_SIMD forces one)",
+        _mpi_line(),
         "blas libraries (threadpoolctl):",
     ]
     for lib in threadpool_info():

@@ -94,6 +94,9 @@ def _check_save_path(path):
 
 
 def cmd_train(args):
+    from . import distributed
+    if distributed.launched():
+        return distributed.cmd_train(args)
     import fastmlp
     from fastmlp.datasets import train_test_split_indices
 
