@@ -202,6 +202,10 @@ def collective_errors():
     # Differing arguments.
     expect(ValueError, "lr is 0.1 on rank 0 but 0.2 on rank 1",
            lambda: net.fit(X, y, epochs=2, lr=0.1 if RANK == 0 else 0.2, comm=COMM))
+    # Equal values of other types agree (np.float64 on one rank only).
+    net.fit(X, y, epochs=1, lr=0.1 if RANK == 0 else np.float64(0.1), comm=COMM)
+    COMM.bcast(None)
+    before = digest(net), net.rng.bit_generator.state
     # A type error on one rank is a TypeError everywhere.
     expect(TypeError, "rank 0: ",
            lambda: net.fit(X, y, epochs="2" if RANK == 0 else 2, comm=COMM))

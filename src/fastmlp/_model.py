@@ -3,7 +3,7 @@
 This class owns everything that is not arithmetic: argument checks, the flat
 parameter and velocity buffers with their views, initialization, the
 per-epoch shuffle drawn from the model's generator, history, and the shape of
-what each method returns. Subclasses supply the numerics through five hooks:
+what each method returns. Subclasses supply the numerics through these hooks:
 
 - ``_forward(X)``: output activations for validated X;
 - ``_objective(X, Y, outputs=None)``: the objective (mean loss + l2 term)
@@ -18,7 +18,10 @@ what each method returns. Subclasses supply the numerics through five hooks:
   of weight 0 takes no step); ``isolated=False`` says that the model may be
   changed by others between two calls;
 - ``_layer_stats(X, Y or None)``: the (n_layers, 7) table of
-  fastmlp._stats.COLUMNS for one pass over X.
+  fastmlp._stats.COLUMNS for one pass over X;
+- ``_fit_on_comm(comm, X, y, options)``: fit with a communicator (fastmlp.MLP:
+  the data-parallel fit of fastmlp._mpi, which reuses ``_plan_fit`` and
+  ``_fit_planned``); here a TypeError.
 
 Because both implementations inherit the same orchestration, the same seed
 gives them the same initial weights and the same shuffles.

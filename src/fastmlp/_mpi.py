@@ -28,6 +28,9 @@ every rank. mpi4py is imported only here, when a communicator is given.
 """
 import ctypes
 import math
+import numbers
+
+import numpy as np
 
 from ._model import DivergenceError
 
@@ -85,9 +88,26 @@ def allreduce_of(comm):
             "float32": MPI._handleof(MPI.FLOAT), "float64": MPI._handleof(MPI.DOUBLE)}
 
 
+def _canonical(value):
+    """A value as ranks compare it: numbers by value (0.1 and
+    np.float64(0.1) agree), containers item by item, the rest by repr."""
+    if isinstance(value, (bool, np.bool_)):
+        return repr(bool(value))
+    if isinstance(value, numbers.Integral):
+        return repr(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_canonical(k)}: {_canonical(v)}" for k, v in
+                               sorted(value.items(), key=lambda kv: repr(kv[0]))) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_canonical(v) for v in value) + "]"
+    return repr(value)
+
+
 def _arguments(net, options):
     """What must agree across ranks: the model's structure and fit's
-    options (a callable lr as "callable"; sample weights by presence)."""
+    options (a callable lr as "a callable"; sample weights by presence)."""
     out = {"layer_sizes": list(net.layer_sizes), "activations": list(net.layer_activations),
            "loss": net.loss_name, "dtype": net.dtype.name, "l2": net.l2}
     for key, value in options.items():
@@ -97,8 +117,8 @@ def _arguments(net, options):
             value = "a callable"
         elif key == "sample_weight":
             value = "given" if value is not None else None
-        out[key] = repr(value)
-    return out
+        out[key] = value
+    return {key: _canonical(value) for key, value in out.items()}
 
 
 def raise_collectively(comm, error, arguments=None):
