@@ -224,6 +224,17 @@ def collective_errors():
     assert COMM.allgather(exc) == [exc] * SIZE
     assert np.isfinite(net.params).all()
     assert same_on_every_rank(net)
+    # An update that overflows (lr 3e38 in float32, uneven shards): every
+    # rank restores the state of the start of the epoch (its checkpoint,
+    # replayed collectively) and raises.
+    Xf, yf = data("mse", 12 + 5 * RANK, "float32", seed=RANK)
+    net32 = fastmlp.MLP([N_IN, 4, N_OUT], seed=1)
+    net32.fit(Xf, 30 * yf, epochs=3, batch_size=4, momentum=0.0, comm=COMM)
+    start = digest(net32)
+    expect(fastmlp.DivergenceError, "the update made a parameter inf or NaN",
+           lambda: net32.fit(Xf, 30 * yf, epochs=1, batch_size=4, momentum=0.0, lr=3e38,
+                             comm=COMM))
+    assert digest(net32) == start and same_on_every_rank(net32)
     print(f"rank {RANK}: collective_errors ok", flush=True)
 
 
