@@ -1,4 +1,5 @@
 """show_config: what fastmlp runs on, for bug reports and benchmark logs."""
+import os
 import platform
 import sys
 
@@ -25,9 +26,13 @@ def _mpi_line():
     import subprocess
     if _optional_version("mpi4py") == "not installed":
         return 'mpi        mpi4py not installed (optional: fit(comm=...), "fastmlp[mpi]")'
+    # The child is a lone MPI process (a singleton), even when this one is a
+    # rank of an mpiexec job: it must not join the job's process manager.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PMI_", "PMIX_", "OMPI_", "HYDRA_", "MPIR_"))}
     try:
         done = subprocess.run([sys.executable, "-c", _MPI_QUERY], capture_output=True,
-                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+                              text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
         version, standard, library = done.stdout.strip().splitlines()
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return f"mpi        mpi4py {_optional_version('mpi4py')} (MPI not usable: {exc})"
