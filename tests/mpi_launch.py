@@ -61,7 +61,7 @@ def unavailable():
     return None
 
 
-def run(ranks, script, *args, timeout=120, extra_env=None):
+def run(ranks, script, *args, timeout=120, extra_env=None, cwd=None):
     """Run script under mpiexec with `ranks` ranks (oversubscribed when
     they outnumber the cores: MPICH allows it); returns the CompletedProcess
     (text stdout and stderr). A job still running after `timeout` seconds
@@ -75,7 +75,7 @@ def run(ranks, script, *args, timeout=120, extra_env=None):
            *map(str, args)]
     # mpiexec's own timeout ends the ranks; the subprocess timeout a little
     # later is the backstop should mpiexec itself hang.
-    return subprocess.run(cmd, capture_output=True, text=True, env=env,
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=timeout + 15, stdin=subprocess.DEVNULL)
 
 

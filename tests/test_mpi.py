@@ -113,3 +113,27 @@ def test_each_rank_reads_its_own_block_of_rows():
             assert blocks[0][0] == 0 and blocks[-1][1] == n
             assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
             assert max(hi - lo for lo, hi in blocks) - min(hi - lo for lo, hi in blocks) <= 1
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_example_is_examples_train_mpi():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```python\n# train.py\n", 1)[1].split("```", 1)[0]
+    example = (ROOT / "examples" / "train_mpi.py").read_text()
+    assert example.split('"""\n', 1)[1] == block
+
+
+@needs_mpi
+def test_readme_example_runs_under_mpiexec(tmp_path):
+    import numpy as np
+    import fastmlp
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 10))
+    np.save(tmp_path / "data.npy", np.column_stack([X, X[:, 0] + X[:, 1] > 0]))
+    done = mpi_launch.run(2, ROOT / "examples" / "train_mpi.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("epoch    4") == 1      # rank 0 alone prints
+    net = fastmlp.MLP.load(tmp_path / "model.fastmlp")
+    assert len(net.history) == 5 and net.history[-1] < net.history[0]
