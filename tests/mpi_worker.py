@@ -178,6 +178,13 @@ def start_from_rank_0():
     loaded = fastmlp.MLP.load(path)
     assert digest(loaded) == digest(net)
     assert loaded.rng.bit_generator.state == net.rng.bit_generator.state
+    # A derived communicator (its MPICH handle is not COMM_WORLD's, and
+    # negative as a C int) trains the same model.
+    again = fastmlp.MLP([N_IN, 4, N_OUT], seed=10 + RANK, dtype="float64")
+    split = COMM.Split(0, RANK)
+    again.fit(X, y, epochs=1, batch_size=8, comm=split)
+    assert digest(again) == digest(net)
+    split.Free()
     print(f"rank {RANK}: start_from_rank_0 ok", flush=True)
 
 
