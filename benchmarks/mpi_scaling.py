@@ -166,14 +166,17 @@ def main():
         print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {thr / one:.2f}x "
               f"| {step * 1e6:.1f} us | {step2 * 1e6:.1f} us "
               f"| {ar[0] * 1e6:.1f} / {ar[1] * 1e6:.1f} us ({n + 3:,} floats) |")
-    print("\nring-allreduce model, weak-scaling efficiency (20 us latency per hop, "
-          "no overlap):")
-    print("| config | 8 x 10 Gb/s | 32 x 10 | 128 x 10 | 8 x 25 Gb/s | 32 x 25 | 128 x 25 |")
-    print("|---|---|---|---|---|---|---|")
-    for name, _, _, _, step, _, _, n in rows:
-        cells = [ring_efficiency(step, n, p, g) for g in (10, 25) for p in (8, 32, 128)]
-        print(f"| {name} | " + " | ".join(f"{c:.0%}" for c in cells) + " |")
-
+    for latency in (20e-6, 0.0):
+        print(f"\nring-allreduce model, weak-scaling efficiency step / (step + allreduce), "
+              f"no overlap, latency {latency * 1e6:.0f} us per hop"
+              f"{' (the bandwidth term alone)' if latency == 0 else ''}:")
+        print("| config | 8 x 10 Gb/s | 32 x 10 | 128 x 10 | 8 x 25 Gb/s | 32 x 25 | "
+              "128 x 25 |")
+        print("|---|---|---|---|---|---|---|")
+        for name, _, _, _, step, _, _, n in rows:
+            cells = [ring_efficiency(step, n, p, g, latency=latency)
+                     for g in (10, 25) for p in (8, 32, 128)]
+            print(f"| {name} | " + " | ".join(f"{c:.0%}" for c in cells) + " |")
 
 if __name__ == "__main__":
     main()
