@@ -92,6 +92,29 @@ def worker(name, threads, use_comm):
         print("RESULT " + json.dumps(out), flush=True)
 
 
+def cpu_busy(seconds=0.5):
+    """Fraction of the machine's CPU time busy over the next `seconds`
+    (/proc/stat), for the record and for --wait-idle."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]    # total, idle + iowait
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def wait_idle(limit, patience):
+    """Wait (up to `patience` seconds) until other processes keep the CPUs
+    below `limit` busy; returns the busy fraction seen last."""
+    deadline = time.monotonic() + patience
+    busy = cpu_busy()
+    while busy > limit and time.monotonic() < deadline:
+        busy = cpu_busy()
+    return busy
+
+
 def launch(name, kind, busy_poll=True):
     import mpi_launch
     env = {k: v for k, v in os.environ.items()
@@ -131,6 +154,9 @@ def main():
     parser.add_argument("--worker")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--comm", action="store_true")
+    parser.add_argument("--wait-idle", type=float, default=None, metavar="SECONDS",
+                        help="before each job, wait up to this long for the other "
+                             "processes to leave the CPUs at most 10%% busy")
     parser.add_argument("--throttle", action="store_true",
                         help="2 ranks with MPICH's progress throttle (tests/mpi_launch.py) "
                              "instead of busy polling")
@@ -142,10 +168,13 @@ def main():
     print("loadavg at start:", open("/proc/loadavg").read().strip())
     kinds = ("1 rank", "2 ranks", "2 threads")
     rows = []
+    busy_seen = []
     for name in args.configs.split(","):
         best = {}
         for _ in range(args.rounds):
             for kind in kinds:
+                if args.wait_idle is not None:
+                    busy_seen.append(wait_idle(0.10, args.wait_idle))
                 r = launch(name, kind, busy_poll=not args.throttle)
                 rate = r["rows"] / r["seconds"]
                 if kind not in best or rate > best[kind][0]:
@@ -158,6 +187,9 @@ def main():
                      (two["raw_allreduce_seconds"], two["allreduce_seconds"]),
                      two["n_params"]))
     print("loadavg at end:", open("/proc/loadavg").read().strip())
+    if busy_seen:
+        print(f"CPU busy (other processes) just before the jobs: median "
+              f"{sorted(busy_seen)[len(busy_seen) // 2]:.0%}, max {max(busy_seen):.0%}")
     print("\n| config | 1 rank rows/s | 2 ranks rows/s | 2 ranks / 1 | 2 BLAS threads / 1 "
           "| step, 1 rank | step, 2 ranks | Allreduce, 2 local ranks: MPI_Allreduce call "
           "(the kernel's) / mpi4py |")
