@@ -34,7 +34,11 @@ enum {
     FM_CROSS_ENTROPY = 1,
     FM_BINARY_CROSS_ENTROPY = 2,
     /* Half the Poisson deviance, on an FM_EXP output. */
-    FM_POISSON = 3
+    FM_POISSON = 3,
+    /* FM_CROSS_ENTROPY with each row's target given as its class index
+     * (one value per row, held in the float type) instead of a one-hot row:
+     * the same loss and delta, bit for bit, without an n x k target. */
+    FM_CROSS_ENTROPY_LABELS = 4
 };
 
 #define FM_LEAKY_SLOPE 0.01
@@ -85,7 +89,8 @@ int fm_simd_active(void);
      * and is overwritten by the output activations. Returns the sum of the    \
      * per-sample losses (in double); when delta is not NULL also writes       \
      * delta = scale * dLoss/dz. A row_weight array (NULL: all 1) weights  \
-     * each row's loss and delta (sample weights). */                          \
+     * each row's loss and delta (sample weights). y holds rows x k targets, \
+     * or rows class indices for FM_CROSS_ENTROPY_LABELS. */                  \
     double fm_output_loss_##S(int loss, int out_act, T *z, const T *y,         \
                               T *delta, size_t rows, size_t k, T scale,        \
                               const T *row_weight);                            \

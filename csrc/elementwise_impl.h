@@ -285,6 +285,26 @@ static void FN(fm_derivative_mul_colsum)(int act, const T *FM_RESTRICT a,
 #undef FM_DERIVATIVE_COLSUM_ROWS
 #undef FM_DERIVATIVE_CASES
 
+/* One row of k pre-activations minus their maximum (all <= 0 then). */
+static void FN(shift_row_by_max)(T *FM_RESTRICT zr, size_t k)
+{
+    T m = zr[0];
+    size_t j;
+    for (j = 1; j < k; j++) m = zr[j] > m ? zr[j] : m;
+    for (j = 0; j < k; j++) zr[j] -= m;
+}
+
+/* One row of k exponentials divided by their sum, which is returned. */
+static T FN(normalize_row)(T *FM_RESTRICT zr, size_t k)
+{
+    T sum_e = 0;
+    size_t j;
+    for (j = 0; j < k; j++) sum_e += zr[j];
+    T inv = (T)1 / sum_e;
+    for (j = 0; j < k; j++) zr[j] *= inv;
+    return sum_e;
+}
+
 static double FN(softmax_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y,
                                         T *FM_RESTRICT delta, size_t rows,
                                         size_t k, T scale)
@@ -297,14 +317,9 @@ static double FN(softmax_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y
     for (r = 0; r < rows; r++) {
         T *zr = z + r * k;
         const T *yr = y + r * k;
-        T m = zr[0];
-        for (j = 1; j < k; j++) m = zr[j] > m ? zr[j] : m;
-        T sum_y = 0, sum_yz = 0;
-        for (j = 0; j < k; j++) {
-            zr[j] -= m;
-            sum_y += yr[j];
-            sum_yz += yr[j] * zr[j];
-        }
+        FN(shift_row_by_max)(zr, k);
+        T sum_yz = 0;
+        for (j = 0; j < k; j++) sum_yz += yr[j] * zr[j];
         /* Partial loss, -sum_j y_j (z_j - m); log sum_e * sum_y is added
          * below: the log-sum-exp form, never log(0). */
         total -= (double)sum_yz;
@@ -313,17 +328,41 @@ static double FN(softmax_cross_entropy)(T *FM_RESTRICT z, const T *FM_RESTRICT y
     for (r = 0; r < rows; r++) {
         T *zr = z + r * k;
         const T *yr = y + r * k;
-        T sum_y = 0, sum_e = 0;
-        for (j = 0; j < k; j++) {
-            sum_y += yr[j];
-            sum_e += zr[j];
-        }
-        total += (double)LOG(sum_e) * (double)sum_y;
-        T inv = (T)1 / sum_e;
-        for (j = 0; j < k; j++) zr[j] *= inv;
+        T sum_y = 0;
+        for (j = 0; j < k; j++) sum_y += yr[j];
+        total += (double)LOG(FN(normalize_row)(zr, k)) * (double)sum_y;
         if (delta) {
             T *dr = delta + r * k;
             for (j = 0; j < k; j++) dr[j] = scale * (zr[j] * sum_y - yr[j]);
+        }
+    }
+    return total;
+}
+
+static double FN(softmax_cross_entropy_labels)(T *FM_RESTRICT z, const T *FM_RESTRICT label,
+                                               T *FM_RESTRICT delta, size_t rows,
+                                               size_t k, T scale)
+{
+    /* softmax_cross_entropy for one-hot rows, the row's 1 at label[r]: each
+     * of its sums there is exact (sum_y = 1, sum_yz = z_label - m), so the
+     * same operations on what remains give the same bits, without the
+     * one-hot target and its k multiplications per row. */
+    double total = 0;
+    size_t r, j;
+    for (r = 0; r < rows; r++) {
+        T *zr = z + r * k;
+        FN(shift_row_by_max)(zr, k);
+        total -= (double)zr[(size_t)label[r]];
+    }
+    FN(fm_exp_nonpositive)(z, rows * k);
+    for (r = 0; r < rows; r++) {
+        T *zr = z + r * k;
+        size_t y = (size_t)label[r];
+        total += (double)LOG(FN(normalize_row)(zr, k));
+        if (delta) {
+            T *dr = delta + r * k;
+            for (j = 0; j < k; j++) dr[j] = scale * zr[j];
+            dr[y] = scale * (zr[y] - (T)1);
         }
     }
     return total;
@@ -391,6 +430,8 @@ static double FN(output_loss_rows)(int loss, int out_act, T *z, const T *y, T *d
     switch (loss) {
     case FM_CROSS_ENTROPY:
         return FN(softmax_cross_entropy)(z, y, delta, rows, k, scale);
+    case FM_CROSS_ENTROPY_LABELS:
+        return FN(softmax_cross_entropy_labels)(z, y, delta, rows, k, scale);
     case FM_BINARY_CROSS_ENTROPY:
         return FN(sigmoid_binary_cross_entropy)(z, y, delta, rows, k, scale);
     case FM_POISSON:
@@ -407,9 +448,10 @@ static double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *del
     /* Weighted rows (sample weights) one at a time: the per-row loss is
      * needed to weight it, and these paths are not the unweighted hot one. */
     double total = 0;
+    size_t y_width = loss == FM_CROSS_ENTROPY_LABELS ? 1 : k;
     for (size_t r = 0; r < rows; r++) {
         T w = row_weight[r];
-        total += (double)w * FN(output_loss_rows)(loss, out_act, z + r * k, y + r * k,
+        total += (double)w * FN(output_loss_rows)(loss, out_act, z + r * k, y + r * y_width,
                                                   delta ? delta + r * k : NULL, 1, k,
                                                   scale * w);
     }

@@ -66,7 +66,10 @@ def test_train_and_predict_csv(tmp_path):
     assert header == ["prediction"] and pred.shape == (len(y), 1)
     assert np.mean(pred[:, 0] == y) >= 0.9
     features = np.loadtxt(tmp_path / "easy.csv", delimiter=",", skiprows=1)[:, [0, 2, 3]]
-    np.testing.assert_array_equal(pred[:, 0], net.predict(features))
+    # The model takes the features standardized as train did, saved with it.
+    std = net.standardization
+    np.testing.assert_array_equal(pred[:, 0],
+                                  net.predict((features - std["mean"]) / std["scale"]))
 
     proc = run_cli(tmp_path, "predict", "model.npz", "easy.csv", "--target", "1", "--proba")
     assert proc.returncode == 0, proc.stderr
@@ -96,8 +99,11 @@ def test_train_and_predict_npy_regression(tmp_path):
     header, pred = read_csv(proc.stdout, from_text=True)
     assert header == ["prediction"] and pred.shape == (400, 1)
     assert np.sqrt(np.mean((pred[:, 0] - target) ** 2)) < 0.5 * target.std()
-    # Written in full precision: the model's own predictions, exactly.
-    np.testing.assert_array_equal(pred[:, 0], net.predict(X))
+    # Written in full precision: the model's own predictions on the
+    # standardized features, mapped back to the target's units, exactly.
+    std = net.standardization
+    out = net.predict((X - std["mean"]) / std["scale"])
+    np.testing.assert_array_equal(pred[:, 0], out * std["target_scale"][0] + std["target_mean"][0])
 
 
 def test_train_and_predict_npz_binary(tmp_path):
@@ -175,7 +181,7 @@ def _arrays(tmp_path):
     np.save(tmp_path / "text.npy", np.array([["a", "b"], ["c", "d"]]))
     np.savez(tmp_path / "noy.npz", X=np.ones((4, 2)))
     np.savez(tmp_path / "rows.npz", X=np.ones((4, 2)), y=np.zeros(3))
-    np.savez(tmp_path / "labels.npz", X=np.ones((4, 2)), y=np.array([0, 1, -1, 2]))
+    np.savez(tmp_path / "labels.npz", X=np.ones((4, 2)), y=np.array([0, 1, 0.5, 2]))
     np.save(tmp_path / "good.npy", np.ones((6, 4)))
     (tmp_path / "cut.npy").write_bytes((tmp_path / "good.npy").read_bytes()[:100])
 
@@ -191,9 +197,9 @@ ERROR_CASES = {
                    ["train", "d.csv"], ['d.csv, row 1 (line 2), column "b"', "finite"]),
     "ragged row": ({"d.csv": "a,b,label\n1,2,0\n3,4\n"},
                    ["train", "d.csv"], ["d.csv, row 2 (line 3)", "2 values", "3 columns"]),
-    "class names": ({"d.csv": "a,species\n1,setosa\n2,virginica\n"},
-                    ["train", "d.csv"], ['d.csv, row 1 (line 2), column "species"',
-                                         "'setosa'", "class labels"]),
+    "numbers and text": ({"d.csv": "a,species\n1,0\n2,virginica\n"},
+                         ["train", "d.csv"], ['d.csv, row 2 (line 3), column "species"',
+                                              "'virginica'", "class labels"]),
     "fractional label": ({"d.csv": "a,y\n1,0\n2,1.5\n3,1\n"},
                          ["train", "d.csv"], ['d.csv, row 2 (line 3), column "y"', "1.5"]),
     "label beyond --classes": ({"d.csv": "a,y\n1,0\n2,3\n3,1\n"},
@@ -215,8 +221,8 @@ ERROR_CASES = {
                         ["fake.npy", "not a NumPy"]),
     "no y in npz": ({}, ["train", "noy.npz"], ["noy.npz", "no array 'y'"]),
     "X and y lengths": ({}, ["train", "rows.npz"], ["rows.npz", "3 rows", "4"]),
-    "negative label in npz": ({}, ["train", "labels.npz"], ["labels.npz, array 'y', row 2",
-                                                           "-1"]),
+    "fractional label in npz": ({}, ["train", "labels.npz"],
+                                ["labels.npz, array 'y', row 2", "0.5", "--loss mse"]),
     "bad activation": ({"d.csv": "a,y\n1,0\n2,1\n3,1\n"},
                        ["train", "d.csv", "--activation", "bogus"], ["'bogus'"]),
     "bad option value": ({}, ["train", "d.csv", "--epochs", "many"], ["--epochs", "'many'"]),

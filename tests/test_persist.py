@@ -191,7 +191,7 @@ def test_header_holds_the_documented_fields(tmp_path):
         np.testing.assert_array_equal(z["params"], canonical(net, net.params))
         np.testing.assert_array_equal(z["velocity"], canonical(net, net.velocity))
     assert list(header) == list(_persist.HEADER_FIELDS)
-    assert header["format"] == "fastmlp-mlp" and header["version"] == 2
+    assert header["format"] == "fastmlp-mlp" and header["version"] == 3
     assert header["optimizer"] == "momentum" and header["optimizer_steps"] == 0
     assert header["layer_sizes"] == [3, 4, 2]
     assert header["hidden_activations"] == ["tanh"]
@@ -495,7 +495,7 @@ TAMPERED = [
     # format and version
     ("format-wrong", _set("format", "keras-h5"), "not a fastmlp model file"),
     ("format-missing", _set("format", _DELETE), "not a fastmlp model file"),
-    ("version-3", _set("version", 3), "unknown format version 3; this fastmlp reads versions 1 and 2"),
+    ("version-4", _set("version", 4), "unknown format version 4; this fastmlp reads versions 1, 2 and 3"),
     ("version-0", _set("version", 0), "unknown format version 0"),
     ("version-float", _set("version", 2.0), '"version" must be an integer'),
     ("version-string", _set("version", "1"), '"version" must be an integer'),

@@ -103,28 +103,30 @@ def test_a_failed_reduction_stops_the_epoch_before_its_update():
     fake = FakeAllreduce(2, fail_at=2)
     net, state, loop = _loop("momentum", np.float64,
                              _mpi.Reduction(fake.handles(), n_steps=5, total_weight=1.0))
+    # (Each stand-in kept referenced while the kernel may call it.)
+    fake_ok = FakeAllreduce(2)
     net_ok, _, loop_ok = _loop("momentum", np.float64,
-                               _mpi.Reduction(FakeAllreduce(2).handles(), n_steps=5,
-                                              total_weight=1.0))
+                               _mpi.Reduction(fake_ok.handles(), n_steps=5, total_weight=1.0))
     status, _, step = loop.run(None, 0.05)
     loop_ok.kernel.run(None, 0.05, steps=2)
     assert status == _train.STATUS_CODES["reduce_failed"] and step == 2
     np.testing.assert_array_equal(net.params, net_ok.params)   # steps 0 and 1 only
+    failing = FakeAllreduce(2, fail_at=0)
+    m = fastmlp.MLP([6, 9, 7, 3], seed=1)
+    run = m._epoch_runner(np.ones((40, 6), np.float32), np.ones((40, 3), np.float32), 8, 0.05,
+                          0.9, reduction=_mpi.Reduction(failing.handles(), 5, 80.0))
     with pytest.raises(RuntimeError, match="MPI_Allreduce of the gradient failed"):
-        m = fastmlp.MLP([6, 9, 7, 3], seed=1)
-        run = m._epoch_runner(np.ones((40, 6), np.float32), np.ones((40, 3), np.float32),
-                              8, 0.05, 0.9, reduction=_mpi.Reduction(
-                                  FakeAllreduce(2, fail_at=0).handles(), 5, 80.0))
         run(None)
 
 
 def test_the_kernel_refuses_a_reduction_without_its_buffers():
     net, state, loop = _loop("momentum", np.float64)
+    fake = FakeAllreduce(2)
     with pytest.raises(ValueError, match="gradient buffer"):
         _train.EpochKernel(loop.spec, net.params, np.zeros((4, 6)), np.zeros((4, 3)), None, 2,
                            loop.work, rule=_train.RULE_CODES["momentum"], state1=net.velocity,
                            grads=np.zeros(net.params.size), reduced=np.zeros(1),
-                           allreduce=FakeAllreduce(2).handles())
+                           allreduce=fake.handles())
     with pytest.raises(ValueError, match="n_steps differs"):
         _train.EpochKernel(loop.spec, net.params, np.zeros((4, 6)), np.zeros((4, 3)), None, 2,
                            loop.work, rule=_train.RULE_CODES["momentum"], state1=net.velocity,

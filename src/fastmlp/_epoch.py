@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from . import _workspace
+from . import _validation, _workspace
 from ._kernels import _train
 from ._recovery import Recovery
 
@@ -121,10 +121,15 @@ class EpochLoop:
                   row_weights=None, checkpoint_rows=None, isolated=True, reduction=None):
         """The epochs of fastmlp.MLP.fit on validated X, Y (and sample
         weights): its layout, parameters, l2, and its optimizer (net.optimizer)
-        with the state buffers the model keeps; momentum is Adam's beta_1."""
+        with the state buffers the model keeps; momentum is Adam's beta_1.
+        Y may be the column of class indices of cross_entropy labels
+        (fastmlp._validation.holds_class_indices)."""
         state = OptimizerState(net.optimizer, net.params.size, net.dtype, first=net.velocity,
                                second=net.second_moment, steps=net._optimizer_steps)
-        return cls(net._layout, net.layer_activations, net.loss_name, net.dtype, net.params,
+        loss = net.loss_name
+        if _validation.holds_class_indices(Y, loss, net.layer_sizes[-1]):
+            loss = "cross_entropy_labels"
+        return cls(net._layout, net.layer_activations, loss, net.dtype, net.params,
                    X, Y, batch_rows, state, momentum=momentum, beta_1=momentum,
                    beta_2=beta_2, epsilon=epsilon, l2=net.l2,
                    row_weights=row_weights, weighted_objective=row_weights is not None,

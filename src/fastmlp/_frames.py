@@ -29,11 +29,14 @@ def _numeric_column(column, name):
     if kind in "biuf" and not hasattr(dtype, "na_value"):
         return column.to_numpy()
     # pandas' nullable numeric and boolean dtypes ("Int64", "Float64",
-    # "boolean"): accepted when nothing is missing.
+    # "boolean"): accepted when nothing is missing. With missing values the
+    # column is not one of the supported dtypes (the contract's TypeError),
+    # whatever the values: pd.NA is no number.
     if kind in "biuf":
         if column.isna().any():
-            raise ValueError(f"X column {name!r} has missing values "
-                             f"(first at row {int(np.argmax(column.isna().to_numpy()))})")
+            raise TypeError(f"X column {name!r} has dtype {dtype} with missing values "
+                            f"(first at row {int(np.argmax(column.isna().to_numpy()))}); "
+                            f"only complete numeric columns are supported")
         return column.to_numpy(dtype=np.float64 if kind == "f" else
                                (bool if kind == "b" else np.int64))
     raise TypeError(f"X column {name!r} has dtype {dtype}; only real numbers and bool "

@@ -9,7 +9,8 @@ what each method returns. Subclasses supply the numerics through these hooks:
 - ``_objective(X, Y, outputs=None)``: the objective (mean loss + l2 term)
   as a float, also writing the output activations into ``outputs`` if given;
 - ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
-- ``_epoch_runner(X, Y, rows, lr, momentum, isolated=True, row_weights=None)``:
+- ``_epoch_runner(X, Y, rows, lr, momentum, isolated=True, row_weights=None)``
+  (Y: what ``_check_Xy(X, y, self._fit_class_indices)`` gave):
   a callable ``run(perm, lr=None)`` that trains one epoch (rows in ``perm``
   order, or in order when ``perm`` is None; at learning rate ``lr``, None
   meaning the one given to the runner) and returns the mean of its batch
@@ -132,6 +133,11 @@ class BaseMLP:
         # The column names of the DataFrame the model was first fit on
         # (a tuple of str), or None; later DataFrames are read by them.
         self.feature_names = None
+        # What the caller did to the data (fastmlp._metadata; the command
+        # line sets them): saved with the model, applied by nothing here.
+        self.target_name = None
+        self.class_labels = None
+        self.standardization = None
         self._optimizer_steps = np.zeros(1, dtype=np.intp)
 
     @property
@@ -157,9 +163,14 @@ class BaseMLP:
             X = _frames.frame_to_array(X, self.feature_names)
         return v.check_X(X, self.layer_sizes[0], self.dtype)
 
-    def _check_Xy(self, X, y):
+    # Whether fit hands _epoch_runner cross_entropy labels as a column of
+    # class indices (v.check_y's as_indices) instead of one-hot rows.
+    _fit_class_indices = False
+
+    def _check_Xy(self, X, y, as_indices=False):
         Xc = self._check_X(X)
-        Y = v.check_y(y, Xc.shape[0], self.loss_name, self.layer_sizes[-1], self.dtype)
+        Y = v.check_y(y, Xc.shape[0], self.loss_name, self.layer_sizes[-1], self.dtype,
+                      as_indices)
         return Xc, Y
 
     # -- public methods -----------------------------------------------------
@@ -232,7 +243,7 @@ class BaseMLP:
                   min_delta, verbose, callback):
         """fit's arguments validated and converted (a _FitPlan); raises
         what fit raises for bad input, and changes nothing."""
-        Xc, Y = self._check_Xy(X, y)
+        Xc, Y = self._check_Xy(X, y, self._fit_class_indices)
         names = None if isinstance(X, np.ndarray) or not _frames.is_frame(X) else \
             _frames.column_names(X)
         n = Xc.shape[0]

@@ -1,6 +1,6 @@
 """Saving and loading models: ``net.save(path)`` and ``MLP.load(path)``.
 
-File format "fastmlp-mlp", version 2
+File format "fastmlp-mlp", version 3
 ====================================
 
 A model file is a NumPy ``.npz`` archive (a zip file, written uncompressed
@@ -65,7 +65,26 @@ no duplicate keys, no other fields):
 ``feature_names``         null, or a list of n0 distinct strings: the
                           column names of the DataFrame fit was given
                           (``net.feature_names``)
+``target_name``           null or a string (``net.target_name``)
+``class_labels``          null, or (cross_entropy only) a list of nL distinct
+                          labels, all integers or all strings
+                          (``net.class_labels``)
+``standardization``       null, or ``{"mean": [n0 numbers], "scale": [n0
+                          numbers > 0], "target_mean": null or [nL numbers],
+                          "target_scale": null or [nL numbers > 0]}`` (the
+                          last two for mse only; ``net.standardization``)
 ========================  ====================================================
+
+The last three are described in fastmlp._metadata: what the command line
+did to the data (``fastmlp train``), so that ``fastmlp predict`` can do the
+same; the model's own methods apply none of it.
+
+Version 3: what changed, and why
+--------------------------------
+A model trained by the command line must know its data: the target column
+to drop, the class each output stands for, and the scaling applied to the
+features (and to an mse target). Version 3 adds the three fields above;
+versions 1 and 2 load with all three None.
 
 Version 2: what changed, and why
 --------------------------------
@@ -90,9 +109,10 @@ buffer. All version-1 files were written by the "momentum" rule, so
 ``load`` gives them ``optimizer = "momentum"``, ``second_moment = None``
 and ``optimizer_steps = 0``, which is exactly the state they were saved in
 (and ``feature_names = None``).
-``save`` writes version 2 only.
+``save`` writes version 3 only (version 2 is version 3 without the three
+fields ``target_name``, ``class_labels`` and ``standardization``).
 
-A reader meeting a version other than 1 or 2 refuses the file; a future
+A reader meeting a version other than 1, 2 or 3 refuses the file; a future
 version will bump the number whenever a field's meaning changes or one is
 added.
 
@@ -134,21 +154,23 @@ import zipfile
 
 import numpy as np
 
+from . import _metadata
 from . import _validation as v
 from ._atomic import atomic_write
 from ._layout import Layout
 from ._rngstate import generator_from_json, generator_to_json, json_type, short
 
 FORMAT_NAME = "fastmlp-mlp"
-FORMAT_VERSION = 2  # what save writes
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # what save writes
+READABLE_VERSIONS = (1, 2, 3)
 
 HEADER_FIELDS_V1 = (
     "format", "version", "layer_sizes", "hidden_activations", "loss",
     "output_activation", "init_schemes", "l2", "dtype", "history", "rng",
 )
-HEADER_FIELDS = HEADER_FIELDS_V1 + ("feature_names", "optimizer", "optimizer_steps")
-FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS}
+HEADER_FIELDS_V2 = HEADER_FIELDS_V1 + ("feature_names", "optimizer", "optimizer_steps")
+HEADER_FIELDS = HEADER_FIELDS_V2 + _metadata.FIELDS
+FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS_V2, 3: HEADER_FIELDS}
 MEMBERS = ("header", "params", "velocity")  # in every file
 ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
 OPTIMIZERS = ("momentum", "nesterov", "adam")
@@ -235,6 +257,7 @@ def _header(model, optimizer, steps):
         "feature_names": _feature_names_to_json(model.feature_names),
         "optimizer": optimizer,
         "optimizer_steps": steps,
+        **_metadata.to_json(model),
     }
 
 
@@ -392,7 +415,8 @@ def _check_header(header):
         raise _Invalid(f'the header\'s "version" must be an integer, got {short(version)}')
     if version not in READABLE_VERSIONS:
         raise _Invalid(f"unknown format version {version}; this fastmlp reads "
-                       f"versions {' and '.join(map(str, READABLE_VERSIONS))}")
+                       f"versions {', '.join(map(str, READABLE_VERSIONS[:-1]))} and "
+                       f"{READABLE_VERSIONS[-1]}")
     fields = FIELDS_BY_VERSION[version]
     missing = [f for f in fields if f not in header]
     if missing:
@@ -517,6 +541,10 @@ def _load_archive(cls, archive, file_size):
         net._layout.from_canonical(second_moment, net.second_moment)
     net.optimizer_steps = steps
     net.feature_names = _check_feature_names(header, net.layer_sizes[0])
+    try:
+        _metadata.from_json(header, net)
+    except _metadata.Invalid as exc:
+        raise _Invalid(str(exc)) from None
     net.history = history
     net.rng = rng
     return net

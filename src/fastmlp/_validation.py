@@ -280,11 +280,25 @@ def check_X(X, n_features, dtype):
     return out
 
 
-def check_y(y, n_rows, loss, n_outputs, dtype):
+# Class indices travel in the model dtype; float32 holds every integer up
+# to 2**24 exactly.
+MAX_INDEX_CLASSES = 2**24
+
+
+def holds_class_indices(Y, loss, n_outputs):
+    """Whether a target encoded by check_y(..., as_indices=True) is the (n, 1)
+    column of class indices rather than (n, n_outputs) rows."""
+    return loss == "cross_entropy" and n_outputs >= 2 and Y.shape[1] == 1
+
+
+def check_y(y, n_rows, loss, n_outputs, dtype, as_indices=False):
     """Encode y once as a C-contiguous (n, n_outputs) target matrix.
 
     cross_entropy integer labels become one-hot rows, so every loss is a
-    comparison against a dense target of the output's shape.
+    comparison against a dense target of the output's shape; with
+    ``as_indices`` (the compiled training epochs) they become an (n, 1)
+    column of class indices in the model dtype instead, n values rather
+    than n * n_outputs (see holds_class_indices).
     """
     arr = _as_numeric_array(y, "y")
     if arr.ndim == 0 or arr.ndim > 2:
@@ -307,6 +321,8 @@ def check_y(y, n_rows, loss, n_outputs, dtype):
                     f"cross_entropy labels must be in [0, {n_outputs}); y has values "
                     f"from {lo} to {hi}"
                 )
+            if as_indices and 2 <= n_outputs <= MAX_INDEX_CLASSES:
+                return np.ascontiguousarray(arr.reshape(n_rows, 1), dtype=dtype)
             target = np.zeros((n_rows, n_outputs), dtype=dtype)
             target[np.arange(n_rows), arr.astype(np.intp)] = 1
             return target
@@ -418,6 +434,8 @@ def row_classes(y, Y, loss, n_outputs):
     cross_entropy (1-D y), or the 0/1 target of binary_cross_entropy with one
     output; anything else has no class per row (ValueError)."""
     if loss == "cross_entropy" and np.ndim(y) == 1:
+        if holds_class_indices(Y, loss, n_outputs):
+            return Y[:, 0].astype(np.intp)
         return np.argmax(Y, axis=1)
     if loss == "binary_cross_entropy" and n_outputs == 1:
         return Y[:, 0].astype(np.intp)

@@ -36,6 +36,9 @@ class MLP(BaseMLP):
     for the full contract.
     """
 
+    # The kernels take class labels as indices: no n x K target in fit.
+    _fit_class_indices = True
+
     def _fit_on_comm(self, comm, X, y, options):
         from . import _mpi
         return _mpi.fit(self, comm, X, y, options)

@@ -15,6 +15,7 @@ cdef extern from "elementwise.h" nogil:
         FM_CROSS_ENTROPY
         FM_BINARY_CROSS_ENTROPY
         FM_POISSON
+        FM_CROSS_ENTROPY_LABELS
         FM_SIMD_BASELINE
         FM_SIMD_AVX2
         FM_SIMD_AVX512

@@ -68,6 +68,7 @@ cdef struct Epoch:
     Py_ssize_t n
     Py_ssize_t n_in
     Py_ssize_t n_out
+    Py_ssize_t y_cols      # values per row of Y: n_out, or 1 for class indices
     Py_ssize_t batch_rows
     void* work
     double l2
@@ -130,7 +131,7 @@ cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
     c.w = NULL
     if ep.perm != NULL:
         gather_rows(px, ep.perm + first, <size_t> rows, <size_t> ep.n_in, pw + net.off_xbuf)
-        gather_rows(py, ep.perm + first, <size_t> rows, <size_t> ep.n_out, pw + net.off_ybuf)
+        gather_rows(py, ep.perm + first, <size_t> rows, <size_t> ep.y_cols, pw + net.off_ybuf)
         if prw != NULL:
             gather_rows(prw, ep.perm + first, <size_t> rows, 1, pw + net.off_wbuf)
             c.w = pw + net.off_wbuf
@@ -138,7 +139,7 @@ cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
         c.y = pw + net.off_ybuf
     else:
         c.x = px + first * ep.n_in
-        c.y = py + first * ep.n_out
+        c.y = py + first * ep.y_cols
         if prw != NULL:
             c.w = prw + first
     return c

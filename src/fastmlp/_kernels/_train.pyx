@@ -38,7 +38,7 @@ from fastmlp._kernels._dense cimport (
     dense_backward, dense_forward, forward_product, input_delta_product,
     weight_gradient_product)
 from fastmlp._kernels._elementwise cimport (
-    FM_BINARY_CROSS_ENTROPY, FM_CROSS_ENTROPY, FM_EXP, FM_IDENTITY, FM_LEAKY_RELU,
+    FM_BINARY_CROSS_ENTROPY, FM_CROSS_ENTROPY, FM_CROSS_ENTROPY_LABELS, FM_EXP, FM_IDENTITY, FM_LEAKY_RELU,
     FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
     FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, derivative_mul,
     exp_nonpositive, fm_simd_active, fm_simd_select, fm_simd_supported, output_loss,
@@ -59,6 +59,8 @@ ACTIVATION_CODES = {
 LOSS_CODES = {
     "mse": FM_MSE, "cross_entropy": FM_CROSS_ENTROPY,
     "binary_cross_entropy": FM_BINARY_CROSS_ENTROPY, "poisson": FM_POISSON,
+    # cross_entropy with Y holding each row's class index (EpochKernel only).
+    "cross_entropy_labels": FM_CROSS_ENTROPY_LABELS,
 }
 # fastmlp's rules by their fit(optimizer=...) names; scikit-learn's solvers'
 # by theirs with a prefix.
@@ -301,7 +303,9 @@ cdef class EpochKernel:
       (an interruption included; None for the other rules);
     - grads: a gradient buffer of n_params, needed by every rule but
       "momentum" and by the formed combination; else None;
-    - X (n, n_in), Y (n, n_out) and row_weights (n,) or None: the data.
+    - X (n, n_in), Y (n, n_out) and row_weights (n,) or None: the data;
+      with the loss "cross_entropy_labels" Y is (n, 1), each row's class
+      index in [0, n_out) (an integer held in the model dtype).
 
     Each batch's objective is loss_coef * (loss sum, rows weighted by
     row_weights) / denom + (l2c / 2) * sum of squared weights, denom being
@@ -366,7 +370,10 @@ cdef class EpochKernel:
         self.ep.params = <void*> <uintptr_t> _address(params, dtype, (n_params,), "params",
                                                       True)
         self.ep.X = <const void*> <uintptr_t> _address(X, dtype, (n, n_in), "X")
-        self.ep.Y = <const void*> <uintptr_t> _address(Y, dtype, (n, n_out), "Y")
+        y_cols = 1 if net.loss == FM_CROSS_ENTROPY_LABELS else n_out
+        self.ep.Y = <const void*> <uintptr_t> _address(Y, dtype, (n, y_cols), "Y")
+        if y_cols != n_out and n and not (0 <= np.min(Y) and np.max(Y) < n_out):
+            raise ValueError(f"class indices in Y must be in [0, {n_out})")
         self.ep.row_weights = NULL
         if row_weights is not None:
             if getattr(row_weights, "shape", None) != (n,):
@@ -419,6 +426,7 @@ cdef class EpochKernel:
         self.ep.n = n
         self.ep.n_in = n_in
         self.ep.n_out = n_out
+        self.ep.y_cols = y_cols
         self.ep.batch_rows = batch_rows
         self.ep.l2 = l2
         self.ep.l2_per_denom = l2_per_denom

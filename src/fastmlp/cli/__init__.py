@@ -24,8 +24,15 @@ Exit status, the same for every command and for the digits job:
 Every error is one line on stderr, ``fastmlp: error: ...``. When the reader
 of the output goes away (``| head``) the command stops quietly with 1.
 
+``train`` standardizes the features (and an mse target) with the training
+rows' statistics unless ``--no-standardize``, maps class labels of any kind
+to 0..K-1, and saves all of it with the feature and target names in the
+model file (format version 3); ``predict`` reads a CSV file's features by
+those names and maps its outputs back (``preprocess``).
+
 The modules, one job each: ``readers`` (data files to arrays; no argparse),
-``parser`` (the argument converters and the command parsers), ``commands``
+``parser`` (the argument converters and the command parsers),
+``preprocess`` (class labels and standardization), ``commands``
 (train, predict, bench), ``demo`` (the digits job), ``status`` (``CLIError``
 and the exit-status rule) and ``entry`` (``main``, which picks the job).
 """

@@ -112,8 +112,11 @@ def _train_parser(prog):
         description="Train fastmlp.MLP on a data file (CSV with a header row, .npy or "
                     ".npz), holding out a validation split, print the progress and the "
                     "final metrics, and save the model.",
-        epilog="The features are used as they are: scale them beforehand (to about "
-               "unit size) if their ranges differ a lot. " + EXIT_STATUS_HELP)
+        epilog="By default the features (and an mse target) are standardized with "
+               "the training rows' mean and standard deviation; the model file keeps "
+               "that, the feature and target names and the class labels, and predict "
+               "applies them. A CSV file's unnamed first column (a pandas index) is "
+               "left out with a warning. " + EXIT_STATUS_HELP)
     p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
     g = p.add_argument_group("data")
     g.add_argument("--target", metavar="COLUMN", default=None,
@@ -129,8 +132,14 @@ def _train_parser(prog):
                    help="fraction of the rows held out for validation, a random split "
                         "fixed by --seed; 0 for none (default: %(default)s)")
     g.add_argument("--classes", type=_classes, default=None, metavar="K",
-                   help="cross_entropy: number of classes (default: the largest label "
-                        "+ 1)")
+                   help="cross_entropy: the classes are the integers 0..K-1, some "
+                        "possibly absent from the data (or, for text labels, there are K "
+                        "of them); also confirms a target with many distinct values "
+                        "(default: the distinct labels of the target, sorted)")
+    g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                   help="scale each feature, and an mse target, to mean 0 and standard "
+                        "deviation 1 with the training rows' statistics, saved with the "
+                        "model and applied by predict (default: on)")
     g = p.add_argument_group("model")
     g.add_argument("--hidden", type=_hidden_sizes, default=[64], metavar="SIZES",
                    help="hidden layer sizes, comma separated, or none (default: 64)")
@@ -139,7 +148,7 @@ def _train_parser(prog):
                         "one per hidden layer, comma separated (default: %(default)s)")
     g.add_argument("--loss", default="cross_entropy",
                    choices=("cross_entropy", "binary_cross_entropy", "mse"),
-                   help="cross_entropy: integer class labels 0..K-1; "
+                   help="cross_entropy: class labels (integers or text); "
                         "binary_cross_entropy: 0/1 targets; mse: numeric targets "
                         "(default: %(default)s)")
     g.add_argument("--output", default=None, metavar="NAME",
@@ -177,13 +186,16 @@ def _predict_parser(prog):
         description="Write the predictions of a saved model on a data file as CSV with "
                     "a header row: one row per data row, column 'prediction' (the class "
                     "for cross_entropy, 0/1 for binary_cross_entropy, the output for "
-                    "mse; prediction_0, prediction_1, ... for several outputs).",
+                    "mse, mapped back to the training data's class labels and target "
+                    "units; prediction_0, prediction_1, ... for several outputs).",
         epilog=EXIT_STATUS_HELP)
     p.add_argument("model", metavar="MODEL", help="a model file written by train --save")
     p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
     p.add_argument("--target", metavar="COLUMN", default=None,
                    help="drop this column (a CSV header name or a column index) before "
-                        "predicting; default: every column is a feature")
+                        "predicting; a model trained on a CSV file reads its feature "
+                        "columns by name and needs no --target; default: every column "
+                        "is a feature")
     p.add_argument("--x-array", default="X", metavar="NAME",
                    help=".npz: the array of features (default: %(default)s)")
     p.add_argument("--out", metavar="FILE", default=None,

@@ -2,10 +2,14 @@
 
 - CSV: a header row with the column names, then one row per sample, comma
   separated (quoting as in Excel's CSV), UTF-8 (a byte-order mark is
-  skipped), blank lines ignored. Every value used must be a number; the
-  target column of a classification loss must hold integer class labels.
-  ``target`` names a column of the header, or gives its index (0-based,
-  negative from the end) when no column has that name.
+  skipped), blank lines ignored. Every feature value must be a number; the
+  target column may hold text only when the caller allows it
+  (``text_target``: class labels). ``target`` names a column of the header,
+  or gives its index (0-based, negative from the end) when no column has
+  that name. A first column with no name (``""`` or pandas' ``"Unnamed:
+  0"``) while the others have one is a row index, as
+  ``DataFrame.to_csv`` writes it: it is left out of the features and
+  reported in ``Table.index_column``.
 - .npy: a 2-D numeric array, one row per sample; ``target`` is a column
   index.
 - .npz: the arrays ``X`` (2-D) and ``y`` (1-D, or 2-D for several mse or
@@ -27,6 +31,7 @@ Nothing here knows argparse: the commands pass the option values in.
 """
 import csv
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -53,6 +58,7 @@ class Table:
     target_name: str | None
     where_x: Callable
     where_y: Callable | None
+    index_column: str | None = None  # the header of a row-index column left out
 
 
 def _describe_columns(names, limit=12):
@@ -116,6 +122,55 @@ def _parse_column(values, name, where, hint=""):
     return col
 
 
+def _text_column(values, name, where):
+    """A text target column (class labels) as a str array; no empty values."""
+    labels = np.array([t.strip() for t in values], dtype=str)
+    for i, text in enumerate(labels):
+        if not text:
+            raise CLIError(f"{name}, {where(i)}: empty value (every row needs a class "
+                           f"label)")
+    return labels
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_INDEX_HEADER = re.compile(r"(Unnamed: 0)?")
+
+
+def _index_column(header, target):
+    """0 when the first column is a row index (no name of its own, unlike
+    some other column, and not the target), else None."""
+    if (len(header) > 1 and target != 0 and _INDEX_HEADER.fullmatch(header[0])
+            and any(h for h in header[1:])):
+        return 0
+    return None
+
+
+def _selected_columns(header, select, t, name):
+    """Indices of the columns named ``select`` (each exactly once in the
+    header), none of them the target column ``t``."""
+    missing = [n for n in select if n not in header]
+    if missing:
+        raise CLIError(f"{name}: missing the feature column(s) {_describe_columns(missing)} "
+                       f"the model was trained on (columns: {_describe_columns(header)})")
+    twice = [n for n in select if header.count(n) > 1]
+    if twice:
+        raise CLIError(f"{name}: the header has several columns named {twice[0]!r}, a "
+                       f"feature of the model")
+    cols = [header.index(n) for n in select]
+    if t is not None and t in cols:
+        raise CLIError(f"{name}: --target names the column {header[t]!r}, one of the "
+                       f"model's features (the model reads its features by name and "
+                       f"needs no --target)")
+    return cols
+
+
 def _open_text(path, name):
     try:
         return open(path, newline="", encoding="utf-8-sig")
@@ -123,9 +178,11 @@ def _open_text(path, name):
         raise CLIError(f"{name}: cannot open: {exc.strerror or exc}") from None
 
 
-def _read_csv(path, name, target, target_hint=""):
+def _read_csv(path, name, target, target_hint="", text_target=False, select=None):
     """A Table from a CSV file with a header row; ``target`` (None: no target
-    column) is a header name or a column index."""
+    column) is a header name or a column index; with ``text_target`` a
+    target column that is not all numbers is returned as text. ``select``:
+    the feature columns by name, in that order (the others are not read)."""
     with _open_text(path, name) as f:
         reader = csv.reader(f)
         rows, lines = [], []
@@ -153,7 +210,12 @@ def _read_csv(path, name, target, target_hint=""):
     if not rows:
         raise CLIError(f"{name}: no data rows after the header")
     t = None if target is None else _resolve_target(target, header, len(header), name)
-    feature_cols = [j for j in range(len(header)) if j != t]
+    if select is None:
+        index = _index_column(header, t)
+        feature_cols = [j for j in range(len(header)) if j != t and j != index]
+    else:
+        index = None
+        feature_cols = _selected_columns(header, select, t, name)
     if not feature_cols:
         raise CLIError(f"{name}: no feature columns left besides the target column "
                        f"{header[t]!r}")
@@ -170,7 +232,14 @@ def _read_csv(path, name, target, target_hint=""):
         X[:, k] = _parse_column(columns[j], name, column_where(j))
     y = None
     if t is not None:
-        y = _parse_column(columns[t], name, column_where(t), target_hint)
+        try:
+            y = _parse_column(columns[t], name, column_where(t), target_hint)
+        except CLIError:
+            # Text labels only when no value is a number: a column of
+            # numbers with a typo in it stays an error.
+            if not text_target or any(_is_number(v) for v in columns[t]):
+                raise
+            y = _text_column(columns[t], name, column_where(t))
 
     def where_x(i, k):
         return column_where(feature_cols[k])(i)
@@ -179,7 +248,8 @@ def _read_csv(path, name, target, target_hint=""):
         return column_where(t)(i)
 
     return Table(name, X, y, [header[j] for j in feature_cols],
-                 None if t is None else header[t], where_x, where_y)
+                 None if t is None else header[t], where_x, where_y,
+                 index_column=None if index is None else header[index])
 
 
 def _load_numpy(path, name):
@@ -284,10 +354,13 @@ def _sniff(path, name):
     return "csv"
 
 
-def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hint=""):
+def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hint="",
+               text_target=False, select=None):
     """Read a data file. ``target``: the target column (a name or an index)
     or None; ``with_y``: for .npz without ``target``, also read the target
-    array ``y_key``."""
+    array ``y_key``; ``text_target``: a CSV target column of text is
+    returned as a str array (class labels) instead of being an error;
+    ``select``: a CSV file's feature columns by name (arrays ignore it)."""
     name = os.fspath(path)
     if os.path.isdir(path):
         raise CLIError(f"{name}: is a directory, not a data file")
@@ -296,7 +369,7 @@ def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hin
         if name.lower().endswith((".npy", ".npz")):
             raise CLIError(f"{name}: not a NumPy .npy/.npz file (it does not start with "
                            f"NumPy's or zip's magic bytes)")
-        return _read_csv(path, name, target, target_hint)
+        return _read_csv(path, name, target, target_hint, text_target, select)
     loaded = _load_numpy(path, name)
     if isinstance(loaded, np.ndarray):
         return _read_npy(loaded, name, target)
