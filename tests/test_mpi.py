@@ -93,14 +93,20 @@ def test_cli_train_under_mpiexec(tmp_path, ranks):
     assert f"101 rows over {ranks} ranks" in done.stdout
     net = fastmlp.MLP.load(save)
     assert len(net.history) == 2 and net.layer_sizes[0] == 4
-    # A NaN in the last rank's block only: every rank fails, naming that rank.
+    # As on one process: class labels recorded, features standardized with
+    # the statistics of all rows (every rank's), not of rank 0's block.
+    assert net.class_labels == (0, 1)
+    np.testing.assert_allclose(net.standardization["mean"], X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(net.standardization["scale"], X.std(axis=0), rtol=1e-12)
+    # A NaN in the last rank's block only: every rank fails, naming that
+    # rank and the row of the file.
     lo, _ = distributed.block(101, ranks - 1, ranks)
     table[lo + 1, 2] = np.nan
     np.save(path, table)
     done = mpi_launch.run(ranks, WORKER, "cli_train", path, save)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.count(f"rank {ranks - 1}: ") == ranks, done.stderr
-    assert "NaN" in done.stderr or "nan" in done.stderr
+    assert done.stderr.count(f"rank {ranks - 1}: {path}, row {lo + 1}, column 2") == ranks, \
+        done.stderr
 
 
 def test_each_rank_reads_its_own_block_of_rows():

@@ -150,16 +150,22 @@ def raise_collectively(comm, error, arguments=None):
                              f"{theirs.get(key)} on rank {rank}")
 
 
+# The model's metadata (fastmlp._metadata), rank 0's everywhere.
+_METADATA = ("feature_names", "target_name", "class_labels", "standardization")
+
+
 def _model_state(net):
-    return {"params": net.params, "velocity": net.velocity,
-            "second_moment": net.second_moment, "optimizer": net.optimizer,
-            "optimizer_steps": net.optimizer_steps, "history": list(net.history),
-            "rng": net.rng, "feature_names": net.feature_names}
+    state = {"params": net.params, "velocity": net.velocity,
+             "second_moment": net.second_moment, "optimizer": net.optimizer,
+             "optimizer_steps": net.optimizer_steps, "history": list(net.history),
+             "rng": net.rng}
+    state.update({key: getattr(net, key, None) for key in _METADATA})
+    return state
 
 
 def broadcast_model(comm, net):
-    """Rank 0's parameters, optimizer state, generator and history on every
-    rank (in place: the weight views stay valid)."""
+    """Rank 0's parameters, optimizer state, generator, history and
+    metadata on every rank (in place: the weight views stay valid)."""
     state = comm.bcast(_model_state(net) if comm.Get_rank() == 0 else None, root=0)
     if comm.Get_rank() == 0:
         return
@@ -171,7 +177,8 @@ def broadcast_model(comm, net):
     net.optimizer_steps = state["optimizer_steps"]
     net.history[:] = state["history"]
     net.rng = state["rng"]
-    net.feature_names = state["feature_names"]
+    for key in _METADATA:
+        setattr(net, key, state[key])
 
 
 def _broadcast_generator(comm, net):
