@@ -200,7 +200,8 @@ def fit(net, comm, X, y, options):
         error = exc
     raise_collectively(comm, error, _arguments(net, options))
     n_local = plan.Xc.shape[0]
-    weight_local = n_local if plan.row_weights is None else float(plan.row_weights.sum())
+    weight_local = n_local if plan.row_weights is None else float(
+        np.sum(plan.row_weights, dtype=np.float64))
     sizes = comm.allgather((n_local, weight_local))
     batch = options["batch_size"]
     n_steps = 1 if batch is None else math.ceil(max(n for n, _ in sizes) / batch)
