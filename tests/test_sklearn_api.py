@@ -139,6 +139,36 @@ def test_coefs_are_views_and_replacement_is_honoured():
         assert np.shares_memory(c, est._network.flat)
 
 
+@pytest.mark.parametrize("coefs, intercepts", [
+    ([np.zeros((8, 6)), np.zeros((5, 3))], [np.zeros(6), np.zeros(3)]),   # 6 -> 5
+    ([np.zeros((8, 6)), np.zeros((6, 3))], [np.zeros(6), np.zeros(2)]),   # bias of 2
+    ([np.zeros((8, 6)), np.zeros((6, 3))], [np.zeros(6)]),                # a bias missing
+    ([np.zeros(8), np.zeros((6, 3))], [np.zeros(6), np.zeros(3)]),        # 1-D coefs
+], ids=["chain", "intercept-shape", "intercept-count", "coef-ndim"])
+@pytest.mark.parametrize("replaced", [False, True], ids=["never-fitted", "replaced"])
+def test_coefs_that_describe_no_network_are_a_value_error(coefs, intercepts, replaced):
+    X, y = _classification()
+    est = MLPClassifier(hidden_layer_sizes=(6,), random_state=0, max_iter=2)
+    if replaced:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        expected = est.predict_proba(X)
+    else:
+        # Set by hand on an estimator never fitted, as scikit-learn's own
+        # test_fit does (a consistent set trains and predicts:
+        # test_sklearn_equivalence.py).
+        est.n_features_in_, est.n_outputs_, est.n_layers_ = 8, 3, 3
+        est.out_activation_ = "softmax"
+    est.coefs_, est.intercepts_ = coefs, intercepts
+    with pytest.raises(ValueError, match="coefs_ and intercepts_ do not describe a network"):
+        est.predict_proba(X)
+    if replaced:
+        # The rejected call changed nothing: restoring the attributes restores the model.
+        est.coefs_, est.intercepts_ = list(est._network.coefs), list(est._network.intercepts)
+        np.testing.assert_array_equal(est.predict_proba(X), expected)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 def test_float32_stays_float32(solver):
@@ -168,6 +198,30 @@ def test_divergence_raises_value_error():
     reg = MLPRegressor(solver="sgd", learning_rate_init=1e6, max_iter=50, random_state=0)
     with pytest.raises(ValueError, match="non-finite"):
         reg.fit(X * 1e3, y * 1e3)
+
+
+@pytest.mark.parametrize("lr, kept", [(0.05, "weights of the best validation score"),
+                                      (1e100, "initial weights")])
+def test_diverging_early_stopping_fit_warns_where_and_keeps_finite_weights(lr, kept):
+    X, y = make_regression(n_samples=100, n_features=8, random_state=4)
+    reg = MLPRegressor(hidden_layer_sizes=(7,), solver="sgd" if lr < 1 else "adam",
+                       learning_rate_init=lr, early_stopping=True, max_iter=30, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=f"training diverged at epoch .*{kept}"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            reg.fit(X, y * 10)
+    assert np.isnan(reg.validation_scores_[-1]) and reg.n_iter_ < 30
+    assert all(np.isfinite(c).all() for c in reg.coefs_ + reg.intercepts_)
+    assert np.isfinite(reg.predict(X)).all()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_replaced_coefs_predict_in_the_models_dtype():
+    X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    reg.fit(X.astype(np.float32), y)
+    reg.coefs_ = [c.astype(np.float64) * 2 for c in reg.coefs_]
+    assert reg.predict(X.astype(np.float32)).dtype == np.float32
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -25,8 +25,11 @@ sklearn against itself:
    classifier); scikit-learn's regressor exposes it (its available_if check
    passes the bound method `est._check_solver` without calling it).
 2. Training that diverges (a batch's loss or an updated weight non-finite)
-   raises ValueError at once; scikit-learn trains on to max_iter, warns,
-   and raises only at the end.
+   stops at once: without early stopping it raises ValueError, where
+   scikit-learn trains on to max_iter, warns, and raises only at the end;
+   with early stopping it ends, as scikit-learn's does, with the best
+   validation weights, its histories a prefix of scikit-learn's
+   (test_diverging_fit_with_early_stopping_keeps_the_best_weights).
 3. Log-loss is computed exactly (log-sum-exp) rather than from probabilities
    clipped at machine epsilon; the data here keeps every true-class
    probability above 4e-4, where the two agree to rounding.
@@ -871,3 +874,146 @@ def test_divergence_raises_at_once(solver):
         with pytest.raises(ValueError, match="non-finite"):
             OursRegressor(**params).fit(X, y * 100)
     assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+# ---------------------------------------------------------------------------
+# Behaviours scikit-learn's own test_mlp.py checks (tests/sklearn_suite.py
+# runs that file on fastmlp.sklearn); each is held here against
+# scikit-learn's estimator itself.
+
+
+@pytest.mark.parametrize("task, params", [
+    pytest.param("regression", dict(STOCHASTIC_BASE, solver="sgd", activation="identity",
+                                    learning_rate_init=0.05, early_stopping=True,
+                                    validation_fraction=0.2, max_iter=30, **BATCH),
+                 id="regression-sgd"),
+    pytest.param("regression", dict(STOCHASTIC_BASE, solver="adam", learning_rate_init=1e100,
+                                    early_stopping=True, validation_fraction=0.2, max_iter=30,
+                                    **BATCH),
+                 id="regression-adam-first-epoch"),
+])
+def test_diverging_fit_with_early_stopping_keeps_the_best_weights(task, params):
+    # Targets x10 make training diverge. scikit-learn (since 1.6) ends such
+    # a fit with the weights of the best validation score and a nan
+    # validation score for each diverged epoch, not with an error. Ours
+    # stops at the first diverged epoch (scikit-learn trains on to max_iter
+    # on nan weights, adding nan scores), so its histories are a prefix of
+    # scikit-learn's and its weights are the same best weights (the initial
+    # ones when no epoch scored better than -inf).
+    X, y, X_test, _ = dataset(task)
+    ours, theirs = make_pair(task, params)
+    caught = {}
+    for name, est in (("ours", ours), ("theirs", theirs)):
+        with warnings.catch_warnings(record=True) as caught[name]:
+            warnings.simplefilter("always")
+            warnings.simplefilter("ignore", RuntimeWarning)   # overflow in scikit-learn's matmul
+            fit_checked(est, "fit", X, y * 10)
+    n = ours.n_iter_
+    assert 1 <= n <= theirs.n_iter_ == params["max_iter"]
+    diverged = np.flatnonzero(np.isnan(theirs.validation_scores_))
+    assert diverged.size, "precondition: the data must make training diverge"
+    k = int(diverged[0])   # scikit-learn's first nan score; every later one is nan too
+    assert np.isnan(theirs.validation_scores_[k:]).all()
+    assert len(ours.validation_scores_) == len(ours.loss_curve_) == n > k
+    assert np.isnan(ours.validation_scores_[k:]).all()
+    assert isinstance(ours.validation_scores_[-1], float)
+    _assert_close(ours.validation_scores_[:k], theirs.validation_scores_[:k],
+                  STOCHASTIC_RTOL, None, "validation_scores_ before the divergence")
+    _assert_close(ours.loss_curve_[:k], theirs.loss_curve_[:k], STOCHASTIC_RTOL, None,
+                  "loss_curve_ before the divergence")
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_,
+                                                        rel=STOCHASTIC_RTOL)
+    for name in ("coefs_", "intercepts_"):
+        for i, (a, e) in enumerate(zip(getattr(ours, name), getattr(theirs, name))):
+            _assert_close(a, e, STOCHASTIC_RTOL, None, f"{name}[{i}] (the best weights)")
+    _assert_close(ours.predict(X_test), theirs.predict(X_test), STOCHASTIC_RTOL, None, "predict")
+    for name in caught:
+        assert any(issubclass(w.category, ConvergenceWarning) for w in caught[name]), name
+
+
+def test_early_stopping_split_error_matches():
+    # The split stratifies by scikit-learn's boolean label columns, so a
+    # class too small to split is reported with scikit-learn's message.
+    X, y = [[1, 2], [2, 3], [3, 4], [4, 5]], [0, 0, 0, 1]
+    messages = []
+    for cls in (OursClassifier, SkClassifier):
+        with pytest.raises(ValueError, match="least populated class") as err:
+            cls(early_stopping=True).fit(X, y)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("task, params, refit", [
+    pytest.param("multiclass", dict(STOCHASTIC_BASE, solver="sgd", learning_rate="invscaling",
+                                    learning_rate_init=0.2, power_t=0.25, warm_start=True,
+                                    max_iter=3, **BATCH), True, id="sgd-invscaling-warm-start"),
+    pytest.param("multiclass", dict(STOCHASTIC_BASE, solver="sgd", learning_rate="adaptive",
+                                    learning_rate_init=0.2, tol=0.02, n_iter_no_change=1,
+                                    max_iter=20, **BATCH), False, id="sgd-adaptive"),
+    pytest.param("regression", dict(STOCHASTIC_BASE, solver="adam", learning_rate_init=0.01,
+                                    **BATCH), False, id="adam"),
+])
+def test_optimizer_attribute_matches(task, params, refit):
+    # scikit-learn's tests read the private _optimizer (the current learning
+    # rate of the schedules, Adam's step count): ours is the same kind of
+    # object in the same state.
+    X, y, _, _ = dataset(task)
+    ours, theirs = make_pair(task, params)
+    for est in (ours, theirs):
+        for _ in range(2 if refit else 1):
+            fit_checked(est, "fit", X, y)
+    assert type(ours._optimizer) is type(theirs._optimizer)
+    assert ours._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate,
+                                                          rel=1e-12)
+    if params["solver"] == "adam":
+        assert ours._optimizer.t == theirs._optimizer.t > 0
+    else:
+        assert ours._optimizer.learning_rate < params["learning_rate_init"], "precondition"
+    assert not hasattr(make_pair(task, params)[0], "_optimizer")
+
+
+def _built_by_hand(cls, coefs, intercepts, *, out_activation, n_outputs, **params):
+    """An estimator never fitted, given its fitted attributes by hand (as
+    scikit-learn's test_fit does)."""
+    est = cls(**params)
+    est.coefs_ = [np.array(c, dtype=float) for c in coefs]
+    est.intercepts_ = [np.array(b, dtype=float) for b in intercepts]
+    est.n_features_in_ = est.coefs_[0].shape[0]
+    est.n_outputs_ = n_outputs
+    est.n_layers_ = len(coefs) + 1
+    est.out_activation_ = out_activation
+    est.n_iter_ = est.t_ = est._no_improvement_count = 0
+    est.best_loss_ = np.inf
+    est.loss_curve_ = []
+    return est
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start"])
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_estimator_built_by_hand_trains_and_predicts_like_sklearn(task, method):
+    X, y, X_test, _ = dataset(task)
+    rng = np.random.RandomState(3)
+    coefs = [rng.normal(0, 0.3, (N_FEATURES, 4)), rng.normal(0, 0.3, (4, 1))]
+    intercepts = [rng.normal(0, 0.3, 4), rng.normal(0, 0.3, 1)]
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.05, momentum=0.9,
+                  activation="logistic", random_state=1, batch_size=16, max_iter=3,
+                  warm_start=method == "warm_start")
+    cls_pair = ((OursClassifier, SkClassifier) if is_classification(task)
+                else (OursRegressor, SkRegressor))
+    out = "logistic" if is_classification(task) else "identity"
+    ours, theirs = (_built_by_hand(cls, coefs, intercepts, out_activation=out, n_outputs=1,
+                                   **params) for cls in cls_pair)
+    if not is_classification(task):
+        # Prediction needs nothing else, and changes nothing.
+        coefs_before = ours.coefs_
+        _assert_close(ours.predict(X_test), theirs.predict(X_test), 1e-12, None, "predict")
+        assert ours.coefs_ is coefs_before
+    kw = {"classes": np.unique(y)} if is_classification(task) and method == "partial_fit" else {}
+    for est in (ours, theirs):
+        if method == "partial_fit":
+            fit_checked(est, "partial_fit", X, y, **kw)
+            fit_checked(est, "partial_fit", X, y)
+        else:
+            fit_checked(est, "fit", X, y)
+    assert_same_model(ours, theirs, STOCHASTIC_RTOL)
+    assert_same_predictions(ours, theirs, task, STOCHASTIC_RTOL)

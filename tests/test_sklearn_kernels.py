@@ -43,6 +43,18 @@ def _objective(net, flat, X, Y, sw, denom, alpha, loss_coef):
                             loss_coef, denom)
 
 
+def _central_differences(net, X, Y, sw, denom, alpha, h=1e-6):
+    """The objective's gradient at net.flat by central differences."""
+    fd = np.empty_like(net.flat)
+    for i in range(net.flat.size):
+        up, down = net.flat.copy(), net.flat.copy()
+        up[i] += h
+        down[i] -= h
+        fd[i] = (_objective(net, up, X, Y, sw, denom, alpha, net.loss_coef)
+                 - _objective(net, down, X, Y, sw, denom, alpha, net.loss_coef)) / (2 * h)
+    return fd
+
+
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("out_activation,targets", OUTPUTS, ids=[o[0] for o in OUTPUTS])
 def test_gradient_matches_finite_differences(out_activation, targets, weighted):
@@ -60,14 +72,36 @@ def test_gradient_matches_finite_differences(out_activation, targets, weighted):
     # gradient it uses (that of half the sum) are the same function.
     assert loss == pytest.approx(
         _objective(net, net.flat, X, Y, sw, denom, alpha, net.loss_coef), rel=1e-14)
-    h = 1e-6
-    fd = np.empty_like(grads)
-    for i in range(net.flat.size):
-        up, down = net.flat.copy(), net.flat.copy()
-        up[i] += h
-        down[i] -= h
-        fd[i] = (_objective(net, up, X, Y, sw, denom, alpha, net.loss_coef)
-                 - _objective(net, down, X, Y, sw, denom, alpha, net.loss_coef)) / (2 * h)
+    fd = _central_differences(net, X, Y, sw, denom, alpha)
+    np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("n_labels", [2, 3])
+def test_gradient_like_sklearns_test_gradient(n_labels, activation):
+    # scikit-learn's test_mlp.py::test_gradient, on the kernels (that test
+    # calls scikit-learn's private NumPy backpropagation, so the swapped
+    # suite deselects it): the same data and estimator, the gradient of the
+    # fitted network's objective against central differences.
+    import warnings
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.preprocessing import LabelBinarizer
+    from fastmlp.sklearn import MLPClassifier
+    rng = np.random.RandomState(seed=42)
+    X = rng.rand(5, 10)
+    y = 1 + np.mod(np.arange(5) + 1, n_labels)
+    Y = np.ascontiguousarray(LabelBinarizer().fit_transform(y), dtype=np.float64)
+    est = MLPClassifier(activation=activation, hidden_layer_sizes=10, solver="lbfgs",
+                        alpha=1e-5, learning_rate_init=0.2, max_iter=1, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    net = est._network
+    assert net.sizes == (10, 10, Y.shape[1]) and net.activations[0] == (
+        "sigmoid" if activation == "logistic" else activation)
+    grads = np.empty_like(net.flat)
+    net.loss_and_gradients(X, Y, None, 5.0, est.alpha, grads)
+    fd = _central_differences(net, X, Y, None, 5.0, est.alpha)
     np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-9)
 
 

@@ -82,23 +82,63 @@ class _FastMLPMixin:
         self.coefs_ = list(net.coefs)
         self.intercepts_ = list(net.intercepts)
 
+    def _network_like_attributes(self, dtype=None):
+        """A new network shaped like coefs_ and intercepts_, holding them, of
+        dtype (None: that of coefs_[0] if it is a float type, else float64)."""
+        coefs = [np.asarray(c) for c in self.coefs_]
+        intercepts = [np.asarray(b) for b in self.intercepts_]
+        units = [c.shape[0] if c.ndim == 2 else -1 for c in coefs[:1]]
+        units += [c.shape[1] if c.ndim == 2 else -1 for c in coefs]
+        if (len(intercepts) != len(coefs) or -1 in units
+                or any(c.shape != (units[i], units[i + 1]) for i, c in enumerate(coefs))
+                or any(b.shape != (units[i + 1],) for i, b in enumerate(intercepts))):
+            raise ValueError(
+                "coefs_ and intercepts_ do not describe a network: coefs_ shapes "
+                f"{[c.shape for c in coefs]}, intercepts_ shapes {[b.shape for b in intercepts]}")
+        if dtype is None:
+            dtype = coefs[0].dtype if coefs[0].dtype in _FLOAT_DTYPES else np.float64
+        net = Network(units, self.activation, self.out_activation_, dtype)
+        net.load(coefs, intercepts)
+        return net
+
+    def _existing_network(self):
+        """The network; built from coefs_ and intercepts_ if they were set by
+        hand on an estimator never fitted here (scikit-learn's own code
+        needs nothing else to continue training or to predict)."""
+        net = getattr(self, "_network", None)
+        if net is None:
+            net = self._network_like_attributes()
+            self._adopt(net, net.coefs, net.intercepts)
+        return net
+
     def _synced_network(self):
         """The network, its buffer brought up to date with coefs_ and
         intercepts_ if those were replaced (not just written into)."""
-        net = self._network
+        net = self._existing_network()
         if not net.owns(self.coefs_, self.intercepts_):
             self._adopt(net, self.coefs_, self.intercepts_)
         return net
 
-    def _current_flat(self):
-        """Parameters for a prediction, without changing the estimator: the
-        buffer itself, or a packed copy if coefs_ / intercepts_ were replaced."""
-        net = self._network
+    def _prediction_network(self):
+        """The network holding the current parameters, without changing the
+        estimator: its own, or a packed copy (of the model's dtype) if
+        coefs_ / intercepts_ were replaced."""
+        net = getattr(self, "_network", None)
+        if net is None:
+            return self._network_like_attributes()
         if net.owns(self.coefs_, self.intercepts_):
-            return net.flat
-        probe = Network(net.sizes, self.activation, self.out_activation_, net.dtype)
-        probe.load(self.coefs_, self.intercepts_)
-        return probe.flat
+            return net
+        return self._network_like_attributes(net.dtype)
+
+    @property
+    def _optimizer(self):
+        """scikit-learn's optimizer object of the last stochastic fit (its
+        learning_rate, schedule and stopping rules), under scikit-learn's
+        name for it."""
+        state = getattr(self, "_solver_state", None)
+        if state is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute '_optimizer'")
+        return state.sklearn_optimizer()
 
     def __getstate__(self):
         # A copy: the base class may hand out the instance's own __dict__.
@@ -110,21 +150,19 @@ class _FastMLPMixin:
     def __setstate__(self, state):
         super().__setstate__(state)
         if hasattr(self, "coefs_"):
-            units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-            self._adopt(Network(units, self.activation, self.out_activation_,
-                                self.coefs_[0].dtype), self.coefs_, self.intercepts_)
+            self._existing_network()
 
     # --- prediction ----------------------------------------------------
 
     def _forward_pass_fast(self, X, check_input=True):
         if check_input and not _needs_no_validation(self, X):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        net = self._network
+        net = self._prediction_network()
         X = _dense_c(X, net.dtype)
         if X.ndim != 2 or X.shape[1] != net.sizes[0]:
             raise ValueError(f"X has {X.shape[-1]} features, but this network expects "
                              f"{net.sizes[0]}")
-        return net.forward(X, self._current_flat())
+        return net.forward(X)
 
     # --- fitting -------------------------------------------------------
 
@@ -140,7 +178,7 @@ class _FastMLPMixin:
             not self.warm_start and not incremental)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        dtype = X.dtype if first_pass else self._network.dtype
+        dtype = X.dtype if first_pass else self._existing_network().dtype
         X = _dense_c(X, dtype)
         n_samples, n_features = X.shape
         if sample_weight is not None:
@@ -165,7 +203,7 @@ class _FastMLPMixin:
         Y = np.ascontiguousarray(y, dtype=dtype)
 
         if self.solver in ("sgd", "adam"):
-            self._fit_stochastic_kernels(net, X, Y, sample_weight, incremental)
+            self._fit_stochastic_kernels(net, X, Y, sample_weight, incremental, y)
         else:
             self._fit_lbfgs_kernels(net, X, Y, sample_weight)
 
@@ -203,7 +241,10 @@ class _FastMLPMixin:
         self.loss_ = np.float64(opt_res.fun)  # a NumPy scalar, as scikit-learn's
         np.copyto(net.flat, opt_res.x, casting="same_kind")
 
-    def _fit_stochastic_kernels(self, net, X, Y, sample_weight, incremental):
+    def _fit_stochastic_kernels(self, net, X, Y, sample_weight, incremental, labels):
+        """labels: y as _validate_input returned it (the classifiers' boolean
+        indicator columns), which the early-stopping split stratifies by, as
+        scikit-learn does (its error for a too small class names them)."""
         if not incremental or not hasattr(self, "_solver_state"):
             self._solver_state = SolverState(
                 net.layout.n_params, net.dtype, self.solver, self.learning_rate_init,
@@ -218,7 +259,7 @@ class _FastMLPMixin:
         if early_stopping:
             # Split exactly as scikit-learn does, with its function and the
             # same RandomState; no stratification for multilabel targets.
-            stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+            stratify = labels if is_classifier(self) and self.n_outputs_ == 1 else None
             arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
             parts = train_test_split(*arrays, random_state=self._random_state,
                                      test_size=self.validation_fraction, stratify=stratify)
@@ -268,10 +309,13 @@ class _FastMLPMixin:
                     perm = None
                 status, total, step = runner.run(perm)
                 if status != STATUS_OK:
-                    raise ValueError(
-                        f"{_NONFINITE_MESSAGE} (training diverged at epoch "
-                        f"{self.n_iter_ + 1}, step {step}: the "
-                        f"{'loss' if status == STATUS_NONFINITE_LOSS else 'update'} was not finite)")
+                    where = (f"training diverged at epoch {self.n_iter_ + 1}, step {step}: the "
+                             f"{'loss' if status == STATUS_NONFINITE_LOSS else 'update'} "
+                             "was not finite")
+                    if not early_stopping:
+                        raise ValueError(f"{_NONFINITE_MESSAGE} ({where})")
+                    self._end_diverged_epoch(n_samples, where)
+                    break
 
                 self.n_iter_ += 1
                 self.loss_ = np.float64(total) / n_samples  # as scikit-learn's type
@@ -310,6 +354,28 @@ class _FastMLPMixin:
         if early_stopping:
             # Restore the best weights into the buffer the views share.
             self._adopt(net, self._best_coefs, self._best_intercepts)
+
+    def _end_diverged_epoch(self, n_samples, where):
+        """Book a diverged epoch of an early-stopping fit as scikit-learn
+        books each epoch it trains with non-finite weights: nan loss and nan
+        validation score (its score of non-finite predictions). Training
+        stops here (scikit-learn trains on to max_iter, every later epoch nan
+        again) and the fit ends, like scikit-learn's, with the weights of the
+        best validation score, not with an error."""
+        self.n_iter_ += 1
+        self.loss_ = np.float64(np.nan)
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        self.validation_scores_.append(np.nan)
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            print("Validation score: %f" % self.validation_scores_[-1])
+        kept = ("the initial weights are kept (no epoch had a finite validation score)"
+                if self.best_validation_score_ == -np.inf else
+                f"the weights of the best validation score ({self.best_validation_score_}) "
+                "are kept")
+        warnings.warn(f"Stochastic Optimizer: {where}; training stopped and {kept}.",
+                      ConvergenceWarning)
 
 
 class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):

@@ -126,6 +126,18 @@ class SolverState(OptimizerState):
     def adam_t(self):
         return int(self.steps[0])
 
+    def sklearn_optimizer(self):
+        """The scikit-learn optimizer object, with Adam's step count t and
+        bias-corrected learning_rate brought to the values scikit-learn's
+        would hold after the same steps (its per-parameter lists, velocities
+        or ms / vs, stay empty: those values are this state's flat buffers)."""
+        opt = self.optimizer
+        if self.rule == _workspace.RULE_ADAM and self.adam_t > 0:
+            opt.t = self.adam_t
+            opt.learning_rate = (opt.learning_rate_init * np.sqrt(1 - opt.beta_2 ** opt.t)
+                                 / (1 - opt.beta_1 ** opt.t))
+        return opt
+
     def hyperparameters(self):
         """(momentum, beta_1, beta_2, epsilon) for the epoch kernel, fixed
         for a fit."""
