@@ -8,6 +8,8 @@ second, every rank's rows counted) of
 - 2 ranks under mpiexec, 1 BLAS thread each, each with the config's batch
   and as many rows as the single process (the same per-rank batch);
 - 1 process with 2 BLAS threads;
+- 2 independent single-process fits side by side, one per core: the
+  ceiling of any two processes on this machine;
 alternated round by round, best of the rounds taken (the machine is shared).
 Each 2-rank job also times one mpi4py Allreduce of the config's parameter
 count (plus the 3 tail elements the step's message carries). Then the
@@ -43,6 +45,8 @@ def worker(name, threads, use_comm):
         comm = MPI.COMM_WORLD
         rank = comm.Get_rank()
     X, y = make_data(cfg, seed=rank)
+    # In the model dtype already: fit's validation then copies nothing.
+    X = np.ascontiguousarray(X, dtype=cfg.dtype)
     epochs = max(1, 4000 // cfg.steps) if cfg.steps >= 100 else cfg.epochs * 4
     with threadpool_limits(limits=threads, user_api="blas"):
         net = fastmlp.MLP(cfg.sizes, loss=cfg.loss, dtype=cfg.dtype, seed=0)
@@ -132,11 +136,25 @@ def launch(name, kind, busy_poll=True):
         env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = threads
         cmd = ["taskset", "-c", "0,1" if threads == "2" else "1", *script,
                "--threads", threads]
+    if kind == "2 independent":
+        # The ceiling of any two processes here: two single-process fits
+        # side by side, one per core, sharing nothing but the machine.
+        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = "1"
+        jobs = [subprocess.Popen(["taskset", "-c", core, *script, "--threads", "1"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env) for core in ("0", "1")]
+        results = [_result(kind, name, *job.communicate(timeout=600)) for job in jobs]
+        return {"seconds": max(r["seconds"] for r in results),
+                "rows": sum(r["rows"] for r in results), "steps": results[0]["steps"]}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    for line in done.stdout.splitlines():
+    return _result(kind, name, done.stdout, done.stderr)
+
+
+def _result(kind, name, stdout, stderr):
+    for line in stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"{kind} {name} failed:\n{done.stdout}\n{done.stderr}")
+    raise RuntimeError(f"{kind} {name} failed:\n{stdout}\n{stderr}")
 
 
 def ring_efficiency(step_seconds, n_params, ranks, gbit, latency=20e-6, itemsize=4):
@@ -166,7 +184,7 @@ def main():
     print("lscpu flags (SIMD):", subprocess.run("lscpu | grep -io -w -E 'sse4_2|avx|avx2|fma|avx512[a-z]*' | sort -u | tr '\\n' ' '", shell=True,
                                          capture_output=True, text=True).stdout.strip())
     print("loadavg at start:", open("/proc/loadavg").read().strip())
-    kinds = ("1 rank", "2 ranks", "2 threads")
+    kinds = ("1 rank", "2 ranks", "2 threads", "2 independent")
     rows = []
     busy_seen = []
     for name in args.configs.split(","):
@@ -183,7 +201,8 @@ def main():
         two = best["2 ranks"][1]
         step = best["1 rank"][1]["seconds"] / best["1 rank"][1]["steps"]
         step2 = two["seconds"] / two["steps"]
-        rows.append((name, one, best["2 ranks"][0], best["2 threads"][0], step, step2,
+        rows.append((name, one, best["2 ranks"][0], best["2 threads"][0],
+                     best["2 independent"][0], step, step2,
                      (two["raw_allreduce_seconds"], two["allreduce_seconds"]),
                      two["n_params"]))
     print("loadavg at end:", open("/proc/loadavg").read().strip())
@@ -191,11 +210,12 @@ def main():
         print(f"CPU busy (other processes) just before the jobs: median "
               f"{sorted(busy_seen)[len(busy_seen) // 2]:.0%}, max {max(busy_seen):.0%}")
     print("\n| config | 1 rank rows/s | 2 ranks rows/s | 2 ranks / 1 | 2 BLAS threads / 1 "
-          "| step, 1 rank | step, 2 ranks | Allreduce, 2 local ranks: MPI_Allreduce call "
-          "(the kernel's) / mpi4py |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, one, two, thr, step, step2, ar, n in rows:
+          "| 2 independent fits / 1 | step, 1 rank | step, 2 ranks | Allreduce, 2 local "
+          "ranks: MPI_Allreduce call (the kernel's) / mpi4py |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, one, two, thr, pair, step, step2, ar, n in rows:
         print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {thr / one:.2f}x "
+              f"| {pair / one:.2f}x "
               f"| {step * 1e6:.1f} us | {step2 * 1e6:.1f} us "
               f"| {ar[0] * 1e6:.1f} / {ar[1] * 1e6:.1f} us ({n + 3:,} floats) |")
     for latency in (20e-6, 0.0):
@@ -205,7 +225,7 @@ def main():
         print("| config | 8 x 10 Gb/s | 32 x 10 | 128 x 10 | 8 x 25 Gb/s | 32 x 25 | "
               "128 x 25 |")
         print("|---|---|---|---|---|---|---|")
-        for name, _, _, _, step, _, _, n in rows:
+        for name, _, _, _, _, step, _, _, n in rows:
             cells = [ring_efficiency(step, n, p, g, latency=latency)
                      for g in (10, 25) for p in (8, 32, 128)]
             print(f"| {name} | " + " | ".join(f"{c:.0%}" for c in cells) + " |")
