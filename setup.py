@@ -74,7 +74,8 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 extensions = [
     Extension(
         "fastmlp._kernels._train",
-        sources=["src/fastmlp/_kernels/_train.pyx", "csrc/elementwise.c", "csrc/clock.c"],
+        sources=["src/fastmlp/_kernels/_train.pyx", "csrc/elementwise.c", "csrc/clock.c",
+                 "csrc/bf16.c"],
         include_dirs=[np.get_include(), "csrc"],
         define_macros=macros,
         extra_compile_args=compile_args,

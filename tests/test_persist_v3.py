@@ -69,13 +69,14 @@ def test_a_model_without_metadata_saves_nulls(tmp_path):
 def test_a_version_2_file_loads_without_metadata(tmp_path):
     _labelled(fastmlp.MLP).save(tmp_path / "m")
     header, members = _header(tmp_path / "m")
-    for key in ("target_name", "class_labels", "standardization"):
+    for key in ("target_name", "class_labels", "standardization", "matmul_dtype"):
         del header[key]
     header["version"] = 2
     members["header"] = _encode(header)
     _write(tmp_path / "v2", members)
     net = fastmlp.MLP.load(tmp_path / "v2")
     assert (net.target_name, net.class_labels, net.standardization) == (None, None, None)
+    assert net.matmul_dtype is None
 
 
 STD = {"mean": [0.0, 0.0, 0.0], "scale": [1.0, 1.0, 1.0], "target_mean": None,

@@ -375,11 +375,17 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child needs POSIX signals")
 def test_sigint_stops_fit_at_a_step_boundary():
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
+    interrupt_child(CHILD, 1.7)
+
+
+def interrupt_child(code, wait):
+    """Run CHILD-like code, send SIGINT `wait` seconds after it is ready,
+    and check what it reports."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.7)
+        time.sleep(wait)
         sent = time.perf_counter()
         proc.send_signal(signal.SIGINT)  # about halfway through an epoch
         # Natively the child finishes in seconds; the limit only stops a hang

@@ -74,7 +74,8 @@ class EpochLoop:
     ``checkpoint_rows``: recover from a divergence (``Recovery``), renewing
     the checkpoint about every that many rows when ``isolated`` (nothing but
     this loop changes the model between epochs); None: no recovery.
-    ``combine`` picks how a step's stages combine (``EpochKernel``).
+    ``combine`` picks how a step's stages combine (``EpochKernel``); ``gemm`` the
+    GEMM backend (``_workspace.build``: "bf16" for bfloat16 products).
     ``reduction``: a data-parallel fit's (fastmlp._mpi.Reduction: the
     MPI_Allreduce, and the epoch's steps over every process); each step's
     gradient is then summed over the processes (reduced_step).
@@ -84,10 +85,11 @@ class EpochLoop:
                  *, momentum=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8, l2=0.0,
                  l2_per_denom=False, loss_coef=1.0, delta_coef=1.0, row_weights=None,
                  weighted_objective=False, checkpoint_rows=None, isolated=True,
-                 combine=None, reduction=None):
+                 combine=None, gemm="openblas", reduction=None):
         batch_rows = int(batch_rows)
         chunk = _workspace.chunk_rows(layout.sizes, batch_rows)
-        self.spec, self.work = _workspace.build(layout, activations, loss, chunk, dtype)
+        self.spec, self.work = _workspace.build(layout, activations, loss, chunk, dtype,
+                                                gemm)
         formed = combine == "formed" or (combine is None and batch_rows > chunk)
         # A momentum step that fits one chunk writes its gradient straight
         # into the velocity; every other step needs a gradient buffer.
@@ -133,7 +135,8 @@ class EpochLoop:
                    X, Y, batch_rows, state, momentum=momentum, beta_1=momentum,
                    beta_2=beta_2, epsilon=epsilon, l2=net.l2,
                    row_weights=row_weights, weighted_objective=row_weights is not None,
-                   checkpoint_rows=checkpoint_rows, isolated=isolated, reduction=reduction)
+                   checkpoint_rows=checkpoint_rows, isolated=isolated,
+                   gemm=getattr(net, "_gemm", "openblas"), reduction=reduction)
 
     def run(self, perm, lr):
         """One epoch, rows in ``perm`` order (None: in order), learning rate

@@ -95,7 +95,7 @@ class _FitPlan:
 
 class BaseMLP:
     def __init__(self, layer_sizes, activation="relu", loss="mse", output=None,
-                 init=None, l2=0.0, dtype="float32", seed=None):
+                 init=None, l2=0.0, dtype="float32", seed=None, matmul_dtype=None):
         sizes = v.check_layer_sizes(layer_sizes)
         hidden = v.check_activations(activation, len(sizes) - 2)
         loss_name, output_name = v.check_loss_output(loss, output)
@@ -108,6 +108,10 @@ class BaseMLP:
         self.init_schemes = v.check_init(init, layer_acts)
         self.l2 = v.check_l2(l2)
         self.dtype = v.check_dtype(dtype)
+        # None: products in dtype; "bfloat16": operands rounded to bfloat16,
+        # products accumulated in float32 (the subclass checks it can).
+        self.matmul_dtype = v.check_matmul_dtype(matmul_dtype, self.dtype)
+        self._check_matmul_support()
         self.rng = v.check_seed(seed)
 
         # The memory layout is the same for both implementations, so their
@@ -140,6 +144,9 @@ class BaseMLP:
         self.standardization = None
         self._optimizer_steps = np.zeros(1, dtype=np.intp)
 
+    def _check_matmul_support(self):
+        """Raise if this implementation cannot run self.matmul_dtype."""
+
     @property
     def optimizer_steps(self):
         """Steps taken by the optimizer (Adam's t), across fit calls."""
@@ -153,7 +160,8 @@ class BaseMLP:
         return (
             f"{type(self).__name__}({list(self.layer_sizes)}, "
             f"activation={self.hidden_activations!r}, loss={self.loss_name!r}, "
-            f"output={self.output_activation!r}, l2={self.l2}, dtype={self.dtype.name!r})"
+            f"output={self.output_activation!r}, l2={self.l2}, dtype={self.dtype.name!r}"
+            + (f", matmul_dtype={self.matmul_dtype!r})" if self.matmul_dtype else ")")
         )
 
     # -- validation helpers -------------------------------------------------

@@ -109,7 +109,8 @@ def _arguments(net, options):
     """What must agree across ranks: the model's structure and fit's
     options (a callable lr as "a callable"; sample weights by presence)."""
     out = {"layer_sizes": list(net.layer_sizes), "activations": list(net.layer_activations),
-           "loss": net.loss_name, "dtype": net.dtype.name, "l2": net.l2}
+           "loss": net.loss_name, "dtype": net.dtype.name, "l2": net.l2,
+           "matmul_dtype": getattr(net, "matmul_dtype", None)}
     for key, value in options.items():
         if key == "verbose":
             continue

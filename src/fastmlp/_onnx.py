@@ -5,7 +5,10 @@ One input "X" of shape (n, n0) and the model dtype, one output "Y" equal to
 the weight views, transB=1) and the layer's activation as the ONNX operator
 of the same definition (softmax over axis 1; leaky relu as Max(z, 0.01 z)).
 The parameters are copied into the graph as initializers in the model
-dtype. Needs the optional ``onnx`` package (``pip install "fastmlp[onnx]"``),
+dtype. A model with matmul_dtype="bfloat16" gets its weights stored
+already rounded to bfloat16 (in float32) and each layer input rounded by a
+Cast to BFLOAT16 and back, so the Gemm multiplies the same operands as the
+kernels. Needs the optional ``onnx`` package (``pip install "fastmlp[onnx]"``),
 imported only here.
 """
 import numpy as np
@@ -42,9 +45,19 @@ def to_onnx(net, name="fastmlp_mlp"):
     elem = helper.np_dtype_to_tensor_dtype(dtype)
     nodes, initializers = [], []
     current = "X"
+    bf16 = getattr(net, "matmul_dtype", None) == "bfloat16"
+    if bf16:
+        from .reference import round_to_bfloat16
     last = len(net.weights) - 1
     for l, (W, b, act) in enumerate(zip(net.weights, net.biases, net.layer_activations)):
         w_name, b_name, z_name = f"W{l}", f"b{l}", f"z{l}"
+        if bf16:
+            W = round_to_bfloat16(W)
+            nodes.append(helper.make_node("Cast", [current], [f"{current}_bf16"],
+                                          to=onnx.TensorProto.BFLOAT16))
+            nodes.append(helper.make_node("Cast", [f"{current}_bf16"], [f"{current}_r"],
+                                          to=elem))
+            current = f"{current}_r"
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(W, dtype=dtype),
                                                     w_name))
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(b, dtype=dtype),

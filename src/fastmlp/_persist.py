@@ -41,7 +41,7 @@ no duplicate keys, no other fields):
 
 ========================  ====================================================
 ``format``                ``"fastmlp-mlp"``
-``version``               ``2``
+``version``               ``3``
 ``layer_sizes``           list of ints ``[n0, ..., nL]``
 ``hidden_activations``    list of ``L - 1`` activation names
 ``loss``                  loss name
@@ -73,18 +73,24 @@ no duplicate keys, no other fields):
                           numbers > 0], "target_mean": null or [nL numbers],
                           "target_scale": null or [nL numbers > 0]}`` (the
                           last two for mse only; ``net.standardization``)
+``matmul_dtype``          null or ``"bfloat16"`` (``net.matmul_dtype``)
 ========================  ====================================================
 
-The last three are described in fastmlp._metadata: what the command line
-did to the data (``fastmlp train``), so that ``fastmlp predict`` can do the
-same; the model's own methods apply none of it.
+The three before ``matmul_dtype`` are described in fastmlp._metadata:
+what the command line did to the data (``fastmlp train``), so that
+``fastmlp predict`` can do the same; the model's own methods apply none of
+it.
 
 Version 3: what changed, and why
 --------------------------------
 A model trained by the command line must know its data: the target column
 to drop, the class each output stands for, and the scaling applied to the
 features (and to an mse target). Version 3 adds the three fields above;
-versions 1 and 2 load with all three None.
+versions 1 and 2 load with all three None. It also adds ``matmul_dtype``:
+a model trained with bfloat16 products keeps computing them after a save
+and load (versions 1 and 2 load with ``matmul_dtype = None``, the only
+products they knew; loading a bfloat16 model without the extra raises the
+constructor's ImportError).
 
 Version 2: what changed, and why
 --------------------------------
@@ -109,8 +115,9 @@ buffer. All version-1 files were written by the "momentum" rule, so
 ``load`` gives them ``optimizer = "momentum"``, ``second_moment = None``
 and ``optimizer_steps = 0``, which is exactly the state they were saved in
 (and ``feature_names = None``).
-``save`` writes version 3 only (version 2 is version 3 without the three
-fields ``target_name``, ``class_labels`` and ``standardization``).
+``save`` writes version 3 only (version 2 is version 3 without the four
+fields ``target_name``, ``class_labels``, ``standardization`` and
+``matmul_dtype``).
 
 A reader meeting a version other than 1, 2 or 3 refuses the file; a future
 version will bump the number whenever a field's meaning changes or one is
@@ -169,7 +176,7 @@ HEADER_FIELDS_V1 = (
     "output_activation", "init_schemes", "l2", "dtype", "history", "rng",
 )
 HEADER_FIELDS_V2 = HEADER_FIELDS_V1 + ("feature_names", "optimizer", "optimizer_steps")
-HEADER_FIELDS = HEADER_FIELDS_V2 + _metadata.FIELDS
+HEADER_FIELDS = HEADER_FIELDS_V2 + _metadata.FIELDS + ("matmul_dtype",)
 FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS_V2, 3: HEADER_FIELDS}
 MEMBERS = ("header", "params", "velocity")  # in every file
 ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
@@ -258,6 +265,7 @@ def _header(model, optimizer, steps):
         "optimizer": optimizer,
         "optimizer_steps": steps,
         **_metadata.to_json(model),
+        "matmul_dtype": model.matmul_dtype,
     }
 
 
@@ -521,11 +529,14 @@ def _load_archive(cls, archive, file_size):
         raise _Invalid(str(exc)) from None
 
     schemes = header["init_schemes"]
+    matmul_dtype = header["matmul_dtype"] if header["version"] >= 3 else None
+    if matmul_dtype not in (None, "bfloat16"):
+        raise _Invalid(f'"matmul_dtype" must be null or "bfloat16", got {short(matmul_dtype)}')
     try:
         net = cls(list(sizes), activation=list(header["hidden_activations"]),
                   loss=header["loss"], output=header["output_activation"],
                   init=schemes[0] if len(set(schemes)) == 1 else None,
-                  l2=header["l2"], dtype=dtype, seed=0)
+                  l2=header["l2"], dtype=dtype, seed=0, matmul_dtype=matmul_dtype)
     except (ValueError, TypeError) as exc:
         raise _Invalid(f"the header describes an invalid model: {exc}") from None
     if net.init_schemes != schemes:

@@ -169,6 +169,22 @@ def check_dtype(dtype):
     return dt
 
 
+MATMUL_DTYPES = ("bfloat16",)
+
+
+def check_matmul_dtype(matmul_dtype, dtype):
+    """None, or "bfloat16" (the string, or anything whose str() is that:
+    numpy has no bfloat16 dtype) with a float32 model."""
+    if matmul_dtype is None:
+        return None
+    name = str(matmul_dtype)
+    if name not in MATMUL_DTYPES:
+        raise ValueError(f'matmul_dtype must be None or "bfloat16", got {matmul_dtype!r}')
+    if dtype != np.float32:
+        raise ValueError(f'matmul_dtype="bfloat16" needs dtype float32, got {dtype}')
+    return name
+
+
 def _to_float(value):
     """float(value) for a real number; a value too large for a float is inf."""
     try:

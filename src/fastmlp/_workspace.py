@@ -46,6 +46,17 @@ def chunk_rows(sizes, rows_wanted):
     return int(max(1, min(rows_wanted, WORK_BUDGET // row_width(sizes))))
 
 
+def bf16_region(layout, rows, gemm):
+    """Workspace elements (float32) of the bfloat16 copies of the GEMM
+    operands (_kernels/_bf16.pxd): one bfloat16 per element of the float32
+    workspace before it, per parameter and per element of a chunk of input
+    rows, two to a float32 element; none for other backends."""
+    if gemm != "bf16":
+        return 0
+    halves = rows * row_width(layout.sizes) + layout.n_params + rows * layout.sizes[0]
+    return (halves + 1) // 2
+
+
 def build(layout, activations, loss, rows, dtype, gemm="openblas"):
     """(spec, work) for blocks of at most ``rows`` rows."""
     sizes = layout.sizes
@@ -61,7 +72,8 @@ def build(layout, activations, loss, rows, dtype, gemm="openblas"):
     fields["off_xbuf"] = fields["off_delta_b"] + rows * max(outs)
     fields["off_ybuf"] = fields["off_xbuf"] + rows * sizes[0]
     fields["off_wbuf"] = fields["off_ybuf"] + rows * sizes[-1]
-    fields["work_size"] = fields["off_wbuf"] + rows
+    fields["off_bf16"] = fields["off_wbuf"] + rows
+    fields["work_size"] = fields["off_bf16"] + bf16_region(layout, rows, gemm)
     header = np.empty(SPEC_HEADER_SIZE, dtype=np.intp)
     for name, position in SPEC_FIELDS.items():
         header[position] = fields[name]

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._kernels import _train
 from ._model import BaseMLP, DivergenceError
-from . import _stats, _workspace
+from . import _bf16lib, _stats, _workspace
 from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_REDUCE_FAILED, EpochLoop,
     step_flops)
@@ -39,6 +39,15 @@ class MLP(BaseMLP):
     # The kernels take class labels as indices: no n x K target in fit.
     _fit_class_indices = True
 
+    def _check_matmul_support(self):
+        if self.matmul_dtype == "bfloat16":
+            _bf16lib.library()  # ImportError naming the extra when missing
+
+    @property
+    def _gemm(self):
+        """The kernels' GEMM backend (_workspace.build) for self.matmul_dtype."""
+        return "bf16" if self.matmul_dtype == "bfloat16" else "openblas"
+
     def _fit_on_comm(self, comm, X, y, options):
         from . import _mpi
         return _mpi.fit(self, comm, X, y, options)
@@ -46,7 +55,7 @@ class MLP(BaseMLP):
     def _workspace(self, rows):
         rows = _workspace.chunk_rows(self.layer_sizes, rows)
         return _workspace.build(self._layout, self.layer_activations, self.loss_name,
-                                rows, self.dtype)
+                                rows, self.dtype, self._gemm)
 
     def _forward(self, X):
         spec, work = _workspace.kept(self, X.shape[0], self._workspace)
@@ -69,7 +78,7 @@ class MLP(BaseMLP):
     def _layer_stats(self, X, Y):
         # One chunk for all rows: statistics are over the whole batch.
         spec, work = _workspace.build(self._layout, self.layer_activations, self.loss_name,
-                                      X.shape[0], self.dtype)
+                                      X.shape[0], self.dtype, self._gemm)
         grads = np.empty_like(self.params)
         table = np.empty((self._layout.n_layers, len(_stats.COLUMNS)))
         _train.layer_statistics(spec, self.params, X, Y, work, grads, table)

@@ -13,6 +13,19 @@ from ._model import BaseMLP, DivergenceError
 LEAKY_SLOPE = 0.01
 
 
+def round_to_bfloat16(x):
+    """float32 x rounded to the nearest bfloat16 (ties to even, on the bits;
+    NaN stays NaN, inf stays inf, beyond the largest bfloat16 is inf), as
+    float32: the operands of matmul_dtype="bfloat16" products."""
+    x = np.asarray(x, dtype=np.float32)
+    u = np.ascontiguousarray(x).view(np.uint32)
+    with np.errstate(over="ignore"):
+        rounded = (u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)
+    nan = (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+    quiet = (u & np.uint32(0xFFFF0000)) | np.uint32(0x00400000)
+    return np.where(nan, quiet, rounded).view(np.float32).reshape(x.shape)
+
+
 def activate(name, z):
     if name == "identity":
         return z.copy()
@@ -80,13 +93,22 @@ def output_delta(loss, out_name, z, y):
 class MLP(BaseMLP):
     """Reference multilayer perceptron; see ``fastmlp.MLP`` for the contract."""
 
+    def _matmul(self, a, b):
+        """a @ b, with both operands rounded to bfloat16 first under
+        matmul_dtype="bfloat16" (the products of two bfloat16 values are
+        exact in float32, so numpy's float32 GEMM accumulates them in
+        float32, as the contract says)."""
+        if self.matmul_dtype == "bfloat16":
+            return round_to_bfloat16(a) @ round_to_bfloat16(b)
+        return a @ b
+
     def _propagate(self, X):
         """Activations a_0..a_L and pre-activations z_1..z_L for X."""
         acts, pres = [X], []
         # Overflow gives inf, as in the kernels, without numpy warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             for W, b, name in zip(self.weights, self.biases, self.layer_activations):
-                z = acts[-1] @ W.T + b
+                z = self._matmul(acts[-1], W.T) + b
                 pres.append(z)
                 acts.append(activate(name, z))
         return acts, pres
@@ -124,10 +146,10 @@ class MLP(BaseMLP):
         dWs = self._layout.weight_views(grad)
         dbs = self._layout.bias_views(grad)
         for l in range(len(self.weights) - 1, -1, -1):
-            dWs[l][...] = delta.T @ acts[l] + self.l2 * self.weights[l]
+            dWs[l][...] = self._matmul(delta.T, acts[l]) + self.l2 * self.weights[l]
             dbs[l][...] = delta.sum(axis=0)
             if l > 0:
-                delta = (delta @ self.weights[l]) * activation_derivative(
+                delta = self._matmul(delta, self.weights[l]) * activation_derivative(
                     self.layer_activations[l - 1], pres[l - 1])
         return objective, grad
 
@@ -152,9 +174,9 @@ class MLP(BaseMLP):
             delta = output_delta(self.loss_name, self.output_activation, pres[-1], Y) / n
             for l in range(L - 1, -1, -1):
                 table[l, 5] = delta.var()
-                table[l, 6] = (delta.T @ acts[l]).var()
+                table[l, 6] = self._matmul(delta.T, acts[l]).var()
                 if l > 0:
-                    delta = (delta @ self.weights[l]) * activation_derivative(
+                    delta = self._matmul(delta, self.weights[l]) * activation_derivative(
                         self.layer_activations[l - 1], pres[l - 1])
         return table
 

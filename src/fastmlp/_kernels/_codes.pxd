@@ -20,7 +20,8 @@ cdef enum:
     SPEC_WORK_SIZE = 10
     SPEC_FIRST_W_T = 11
     SPEC_GEMM = 12
-    SPEC_HEADER = 13
+    SPEC_OFF_BF16 = 13     # the workspace's bfloat16 region (_bf16.pxd), if any
+    SPEC_HEADER = 14
 
 # Update rules of an epoch.
 cdef enum:
@@ -42,7 +43,8 @@ cdef enum:
 # GEMM backends (the tables of _gemm.pxd).
 cdef enum:
     GEMM_OPENBLAS = 0
-    N_GEMM = 1
+    GEMM_BF16 = 1       # float32 products with bfloat16 operands (MKL, _bf16.pxd)
+    N_GEMM = 2
 
 # Columns of the table layer_statistics fills.
 cdef enum:

@@ -14,8 +14,8 @@
 from cython cimport floating
 
 from fastmlp._kernels._gemm cimport GemmBackend, gemm
-from fastmlp._kernels._elementwise cimport (
-    FM_IDENTITY, bias_activate, colsum, derivative_mul, derivative_mul_colsum)
+from fastmlp._kernels._elementwise cimport colsum
+from fastmlp._kernels._bf16 cimport bias_activate_op, derivative_op
 
 
 cdef inline void forward_product(const GemmBackend* be,
@@ -66,8 +66,9 @@ cdef inline void dense_forward(const GemmBackend* be,
                                int act, bint w_t) noexcept nogil:
     """out = act(a_in W^T + b); act < 0 leaves the pre-activation."""
     forward_product(be, a_in, w, out, rows, n_in, n_out, w_t)
-    # One pass adds the bias and applies the activation.
-    bias_activate(act if act >= 0 else FM_IDENTITY, out, b, rows, n_out)
+    # One pass adds the bias and applies the activation (and writes the
+    # bfloat16 copy of a hidden output, with bfloat16 products).
+    bias_activate_op(be, act, out, b, rows, n_out)
 
 
 cdef inline void dense_backward(const GemmBackend* be,
@@ -95,8 +96,4 @@ cdef inline void dense_backward(const GemmBackend* be,
         colsum(delta, rows, n_out, alpha, beta, out_b)
     if delta_prev != NULL:
         input_delta_product(be, delta, w, delta_prev, rows, n_in, n_out, w_t)
-        if out_b_prev != NULL:
-            derivative_mul_colsum(act_prev, a_in, delta_prev, rows, n_in, alpha, beta,
-                                  out_b_prev)
-        else:
-            derivative_mul(act_prev, a_in, delta_prev, <size_t> rows * n_in)
+        derivative_op(be, act_prev, a_in, delta_prev, rows, n_in, alpha, beta, out_b_prev)

@@ -13,11 +13,18 @@ ctypedef void (*sgemm_fn)(bint trans_a, bint trans_b, int m, int n, int k,
 ctypedef void (*dgemm_fn)(bint trans_a, bint trans_b, int m, int n, int k,
                           double alpha, const double* a, int lda, const double* b,
                           int ldb, double beta, double* c, int ldc) noexcept nogil
+# A float32 product through a context (the bfloat16 backend: the operands'
+# bfloat16 copies, _bf16.pxd).
+ctypedef void (*sgemm_ctx_fn)(void* ctx, bint trans_a, bint trans_b, int m, int n, int k,
+                              float alpha, const float* a, int lda, const float* b,
+                              int ldb, float beta, float* c, int ldc) noexcept nogil
 
 
 cdef struct GemmBackend:
     sgemm_fn f32        # float32 operands, float32 accumulation
     dgemm_fn f64        # float64 operands, float64 accumulation
+    sgemm_ctx_fn f32_ctx  # float32 products when ctx is set (then f32 is unused)
+    void* ctx           # NULL in the static tables; a per-call Bf16Shadow
 
 
 cdef inline void gemm(const GemmBackend* be, bint trans_a, bint trans_b, int m, int n,
@@ -26,6 +33,10 @@ cdef inline void gemm(const GemmBackend* be, bint trans_a, bint trans_b, int m, 
                       floating* c, int ldc) noexcept nogil:
     """c (m x n, row-major, leading dim ldc) = alpha op(a) op(b) + beta c."""
     if floating is float:
+        if be.ctx != NULL:
+            be.f32_ctx(be.ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                       ldc)
+            return
         be.f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     else:
         be.f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

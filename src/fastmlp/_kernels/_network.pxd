@@ -6,11 +6,13 @@ from cython cimport floating
 
 from fastmlp._kernels._codes cimport (
     SPEC_CHUNK_ROWS, SPEC_FIRST_W_T, SPEC_GEMM, SPEC_HEADER, SPEC_LAYERS, SPEC_LOSS,
-    SPEC_N_PARAMS, SPEC_N_WEIGHTS, SPEC_OFF_DELTA_A, SPEC_OFF_DELTA_B, SPEC_OFF_WBUF,
+    SPEC_N_PARAMS, SPEC_N_WEIGHTS, SPEC_OFF_BF16, SPEC_OFF_DELTA_A, SPEC_OFF_DELTA_B,
+    SPEC_OFF_WBUF,
     SPEC_OFF_XBUF, SPEC_OFF_YBUF, SPEC_WORK_SIZE)
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._gemm cimport GemmBackend
-from fastmlp._kernels._update cimport Update, update_block
+from fastmlp._kernels._bf16 cimport bind_x, refresh, update_op
+from fastmlp._kernels._update cimport Update
 
 
 cdef struct Net:
@@ -25,6 +27,7 @@ cdef struct Net:
     Py_ssize_t off_ybuf
     Py_ssize_t off_wbuf
     Py_ssize_t work_size
+    Py_ssize_t off_bf16         # start of the bfloat16 region (= work_size: none)
     bint first_w_t              # W_0 stored as W_0^T (see _dense.pxd)
     const GemmBackend* gemm     # every product of this network
     const Py_ssize_t* sizes     # n_layers + 1
@@ -49,6 +52,7 @@ cdef inline Net net_from_spec(const Py_ssize_t* s, const GemmBackend* backends) 
     net.off_ybuf = s[SPEC_OFF_YBUF]
     net.off_wbuf = s[SPEC_OFF_WBUF]
     net.work_size = s[SPEC_WORK_SIZE]
+    net.off_bf16 = s[SPEC_OFF_BF16]
     net.first_w_t = s[SPEC_FIRST_W_T] != 0
     net.gemm = &backends[s[SPEC_GEMM]]
     net.sizes = s + SPEC_HEADER
@@ -72,6 +76,7 @@ cdef inline floating* forward_rows(const Net* net, const floating* params,
     cdef Py_ssize_t l, L = net.n_layers
     cdef const floating* a = x
     cdef floating* out = NULL
+    bind_x(net.gemm, x, <size_t> rows * net.sizes[0])
     for l in range(L):
         if l == L - 1 and last_out != NULL:
             out = last_out
@@ -86,10 +91,11 @@ cdef inline floating* forward_rows(const Net* net, const floating* params,
 
 cdef inline double update_layer(const Net* net, Update* u, floating* params,
                                 floating* out, Py_ssize_t l) noexcept nogil:
-    """update_block on layer l's weights and biases."""
-    return update_block(u, params, out, net.w_off[l],
-                        <size_t> (net.sizes[l] * net.sizes[l + 1]), net.b_off[l],
-                        <size_t> net.sizes[l + 1])
+    """update_block on layer l's weights and biases (and their bfloat16
+    copy refreshed, with bfloat16 products)."""
+    return update_op(net.gemm, u, params, out, net.w_off[l],
+                     <size_t> (net.sizes[l] * net.sizes[l + 1]), net.b_off[l],
+                     <size_t> net.sizes[l + 1])
 
 
 cdef inline double backward_rows(const Net* net, floating* params, const floating* x,
@@ -104,6 +110,7 @@ cdef inline double backward_rows(const Net* net, floating* params, const floatin
     cdef const floating* a_in
     cdef floating* tmp
     cdef double sq = 0
+    refresh(net.gemm, delta, <size_t> rows * net.sizes[L])
     for l in range(L - 1, -1, -1):
         a_in = x if l == 0 else work + net.act_off[l - 1]
         # Below the output layer, each bias gradient was summed by the

@@ -26,13 +26,15 @@
 # - Training steps are stages (_steps.pxd) over the network's passes
 #   (_network.pxd, _dense.pxd), the update (_update.pxd) and one GEMM
 #   backend table (_gemm.pxd); how they combine is chosen once per fit.
-from libc.stdint cimport uintptr_t
+from libc.stdint cimport uint16_t, uintptr_t
 from libc.string cimport memcpy
 from libc.math cimport NAN, fabs
 from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
+from fastmlp._kernels._bf16 cimport (
+    Bf16Shadow, bf16_product, bind_x, cblas_bf16_fn, fm_to_bf16, refresh)
 from fastmlp._kernels._codes cimport *
 from fastmlp._kernels._dense cimport (
     dense_backward, dense_forward, forward_product, input_delta_product,
@@ -73,7 +75,7 @@ STATUS_CODES = {"ok": STATUS_OK, "nonfinite_loss": STATUS_NONFINITE_LOSS,
 # Elements the reduced message of a data-parallel step holds beyond the
 # gradient: its rows, weight and loss sum (_steps.pxd).
 REDUCED_EXTRA = REDUCED_TAIL
-GEMM_BACKENDS = {"openblas": GEMM_OPENBLAS}
+GEMM_BACKENDS = {"openblas": GEMM_OPENBLAS, "bf16": GEMM_BF16}
 # Header positions of the spec array, and its length.
 SPEC_FIELDS = {
     "layers": SPEC_LAYERS, "loss": SPEC_LOSS, "n_weights": SPEC_N_WEIGHTS,
@@ -81,6 +83,7 @@ SPEC_FIELDS = {
     "off_delta_a": SPEC_OFF_DELTA_A, "off_delta_b": SPEC_OFF_DELTA_B,
     "off_xbuf": SPEC_OFF_XBUF, "off_ybuf": SPEC_OFF_YBUF, "off_wbuf": SPEC_OFF_WBUF,
     "work_size": SPEC_WORK_SIZE, "first_w_t": SPEC_FIRST_W_T, "gemm": SPEC_GEMM,
+    "off_bf16": SPEC_OFF_BF16,
 }
 SPEC_HEADER_SIZE = SPEC_HEADER
 _STAT_POSITIONS = {
@@ -98,6 +101,78 @@ assert len(STAT_COLUMNS) == N_STATS and len(SPEC_FIELDS) == SPEC_HEADER
 cdef GemmBackend BACKENDS[N_GEMM]
 BACKENDS[GEMM_OPENBLAS].f32 = openblas_gemm[float]
 BACKENDS[GEMM_OPENBLAS].f64 = openblas_gemm[double]
+BACKENDS[GEMM_OPENBLAS].f32_ctx = NULL
+BACKENDS[GEMM_OPENBLAS].ctx = NULL
+# bfloat16: float32 products through the shadows a call binds (bound());
+# float64 never gets here (matmul_dtype is validated against the dtype).
+BACKENDS[GEMM_BF16].f32 = openblas_gemm[float]
+BACKENDS[GEMM_BF16].f64 = openblas_gemm[double]
+BACKENDS[GEMM_BF16].f32_ctx = bf16_product
+BACKENDS[GEMM_BF16].ctx = NULL
+
+# MKL's cblas_gemm_bf16bf16f32, installed by fastmlp._bf16lib once loaded.
+cdef cblas_bf16_fn BF16_GEMM = NULL
+
+
+def bf16_install(uintptr_t address):
+    """Use the cblas_gemm_bf16bf16f32 at `address` (from fastmlp._bf16lib,
+    which loaded the library and looked the symbol up) for bfloat16 products."""
+    global BF16_GEMM
+    if address == 0:
+        raise ValueError("null function address")
+    BF16_GEMM = <cblas_bf16_fn> address
+
+
+def bf16_installed():
+    return BF16_GEMM != NULL
+
+
+def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
+    """out = the bfloat16 bits of x, rounded as the kernels round GEMM
+    operands (csrc/bf16.h); for tests against the reference's emulation."""
+    if out.shape[0] != x.shape[0]:
+        raise ValueError(f"out has {out.shape[0]} elements but x has {x.shape[0]}")
+    if x.shape[0] > 0:
+        with nogil:
+            fm_to_bf16(&x[0], &out[0], <size_t> x.shape[0])
+
+
+cdef struct Bf16Binding:
+    # A call's own copy of the bfloat16 backend, pointing at its shadows.
+    GemmBackend be
+    Bf16Shadow sh
+
+
+cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) except -1:
+    """For a spec with bfloat16 products: net's products through bb, whose
+    shadows live in work's bfloat16 region (fastmlp._workspace), and every
+    weight converted. Nothing for other specs."""
+    cdef uint16_t* region
+    if net.gemm != &BACKENDS[GEMM_BF16]:
+        return 0
+    if floating is double:
+        raise ValueError("bfloat16 products need float32 parameters")
+    else:
+        if BF16_GEMM == NULL:
+            raise ImportError("bfloat16 products need the library of fastmlp[bf16], "
+                              "loaded by fastmlp._bf16lib")
+        region = <uint16_t*> (work + net.off_bf16)
+        bb.be = net.gemm[0]
+        bb.sh.gemm = BF16_GEMM
+        bb.sh.work = <uintptr_t> work
+        bb.sh.work_n = <size_t> net.off_bf16
+        bb.sh.work_bf = region
+        bb.sh.params = <uintptr_t> params
+        bb.sh.params_n = <size_t> net.n_params
+        bb.sh.params_bf = region + net.off_bf16
+        bb.sh.x = 0
+        bb.sh.x_n = 0
+        bb.sh.x_bf = region + net.off_bf16 + net.n_params
+        bb.be.ctx = &bb.sh
+        net.gemm = &bb.be
+        with nogil:
+            fm_to_bf16(params, bb.sh.params_bf, <size_t> net.n_weights)
+    return 0
 
 
 cdef Net read_spec(const Py_ssize_t[::1] spec) except *:
@@ -118,6 +193,8 @@ def forward(const Py_ssize_t[::1] spec, const floating[::1] params,
     cdef floating* pw = &work[0]
     cdef floating* po = &out[0, 0]
     cdef floating* block
+    cdef Bf16Binding bb
+    bound(&net, &bb, <floating*> pp, pw)
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
@@ -155,6 +232,8 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
     cdef floating* po = &out[0, 0] if out is not None else NULL
     cdef floating* block
     cdef double total = 0, sq = 0
+    cdef Bf16Binding bb
+    bound(&net, &bb, <floating*> pp, pw)
     if denom == 0:
         denom = n
     with nogil:
@@ -196,6 +275,8 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
     cdef floating* block
     cdef floating scale
     cdef double total = 0, sq = 0
+    cdef Bf16Binding bb
+    bound(&net, &bb, pp, pw)
     if denom == 0:
         denom = n
     scale = <floating> (delta_coef / denom)
@@ -329,6 +410,7 @@ cdef class EpochKernel:
     """
     cdef Epoch ep
     cdef MpiAllreduce mpi
+    cdef Bf16Binding bf16       # the fit's bfloat16 shadows, when its spec has them
     cdef StepFn step_fn
     cdef bint is_double
     cdef Py_ssize_t own_steps       # Adam's step count when the caller keeps none
@@ -382,6 +464,11 @@ cdef class EpochKernel:
                 row_weights, dtype, (n,), "row_weights")
         self.ep.work = <void*> <uintptr_t> _address(work, dtype, (net.work_size,), "work",
                                                     True)
+        if dtype == np.float32:
+            bound(&self.ep.net, &self.bf16, <float*> self.ep.params, <float*> self.ep.work)
+        else:
+            bound(&self.ep.net, &self.bf16, <double*> self.ep.params,
+                  <double*> self.ep.work)
         if getattr(state1, "shape", None) != (n_params,):
             raise ValueError("velocity (state1) must hold one value per parameter")
         s1 = <uintptr_t> _address(state1, dtype, (n_params,), "state1", True)
@@ -483,6 +570,12 @@ cdef class EpochKernel:
         self.ep.perm = &perm[0] if perm is not None and self.ep.n > 0 else NULL
         self.ep.total = 0
         start_run(&self.ep.update, lr)
+        if self.ep.net.gemm == &self.bf16.be:
+            # The parameters may have changed since the last run (a
+            # restored checkpoint, the caller's writes): their bfloat16
+            # copy is redone once per run, then kept by each update.
+            fm_to_bf16(<const float*> self.ep.params, self.bf16.sh.params_bf,
+                       <size_t> self.ep.net.n_weights)
         try:
             while step < last:
                 deadline = (fm_monotonic_seconds() + signal_interval
@@ -616,7 +709,10 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
     cdef int act
     cdef double m[2]
     cdef double loss_sum = 0
+    cdef Bf16Binding bb
+    bound(&net, &bb, pp, pw)
     with nogil:
+        bind_x(net.gemm, a, <size_t> (n * net.sizes[0]))
         for l in range(L):
             n_in = net.sizes[l]
             n_out = net.sizes[l + 1]
@@ -639,10 +735,12 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
             stats[l, STAT_ACT_MEAN] = m[0]
             stats[l, STAT_ACT_VAR] = m[1]
             stats[l, STAT_INACTIVE] = inactive_fraction(act, out, n, n_out)
+            refresh(net.gemm, <const floating*> out, <size_t> (n * n_out))
             stats[l, STAT_DELTA_VAR] = NAN
             stats[l, STAT_GRAD_VAR] = NAN
             a = out
         if with_targets:
+            refresh(net.gemm, <const floating*> delta, <size_t> (n * net.sizes[L]))
             for l in range(L - 1, -1, -1):
                 n_in = net.sizes[l]
                 n_out = net.sizes[l + 1]
@@ -682,9 +780,17 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
     cdef floating* delta_a = pw + net.off_delta_a
     cdef floating* delta_b = pw + net.off_delta_b
     cdef const floating* a
+    cdef Bf16Binding bb
+    cdef bint bf16 = False
+    bound(&net, &bb, <floating*> pp, pw)
+    bf16 = net.gemm == &bb.be
     with nogil:
+        if bf16:
+            # The first batch's bfloat16 copy serves every step: the floor
+            # times products only.
+            bind_x(net.gemm, px, <size_t> (batch_rows * n_in))
         for step in range(n_steps):
-            start = (step * batch_rows) % (n - batch_rows + 1)
+            start = 0 if bf16 else (step * batch_rows) % (n - batch_rows + 1)
             rows = batch_rows
             a = px + start * n_in
             for l in range(L):

@@ -160,8 +160,8 @@ def cmd_train(args):
     try:
         net = fastmlp.MLP([d, *args.hidden, n_out], activation=activation, loss=loss,
                           output=args.output, init=args.init, l2=args.l2, dtype=args.dtype,
-                          seed=args.seed)
-    except (ValueError, TypeError) as exc:
+                          seed=args.seed, matmul_dtype=args.matmul_dtype)
+    except (ValueError, TypeError, ImportError) as exc:
         raise CLIError(f"invalid model: {exc}") from None
     _record_data(net, table, labels, std)
 

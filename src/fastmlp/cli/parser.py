@@ -160,6 +160,10 @@ def _train_parser(prog):
                    help="L2 penalty on the weights (default: %(default)s)")
     g.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="(default: %(default)s)")
+    g.add_argument("--matmul-dtype", default=None, choices=("bfloat16",),
+                   help="round every matrix product's operands to bfloat16, "
+                        "accumulating in float32 (float32 only; needs the extra "
+                        "fastmlp[bf16]; default: products in --dtype)")
     g.add_argument("--seed", type=int, default=0,
                    help="seed of the split, the initial weights and the shuffles "
                         "(default: %(default)s)")

@@ -1,0 +1,30 @@
+/* float32 -> bfloat16 rounding for the bfloat16 GEMM operands
+ * (_kernels/_bf16.pxd): round to nearest, ties to even, on the bits; NaN
+ * stays NaN (quieted), inf stays inf, a finite value past the largest
+ * bfloat16 rounds to inf, as IEEE rounding does. The same arithmetic as
+ * fastmlp.reference's emulation, so both give identical bfloat16 operands.
+ *
+ * Branch-free on purpose: GCC and Clang vectorize the loop at -O3 (the
+ * select becomes a blend), 4 lanes in baseline x86-64, 16 with AVX-512
+ * (csrc/bf16.c). Not VCVTNEPS2BF16: it flushes subnormal inputs to zero,
+ * which is not round to nearest. */
+#ifndef FASTMLP_BF16_H
+#define FASTMLP_BF16_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint16_t fm_bf16_round_bits(uint32_t u)
+{
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet_nan = (u >> 16) | 0x0040u;
+    return (uint16_t) (((u & 0x7fffffffu) > 0x7f800000u) ? quiet_nan : rounded);
+}
+
+/* dst[i] = bfloat16 bits of src[i]; the loop compiled for each instruction
+ * set of csrc/elementwise.c and chosen by its run-time selection
+ * (fm_simd_active: FASTMLP_SIMD applies here too). */
+void fm_to_bf16(const float* src, uint16_t* dst, size_t n);
+
+#endif
