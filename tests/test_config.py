@@ -33,3 +33,16 @@ def test_show_config_names_the_scikit_learn_version():
                           "is only checked where it is installed")
     _, lines = _config_lines()
     assert sklearn.__version__ in lines["sklearn"]
+
+
+def test_show_config_names_mpi4py_and_its_mpi_library():
+    _, lines = _config_lines()
+    try:
+        import mpi4py  # noqa: F401  (only to know what to expect)
+    except ImportError:
+        assert "mpi4py not installed" in lines["mpi"]
+        return
+    from importlib import metadata
+    assert f"mpi4py {metadata.version('mpi4py')}," in lines["mpi"]
+    # The library's own name and version, e.g. "MPICH Version: 5.0.2".
+    assert "MPI standard" in lines["mpi"] and "not usable" not in lines["mpi"]

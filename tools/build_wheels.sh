@@ -100,11 +100,12 @@ cp "$SDIST" "$WHEEL" "$DIST/"
 SDIST="$DIST/$(basename "$SDIST")"
 WHEEL="$DIST/$(basename "$WHEEL")"
 
-step "test virtualenv: the repaired wheel with its test extra"
+step "test virtualenv: the repaired wheel with its test and mpi extras"
 "$PYTHON" -m venv "$WORK/test-venv"
 VPY="$WORK/test-venv/bin/python"
 "$VPY" -m pip install -q --upgrade pip
-"$VPY" -m pip install -q "${WHEEL}[test]"
+# mpi: tests/test_mpi.py runs its mpiexec jobs on the installed wheel too.
+"$VPY" -m pip install -q "${WHEEL}[test,mpi]"
 
 step "test suite (the sdist's tests/) against the installed wheel"
 # The run starts in the unpacked sdist without its src/: tests/ with what

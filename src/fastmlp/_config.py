@@ -1,4 +1,5 @@
 """show_config: what fastmlp runs on, for bug reports and benchmark logs."""
+import os
 import platform
 import sys
 
@@ -11,6 +12,31 @@ def _optional_version(module):
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+_MPI_QUERY = ("import mpi4py; from mpi4py import MPI; "
+              "print(mpi4py.__version__); print('.'.join(map(str, MPI.Get_version()))); "
+              "print(' '.join(MPI.Get_library_version().split()[:3]))")
+
+
+def _mpi_line():
+    """mpi4py and its MPI library when mpi4py is installed. Asked of a child
+    interpreter: importing mpi4py.MPI initializes MPI, which neither
+    ``import fastmlp`` nor show_config does to the caller's process."""
+    import subprocess
+    if _optional_version("mpi4py") == "not installed":
+        return 'mpi        mpi4py not installed (optional: fit(comm=...), "fastmlp[mpi]")'
+    # The child is a lone MPI process (a singleton), even when this one is a
+    # rank of an mpiexec job: it must not join the job's process manager.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PMI_", "PMIX_", "OMPI_", "HYDRA_", "MPIR_"))}
+    try:
+        done = subprocess.run([sys.executable, "-c", _MPI_QUERY], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
+        version, standard, library = done.stdout.strip().splitlines()
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return f"mpi        mpi4py {_optional_version('mpi4py')} (MPI not usable: {exc})"
+    return f"mpi        mpi4py {version}, {library} (MPI standard {standard})"
 
 
 def show_config(file=None):
@@ -42,6 +68,7 @@ def show_config(file=None):
         f"           bfloat16: {bf16_line}",
         "cpu bf16   " + ", ".join(f"{name} {'yes' if present else 'no'}" for name, present
                                   in _bf16lib.cpu_bf16_flags().items()),
+        _mpi_line(),
         "blas libraries (threadpoolctl):",
     ]
     for lib in blas:

@@ -21,6 +21,7 @@ from ._recovery import Recovery
 STATUS_OK = _train.STATUS_CODES["ok"]
 STATUS_NONFINITE_LOSS = _train.STATUS_CODES["nonfinite_loss"]
 STATUS_NONFINITE_PARAMS = _train.STATUS_CODES["nonfinite_params"]
+STATUS_REDUCE_FAILED = _train.STATUS_CODES["reduce_failed"]
 
 # The epoch loop takes the GIL back to let Python run signal handlers
 # (Ctrl-C) every SIGNAL_CHECK_SECONDS, reading the clock every
@@ -76,13 +77,16 @@ class EpochLoop:
     this loop changes the model between epochs); None: no recovery.
     ``combine`` picks how a step's stages combine (``EpochKernel``); ``gemm`` the
     GEMM backend (``_workspace.build``: "bf16" for bfloat16 products).
+    ``reduction``: a data-parallel fit's (fastmlp._mpi.Reduction: the
+    MPI_Allreduce, and the epoch's steps over every process); each step's
+    gradient is then summed over the processes (reduced_step).
     """
 
     def __init__(self, layout, activations, loss, dtype, params, X, Y, batch_rows, state,
                  *, momentum=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8, l2=0.0,
                  l2_per_denom=False, loss_coef=1.0, delta_coef=1.0, row_weights=None,
                  weighted_objective=False, checkpoint_rows=None, isolated=True,
-                 combine=None, gemm="openblas"):
+                 combine=None, gemm="openblas", reduction=None):
         batch_rows = int(batch_rows)
         sparse = isinstance(X, _sparse.CsrRows)
         chunk = _workspace.chunk_rows(layout.sizes, batch_rows, sparse)
@@ -99,8 +103,16 @@ class EpochLoop:
         formed = combine == "formed" or (combine is None and batch_rows > chunk)
         # A momentum step that fits one chunk writes its gradient straight
         # into the velocity; every other step needs a gradient buffer.
-        self.grads = None
-        if formed or state.rule != _workspace.RULE_MOMENTUM:
+        self.grads = self.reduced = None
+        parallel = {}
+        if reduction is not None:
+            # The message: the gradient sums, then the step's rows, weight
+            # and loss sum.
+            size = layout.n_params + _train.REDUCED_EXTRA
+            self.grads, self.reduced = np.zeros(size, dtype), np.zeros(size, dtype)
+            parallel = dict(allreduce=reduction.allreduce, reduced=self.reduced,
+                            n_steps=reduction.n_steps)
+        elif formed or state.rule != _workspace.RULE_MOMENTUM:
             self.grads = np.empty(layout.n_params, dtype=dtype)
         self.kernel = _train.EpochKernel(
             self.spec, params, X, Y, row_weights, batch_rows, self.work,
@@ -109,7 +121,7 @@ class EpochLoop:
             momentum=momentum, l2=l2, l2_per_denom=l2_per_denom,
             weighted_objective=weighted_objective, loss_coef=loss_coef,
             delta_coef=delta_coef, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-            combine=combine)
+            combine=combine, **parallel)
         self.n_rows = X.shape[0]
         self.clock_every = max(1, int(CLOCK_CHECK_FLOPS // step_flops(layout.sizes,
                                                                       batch_rows)))
@@ -119,7 +131,7 @@ class EpochLoop:
 
     @classmethod
     def for_model(cls, net, X, Y, batch_rows, *, momentum, beta_2=0.999, epsilon=1e-8,
-                  row_weights=None, checkpoint_rows=None, isolated=True):
+                  row_weights=None, checkpoint_rows=None, isolated=True, reduction=None):
         """The epochs of fastmlp.MLP.fit on validated X, Y (and sample
         weights): its layout, parameters, l2, and its optimizer (net.optimizer)
         with the state buffers the model keeps; momentum is Adam's beta_1.
@@ -135,7 +147,7 @@ class EpochLoop:
                    beta_2=beta_2, epsilon=epsilon, l2=net.l2,
                    row_weights=row_weights, weighted_objective=row_weights is not None,
                    checkpoint_rows=checkpoint_rows, isolated=isolated,
-                   gemm=getattr(net, "_gemm", "openblas"))
+                   gemm=getattr(net, "_gemm", "openblas"), reduction=reduction)
 
     def run(self, perm, lr):
         """One epoch, rows in ``perm`` order (None: in order), learning rate

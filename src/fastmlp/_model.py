@@ -3,7 +3,7 @@
 This class owns everything that is not arithmetic: argument checks, the flat
 parameter and velocity buffers with their views, initialization, the
 per-epoch shuffle drawn from the model's generator, history, and the shape of
-what each method returns. Subclasses supply the numerics through five hooks:
+what each method returns. Subclasses supply the numerics through these hooks:
 
 - ``_forward(X)``: output activations for validated X;
 - ``_objective(X, Y, outputs=None)``: the objective (mean loss + l2 term)
@@ -19,7 +19,10 @@ what each method returns. Subclasses supply the numerics through five hooks:
   of weight 0 takes no step); ``isolated=False`` says that the model may be
   changed by others between two calls;
 - ``_layer_stats(X, Y or None)``: the (n_layers, 7) table of
-  fastmlp._stats.COLUMNS for one pass over X.
+  fastmlp._stats.COLUMNS for one pass over X;
+- ``_fit_on_comm(comm, X, y, options)``: fit with a communicator (fastmlp.MLP:
+  the data-parallel fit of fastmlp._mpi, which reuses ``_plan_fit`` and
+  ``_fit_planned``); here a TypeError.
 
 Because both implementations inherit the same orchestration, the same seed
 gives them the same initial weights and the same shuffles.
@@ -81,6 +84,13 @@ class _EarlyStopping:
             np.copyto(live, copy)
         self.net.optimizer_steps = self.steps
         self.net.best_epoch = self.best_epoch
+
+
+class _FitPlan:
+    """A fit's validated arguments and data (BaseMLP._plan_fit)."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
 
 
 class BaseMLP:
@@ -205,7 +215,7 @@ class BaseMLP:
     def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, momentum=0.9, shuffle=True, *,
             optimizer="momentum", beta_2=0.999, epsilon=1e-8, sample_weight=None,
             class_weight=None, validation_data=None, patience=None, min_delta=0.0,
-            verbose=False, callback=None):
+            verbose=False, callback=None, comm=None):
         """Mini-batch gradient descent; see the README.
 
         optimizer: "momentum" (v = m v + (1 - m) g; w -= lr v), "nesterov"
@@ -223,8 +233,29 @@ class BaseMLP:
         best epoch's parameters and velocity (net.best_epoch). callback(net,
         metrics): called after every epoch with that epoch's metrics;
         returning False stops training. The metrics of each epoch are also
-        appended to ``net.metrics``.
+        appended to ``net.metrics``. comm: an mpi4py communicator for a
+        data-parallel fit over its processes, each with its own rows
+        (fastmlp.MLP only; fastmlp._mpi).
         """
+        options = dict(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+                       shuffle=shuffle, optimizer=optimizer, beta_2=beta_2,
+                       epsilon=epsilon, sample_weight=sample_weight,
+                       class_weight=class_weight, validation_data=validation_data,
+                       patience=patience, min_delta=min_delta, verbose=verbose,
+                       callback=callback)
+        if comm is not None:
+            return self._fit_on_comm(comm, X, y, options)
+        return self._fit_planned(self._plan_fit(X, y, **options))
+
+    def _fit_on_comm(self, comm, X, y, options):
+        raise TypeError(f"{type(self).__module__}.{type(self).__name__}.fit takes comm=None "
+                        f"only (a data-parallel fit is fastmlp.MLP's)")
+
+    def _plan_fit(self, X, y, epochs, batch_size, lr, momentum, shuffle, optimizer, beta_2,
+                  epsilon, sample_weight, class_weight, validation_data, patience,
+                  min_delta, verbose, callback):
+        """fit's arguments validated and converted (a _FitPlan); raises
+        what fit raises for bad input, and changes nothing."""
         Xc, Y = self._check_Xy(X, y, self._fit_class_indices)
         names = None if isinstance(X, np.ndarray) or not _frames.is_frame(X) else \
             _frames.column_names(X)
@@ -245,17 +276,32 @@ class BaseMLP:
         optimizer, beta_2, epsilon = v.check_optimizer(optimizer, beta_2, epsilon)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        return _FitPlan(Xc=Xc, Y=Y, names=names, epochs=epochs, rows=rows, lr=lr,
+                        momentum=momentum, shuffle=shuffle, row_weights=row_weights,
+                        validation=validation, patience=patience, min_delta=min_delta,
+                        optimizer=optimizer, beta_2=beta_2, epsilon=epsilon,
+                        verbose=verbose, callback=callback, runner_options={},
+                        epoch_rows=n)
+
+    def _fit_planned(self, plan):
+        """The training of a validated fit (plan from _plan_fit).
+        plan.runner_options go to _epoch_runner (a data-parallel fit's);
+        plan.epoch_rows are the rows an epoch trains on (over every rank)."""
+        Xc, Y, n, epochs, rows = plan.Xc, plan.Y, plan.Xc.shape[0], plan.epochs, plan.rows
+        lr, momentum, shuffle, callback = plan.lr, plan.momentum, plan.shuffle, plan.callback
+        validation, patience = plan.validation, plan.patience
         self.best_epoch = None
-        if self.feature_names is None and names is not None:
-            self.feature_names = names
+        if self.feature_names is None and plan.names is not None:
+            self.feature_names = plan.names
         if epochs == 0:
             return self
-        self._use_optimizer(optimizer)
+        self._use_optimizer(plan.optimizer)
         schedule = lr if callable(lr) else None
         # A callback may change the model between epochs.
         run = self._epoch_runner(Xc, Y, rows, None if schedule else lr, momentum,
-                                 isolated=callback is None, row_weights=row_weights,
-                                 beta_2=beta_2, epsilon=epsilon)
+                                 isolated=callback is None, row_weights=plan.row_weights,
+                                 beta_2=plan.beta_2, epsilon=plan.epsilon,
+                                 **plan.runner_options)
         order = identity = None
         if shuffle:
             # Generator.permutation(n) is arange(n) shuffled in place; doing
@@ -263,8 +309,8 @@ class BaseMLP:
             # without allocating one per epoch.
             identity = np.arange(n, dtype=np.intp)
             order = np.empty_like(identity)
-        stopping = _EarlyStopping(self, patience, min_delta) if patience else None
-        report = _progress.EpochReporter(epochs) if verbose else None
+        stopping = _EarlyStopping(self, patience, plan.min_delta) if patience else None
+        report = _progress.EpochReporter(epochs) if plan.verbose else None
         # fit leaves the BLAS thread count alone: set it with threadpoolctl.
         for epoch in range(epochs):
             epoch_lr = None
@@ -279,7 +325,7 @@ class BaseMLP:
             self._run_and_record(run, order, epoch_lr)
             metrics = {"epoch": len(self.history) - 1, "objective": self.history[-1],
                        "seconds": time.perf_counter() - started}
-            metrics["samples_per_second"] = n / max(metrics["seconds"], 1e-12)
+            metrics["samples_per_second"] = plan.epoch_rows / max(metrics["seconds"], 1e-12)
             if validation is not None:
                 metrics.update(self._validation_metrics(*validation))
             self.metrics.append(metrics)

@@ -11,7 +11,8 @@ from ._model import BaseMLP, DivergenceError
 from . import _bf16lib, _stats, _workspace
 from ._sparse import CsrRows, entry_point as _kernel_x
 from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
-    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, EpochLoop, step_flops)
+    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_REDUCE_FAILED, EpochLoop,
+    step_flops)
 
 # The divergence checkpoint copies parameters and velocity: on the medium
 # benchmark network (535k parameters, float32) about 200 us, the time of
@@ -47,6 +48,10 @@ class MLP(BaseMLP):
     def _gemm(self):
         """The kernels' GEMM backend (_workspace.build) for self.matmul_dtype."""
         return "bf16" if self.matmul_dtype == "bfloat16" else "openblas"
+
+    def _fit_on_comm(self, comm, X, y, options):
+        from . import _mpi
+        return _mpi.fit(self, comm, X, y, options)
 
     def _workspace(self, rows, sparse=False):
         rows = _workspace.chunk_rows(self.layer_sizes, rows, sparse)
@@ -89,7 +94,7 @@ class MLP(BaseMLP):
         return table
 
     def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None,
-                      beta_2=0.999, epsilon=1e-8):
+                      beta_2=0.999, epsilon=1e-8, reduction=None):
         """run(perm, lr=None): one epoch in the row order perm (None: in
         order), at learning rate lr (None: the one given here).
 
@@ -98,13 +103,21 @@ class MLP(BaseMLP):
         stays valid for the next ones (see CHECKPOINT_ROWS); else every call
         takes its own. row_weights: validated sample weights, or None. The
         update rule is self.optimizer (momentum is Adam's beta_1).
+        reduction: a data-parallel fit's (fastmlp._mpi.Reduction), else None.
         """
+        if reduction is not None:
+            # A divergence is replayed on every rank from a checkpoint taken
+            # by every rank at the same epoch: one per epoch.
+            isolated = False
         loop = EpochLoop.for_model(self, X, Y, rows, momentum=momentum, beta_2=beta_2,
                                    epsilon=epsilon, row_weights=row_weights,
-                                   checkpoint_rows=CHECKPOINT_ROWS, isolated=isolated)
+                                   checkpoint_rows=CHECKPOINT_ROWS, isolated=isolated,
+                                   reduction=reduction)
         # The epoch's mean objective weighs each row by its weight.
         total_weight = X.shape[0] if row_weights is None else float(
             np.sum(row_weights, dtype=np.float64))
+        if reduction is not None:
+            total_weight = reduction.total_weight
         default_lr = lr
 
         def run(perm, lr=None):
@@ -120,6 +133,8 @@ class MLP(BaseMLP):
                     f"step {step}: the update made a parameter inf or NaN; parameters "
                     f"and velocity are restored to their state {_after(step)}; "
                     f"lower the learning rate (lr={lr})", step=step)
+            if status == STATUS_REDUCE_FAILED:
+                raise RuntimeError(f"step {step}: MPI_Allreduce of the gradient failed")
             return total / total_weight
 
         return run

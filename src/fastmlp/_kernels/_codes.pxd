@@ -38,6 +38,7 @@ cdef enum:
     STATUS_OK = 0
     STATUS_NONFINITE_LOSS = 1     # a step's objective was not finite; not taken
     STATUS_NONFINITE_PARAMS = 2   # a step's update made a parameter inf or NaN
+    STATUS_REDUCE_FAILED = 3      # the reduction across processes returned an error
 
 # GEMM backends (the tables of _gemm.pxd).
 cdef enum:

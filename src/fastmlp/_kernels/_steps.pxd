@@ -16,14 +16,18 @@
 #   backward pass, while its gradient (or velocity) is still in cache;
 # - formed_step: the gradient of the whole batch is formed first (over
 #   several chunks when the batch is larger than the workspace), then one
-#   update pass. A reduction of the gradient across processes slots in
-#   between the two.
+#   update pass;
+# - reduced_step: formed_step with a reduction across processes between
+#   the two (data-parallel fit, fastmlp._mpi): each process forms the
+#   unnormalized gradient sum of its own rows, one reduction sums it with
+#   the rows, weight and loss sum of the step over every process, and every
+#   process applies the same update.
 from cython cimport floating
 from libc.math cimport isfinite
 
 from fastmlp._kernels._codes cimport (
-    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK)
-from fastmlp._kernels._elementwise cimport gather_rows, output_loss
+    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK, STATUS_REDUCE_FAILED)
+from fastmlp._kernels._elementwise cimport gather_rows, output_loss, scale
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, update_layer
 from fastmlp._kernels._sparse cimport CsrBatch, CsrRows, csr_block, gather_csr
 from fastmlp._kernels._update cimport (
@@ -31,6 +35,26 @@ from fastmlp._kernels._update cimport (
 
 cdef extern from "clock.h" nogil:
     double fm_monotonic_seconds()
+
+
+# Sums count elements of send over every process into recv (the same on
+# every process); nonzero on failure. ctx: the implementation's own state.
+ctypedef int (*ReduceFn)(void* ctx, const void* send, void* recv, Py_ssize_t count,
+                         bint is_double) noexcept nogil
+
+# The tail of the reduced message, after the n_params gradient sums.
+cdef enum:
+    REDUCED_ROWS = 0
+    REDUCED_DENOM = 1
+    REDUCED_LOSS = 2
+    REDUCED_TAIL = 3
+
+
+cdef struct Reduction:
+    ReduceFn fn            # NULL: one process
+    void* ctx
+    void* recv             # n_params + REDUCED_TAIL elements; ep.grads (the
+                           # send buffer) has as many
 
 
 cdef struct Epoch:
@@ -60,6 +84,7 @@ cdef struct Epoch:
     double loss_coef       # batch objective = loss_coef * loss sum / denom
     double delta_coef      # data gradient = delta_coef * dLoss / denom
     Update update
+    Reduction reduction
     double total           # sum over finished steps of rows * objective
 
 
@@ -87,7 +112,8 @@ cdef inline Batch begin_step(const Epoch* ep, Py_ssize_t step,
     cdef const floating* prw = <const floating*> ep.row_weights
     cdef Py_ssize_t i
     b.start = step * ep.batch_rows
-    b.rows = min(ep.batch_rows, ep.n - b.start)
+    # (Under a reduction a process may have no rows left at a step.)
+    b.rows = max(0, min(ep.batch_rows, ep.n - b.start))
     b.denom = b.rows
     if prw != NULL:
         b.denom = 0
@@ -196,33 +222,81 @@ cdef inline int fused_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept 
     return finish_step(ep, &b, loss_sum, sq)
 
 
+cdef inline double form_gradient(Epoch* ep, const Batch* b, floating batch_scale) noexcept nogil:
+    """The batch's data gradient (each row's scaled by batch_scale) into
+    ep.grads, chunk by chunk; returns the batch's loss sum."""
+    cdef Chunk c
+    cdef GradientSink sink
+    cdef Py_ssize_t done = 0
+    cdef double loss_sum = 0
+    sink.out = ep.grads
+    sink.alpha = 1.0
+    while done < b.rows:
+        c = load_chunk(ep, b.start + done, min(ep.net.chunk_rows, b.rows - done), batch_scale)
+        loss_sum += forward_loss(ep, &c, batch_scale)
+        sink.beta = 0.0 if done == 0 else 1.0
+        backward(ep, &c, sink, NULL, batch_scale)
+        done += c.rows
+    return loss_sum
+
+
+cdef inline int apply_formed(Epoch* ep, const Batch* b, floating* grads,
+                             double loss_sum) noexcept nogil:
+    """One update pass over every layer along the formed gradient."""
+    cdef floating* direction
+    cdef Py_ssize_t l
+    cdef double sq = 0
+    begin_update(&ep.update, b.l2, False, grads)
+    direction = mix_gradient(&ep.update, grads)
+    for l in range(ep.net.n_layers):
+        sq += update_layer(&ep.net, &ep.update, <floating*> ep.params, direction, l)
+    return finish_step(ep, b, loss_sum, sq)
+
+
 cdef inline int formed_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept nogil:
     """The batch's whole gradient formed first (chunk by chunk), then one
     update pass over every layer."""
     cdef Batch b = begin_step(ep, step, dummy)
-    cdef Chunk c
-    cdef floating batch_scale = <floating> (ep.delta_coef / b.denom)
-    cdef GradientSink sink
-    cdef floating* direction
-    cdef Py_ssize_t done = 0, l
-    cdef double loss_sum = 0, sq = 0
+    cdef double loss_sum
     if weightless(ep, &b):
         return STATUS_OK
-    sink.out = ep.grads
-    sink.alpha = 1.0
-    while done < b.rows:
-        c = load_chunk(ep, b.start + done, min(ep.net.chunk_rows, b.rows - done), dummy)
-        loss_sum += forward_loss(ep, &c, batch_scale)
-        sink.beta = 0.0 if done == 0 else 1.0
-        backward(ep, &c, sink, NULL, dummy)
-        done += c.rows
+    loss_sum = form_gradient(ep, &b, <floating> (ep.delta_coef / b.denom))
     if not isfinite(loss_sum):
         return STATUS_NONFINITE_LOSS
-    begin_update(&ep.update, b.l2, False, ep.grads)
-    direction = mix_gradient(&ep.update, <floating*> ep.grads)
-    for l in range(ep.net.n_layers):
-        sq += update_layer(&ep.net, &ep.update, <floating*> ep.params, direction, l)
-    return finish_step(ep, &b, loss_sum, sq)
+    return apply_formed(ep, &b, <floating*> ep.grads, loss_sum)
+
+
+cdef inline int reduced_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept nogil:
+    """formed_step over every process: this process's unnormalized gradient
+    sum (zeros when it has no rows at this step), its rows, weight and loss
+    sum go in one message; the reduced sums give the step's batch over
+    all processes, whose gradient is the summed one divided by its weight."""
+    cdef Batch b = begin_step(ep, step, dummy)
+    cdef Py_ssize_t n = ep.net.n_params, i
+    cdef floating* send = <floating*> ep.grads
+    cdef floating* total = <floating*> ep.reduction.recv
+    cdef double loss_sum = 0
+    if b.rows > 0:
+        loss_sum = form_gradient(ep, &b, <floating> ep.delta_coef)
+    else:
+        for i in range(n):
+            send[i] = 0
+    send[n + REDUCED_ROWS] = <floating> b.rows
+    send[n + REDUCED_DENOM] = <floating> b.denom
+    send[n + REDUCED_LOSS] = <floating> loss_sum
+    if ep.reduction.fn(ep.reduction.ctx, send, total, n + REDUCED_TAIL,
+                       sizeof(floating) == sizeof(double)) != 0:
+        return STATUS_REDUCE_FAILED
+    b.rows = <Py_ssize_t> total[n + REDUCED_ROWS]
+    b.denom = total[n + REDUCED_DENOM]
+    loss_sum = total[n + REDUCED_LOSS]
+    if b.rows == 0 or weightless(ep, &b):
+        return STATUS_OK
+    if not isfinite(loss_sum):
+        return STATUS_NONFINITE_LOSS
+    b.l2 = ep.l2 / b.denom if ep.l2_per_denom else ep.l2
+    scale(<floating> (1.0 / b.denom), total, <size_t> n)
+    return apply_formed(ep, &b, total, loss_sum)
 
 
 cdef inline int run_steps(Epoch* ep, StepFn step_fn, Py_ssize_t first, Py_ssize_t last,

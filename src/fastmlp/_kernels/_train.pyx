@@ -52,7 +52,8 @@ from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, net_from_spec, transposed
 from fastmlp._kernels._sparse cimport CsrRows, csr_block, sparse_backward, sparse_forward
 from fastmlp._kernels._steps cimport (
-    Epoch, StepFn, fm_monotonic_seconds, formed_step, fused_step, run_steps)
+    REDUCED_TAIL, Epoch, ReduceFn, StepFn, fm_monotonic_seconds, formed_step, fused_step,
+    reduced_step, run_steps)
 from fastmlp._kernels._update cimport fold_velocity, has_second_moment, init_update, start_run
 
 # == the constants, by name ====================================================
@@ -73,7 +74,11 @@ RULE_CODES = {"momentum": RULE_MOMENTUM, "nesterov": RULE_AVERAGED_NESTEROV,
               "adam": RULE_ADAM_CORRECTED, "sklearn_sgd": RULE_SGD,
               "sklearn_nesterov": RULE_NESTEROV, "sklearn_adam": RULE_ADAM}
 STATUS_CODES = {"ok": STATUS_OK, "nonfinite_loss": STATUS_NONFINITE_LOSS,
-                "nonfinite_params": STATUS_NONFINITE_PARAMS}
+                "nonfinite_params": STATUS_NONFINITE_PARAMS,
+                "reduce_failed": STATUS_REDUCE_FAILED}
+# Elements the reduced message of a data-parallel step holds beyond the
+# gradient: its rows, weight and loss sum (_steps.pxd).
+REDUCED_EXTRA = REDUCED_TAIL
 GEMM_BACKENDS = {"openblas": GEMM_OPENBLAS, "bf16": GEMM_BF16}
 # Header positions of the spec array, and its length.
 SPEC_FIELDS = {
@@ -448,6 +453,43 @@ cdef int formed_step_f64(Epoch* ep, Py_ssize_t step) noexcept nogil:
     return formed_step(ep, step, <double> 0)
 
 
+cdef int reduced_step_f32(Epoch* ep, Py_ssize_t step) noexcept nogil:
+    return reduced_step(ep, step, <float> 0)
+
+
+cdef int reduced_step_f64(Epoch* ep, Py_ssize_t step) noexcept nogil:
+    return reduced_step(ep, step, <double> 0)
+
+
+# The reduction of a data-parallel step: MPI_Allreduce(send, recv, count,
+# datatype, MPI_SUM, comm) of the MPI library that mpi4py loaded, called
+# without the GIL through its address; fastmlp._mpi finds the address and
+# the handles at run time, so the core never builds against MPI. Handles
+# are ints in the MPICH ABI and pointers in Open MPI's: two signatures.
+ctypedef int (*AllreduceIntHandles)(const void*, void*, int, int, int, int) noexcept nogil
+ctypedef int (*AllreducePtrHandles)(const void*, void*, int, void*, void*,
+                                    void*) noexcept nogil
+
+
+cdef struct MpiAllreduce:
+    void* fn
+    bint pointer_handles
+    uintptr_t comm
+    uintptr_t op_sum
+    uintptr_t dtype[2]     # float32, float64
+
+
+cdef int mpi_allreduce(void* ctx, const void* send, void* recv, Py_ssize_t count,
+                       bint is_double) noexcept nogil:
+    cdef MpiAllreduce* m = <MpiAllreduce*> ctx
+    if m.pointer_handles:
+        return (<AllreducePtrHandles> m.fn)(send, recv, <int> count,
+                                            <void*> m.dtype[is_double],
+                                            <void*> m.op_sum, <void*> m.comm)
+    return (<AllreduceIntHandles> m.fn)(send, recv, <int> count, <int> m.dtype[is_double],
+                                        <int> m.op_sum, <int> m.comm)
+
+
 cdef class EpochKernel:
     """The compiled side of a fit's epochs: every buffer and setting of the
     fit, read once into one C struct (an Epoch of _steps.pxd); each run()
@@ -479,8 +521,16 @@ cdef class EpochKernel:
     batches must fit one workspace chunk), "formed" (the batch's gradient
     formed whole, then updated; needs grads) or None: fused when the batch
     fits one chunk.
+
+    allreduce: None (one process), or a data-parallel fit's reduction
+    (fastmlp._mpi): a dict with "address" (of MPI_Allreduce),
+    "pointer_handles" (bool), "comm", "op_sum", "float32" and "float64"
+    (the handles as ints); grads and `reduced` then hold n_params +
+    REDUCED_EXTRA elements, the steps are reduced_step's, and n_steps (the
+    steps of an epoch on every process) may exceed this process's batches.
     """
     cdef Epoch ep
+    cdef MpiAllreduce mpi
     cdef Bf16Binding bf16       # the fit's bfloat16 shadows, when its spec has them
     cdef StepFn step_fn
     cdef bint is_double
@@ -496,7 +546,8 @@ cdef class EpochKernel:
                  double momentum=0.0, double l2=0.0, bint l2_per_denom=False,
                  bint weighted_objective=False,
                  double loss_coef=1.0, double delta_coef=1.0, double beta_1=0.9,
-                 double beta_2=0.999, double epsilon=1e-8, combine=None):
+                 double beta_2=0.999, double epsilon=1e-8, combine=None,
+                 allreduce=None, reduced=None, Py_ssize_t n_steps=-1):
         # The Net points into the spec: keep the very array it was read from.
         spec = np.ascontiguousarray(spec, dtype=np.intp)
         cdef Net net = read_spec(spec)
@@ -510,7 +561,9 @@ cdef class EpochKernel:
             raise ValueError("batch_rows must be at least 1")
         if combine is None:
             combine = "fused" if batch_rows <= net.chunk_rows else "formed"
-        if combine not in ("fused", "formed"):
+        if allreduce is not None:
+            combine = "reduced"
+        if combine not in ("fused", "formed", "reduced"):
             raise ValueError(f"combine must be 'fused', 'formed' or None, got {combine!r}")
         if combine == "fused" and batch_rows > net.chunk_rows:
             raise ValueError("a fused step needs the batch in one workspace chunk")
@@ -552,12 +605,31 @@ cdef class EpochKernel:
                 raise ValueError("Adam needs a second-moment buffer of n_params")
             s2 = <uintptr_t> _address(state2, dtype, (n_params,), "state2", True)
         self.ep.grads = NULL
-        if rule != RULE_MOMENTUM or combine == "formed":
-            if getattr(grads, "shape", None) != (n_params,):
-                raise ValueError("this rule or combination needs a gradient buffer of "
-                                 "n_params")
-            self.ep.grads = <void*> <uintptr_t> _address(grads, dtype, (n_params,), "grads",
+        self.ep.reduction.fn = NULL
+        self.ep.reduction.ctx = NULL
+        self.ep.reduction.recv = NULL
+        n_grads = n_params + (REDUCED_TAIL if combine == "reduced" else 0)
+        if rule != RULE_MOMENTUM or combine != "fused":
+            if getattr(grads, "shape", None) != (n_grads,):
+                raise ValueError(f"this rule or combination needs a gradient buffer of "
+                                 f"{n_grads}")
+            self.ep.grads = <void*> <uintptr_t> _address(grads, dtype, (n_grads,), "grads",
                                                          True)
+        if combine == "reduced":
+            if n_grads > 2**31 - 1:
+                raise ValueError("a reduced message is limited to 2**31 - 1 elements")
+            self.ep.reduction.recv = <void*> <uintptr_t> _address(
+                reduced, dtype, (n_grads,), "reduced", True)
+            self.mpi.fn = <void*> <uintptr_t> allreduce["address"]
+            if self.mpi.fn == NULL:
+                raise ValueError("allreduce needs the address of MPI_Allreduce")
+            self.mpi.pointer_handles = bool(allreduce["pointer_handles"])
+            self.mpi.comm = <uintptr_t> allreduce["comm"]
+            self.mpi.op_sum = <uintptr_t> allreduce["op_sum"]
+            self.mpi.dtype[0] = <uintptr_t> allreduce["float32"]
+            self.mpi.dtype[1] = <uintptr_t> allreduce["float64"]
+            self.ep.reduction.fn = mpi_allreduce
+            self.ep.reduction.ctx = &self.mpi
         steps_at = <uintptr_t> &self.own_steps
         if steps is not None:
             steps_at = <uintptr_t> _address(steps, np.intp, (1,), "steps", True)
@@ -581,13 +653,19 @@ cdef class EpochKernel:
         self.is_double = dtype == np.float64
         if combine == "fused":
             self.step_fn = fused_step_f64 if self.is_double else fused_step_f32
-        else:
+        elif combine == "formed":
             self.step_fn = formed_step_f64 if self.is_double else formed_step_f32
+        else:
+            self.step_fn = reduced_step_f64 if self.is_double else reduced_step_f32
         self.n_steps = (n + batch_rows - 1) // batch_rows
+        if n_steps >= 0:
+            if combine != "reduced" and n_steps != self.n_steps:
+                raise ValueError("n_steps differs from the batches only under a reduction")
+            self.n_steps = n_steps
         self.combine = combine
         self.dtype = np.dtype(dtype)
         self.keep = (spec, params, X, Y, row_weights, work, state1, state2, steps, grads,
-                     x_batch)
+                     x_batch, reduced)
 
     def _read_csr(self, X, x_batch, dtype, Py_ssize_t n_in, Py_ssize_t chunk):
         """Point the Epoch at CSR X (a fastmlp._sparse.CsrRows, its column

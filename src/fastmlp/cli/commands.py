@@ -125,6 +125,9 @@ def _save_hint(data):
 
 
 def cmd_train(args):
+    from . import distributed
+    if distributed.launched():
+        return distributed.cmd_train(args)
     import fastmlp
     from fastmlp.datasets import train_test_split_indices
 
