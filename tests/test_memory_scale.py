@@ -41,6 +41,36 @@ def test_fit_memory_does_not_grow_with_n_times_k():
     assert peak < 0.02 * one_hot_bytes, peak
 
 
+def test_loss_and_gradients_take_labels_as_indices_too():
+    """The same sizes through loss and gradients: what they hold is the
+    workspace, capped at _workspace.WORK_BUDGET elements (128 MiB in
+    float32, whatever n is), plus the index column and the parameters; the
+    one-hot rows (800 MB) would come on top. Each gives exactly what the
+    one-hot rows give (the index kernel forms the same delta, p - e_y)."""
+    from fastmlp import _workspace
+    n, d, k = 200_000, 2, 1000
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    y = rng.integers(0, k, n)
+    net = fastmlp.MLP([d, k], loss="cross_entropy", seed=0, l2=1e-3)
+    one_hot_bytes = n * k * np.dtype(np.float32).itemsize
+    bound = _workspace.WORK_BUDGET * 4 + 0.02 * one_hot_bytes
+    peak_loss, loss = _traced_peak(lambda: net.loss(X, y))
+    peak_grad, (dW, db) = _traced_peak(lambda: net.gradients(X, y))
+    print(f"peaks: loss {peak_loss / 1e6:.1f} MB, gradients {peak_grad / 1e6:.1f} MB; "
+          f"bound {bound / 1e6:.0f} MB; one-hot {one_hot_bytes / 1e6:.0f} MB")
+    for peak in (peak_loss, peak_grad):
+        assert peak < bound, peak
+    rows = slice(0, 5000)                        # small enough for one-hot rows
+    fresh = fastmlp.MLP([d, k], loss="cross_entropy", seed=0, l2=1e-3)
+    one_hot = np.eye(k, dtype=np.float32)[y[rows]]
+    assert fresh.loss(X[rows], y[rows]) == fresh.loss(X[rows], one_hot)
+    for a, b in zip(fresh.gradients(X[rows], y[rows]), fresh.gradients(X[rows], one_hot)):
+        for ga, gb in zip(a, b):
+            np.testing.assert_array_equal(ga, gb)
+    assert np.isfinite(loss) and np.isfinite(dW[0]).all() and np.isfinite(db[0]).all()
+
+
 def test_the_finiteness_check_streams_through_a_1_gb_memmap(tmp_path):
     """A 1 GiB float32 memmap (a sparse file: zeros, no disk written): one
     byte of mask per element would be 0.27 GB; the check holds at most

@@ -10,7 +10,8 @@ what each method returns. Subclasses supply the numerics through these hooks:
   as a float, also writing the output activations into ``outputs`` if given;
 - ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
 - ``_epoch_runner(X, Y, rows, lr, momentum, isolated=True, row_weights=None)``
-  (Y: what ``_check_Xy(X, y, self._fit_class_indices)`` gave):
+  (Y: what ``_check_Xy(X, y, self._fit_class_indices)`` gave, for fit,
+  loss, gradients and validation data alike):
   a callable ``run(perm, lr=None)`` that trains one epoch (rows in ``perm``
   order, or in order when ``perm`` is None; at learning rate ``lr``, None
   meaning the one given to the runner) and returns the mean of its batch
@@ -202,12 +203,12 @@ class BaseMLP:
 
     def loss(self, X, y):
         """Objective: mean per-sample loss plus (l2/2) * sum of squared weights."""
-        Xc, Y = self._check_Xy(X, y)
+        Xc, Y = self._check_Xy(X, y, self._fit_class_indices)
         return float(self._objective(Xc, Y))
 
     def gradients(self, X, y):
         """(list of dW, list of db): gradient of ``loss(X, y)``, new arrays."""
-        Xc, Y = self._check_Xy(X, y)
+        Xc, Y = self._check_Xy(X, y, self._fit_class_indices)
         flat = self._gradients(Xc, Y)
         return ([w.copy() for w in self._layout.weight_views(flat)],
                 [b.copy() for b in self._layout.bias_views(flat)])
@@ -268,7 +269,7 @@ class BaseMLP:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             try:
-                validation = self._check_Xy(*validation_data)
+                validation = self._check_Xy(*validation_data, self._fit_class_indices)
             except (ValueError, TypeError) as exc:
                 raise type(exc)(f"validation_data: {exc}") from None
         patience, min_delta = v.check_early_stopping(patience, min_delta,
@@ -405,7 +406,10 @@ class BaseMLP:
         out = {"val_loss": float(self._objective(Xv, Yv, outputs))}
         if self.loss_name == "cross_entropy":
             predicted = np.argmax(outputs, axis=1)
-            out["val_accuracy"] = float(np.mean(predicted == np.argmax(Yv, axis=1)))
+            labels = (Yv[:, 0] if v.holds_class_indices(Yv, self.loss_name,
+                                                      self.layer_sizes[-1])
+                      else np.argmax(Yv, axis=1))
+            out["val_accuracy"] = float(np.mean(predicted == labels))
         elif self.loss_name == "binary_cross_entropy":
             out["val_accuracy"] = float(np.mean((outputs > 0.5) == (Yv > 0.5)))
         return out

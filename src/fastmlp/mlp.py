@@ -8,7 +8,7 @@ import numpy as np
 
 from ._kernels import _train
 from ._model import BaseMLP, DivergenceError
-from . import _bf16lib, _stats, _workspace
+from . import _bf16lib, _stats, _validation, _workspace
 from ._sparse import CsrRows, entry_point as _kernel_x
 from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_REDUCE_FAILED, EpochLoop,
@@ -53,10 +53,18 @@ class MLP(BaseMLP):
         from . import _mpi
         return _mpi.fit(self, comm, X, y, options)
 
-    def _workspace(self, rows, sparse=False):
+    def _workspace(self, rows, sparse=False, Y=None):
         rows = _workspace.chunk_rows(self.layer_sizes, rows, sparse)
-        return _workspace.build(self._layout, self.layer_activations, self.loss_name,
+        return _workspace.build(self._layout, self.layer_activations, self._kernel_loss(Y),
                                 rows, self.dtype, self._gemm, sparse=sparse)
+
+    def _kernel_loss(self, Y):
+        """The kernels' loss for target Y: class indices (v.check_y's
+        as_indices) have their own, so no n x K one-hot array is formed."""
+        if Y is not None and _validation.holds_class_indices(Y, self.loss_name,
+                                                             self.layer_sizes[-1]):
+            return "cross_entropy_labels"
+        return self.loss_name
 
     def _forward(self, X):
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
@@ -71,12 +79,12 @@ class MLP(BaseMLP):
         return out
 
     def _objective(self, X, Y, outputs=None):
-        spec, work = self._workspace(X.shape[0], isinstance(X, CsrRows))
+        spec, work = self._workspace(X.shape[0], isinstance(X, CsrRows), Y)
         objective, xargs = _kernel_x("objective", X)
         return objective(spec, self.params, *xargs, Y, work, self.l2, outputs)
 
     def _gradients(self, X, Y):
-        spec, work = self._workspace(X.shape[0], isinstance(X, CsrRows))
+        spec, work = self._workspace(X.shape[0], isinstance(X, CsrRows), Y)
         grads = np.empty_like(self.params)
         gradients, xargs = _kernel_x("loss_and_gradients", X)
         gradients(spec, self.params, *xargs, Y, work, grads, self.l2)

@@ -246,6 +246,18 @@ cdef int check_dense_rows(const Net* net, Py_ssize_t n, Py_ssize_t n_in,
     return 0
 
 
+cdef Py_ssize_t target_columns(const Net* net, const floating[:, ::1] Y) except -1:
+    """Values per row of Y the network's loss reads (1: class indices, in
+    range; else one per output); ValueError when Y has another width."""
+    cdef Py_ssize_t n_out = net.sizes[net.n_layers]
+    cdef Py_ssize_t y_cols = 1 if net.loss == FM_CROSS_ENTROPY_LABELS else n_out
+    if Y.shape[1] != y_cols:
+        raise ValueError(f"Y has {Y.shape[1]} columns but the loss reads {y_cols}")
+    if y_cols != n_out and Y.shape[0] and not (0 <= np.min(Y) and np.max(Y) < n_out):
+        raise ValueError(f"class indices in Y must be in [0, {n_out})")
+    return y_cols
+
+
 cdef CsrRows csr_arg(const Py_ssize_t[::1] indptr, const int[::1] indices,
                      const void* data, Py_ssize_t nnz, Py_ssize_t n) except *:
     """The CsrRows of validated CSR arrays (fastmlp._sparse.check_csr: every
@@ -315,7 +327,8 @@ cdef double objective_of(const Net* net, const floating[::1] params, const float
                          const CsrRows* xs, const floating[:, ::1] Y, floating[::1] work,
                          double l2, floating[:, ::1] out, const floating[::1] row_weights,
                          double loss_coef, double denom):
-    cdef Py_ssize_t n = Y.shape[0], n_out = Y.shape[1]
+    cdef Py_ssize_t n = Y.shape[0], n_out = net.sizes[net.n_layers]
+    cdef Py_ssize_t y_cols = target_columns(net, Y)
     cdef Py_ssize_t done = 0, rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
     cdef const floating* py = &Y[0, 0]
@@ -335,7 +348,7 @@ cdef double objective_of(const Net* net, const floating[::1] params, const float
                                  po + done * n_out if po != NULL else NULL,
                                  csr_at(xs, done, &rows_csr))
             # The fused loss leaves the output activations in the block.
-            total += output_loss(net.loss, out_act, block, py + done * n_out, NULL,
+            total += output_loss(net.loss, out_act, block, py + done * y_cols, NULL,
                                  <size_t> rows, <size_t> n_out, <floating> 0,
                                  prw + done if prw != NULL else NULL)
             done += rows
@@ -383,7 +396,8 @@ cdef double gradients_of(const Net* net, floating[::1] params, const floating* p
                          const CsrRows* xs, const floating[:, ::1] Y, floating[::1] work,
                          floating[::1] grads, double l2, const floating[::1] row_weights,
                          double loss_coef, double delta_coef, double denom):
-    cdef Py_ssize_t n = Y.shape[0], n_out = Y.shape[1]
+    cdef Py_ssize_t n = Y.shape[0], n_out = net.sizes[net.n_layers]
+    cdef Py_ssize_t y_cols = target_columns(net, Y)
     cdef Py_ssize_t done = 0, rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
     cdef const floating* py = &Y[0, 0]
@@ -405,7 +419,7 @@ cdef double gradients_of(const Net* net, floating[::1] params, const floating* p
             at = csr_at(xs, done, &rows_csr)
             block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
                                  NULL, at)
-            total += output_loss(net.loss, out_act, block, py + done * n_out,
+            total += output_loss(net.loss, out_act, block, py + done * y_cols,
                                  pw + net.off_delta_a, <size_t> rows, <size_t> n_out,
                                  scale, prw + done if prw != NULL else NULL)
             backward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw,
