@@ -54,8 +54,9 @@ cdef inline CsrRows gather_csr(const CsrRows* x, const Py_ssize_t* rows, Py_ssiz
     for i in range(n):
         start = x.indptr[rows[i]]
         count = x.indptr[rows[i] + 1] - start
-        memcpy(buf.indices + pos, x.indices + start, <size_t> count * sizeof(int))
-        memcpy(dst + pos, src + start, <size_t> count * sizeof(floating))
+        if count > 0:  # X with no stored entries has NULL arrays (memcpy's UB)
+            memcpy(buf.indices + pos, x.indices + start, <size_t> count * sizeof(int))
+            memcpy(dst + pos, src + start, <size_t> count * sizeof(floating))
         pos += count
         buf.indptr[i + 1] = pos
     out.indptr = buf.indptr
