@@ -10,6 +10,10 @@ second, every rank's rows counted) of
 - 1 process with 2 BLAS threads;
 - 2 independent single-process fits side by side, one per core: the
   ceiling of any two processes on this machine;
+- 1 process running the data-parallel step with MPI_COMM_SELF as its
+  reduction (a local copy): what the step's structure costs (the gradient
+  formed and reduced before one update pass, instead of each layer stepped
+  right after its backward pass), without any exchange between ranks;
 alternated round by round, best of the rounds taken (the machine is shared).
 Each 2-rank job also times one mpi4py Allreduce of the config's parameter
 count (plus the 3 tail elements the step's message carries). Then the
@@ -30,7 +34,28 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 
-def worker(name, threads, use_comm):
+def fit_reduced_on_self(net, X, y, **options):
+    """net.fit(X, y, **options) through the data-parallel step, reducing
+    over MPI_COMM_SELF (one rank: the reduction is a copy). fit(comm=) takes
+    the plain step for a communicator of one rank, so this goes one level
+    down, as fastmlp._mpi.fit does for more ranks."""
+    import inspect
+    import math
+
+    from mpi4py import MPI
+
+    from fastmlp import _mpi
+    defaults = {k: p.default for k, p in inspect.signature(net.fit).parameters.items()
+                if p.default is not inspect.Parameter.empty and k != "comm"}
+    plan = net._plan_fit(X, y, **{**defaults, **options})
+    n = plan.Xc.shape[0]
+    steps = 1 if options["batch_size"] is None else math.ceil(n / options["batch_size"])
+    plan.runner_options = {"reduction": _mpi.Reduction(_mpi.allreduce_of(MPI.COMM_SELF),
+                                                       steps, n)}
+    return net._fit_planned(plan)
+
+
+def worker(name, threads, use_comm, reduced_self=False):
     """One rank (or the single process): time fit epochs; rank 0 prints JSON."""
     import numpy as np
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -50,14 +75,18 @@ def worker(name, threads, use_comm):
     epochs = max(1, 4000 // cfg.steps) if cfg.steps >= 100 else cfg.epochs * 4
     with threadpool_limits(limits=threads, user_api="blas"):
         net = fastmlp.MLP(cfg.sizes, loss=cfg.loss, dtype=cfg.dtype, seed=0)
-        net.fit(X, y, epochs=1, batch_size=cfg.batch, lr=LR, momentum=MOMENTUM, comm=comm)
+        fit = net.fit
+        if reduced_self:
+            def fit(X, y, comm, **options):
+                return fit_reduced_on_self(net, X, y, **options)
+        fit(X, y, epochs=1, batch_size=cfg.batch, lr=LR, momentum=MOMENTUM, comm=comm)
         best = float("inf")
         for _ in range(3):
             if comm is not None:
                 comm.Barrier()
             start = time.perf_counter()
-            net.fit(X, y, epochs=epochs, batch_size=cfg.batch, lr=LR, momentum=MOMENTUM,
-                    shuffle=False, comm=comm)
+            fit(X, y, epochs=epochs, batch_size=cfg.batch, lr=LR, momentum=MOMENTUM,
+                shuffle=False, comm=comm)
             best = min(best, time.perf_counter() - start)
         blas_threads = [i.get("num_threads") for i in threadpool_info()
                         if i.get("user_api") == "blas"]
@@ -136,6 +165,8 @@ def launch(name, kind, busy_poll=True):
         env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = threads
         cmd = ["taskset", "-c", "0,1" if threads == "2" else "1", *script,
                "--threads", threads]
+        if kind == "reduced step":
+            cmd.append("--reduced-self")
     if kind == "2 independent":
         # The ceiling of any two processes here: two single-process fits
         # side by side, one per core, sharing nothing but the machine.
@@ -172,6 +203,7 @@ def main():
     parser.add_argument("--worker")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--comm", action="store_true")
+    parser.add_argument("--reduced-self", action="store_true")
     parser.add_argument("--wait-idle", type=float, default=None, metavar="SECONDS",
                         help="before each job, wait up to this long for the other "
                              "processes to leave the CPUs at most 10%% busy")
@@ -180,11 +212,11 @@ def main():
                              "instead of busy polling")
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, args.threads, args.comm)
+        return worker(args.worker, args.threads, args.comm, args.reduced_self)
     print("lscpu flags (SIMD):", subprocess.run("lscpu | grep -io -w -E 'sse4_2|avx|avx2|fma|avx512[a-z]*' | sort -u | tr '\\n' ' '", shell=True,
                                          capture_output=True, text=True).stdout.strip())
     print("loadavg at start:", open("/proc/loadavg").read().strip())
-    kinds = ("1 rank", "2 ranks", "2 threads", "2 independent")
+    kinds = ("1 rank", "2 ranks", "2 threads", "2 independent", "reduced step")
     rows = []
     busy_seen = []
     for name in args.configs.split(","):
@@ -201,8 +233,10 @@ def main():
         two = best["2 ranks"][1]
         step = best["1 rank"][1]["seconds"] / best["1 rank"][1]["steps"]
         step2 = two["seconds"] / two["steps"]
+        reduced = best["reduced step"][1]
         rows.append((name, one, best["2 ranks"][0], best["2 threads"][0],
                      best["2 independent"][0], step, step2,
+                     reduced["seconds"] / reduced["steps"],
                      (two["raw_allreduce_seconds"], two["allreduce_seconds"]),
                      two["n_params"]))
     print("loadavg at end:", open("/proc/loadavg").read().strip())
@@ -210,13 +244,15 @@ def main():
         print(f"CPU busy (other processes) just before the jobs: median "
               f"{sorted(busy_seen)[len(busy_seen) // 2]:.0%}, max {max(busy_seen):.0%}")
     print("\n| config | 1 rank rows/s | 2 ranks rows/s | 2 ranks / 1 | 2 BLAS threads / 1 "
-          "| 2 independent fits / 1 | step, 1 rank | step, 2 ranks | Allreduce, 2 local "
+          "| 2 independent fits / 1 | step, 1 rank | step, 2 ranks | data-parallel step "
+          "without exchange, 1 rank | Allreduce, 2 local "
           "ranks: MPI_Allreduce call (the kernel's) / mpi4py |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, one, two, thr, pair, step, step2, ar, n in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, one, two, thr, pair, step, step2, stepr, ar, n in rows:
         print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {thr / one:.2f}x "
               f"| {pair / one:.2f}x "
               f"| {step * 1e6:.1f} us | {step2 * 1e6:.1f} us "
+              f"| {stepr * 1e6:.1f} us ({stepr / step:.2f}x) "
               f"| {ar[0] * 1e6:.1f} / {ar[1] * 1e6:.1f} us ({n + 3:,} floats) |")
     for latency in (20e-6, 0.0):
         print(f"\nring-allreduce model, weak-scaling efficiency step / (step + allreduce), "
@@ -225,7 +261,7 @@ def main():
         print("| config | 8 x 10 Gb/s | 32 x 10 | 128 x 10 | 8 x 25 Gb/s | 32 x 25 | "
               "128 x 25 |")
         print("|---|---|---|---|---|---|---|")
-        for name, _, _, _, _, step, _, _, n in rows:
+        for name, _, _, _, _, step, _, _, _, n in rows:
             cells = [ring_efficiency(step, n, p, g, latency=latency)
                      for g in (10, 25) for p in (8, 32, 128)]
             print(f"| {name} | " + " | ".join(f"{c:.0%}" for c in cells) + " |")

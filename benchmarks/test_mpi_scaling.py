@@ -29,3 +29,31 @@ def test_two_rank_job_reports_throughput_and_allreduce_time():
     r = mpi_scaling.launch("tiny", "2 ranks")
     assert r["rows"] > 0 and r["seconds"] > 0 and r["allreduce_seconds"] > 0
     assert r["n_params"] == 64 * 32 + 32 + 32 * 10 + 10
+
+
+@pytest.mark.skipif(mpi_launch.unavailable() is not None,
+                    reason=str(mpi_launch.unavailable()))
+def test_reduced_step_on_self_trains_like_fit_and_goes_through_the_reduction(monkeypatch):
+    """The "reduced step" column times the data-parallel step: it must train
+    the same model as fit (the formed step's rounding differs by a few ulp
+    per step, as in tests/test_reduced_step.py) and must reach the reduction."""
+    import numpy as np
+
+    import fastmlp
+    from fastmlp import _mpi
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    made = []
+    real = _mpi.Reduction
+
+    def recording(*args):
+        made.append(args)
+        return real(*args)
+    monkeypatch.setattr(_mpi, "Reduction", recording)
+    nets = [fastmlp.MLP([6, 8, 3], loss="cross_entropy", seed=1) for _ in range(2)]
+    options = dict(epochs=3, batch_size=7, lr=0.1, momentum=0.9, shuffle=False)
+    nets[0].fit(X, y, **options)
+    mpi_scaling.fit_reduced_on_self(nets[1], X, y, **options)
+    assert len(made) == 1 and made[0][1] == 8 and made[0][2] == 50
+    np.testing.assert_allclose(nets[1].params, nets[0].params, rtol=0, atol=1e-5)

@@ -219,6 +219,39 @@ def collective_errors():
     expect(ValueError, "does not support callback",
            lambda: net.fit(X, y, callback=print, comm=COMM))
     assert (digest(net), net.rng.bit_generator.state) == before, "a rejected call changed"
+    # Training buffers that cannot be made on one rank (after validation
+    # passed everywhere): every rank raises, none waits in the first step.
+    real = fastmlp._epoch.EpochLoop.__dict__["for_model"]
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("workspace of 10 GiB")
+    if RANK == SIZE - 1:
+        fastmlp._epoch.EpochLoop.for_model = no_memory
+    try:
+        expect(MemoryError, f"rank {SIZE - 1}: workspace of 10 GiB",
+               lambda: net.fit(X, y, epochs=2, comm=COMM))
+    finally:
+        fastmlp._epoch.EpochLoop.for_model = real
+    assert (digest(net), net.rng.bit_generator.state) == before, "a failed fit changed"
+    # A learning-rate schedule is asked every epoch: another value, or a
+    # failure, on one rank raises on every rank, the model left as the
+    # epochs before it trained it (the same everywhere).
+    def other_lr(epoch):
+        return 0.2 if RANK == SIZE - 1 and epoch == 2 else 0.1
+    net.history.clear()
+    expect(ValueError, f"lr (the schedule's value at epoch 2) is 0.1 on rank 0 but 0.2 on "
+                       f"rank {SIZE - 1}", lambda: net.fit(X, y, epochs=5, lr=other_lr,
+                                                         comm=COMM))
+    assert len(net.history) == 2 and same_on_every_rank(net)
+
+    def failing_lr(epoch):
+        if RANK == SIZE - 1 and epoch == 3:
+            raise ZeroDivisionError("the schedule failed")
+        return 0.1
+    expect(RuntimeError, f"rank {SIZE - 1}: ZeroDivisionError: the schedule failed",
+           lambda: net.fit(X, y, epochs=5, lr=failing_lr, comm=COMM))
+    assert len(net.history) == 3 and same_on_every_rank(net)
+    before = digest(net), net.rng.bit_generator.state
     # The reference takes no communicator; nor does fit anything else.
     ref = fastmlp.reference.MLP([N_IN, 4, N_OUT], seed=1)
     expect(TypeError, "comm=None only", lambda: ref.fit(X, y, comm=COMM))
@@ -252,15 +285,18 @@ def _long_fit(epochs=100000):
 
 
 def crash():
-    """The last rank raises mid-fit (from its learning-rate schedule): the
-    others wait in the reduction until MPI_Abort ends the job."""
+    """The last rank raises mid-fit, between two epochs, where nothing is
+    collective (as a failure inside fastmlp would): the others wait in
+    the reduction until MPI_Abort ends the job."""
     net, X, y, epochs = _long_fit()
+    run_and_record = net._run_and_record
 
-    def lr(epoch):
-        if RANK == SIZE - 1 and epoch == 3:
+    def failing(run, order, lr):
+        if RANK == SIZE - 1 and len(net.history) == 3:
             raise RuntimeError("deliberate failure on the last rank")
-        return 0.01
-    net.fit(X, y, epochs=epochs, lr=lr, comm=COMM)
+        return run_and_record(run, order, lr)
+    net._run_and_record = failing
+    net.fit(X, y, epochs=epochs, comm=COMM)
 
 
 def interrupt():

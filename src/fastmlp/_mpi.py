@@ -49,10 +49,15 @@ class Reduction:
     rank and the epoch's total weight over every rank (its row count, or
     the sum of its sample weights), by which history's mean is taken."""
 
-    def __init__(self, allreduce, n_steps, total_weight):
+    def __init__(self, allreduce, n_steps, total_weight, agree=None):
         self.allreduce = allreduce
         self.n_steps = int(n_steps)
         self.total_weight = float(total_weight)
+        # agree(error): collective, once every rank has made its training
+        # buffers (error: this rank's failure to, else None); raises the
+        # same exception on every rank if any failed, so that no rank
+        # waits in the first step's reduction for one that is gone.
+        self.agree = agree
 
 
 def _mpi():
@@ -151,6 +156,24 @@ def raise_collectively(comm, error, arguments=None):
                              f"{theirs.get(key)} on rank {rank}")
 
 
+def agreed_schedule(comm, schedule):
+    """A data-parallel fit's learning-rate schedule: each epoch's value is
+    compared across ranks (one allgather per epoch), so that a schedule
+    that fails or gives another value on one rank raises the same
+    exception on every rank, instead of the ranks stepping apart or
+    waiting in a reduction for a rank that is gone."""
+    def lr(epoch):
+        value = error = None
+        try:
+            value = schedule(epoch)
+        except Exception as exc:
+            error = exc
+        raise_collectively(comm, error, {f"lr (the schedule's value at epoch {epoch})":
+                                         _canonical(value)})
+        return value
+    return lr
+
+
 # The model's metadata (fastmlp._metadata), rank 0's everywhere.
 _METADATA = ("feature_names", "target_name", "class_labels", "standardization")
 
@@ -206,9 +229,12 @@ def fit(net, comm, X, y, options):
     sizes = comm.allgather((n_local, weight_local))
     batch = options["batch_size"]
     n_steps = 1 if batch is None else math.ceil(max(n for n, _ in sizes) / batch)
-    plan.runner_options = {"reduction": Reduction(allreduce_of(comm), n_steps,
-                                                  sum(w for _, w in sizes))}
+    plan.runner_options = {"reduction": Reduction(
+        allreduce_of(comm), n_steps, sum(w for _, w in sizes),
+        agree=lambda error: raise_collectively(comm, error))}
     plan.epoch_rows = sum(n for n, _ in sizes)
+    if callable(plan.lr):
+        plan.lr = agreed_schedule(comm, plan.lr)
     plan.verbose = plan.verbose and comm.Get_rank() == 0
     broadcast_model(comm, net)
     try:
