@@ -40,7 +40,6 @@ def fit_reduced_on_self(net, X, y, **options):
     the plain step for a communicator of one rank, so this goes one level
     down, as fastmlp._mpi.fit does for more ranks."""
     import inspect
-    import math
 
     from mpi4py import MPI
 
@@ -48,10 +47,7 @@ def fit_reduced_on_self(net, X, y, **options):
     defaults = {k: p.default for k, p in inspect.signature(net.fit).parameters.items()
                 if p.default is not inspect.Parameter.empty and k != "comm"}
     plan = net._plan_fit(X, y, **{**defaults, **options})
-    n = plan.Xc.shape[0]
-    steps = 1 if options["batch_size"] is None else math.ceil(n / options["batch_size"])
-    plan.runner_options = {"reduction": _mpi.Reduction(_mpi.allreduce_of(MPI.COMM_SELF),
-                                                       steps, n)}
+    _mpi.reduce_over(MPI.COMM_SELF, plan, options["batch_size"])
     return net._fit_planned(plan)
 
 

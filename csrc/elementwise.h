@@ -100,14 +100,17 @@ int fm_simd_active(void);
     void fm_axpy_##S(T c, const T *w, T *g, size_t n);                         \
     /* x *= c */                                                               \
     void fm_scale_##S(T c, T *x, size_t n);                                    \
-    /* v = m * v + (1 - m) * g */                                              \
-    void fm_momentum_mix_##S(T m, const T *g, T *v, size_t n);                 \
     /* With v already holding m*v + (1-m)*dLoss/dw: v += l2c * w (skipped    \
      * when l2c == 0), then w -= lr * v. Returns sum of w^2 before the update  \
      * when want_sumsq, else 0; sets *nonfinite to 1 if any new w is inf or   \
      * NaN (and leaves it alone otherwise). */                                \
     double fm_apply_velocity_##S(T *w, T *v, size_t n, T lr, T l2c,           \
                                  int want_sumsq, int *nonfinite);             \
+    /* v = m * v + (1 - m) * gs * g, then as fm_apply_velocity: a formed    \
+     * gradient g mixed into the velocity in the update pass. */              \
+    double fm_mix_apply_velocity_##S(T *w, T *v, const T *g, size_t n, T m,    \
+                                     T gs, T lr, T l2c, int want_sumsq,        \
+                                     int *nonfinite);                          \
     /* Copy the rows idx[0..rows) of src (each cols wide) into dst. */         \
     void fm_gather_rows_##S(const T *src, const ptrdiff_t *idx, size_t rows,   \
                             size_t cols, T *dst);                              \

@@ -62,15 +62,16 @@ void PUB(fm_scale)(T c, T *x, size_t n)
     FM_CALL(fm_scale, (c, x, n));
 }
 
-void PUB(fm_momentum_mix)(T m, const T *g, T *v, size_t n)
-{
-    FM_CALL(fm_momentum_mix, (m, g, v, n));
-}
-
 double PUB(fm_apply_velocity)(T *w, T *v, size_t n, T lr, T l2c, int want_sumsq,
                               int *nonfinite)
 {
     return FM_CALL(fm_apply_velocity, (w, v, n, lr, l2c, want_sumsq, nonfinite));
+}
+
+double PUB(fm_mix_apply_velocity)(T *w, T *v, const T *g, size_t n, T m, T gs, T lr, T l2c,
+                                  int want_sumsq, int *nonfinite)
+{
+    return FM_CALL(fm_mix_apply_velocity, (w, v, g, n, m, gs, lr, l2c, want_sumsq, nonfinite));
 }
 
 void PUB(fm_gather_rows)(const T *src, const ptrdiff_t *idx, size_t rows, size_t cols,

@@ -487,16 +487,6 @@ static void FN(fm_scale)(T c, T *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] *= c;
 }
 
-static void FN(fm_momentum_mix)(T m, const T *FM_RESTRICT g, T *FM_RESTRICT v, size_t n)
-{
-    const T one_minus_m = (T)1 - m;
-    if (m == 0) {
-        for (size_t i = 0; i < n; i++) v[i] = g[i];
-        return;
-    }
-    for (size_t i = 0; i < n; i++) v[i] = m * v[i] + one_minus_m * g[i];
-}
-
 /* 1 if x is inf or NaN (an exponent field of all ones), else 0: an integer
  * test that vectorizes, so the update passes check their results for free. */
 static inline UINT FN(nonfinite_bit)(T x)
@@ -572,6 +562,55 @@ static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n
 #undef STEP
     } else {
 #define STEP(i) FN(velocity_step)(w, v, i, lr)
+        FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
+#undef STEP
+    }
+    if (bad) *nonfinite = 1;
+    return sumsq;
+}
+
+/* A formed gradient mixed into the velocity in the update pass itself:
+ * v = m v + (1 - m) gs g (gs scales the formed sum to the step's mean),
+ * then as fm_apply_velocity. One pass over w, v and g instead of a scale, a
+ * mix and an update pass; each element takes the same operations in the
+ * same order as those three passes. */
+static inline UINT FN(mix_velocity_l2_step)(T *FM_RESTRICT w, T *FM_RESTRICT v,
+                                            const T *FM_RESTRICT g, size_t i, T m, T c,
+                                            T gs, T lr, T l2c)
+{
+    T gi = gs * g[i];
+    T vi = (m == 0 ? gi : m * v[i] + c * gi) + l2c * w[i];
+    v[i] = vi;
+    T nw = w[i] - lr * vi;
+    w[i] = nw;
+    return FN(nonfinite_bit)(nw);
+}
+
+static inline UINT FN(mix_velocity_step)(T *FM_RESTRICT w, T *FM_RESTRICT v,
+                                         const T *FM_RESTRICT g, size_t i, T m, T c, T gs,
+                                         T lr)
+{
+    T gi = gs * g[i];
+    T vi = m == 0 ? gi : m * v[i] + c * gi;
+    v[i] = vi;
+    T nw = w[i] - lr * vi;
+    w[i] = nw;
+    return FN(nonfinite_bit)(nw);
+}
+
+static double FN(fm_mix_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v,
+                                        const T *FM_RESTRICT g, size_t n, T m, T gs, T lr,
+                                        T l2c, int want_sumsq, int *nonfinite)
+{
+    const T c = (T)1 - m;
+    UINT bad = 0;
+    double sumsq = 0;
+    if (l2c != 0) {
+#define STEP(i) FN(mix_velocity_l2_step)(w, v, g, i, m, c, gs, lr, l2c)
+        FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
+#undef STEP
+    } else {
+#define STEP(i) FN(mix_velocity_step)(w, v, g, i, m, c, gs, lr)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     }

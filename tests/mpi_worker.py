@@ -256,6 +256,7 @@ def collective_errors():
     ref = fastmlp.reference.MLP([N_IN, 4, N_OUT], seed=1)
     expect(TypeError, "comm=None only", lambda: ref.fit(X, y, comm=COMM))
     expect(TypeError, "mpi4py communicator", lambda: net.fit(X, y, comm="world"))
+    assert (digest(net), net.rng.bit_generator.state) == before, "a rejected call changed"
     # Divergence: every rank raises at the same step with the same state.
     big = X * 1e3
     exc = expect(fastmlp.DivergenceError, "",

@@ -54,18 +54,18 @@ class FakeAllreduce:
                 "float64": F64}
 
 
-def _loop(rule, dtype, reduction=None, weights=None):
+def _loop(rule, dtype, reduction=None, weights=None, momentum=0.9, l2=1e-3, combine="formed"):
     rng = np.random.default_rng(4)
     net = fastmlp.MLP([6, 9, 7, 3], activation="tanh", loss="cross_entropy", dtype=dtype,
-                      seed=1, l2=1e-3)
+                      seed=1, l2=l2)
     X = rng.standard_normal((40, 6)).astype(dtype)
     Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 40)]
     state = OptimizerState(rule, net.params.size, dtype,
                            first=net.velocity if rule == "momentum" else None)
     loop = EpochLoop(net._layout, net.layer_activations, net.loss_name, net.dtype,
-                     net.params, X, Y, 8, state, momentum=0.9, l2=net.l2, row_weights=weights,
-                     weighted_objective=weights is not None,
-                     combine=None if reduction else "formed", reduction=reduction)
+                     net.params, X, Y, 8, state, momentum=momentum, l2=net.l2,
+                     row_weights=weights, weighted_objective=weights is not None,
+                     combine=None if reduction else combine, reduction=reduction)
     return net, state, loop
 
 
@@ -97,6 +97,31 @@ def test_reduced_step_over_identical_ranks_is_the_formed_step(rule, dtype, weigh
     # The epoch total weighs each step by its rows (or weight) over all ranks.
     np.testing.assert_allclose(t2, ranks * t1, rtol=tol)
     assert int(state2.steps[0]) == int(state1.steps[0])   # Adam's t: 15 steps, or 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("momentum", [0.0, 0.3, 0.9])
+@pytest.mark.parametrize("l2", [0.0, 1e-3])
+def test_reduced_momentum_step_mixes_in_the_update_pass_like_the_fused_step(dtype, momentum,
+                                                                           l2):
+    """The reduced (and formed) momentum step mixes the summed gradient into
+    the velocity in its update pass (fm_mix_apply_velocity); the fused step
+    has the GEMM write the velocity (beta = momentum below 0.5, the scaled
+    velocity above): a different computation of the same rule, for each
+    branch of the mixing pass (momentum 0, with and without L2)."""
+    net1, state1, fused = _loop("momentum", dtype, momentum=momentum, l2=l2, combine="fused")
+    assert fused.kernel.combine == "fused"
+    t1 = _train_3_epochs(fused)
+    fake = FakeAllreduce(2)
+    net2, state2, reduced = _loop("momentum", dtype,
+                                  _mpi.Reduction(fake.handles(), n_steps=5, total_weight=1.0),
+                                  momentum=momentum, l2=l2)
+    t2 = _train_3_epochs(reduced)
+    tol = COMBINE_RTOL[dtype]
+    assert np.abs(net2.params - _loop("momentum", dtype)[0].params).max() > 100 * tol
+    for got, want in ((net2.params, net1.params), (state2.first, state1.first)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+    np.testing.assert_allclose(t2, 2 * t1, rtol=tol)
 
 
 def test_a_failed_reduction_stops_the_epoch_before_its_update():

@@ -26,6 +26,7 @@ their next collective; run scripts as ``mpiexec -n P python -m mpi4py
 script.py``, whose handler of uncaught exceptions calls MPI_Abort and ends
 every rank. mpi4py is imported only here, when a communicator is given.
 """
+import contextlib
 import ctypes
 import math
 import numbers
@@ -58,6 +59,20 @@ class Reduction:
         # same exception on every rank if any failed, so that no rank
         # waits in the first step's reduction for one that is gone.
         self.agree = agree
+
+    @contextlib.contextmanager
+    def agreeing(self):
+        """Around the making of the training buffers: the ranks agree (agree)
+        on whether every rank made them, raising on every rank if one did
+        not."""
+        try:
+            yield
+        except Exception as exc:
+            if self.agree is not None:
+                self.agree(exc)
+            raise
+        if self.agree is not None:
+            self.agree(None)
 
 
 def _mpi():
@@ -209,6 +224,22 @@ def _broadcast_generator(comm, net):
     net.rng = comm.bcast(net.rng if comm.Get_rank() == 0 else None, root=0)
 
 
+def reduce_over(comm, plan, batch_size):
+    """A validated fit plan (fastmlp._model) made to reduce every step over
+    comm: the epoch's steps (S = ceil(max_r n_r / batch_size)), its total
+    weight and rows over every rank, and the collective agreement on the
+    training buffers. Collective."""
+    n_local = plan.Xc.shape[0]
+    weight_local = n_local if plan.row_weights is None else float(
+        np.sum(plan.row_weights, dtype=np.float64))
+    sizes = comm.allgather((n_local, weight_local))
+    n_steps = 1 if batch_size is None else math.ceil(max(n for n, _ in sizes) / batch_size)
+    plan.runner_options = {"reduction": Reduction(
+        allreduce_of(comm), n_steps, sum(w for _, w in sizes),
+        agree=lambda error: raise_collectively(comm, error))}
+    plan.epoch_rows = sum(n for n, _ in sizes)
+
+
 def fit(net, comm, X, y, options):
     """net.fit(X, y, **options, comm=comm) over every rank of comm."""
     comm = check_comm(comm)
@@ -223,16 +254,7 @@ def fit(net, comm, X, y, options):
     except Exception as exc:
         error = exc
     raise_collectively(comm, error, _arguments(net, options))
-    n_local = plan.Xc.shape[0]
-    weight_local = n_local if plan.row_weights is None else float(
-        np.sum(plan.row_weights, dtype=np.float64))
-    sizes = comm.allgather((n_local, weight_local))
-    batch = options["batch_size"]
-    n_steps = 1 if batch is None else math.ceil(max(n for n, _ in sizes) / batch)
-    plan.runner_options = {"reduction": Reduction(
-        allreduce_of(comm), n_steps, sum(w for _, w in sizes),
-        agree=lambda error: raise_collectively(comm, error))}
-    plan.epoch_rows = sum(n for n, _ in sizes)
+    reduce_over(comm, plan, options["batch_size"])
     if callable(plan.lr):
         plan.lr = agreed_schedule(comm, plan.lr)
     plan.verbose = plan.verbose and comm.Get_rank() == 0

@@ -4,6 +4,8 @@ Everything here is orchestration: the inputs arrive validated and converted
 by BaseMLP, this module sizes the workspace once per call (once per fit for
 training) and makes one kernel call per call (one per epoch for training).
 """
+import contextlib
+
 import numpy as np
 
 from ._kernels import _train
@@ -117,17 +119,11 @@ class MLP(BaseMLP):
             # A divergence is replayed on every rank from a checkpoint taken
             # by every rank at the same epoch: one per epoch.
             isolated = False
-        try:
+        with contextlib.nullcontext() if reduction is None else reduction.agreeing():
             loop = EpochLoop.for_model(self, X, Y, rows, momentum=momentum, beta_2=beta_2,
                                        epsilon=epsilon, row_weights=row_weights,
                                        checkpoint_rows=CHECKPOINT_ROWS, isolated=isolated,
                                        reduction=reduction)
-        except Exception as exc:
-            if reduction is not None and reduction.agree is not None:
-                reduction.agree(exc)
-            raise
-        if reduction is not None and reduction.agree is not None:
-            reduction.agree(None)
         # The epoch's mean objective weighs each row by its weight.
         total_weight = X.shape[0] if row_weights is None else float(
             np.sum(row_weights, dtype=np.float64))

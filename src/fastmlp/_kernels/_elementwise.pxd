@@ -56,12 +56,16 @@ cdef extern from "elementwise.h" nogil:
     void fm_axpy_d(double c, const double* w, double* g, size_t n)
     void fm_scale_f(float c, float* x, size_t n)
     void fm_scale_d(double c, double* x, size_t n)
-    void fm_momentum_mix_f(float m, const float* g, float* v, size_t n)
-    void fm_momentum_mix_d(double m, const double* g, double* v, size_t n)
     double fm_apply_velocity_f(float* w, float* v, size_t n, float lr, float l2c,
                                int want_sumsq, int* nonfinite)
     double fm_apply_velocity_d(double* w, double* v, size_t n, double lr,
                                double l2c, int want_sumsq, int* nonfinite)
+    double fm_mix_apply_velocity_f(float* w, float* v, const float* g, size_t n, float m,
+                                   float gs, float lr, float l2c, int want_sumsq,
+                                   int* nonfinite)
+    double fm_mix_apply_velocity_d(double* w, double* v, const double* g, size_t n,
+                                   double m, double gs, double lr, double l2c,
+                                   int want_sumsq, int* nonfinite)
     void fm_gather_rows_f(const float* src, const Py_ssize_t* idx, size_t rows,
                           size_t cols, float* dst)
     void fm_gather_rows_d(const double* src, const Py_ssize_t* idx, size_t rows,
@@ -167,14 +171,6 @@ cdef inline void scale(floating c, floating* x, size_t n) noexcept nogil:
         fm_scale_d(c, x, n)
 
 
-cdef inline void momentum_mix(floating m, const floating* g, floating* v,
-                              size_t n) noexcept nogil:
-    if floating is float:
-        fm_momentum_mix_f(m, g, v, n)
-    else:
-        fm_momentum_mix_d(m, g, v, n)
-
-
 cdef inline double apply_velocity(floating* w, floating* v, size_t n, floating lr,
                                   floating l2c, bint want_sumsq,
                                   int* nonfinite) noexcept nogil:
@@ -182,6 +178,16 @@ cdef inline double apply_velocity(floating* w, floating* v, size_t n, floating l
         return fm_apply_velocity_f(w, v, n, lr, l2c, want_sumsq, nonfinite)
     else:
         return fm_apply_velocity_d(w, v, n, lr, l2c, want_sumsq, nonfinite)
+
+
+cdef inline double mix_apply_velocity(floating* w, floating* v, const floating* g,
+                                      size_t n, floating m, floating gs, floating lr,
+                                      floating l2c, bint want_sumsq,
+                                      int* nonfinite) noexcept nogil:
+    if floating is float:
+        return fm_mix_apply_velocity_f(w, v, g, n, m, gs, lr, l2c, want_sumsq, nonfinite)
+    else:
+        return fm_mix_apply_velocity_d(w, v, g, n, m, gs, lr, l2c, want_sumsq, nonfinite)
 
 
 cdef inline void gather_rows(const floating* src, const Py_ssize_t* idx, size_t rows,

@@ -27,11 +27,11 @@ from libc.math cimport isfinite
 
 from fastmlp._kernels._codes cimport (
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK, STATUS_REDUCE_FAILED)
-from fastmlp._kernels._elementwise cimport gather_rows, output_loss, scale
+from fastmlp._kernels._elementwise cimport gather_rows, output_loss
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, update_layer
 from fastmlp._kernels._sparse cimport CsrBatch, CsrRows, csr_block, gather_csr
 from fastmlp._kernels._update cimport (
-    GradientSink, Update, begin_update, end_update, mix_gradient)
+    GradientSink, Update, begin_update, end_mix, end_update, mix_gradient)
 
 cdef extern from "clock.h" nogil:
     double fm_monotonic_seconds()
@@ -240,16 +240,18 @@ cdef inline double form_gradient(Epoch* ep, const Batch* b, floating batch_scale
     return loss_sum
 
 
-cdef inline int apply_formed(Epoch* ep, const Batch* b, floating* grads,
+cdef inline int apply_formed(Epoch* ep, const Batch* b, floating* grads, floating grad_scale,
                              double loss_sum) noexcept nogil:
-    """One update pass over every layer along the formed gradient."""
+    """One update pass over every layer along the formed gradient
+    grad_scale * grads."""
     cdef floating* direction
     cdef Py_ssize_t l
     cdef double sq = 0
     begin_update(&ep.update, b.l2, False, grads)
-    direction = mix_gradient(&ep.update, grads)
+    direction = mix_gradient(&ep.update, grads, grad_scale)
     for l in range(ep.net.n_layers):
         sq += update_layer(&ep.net, &ep.update, <floating*> ep.params, direction, l)
+    end_mix(&ep.update)
     return finish_step(ep, b, loss_sum, sq)
 
 
@@ -263,7 +265,7 @@ cdef inline int formed_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept
     loss_sum = form_gradient(ep, &b, <floating> (ep.delta_coef / b.denom))
     if not isfinite(loss_sum):
         return STATUS_NONFINITE_LOSS
-    return apply_formed(ep, &b, <floating*> ep.grads, loss_sum)
+    return apply_formed(ep, &b, <floating*> ep.grads, <floating> 1, loss_sum)
 
 
 cdef inline int reduced_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcept nogil:
@@ -295,8 +297,7 @@ cdef inline int reduced_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcep
     if not isfinite(loss_sum):
         return STATUS_NONFINITE_LOSS
     b.l2 = ep.l2 / b.denom if ep.l2_per_denom else ep.l2
-    scale(<floating> (1.0 / b.denom), total, <size_t> n)
-    return apply_formed(ep, &b, total, loss_sum)
+    return apply_formed(ep, &b, total, <floating> (1.0 / b.denom), loss_sum)
 
 
 cdef inline int run_steps(Epoch* ep, StepFn step_fn, Py_ssize_t first, Py_ssize_t last,

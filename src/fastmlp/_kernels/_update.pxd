@@ -15,14 +15,18 @@
 #   nearly every step, and the plain beta = momentum GEMM is used.
 # - Every other case (the scikit-learn rules, and any step whose gradient
 #   is formed first: batches over several chunks) writes the plain
-#   gradient; apply_gradient then steps every layer.
+#   gradient; the update pass (mix_gradient, then update_block on every
+#   layer) then steps every layer. RULE_MOMENTUM mixes that gradient into
+#   the velocity in the update pass itself (mix_from), so a formed step
+#   reads and writes the velocity once.
 from cython cimport floating
 from libc.math cimport pow, sqrt
 
 from fastmlp._kernels._codes cimport (
     RULE_ADAM, RULE_ADAM_CORRECTED, RULE_AVERAGED_NESTEROV, RULE_MOMENTUM, RULE_NESTEROV)
 from fastmlp._kernels._elementwise cimport (
-    FM_NESTEROV_AVERAGED, adam_update, apply_velocity, momentum_mix, scale, sgd_update)
+    FM_NESTEROV_AVERAGED, adam_update, apply_velocity, mix_apply_velocity, scale,
+    sgd_update)
 
 cdef extern from *:
     """
@@ -57,6 +61,10 @@ cdef struct Update:
     double lr
     double l2c          # coefficient of w added to the weight gradient
     double eps_t        # Adam's epsilon as the update kernel adds it
+    # RULE_MOMENTUM along a formed gradient (mix_gradient): the update pass
+    # mixes mix_scale * mix_from into the velocity first; else NULL
+    const void* mix_from
+    double mix_scale
 
 
 cdef inline bint has_second_moment(int rule) noexcept nogil:
@@ -90,6 +98,8 @@ cdef inline void init_update(Update* u, int rule, void* state1, void* state2,
     u.lr = 0
     u.l2c = 0
     u.eps_t = epsilon
+    u.mix_from = NULL
+    u.mix_scale = 1.0
 
 
 cdef inline void start_run(Update* u, double lr) noexcept nogil:
@@ -150,9 +160,16 @@ cdef inline double update_block(Update* u, floating* params, floating* out,
     cdef floating* s1 = <floating*> u.state1
     cdef floating* s2 = <floating*> u.state2
     cdef floating lr = <floating> u.lr, l2c = <floating> u.l2c
+    cdef const floating* g = <const floating*> u.mix_from
+    cdef floating m = <floating> u.m, gs = <floating> u.mix_scale
     cdef double sq
     cdef int variant
-    if u.rule == RULE_MOMENTUM:
+    if g != NULL:
+        sq = mix_apply_velocity(params + wo, out + wo, g + wo, nw, m, gs, lr, l2c, l2c != 0,
+                                &u.nonfinite)
+        mix_apply_velocity(params + bo, out + bo, g + bo, nb, m, gs, lr, <floating> 0, False,
+                           &u.nonfinite)
+    elif u.rule == RULE_MOMENTUM:
         sq = apply_velocity(params + wo, out + wo, nw, lr, l2c, l2c != 0, &u.nonfinite)
         apply_velocity(params + bo, out + bo, nb, lr, <floating> 0, False, &u.nonfinite)
     elif has_second_moment(u.rule):
@@ -183,11 +200,23 @@ cdef inline void end_update(Update* u, floating dummy) noexcept nogil:
         fold_velocity(u, dummy)
 
 
-cdef inline floating* mix_gradient(Update* u, floating* grads) noexcept nogil:
-    """A formed gradient becomes the step direction: RULE_MOMENTUM mixes it
-    into the velocity (v = m v + (1 - m) g) and steps along that; the other
-    rules step along the gradient itself. Returns the buffer to step along."""
+cdef inline floating* mix_gradient(Update* u, floating* grads,
+                                   floating grad_scale) noexcept nogil:
+    """A formed gradient (grad_scale * grads) becomes the step direction:
+    RULE_MOMENTUM steps along the velocity, into which the update pass mixes
+    it (v = m v + (1 - m) g, see update_block; end_mix after the pass); the
+    other rules step along the gradient itself, scaled here when
+    grad_scale != 1. Returns the buffer to step along."""
     if u.rule == RULE_MOMENTUM:
-        momentum_mix(<floating> u.m, grads, <floating*> u.state1, <size_t> u.n_params)
+        u.mix_from = grads
+        u.mix_scale = grad_scale
         return <floating*> u.state1
+    if grad_scale != 1:
+        scale(grad_scale, grads, <size_t> u.n_params)
     return grads
+
+
+cdef inline void end_mix(Update* u) noexcept nogil:
+    """After the update pass along a formed gradient."""
+    u.mix_from = NULL
+    u.mix_scale = 1.0
