@@ -47,9 +47,9 @@ def test_reduced_step_on_self_trains_like_fit_and_goes_through_the_reduction(mon
     made = []
     real = _mpi.Reduction
 
-    def recording(*args):
+    def recording(*args, **kwargs):
         made.append(args)
-        return real(*args)
+        return real(*args, **kwargs)
     monkeypatch.setattr(_mpi, "Reduction", recording)
     nets = [fastmlp.MLP([6, 8, 3], loss="cross_entropy", seed=1) for _ in range(2)]
     options = dict(epochs=3, batch_size=7, lr=0.1, momentum=0.9, shuffle=False)
