@@ -1,5 +1,6 @@
 /* fm_to_bf16 (csrc/bf16.h) for each instruction set, chosen at run time
  * like the elementwise kernels. */
+#include <math.h>
 #include <string.h>
 
 #include "bf16.h"
@@ -40,4 +41,26 @@ void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
     }
 #endif
     to_bf16_baseline(src, dst, n);
+}
+
+static long bf16_gemm_failures;
+
+void fm_bf16_gemm_failed(float* c, int m, int n, int ldc)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = NAN;
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_add_fetch(&bf16_gemm_failures, 1, __ATOMIC_RELAXED);
+#else
+    bf16_gemm_failures++;
+#endif
+}
+
+long fm_bf16_gemm_failures(void)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(&bf16_gemm_failures, __ATOMIC_RELAXED);
+#else
+    return bf16_gemm_failures;
+#endif
 }

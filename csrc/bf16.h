@@ -27,4 +27,12 @@ static inline uint16_t fm_bf16_round_bits(uint32_t u)
  * (fm_simd_active: FASTMLP_SIMD applies here too). */
 void fm_to_bf16(const float* src, uint16_t* dst, size_t n);
 
+/* A bfloat16 GEMM the library refused (a nonzero status: oneDNN's, which
+ * reports failure instead of computing): c (m x n, leading dimension ldc)
+ * becomes NaN, so the failure cannot pass for a result (a fit stops at
+ * that step as on divergence), and the process-wide failure count that
+ * fastmlp._bf16lib checks after each call goes up. */
+void fm_bf16_gemm_failed(float* c, int m, int n, int ldc);
+long fm_bf16_gemm_failures(void);
+
 #endif

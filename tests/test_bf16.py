@@ -1,5 +1,6 @@
 """matmul_dtype="bfloat16": every product's operands rounded to bfloat16,
-accumulated in float32; fastmlp.MLP (MKL, fused conversions) against the
+accumulated in float32; fastmlp.MLP (MKL or oneDNN, each in turn where both
+run, fused conversions) against the
 reference's NumPy emulation, the rounding itself, validation, the
 import-error path, save and load, show_config."""
 import io
@@ -14,7 +15,7 @@ from fastmlp import _bf16lib
 from fastmlp._kernels import _train
 from fastmlp.reference import round_to_bfloat16
 
-from bf16_support import FIT_RTOL, PASS_RTOL, needs_mkl
+from bf16_support import FIT_RTOL, PASS_RTOL, bf16_library, needs_bf16_gemm  # noqa: F401
 from conftest import ACTIVATIONS, LOSS_CASES, assert_close, loss_case_id, make_data
 
 BF16 = "bfloat16"
@@ -79,7 +80,7 @@ class Named:
 
 
 @pytest.mark.parametrize("cls", [fastmlp.reference.MLP, pytest.param(fastmlp.MLP,
-                                                                      marks=needs_mkl)])
+                                                                      marks=needs_bf16_gemm)])
 def test_matmul_dtype_values(cls):
     assert cls([3, 2]).matmul_dtype is None
     assert cls([3, 2], matmul_dtype=None).matmul_dtype is None
@@ -96,7 +97,9 @@ def test_matmul_dtype_values(cls):
 @pytest.fixture
 def without_mkl(monkeypatch):
     """A process where the extra is not installed: no candidate library."""
-    monkeypatch.setattr(_bf16lib, "_candidates", lambda: [])
+    for name in _bf16lib.LIBRARIES:
+        monkeypatch.setitem(_bf16lib._CANDIDATES, name, lambda: [])
+    monkeypatch.setitem(_bf16lib._state, "name", None)
     monkeypatch.setitem(_bf16lib._state, "lib", None)
     monkeypatch.setitem(_bf16lib._state, "path", None)
 
@@ -117,36 +120,43 @@ def test_without_the_extra_the_constructor_and_load_raise_import_error(without_m
     assert 'bfloat16: none' in out.getvalue() and "fastmlp[bf16]" in out.getvalue()
 
 
-def test_import_fastmlp_loads_no_mkl():
+def test_import_fastmlp_loads_no_bf16_library():
     import subprocess
     import sys
     code = ("import fastmlp, fastmlp.reference, sys;"
             "maps = open('/proc/self/maps').read();"
-            "print('mkl' in maps)")
+            "print('mkl' in maps, 'dnnl' in maps)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
 
 
-@needs_mkl
-def test_show_config_names_each_precision_and_threadpoolctl_sees_mkl():
+def test_show_config_names_each_precision_and_threadpoolctl_sees_the_library(
+        bf16_library):
     from threadpoolctl import threadpool_info, threadpool_limits
     out = io.StringIO()
     fastmlp.show_config(file=out)
     text = out.getvalue()
     assert "float32: " in text and "float64: " in text
-    assert "bfloat16: Intel(R) oneAPI Math Kernel Library" in text
     assert "amx_bf16 " in text and "avx512_bf16 " in text
-    mkl = [lib for lib in threadpool_info() if lib.get("internal_api") == "mkl"]
-    assert mkl and mkl[0]["threading_layer"] == "sequential"
+    if bf16_library == "mkl":
+        assert "bfloat16: Intel(R) oneAPI Math Kernel Library" in text
+        ours = [lib for lib in threadpool_info() if lib.get("internal_api") == "mkl"]
+        assert ours and ours[0]["threading_layer"] == "sequential"
+    else:
+        assert "bfloat16: oneDNN 3." in text and "dnnl_gemm_bf16bf16f32" in text
+        # oneDNN's wheel runs on GNU OpenMP, which threadpoolctl controls.
+        ours = [lib for lib in threadpool_info() if lib.get("user_api") == "openmp"]
+        assert ours and "openmp" in text
     with threadpool_limits(1):
         assert all(lib["num_threads"] == 1 for lib in threadpool_info()
-                   if lib.get("internal_api") == "mkl")
+                   if lib in ours or lib.get("filepath") in {o["filepath"] for o in ours})
 
 
 # -- the kernels against the emulation --------------------------------------------------
 
-@needs_mkl
+@pytest.mark.usefixtures("bf16_library")
+@needs_bf16_gemm
 @pytest.mark.parametrize("case", LOSS_CASES, ids=loss_case_id)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_forward_loss_gradients_match_the_emulation(activation, case):
@@ -165,7 +175,8 @@ def test_forward_loss_gradients_match_the_emulation(activation, case):
     assert_close(np.nan_to_num(ta), np.nan_to_num(tb), PASS_RTOL, "layer_stats")
 
 
-@needs_mkl
+@pytest.mark.usefixtures("bf16_library")
+@needs_bf16_gemm
 @pytest.mark.parametrize("case", LOSS_CASES, ids=loss_case_id)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_fit_trajectories_match_the_emulation(activation, case):
@@ -180,7 +191,8 @@ def test_fit_trajectories_match_the_emulation(activation, case):
     assert_close(a.history, b.history, FIT_RTOL, "history")
 
 
-@needs_mkl
+@pytest.mark.usefixtures("bf16_library")
+@needs_bf16_gemm
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
 @pytest.mark.parametrize("batch_size", [None, 1, 5])
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
@@ -200,7 +212,8 @@ def test_fit_depth_and_batch_sizes(depth, batch_size, optimizer):
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
 
 
-@needs_mkl
+@pytest.mark.usefixtures("bf16_library")
+@needs_bf16_gemm
 def test_chunked_full_batch_and_shuffled_rows_match(monkeypatch):
     """Chunks over a small workspace budget (each chunk's rows converted as
     it is loaded) and gathered, shuffled rows."""
@@ -219,7 +232,8 @@ def test_chunked_full_batch_and_shuffled_rows_match(monkeypatch):
     assert_close(a.params, b.params, FIT_RTOL, "params")
 
 
-@needs_mkl
+@pytest.mark.usefixtures("bf16_library")
+@needs_bf16_gemm
 def test_weights_written_between_calls_are_seen():
     """The bfloat16 copy of the weights is redone at every call and every
     training run, so writes through net.weights count."""
@@ -237,7 +251,8 @@ def test_weights_written_between_calls_are_seen():
     assert_close(a.params, b.params, FIT_RTOL, "params")
 
 
-@needs_mkl
+@pytest.mark.usefixtures("bf16_library")
+@needs_bf16_gemm
 def test_products_really_are_bfloat16():
     """The proof: on a wider network the bfloat16 model differs from the
     float32 one by about bfloat16 rounding (relative ~2**-9 per operand,
@@ -267,7 +282,7 @@ def test_products_really_are_bfloat16():
 
 # -- save and load -----------------------------------------------------------------
 
-@needs_mkl
+@needs_bf16_gemm
 @pytest.mark.parametrize("cls", [fastmlp.MLP, fastmlp.reference.MLP])
 def test_save_load_round_trip_keeps_the_products(cls, tmp_path):
     X, y = make_data("labels", 40, [5, 8, 3], seed=6)
@@ -323,7 +338,7 @@ def test_bad_matmul_dtype_in_a_file_is_a_value_error(tmp_path):
         fastmlp.reference.MLP.load(tmp_path / "bad.npz")
 
 
-@needs_mkl
+@needs_bf16_gemm
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_onnx_export_rounds_the_same_operands(activation):
     """to_onnx of a bfloat16 model: weights stored rounded, layer inputs

@@ -11,9 +11,9 @@ import fastmlp
 from fastmlp.datasets import load_digits, train_test_split_indices
 
 import test_recovery
-from bf16_support import needs_mkl
+from bf16_support import needs_bf16_gemm
 
-pytestmark = needs_mkl
+pytestmark = needs_bf16_gemm
 
 # Test accuracy of the bfloat16 model may trail the float32 one by this much.
 ACCURACY_SLACK = 0.005

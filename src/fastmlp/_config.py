@@ -77,4 +77,10 @@ def show_config(file=None):
             f"arch={lib.get('architecture')} threads={lib.get('num_threads')} "
             f"file={lib.get('filepath')}"
         )
+    # oneDNN's bfloat16 GEMMs run on OpenMP threads (fastmlp._bf16lib).
+    openmp = [lib for lib in threadpool_info() if lib.get("user_api") == "openmp"]
+    if openmp:
+        lines.append("openmp libraries (threadpoolctl):")
+        lines.extend(f"  {lib.get('internal_api')} threads={lib.get('num_threads')} "
+                     f"file={lib.get('filepath')}" for lib in openmp)
     print("\n".join(lines), file=out)

@@ -73,23 +73,30 @@ class MLP(BaseMLP):
         if isinstance(X, CsrRows):
             spec, work = self._workspace(X.shape[0], sparse=True)
             _train.forward_csr(spec, self.params, X.indptr, X.indices, X.data, work, out)
-            return out
-        spec, work = _workspace.kept(self, X.shape[0], self._workspace)
-        # The kernel's specialization for the model dtype: skips the fused
-        # function's dispatch on argument types (0.2 us of a 5 us call).
-        _FORWARD[self.dtype.type](spec, self.params, X, work, out)
+        else:
+            spec, work = _workspace.kept(self, X.shape[0], self._workspace)
+            # The kernel's specialization for the model dtype: skips the fused
+            # function's dispatch on argument types (0.2 us of a 5 us call).
+            _FORWARD[self.dtype.type](spec, self.params, X, work, out)
+        if self.matmul_dtype is not None:
+            _bf16lib.check_products()
         return out
 
     def _objective(self, X, Y, outputs=None):
         spec, work = self._workspace(X.shape[0], isinstance(X, CsrRows), Y)
         objective, xargs = _kernel_x("objective", X)
-        return objective(spec, self.params, *xargs, Y, work, self.l2, outputs)
+        value = objective(spec, self.params, *xargs, Y, work, self.l2, outputs)
+        if self.matmul_dtype is not None:
+            _bf16lib.check_products()
+        return value
 
     def _gradients(self, X, Y):
         spec, work = self._workspace(X.shape[0], isinstance(X, CsrRows), Y)
         grads = np.empty_like(self.params)
         gradients, xargs = _kernel_x("loss_and_gradients", X)
         gradients(spec, self.params, *xargs, Y, work, grads, self.l2)
+        if self.matmul_dtype is not None:
+            _bf16lib.check_products()
         return grads
 
     def _layer_stats(self, X, Y):
@@ -101,6 +108,8 @@ class MLP(BaseMLP):
         table = np.empty((self._layout.n_layers, len(_stats.COLUMNS)))
         statistics, xargs = _kernel_x("layer_statistics", X)
         statistics(spec, self.params, *xargs, Y, work, grads, table)
+        if self.matmul_dtype is not None:
+            _bf16lib.check_products()
         return table
 
     def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None,
@@ -134,6 +143,8 @@ class MLP(BaseMLP):
         def run(perm, lr=None):
             lr = default_lr if lr is None else lr
             status, total, step = loop.run(perm, lr)
+            if self.matmul_dtype is not None:
+                _bf16lib.check_products()
             if status == STATUS_NONFINITE_LOSS:
                 raise DivergenceError(
                     f"step {step}: the training objective is not finite; the step was "

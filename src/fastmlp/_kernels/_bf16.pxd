@@ -1,12 +1,13 @@
 # bfloat16 matrix products (matmul_dtype="bfloat16"): every GEMM operand
-# rounded to bfloat16, the products accumulated in float32 by MKL's
-# cblas_gemm_bf16bf16f32 (loaded at run time: fastmlp/_bf16lib.py).
+# rounded to bfloat16, the products accumulated in float32 by a bfloat16
+# GEMM library (MKL or oneDNN, loaded at run time: fastmlp/_bf16lib.py,
+# called through its adapter in _bf16_libs.pxd).
 #
 # Each float32 buffer a GEMM reads has a bfloat16 copy (its shadow) in the
 # workspace's bfloat16 region (fastmlp/_workspace.py): one shadow element
 # per element of the float32 workspace, of the parameters and of one chunk
 # of input rows. A GemmBackend whose ctx is a Bf16Shadow sends float32
-# products to bf16_product, which hands MKL the shadows of its two float32
+# products to bf16_product, which hands the library the shadows of its two float32
 # operands; so _dense.pxd and _network.pxd keep passing float32 pointers
 # and the shadows are written where the float32 data is produced, in the
 # passes that produce it (the hooks below):
@@ -22,6 +23,7 @@
 from cython cimport floating
 from libc.stdint cimport uint16_t, uintptr_t
 
+from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._elementwise cimport (
     FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum)
@@ -30,23 +32,15 @@ from fastmlp._kernels._update cimport Update, update_block
 cdef extern from "bf16.h" nogil:
     void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
 
-# cblas_gemm_bf16bf16f32 (MKL_INT = int: the LP64 interface of libmkl_rt).
-ctypedef void (*cblas_bf16_fn)(int layout, int trans_a, int trans_b, int m, int n, int k,
-                               float alpha, const uint16_t* a, int lda,
-                               const uint16_t* b, int ldb, float beta, float* c,
-                               int ldc) noexcept nogil
-
 cdef enum:
-    CBLAS_ROW_MAJOR = 101
-    CBLAS_NO_TRANS = 111
-    CBLAS_TRANS = 112
     # Rows per block of a fused pass: a block of a 2048-wide layer (64 KiB
     # of float32 and its copy) stays in L2 between its two writes.
     BF16_BLOCK_BYTES = 65536
 
 
 cdef struct Bf16Shadow:
-    cblas_bf16_fn gemm
+    bf16_gemm_fn gemm       # the library's adapter (_bf16_libs.pxd)
+    const void* gemm_fn     # and the library's function
     uintptr_t work          # the float32 workspace [work, work + work_n)
     size_t work_n
     uint16_t* work_bf
@@ -79,9 +73,8 @@ cdef inline void bf16_product(void* ctx, bint trans_a, bint trans_b, int m, int 
     """c = alpha op(bf16(a)) op(bf16(b)) + beta c, row-major, through the
     operands' shadows."""
     cdef const Bf16Shadow* s = <const Bf16Shadow*> ctx
-    s.gemm(CBLAS_ROW_MAJOR, CBLAS_TRANS if trans_a else CBLAS_NO_TRANS,
-           CBLAS_TRANS if trans_b else CBLAS_NO_TRANS, m, n, k, alpha, shadow_of(s, a),
-           lda, shadow_of(s, b), ldb, beta, c, ldc)
+    s.gemm(s.gemm_fn, trans_a, trans_b, m, n, k, alpha, shadow_of(s, a), lda,
+           shadow_of(s, b), ldb, beta, c, ldc)
 
 
 cdef inline Bf16Shadow* shadow(const GemmBackend* be, floating dummy) noexcept nogil:

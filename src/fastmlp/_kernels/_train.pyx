@@ -36,8 +36,11 @@ from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
-from fastmlp._kernels._bf16 cimport (
-    Bf16Shadow, bf16_product, bind_x, cblas_bf16_fn, fm_to_bf16, refresh)
+from fastmlp._kernels._bf16 cimport Bf16Shadow, bf16_product, bind_x, fm_to_bf16, refresh
+from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn, mkl_bf16_gemm, onednn_bf16_gemm
+
+cdef extern from "bf16.h" nogil:
+    long fm_bf16_gemm_failures()
 from fastmlp._kernels._codes cimport *
 from fastmlp._kernels._dense cimport (
     dense_backward, dense_forward, forward_product, input_delta_product,
@@ -114,21 +117,35 @@ BACKENDS[GEMM_BF16].f64 = openblas_gemm[double]
 BACKENDS[GEMM_BF16].f32_ctx = bf16_product
 BACKENDS[GEMM_BF16].ctx = NULL
 
-# MKL's cblas_gemm_bf16bf16f32, installed by fastmlp._bf16lib once loaded.
-cdef cblas_bf16_fn BF16_GEMM = NULL
+# The bfloat16 GEMM: a library's function and its adapter (_bf16_libs.pxd),
+# installed by fastmlp._bf16lib once it loaded the library.
+cdef bf16_gemm_fn BF16_ADAPTER = NULL
+cdef const void* BF16_GEMM = NULL
+BF16_ADAPTERS = ("mkl", "onednn")   # the function each takes: cblas_gemm_bf16bf16f32
+                                    # (MKL), dnnl_gemm_bf16bf16f32 (oneDNN)
 
 
-def bf16_install(uintptr_t address):
-    """Use the cblas_gemm_bf16bf16f32 at `address` (from fastmlp._bf16lib,
-    which loaded the library and looked the symbol up) for bfloat16 products."""
-    global BF16_GEMM
+def bf16_install(uintptr_t address, str library):
+    """Use the bfloat16 GEMM at `address` (from fastmlp._bf16lib, which
+    loaded `library`, one of BF16_ADAPTERS, and looked the symbol up) for
+    bfloat16 products, from the next call on."""
+    global BF16_GEMM, BF16_ADAPTER
     if address == 0:
         raise ValueError("null function address")
-    BF16_GEMM = <cblas_bf16_fn> address
+    if library not in BF16_ADAPTERS:
+        raise ValueError(f"library must be one of {BF16_ADAPTERS}, got {library!r}")
+    BF16_ADAPTER = mkl_bf16_gemm if library == "mkl" else onednn_bf16_gemm
+    BF16_GEMM = <const void*> address
 
 
 def bf16_installed():
     return BF16_GEMM != NULL
+
+
+def bf16_gemm_failures():
+    """How many bfloat16 GEMMs the library refused in this process (each
+    left NaN in its output: csrc/bf16.h)."""
+    return fm_bf16_gemm_failures()
 
 
 def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
@@ -162,7 +179,8 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
                               "loaded by fastmlp._bf16lib")
         region = <uint16_t*> (work + net.off_bf16)
         bb.be = net.gemm[0]
-        bb.sh.gemm = BF16_GEMM
+        bb.sh.gemm = BF16_ADAPTER
+        bb.sh.gemm_fn = BF16_GEMM
         bb.sh.work = <uintptr_t> work
         bb.sh.work_n = <size_t> net.off_bf16
         bb.sh.work_bf = region
