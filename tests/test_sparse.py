@@ -231,16 +231,3 @@ def test_epoch_kernel_checks_its_csr_buffers():
     with pytest.raises(TypeError, match="x_batch"):
         _train.EpochKernel(loop.spec, net.params, X, np.zeros((20, 2)), None, 5, loop.work,
                            rule=state.rule, state1=state.first)
-
-
-def test_bfloat16_products_reject_sparse_x():
-    # The reference needs no bfloat16 library; the check is BaseMLP's, shared
-    # by fastmlp.MLP.
-    net = reference.MLP([10, 3, 2], matmul_dtype="bfloat16", seed=0)
-    before = net.params.copy()
-    X = sparse_X(4, 10, 0.3, 9)
-    with pytest.raises(ValueError, match="sparse X is not supported with matmul_dtype"):
-        net.fit(X, np.zeros((4, 2)), epochs=1)
-    with pytest.raises(ValueError, match="sparse X is not supported"):
-        net.forward(X)
-    np.testing.assert_array_equal(net.params, before)

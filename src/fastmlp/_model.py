@@ -170,12 +170,7 @@ class BaseMLP:
         if not isinstance(X, np.ndarray) and _frames.is_frame(X):
             # The columns the model was fit on, by name; the dtypes one by one.
             X = _frames.frame_to_array(X, self.feature_names)
-        Xc = v.check_X(X, self.layer_sizes[0], self.dtype)
-        if self.matmul_dtype is not None and not isinstance(Xc, np.ndarray):
-            # The sparse first layer has no GEMM to round the operands of.
-            raise ValueError(f"sparse X is not supported with "
-                             f"matmul_dtype={self.matmul_dtype!r}; pass X.toarray()")
-        return Xc
+        return v.check_X(X, self.layer_sizes[0], self.dtype)
 
     # Whether fit hands _epoch_runner cross_entropy labels as a column of
     # class indices (v.check_y's as_indices) instead of one-hot rows.

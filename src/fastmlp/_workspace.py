@@ -47,14 +47,16 @@ def chunk_rows(sizes, rows_wanted, sparse=False):
     return int(max(1, min(rows_wanted, WORK_BUDGET // row_width(sizes, sparse))))
 
 
-def bf16_region(layout, rows, gemm):
+def bf16_region(layout, rows, gemm, sparse=False):
     """Workspace elements (float32) of the bfloat16 copies of the GEMM
     operands (_kernels/_bf16.pxd): one bfloat16 per element of the float32
-    workspace before it, per parameter and per element of a chunk of input
-    rows, two to a float32 element; none for other backends."""
+    workspace before it, per parameter and per element of a chunk of dense
+    input rows (sparse X: none; its entries are rounded as they are read,
+    _sparse_bf16.pxd), two to a float32 element; none for other backends."""
     if gemm != "bf16":
         return 0
-    halves = rows * row_width(layout.sizes) + layout.n_params + rows * layout.sizes[0]
+    halves = (rows * row_width(layout.sizes, sparse) + layout.n_params
+              + (0 if sparse else rows * layout.sizes[0]))
     return (halves + 1) // 2
 
 
@@ -75,7 +77,7 @@ def build(layout, activations, loss, rows, dtype, gemm="openblas", sparse=False)
     fields["off_ybuf"] = fields["off_xbuf"] + (0 if sparse else rows * sizes[0])
     fields["off_wbuf"] = fields["off_ybuf"] + rows * sizes[-1]
     fields["off_bf16"] = fields["off_wbuf"] + rows
-    fields["work_size"] = fields["off_bf16"] + bf16_region(layout, rows, gemm)
+    fields["work_size"] = fields["off_bf16"] + bf16_region(layout, rows, gemm, sparse)
     header = np.empty(SPEC_HEADER_SIZE, dtype=np.intp)
     for name, position in SPEC_FIELDS.items():
         header[position] = fields[name]

@@ -99,10 +99,19 @@ def _operand(X):
 
 
 def _outer(delta, a, matmul):
-    """delta^T a by matmul, for a dense a; for a scipy.sparse a (X, in
-    float64 or float32 products only) as (a^T delta)^T, since
-    ndarray @ sparse is left to the sparse operand."""
-    return matmul(delta.T, a) if isinstance(a, np.ndarray) else np.asarray((a.T @ delta).T)
+    """delta^T a by matmul, for a dense a; for a scipy.sparse a (X) as
+    (a^T delta)^T, since ndarray @ sparse is left to the sparse operand."""
+    return matmul(delta.T, a) if isinstance(a, np.ndarray) else np.asarray(matmul(a.T, delta).T)
+
+
+def _rounded(x):
+    """x with its values rounded to bfloat16: a dense array, or a
+    scipy.sparse matrix (its stored values; the zeros stay zeros)."""
+    if isinstance(x, np.ndarray):
+        return round_to_bfloat16(x)
+    out = x.copy()
+    out.data = round_to_bfloat16(out.data)
+    return out
 
 
 class MLP(BaseMLP):
@@ -114,7 +123,7 @@ class MLP(BaseMLP):
         exact in float32, so numpy's float32 GEMM accumulates them in
         float32, as the contract says)."""
         if self.matmul_dtype == "bfloat16":
-            return round_to_bfloat16(a) @ round_to_bfloat16(b)
+            return _rounded(a) @ _rounded(b)
         return a @ b
 
     def _propagate(self, X):

@@ -13,7 +13,8 @@ from fastmlp._kernels._codes cimport (
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._bf16 cimport bind_x, refresh, update_op
-from fastmlp._kernels._sparse cimport CsrRows, sparse_backward, sparse_forward
+from fastmlp._kernels._sparse cimport CsrRows
+from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
 from fastmlp._kernels._update cimport Update
 
 
@@ -87,9 +88,9 @@ cdef inline floating* forward_rows(const Net* net, const floating* params,
         else:
             out = work + net.act_off[l]
         if l == 0 and xs != NULL:
-            sparse_forward(xs, params + net.w_off[0], params + net.b_off[0], out, rows,
-                           <int> net.sizes[0], <int> net.sizes[1],
-                           <int> net.act[0] if L > 1 else -1, transposed(net, 0))
+            sparse_forward_op(net.gemm, xs, params + net.w_off[0], params + net.b_off[0],
+                              out, rows, <int> net.sizes[0], <int> net.sizes[1],
+                              <int> net.act[0] if L > 1 else -1, transposed(net, 0))
             a = out
             continue
         dense_forward(net.gemm, a, params + net.w_off[l], params + net.b_off[l], out,
@@ -126,9 +127,9 @@ cdef inline double backward_rows(const Net* net, floating* params, const floatin
         # Below the output layer, each bias gradient was summed by the
         # layer above, in the pass that formed its delta.
         if l == 0 and xs != NULL:
-            sparse_backward(xs, delta, out + net.w_off[0],
-                            out + net.b_off[0] if L == 1 else NULL, alpha, beta, rows,
-                            <int> net.sizes[0], <int> net.sizes[1], transposed(net, 0))
+            sparse_backward_op(net.gemm, xs, delta, out + net.w_off[0],
+                               out + net.b_off[0] if L == 1 else NULL, alpha, beta, rows,
+                               <int> net.sizes[0], <int> net.sizes[1], transposed(net, 0))
         else:
             dense_backward(net.gemm, delta, a_in, params + net.w_off[l],
                            out + net.w_off[l], out + net.b_off[l] if l == L - 1 else NULL,

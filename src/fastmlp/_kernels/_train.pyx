@@ -53,7 +53,8 @@ from fastmlp._kernels._elementwise cimport (
     softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, net_from_spec, transposed
-from fastmlp._kernels._sparse cimport CsrRows, csr_block, sparse_backward, sparse_forward
+from fastmlp._kernels._sparse cimport CsrRows, csr_block
+from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
 from fastmlp._kernels._steps cimport (
     REDUCED_TAIL, Epoch, ReduceFn, StepFn, fm_monotonic_seconds, formed_step, fused_step,
     reduced_step, run_steps)
@@ -927,15 +928,16 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
     cdef double m[2]
     cdef double loss_sum = 0
     with nogil:
-        bind_x(net.gemm, a, <size_t> (n * net.sizes[0]))
+        if a != NULL:
+            bind_x(net.gemm, a, <size_t> (n * net.sizes[0]))
         for l in range(L):
             n_in = net.sizes[l]
             n_out = net.sizes[l + 1]
             act = <int> net.act[l]
             out = pw + net.act_off[l]
             if l == 0 and xs != NULL:
-                sparse_forward(xs, pp + net.w_off[0], pp + net.b_off[0], out, <int> n,
-                               <int> n_in, <int> n_out, -1, transposed(&net, 0))
+                sparse_forward_op(net.gemm, xs, pp + net.w_off[0], pp + net.b_off[0], out,
+                                  <int> n, <int> n_in, <int> n_out, -1, transposed(&net, 0))
             else:
                 dense_forward(net.gemm, a, pp + net.w_off[l], pp + net.b_off[l], out,
                               <int> n, <int> n_in, <int> n_out, -1, transposed(&net, l))
@@ -966,9 +968,9 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
                 moments(delta, n * n_out, m)
                 stats[l, STAT_DELTA_VAR] = m[1]
                 if l == 0 and xs != NULL:
-                    sparse_backward(xs, delta, pg + net.w_off[0], pg + net.b_off[0],
-                                    <floating> 1, <floating> 0, <int> n, <int> n_in,
-                                    <int> n_out, transposed(&net, 0))
+                    sparse_backward_op(net.gemm, xs, delta, pg + net.w_off[0],
+                                       pg + net.b_off[0], <floating> 1, <floating> 0,
+                                       <int> n, <int> n_in, <int> n_out, transposed(&net, 0))
                 else:
                     dense_backward(net.gemm, delta, px if l == 0 else pw + net.act_off[l - 1],
                                    pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
