@@ -26,12 +26,15 @@ from fastmlp._kernels import _train
 COMBINE_RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 ALLREDUCE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
                              ctypes.c_int, ctypes.c_int, ctypes.c_int)
-# The stand-in's own handles (int handles, as in the MPICH ABI).
+# The stand-in's own handles (int handles, as in the MPICH ABI) and its
+# MPI_IN_PLACE.
 F32, F64, SUM, COMM = 11, 12, 13, 14
+IN_PLACE = 0x1234
 
 
 class FakeAllreduce:
-    """MPI_Allreduce over `ranks` identical ranks; records its calls."""
+    """MPI_Allreduce over `ranks` identical ranks, in place (the kernel's
+    only call); records its calls."""
 
     def __init__(self, ranks, fail_at=None):
         self.ranks, self.fail_at, self.calls = ranks, fail_at, []
@@ -39,19 +42,19 @@ class FakeAllreduce:
 
     def _call(self, send, recv, count, dtype, op, comm):
         assert (op, comm) == (SUM, COMM) and dtype in (F32, F64)
+        assert send == IN_PLACE, "the kernel reduces in place"
         self.calls.append(count)
         if self.fail_at is not None and len(self.calls) > self.fail_at:
             return 1
         ctype = ctypes.c_float if dtype == F32 else ctypes.c_double
-        a = np.ctypeslib.as_array((ctype * count).from_address(send))
         b = np.ctypeslib.as_array((ctype * count).from_address(recv))
-        np.multiply(a, self.ranks, out=b)
+        b *= self.ranks
         return 0
 
     def handles(self):
         return {"address": ctypes.cast(self.fn, ctypes.c_void_p).value,
-                "pointer_handles": False, "comm": COMM, "op_sum": SUM, "float32": F32,
-                "float64": F64}
+                "pointer_handles": False, "in_place": IN_PLACE, "comm": COMM,
+                "op_sum": SUM, "float32": F32, "float64": F64}
 
 
 def _loop(rule, dtype, reduction=None, weights=None, momentum=0.9, l2=1e-3, combine="formed"):
@@ -150,8 +153,7 @@ def test_the_kernel_refuses_a_reduction_without_its_buffers():
     with pytest.raises(ValueError, match="gradient buffer"):
         _train.EpochKernel(loop.spec, net.params, np.zeros((4, 6)), np.zeros((4, 3)), None, 2,
                            loop.work, rule=_train.RULE_CODES["momentum"], state1=net.velocity,
-                           grads=np.zeros(net.params.size), reduced=np.zeros(1),
-                           allreduce=fake.handles())
+                           grads=np.zeros(net.params.size), allreduce=fake.handles())
     with pytest.raises(ValueError, match="n_steps differs"):
         _train.EpochKernel(loop.spec, net.params, np.zeros((4, 6)), np.zeros((4, 3)), None, 2,
                            loop.work, rule=_train.RULE_CODES["momentum"], state1=net.velocity,

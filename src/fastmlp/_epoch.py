@@ -103,15 +103,13 @@ class EpochLoop:
         formed = combine == "formed" or (combine is None and batch_rows > chunk)
         # A momentum step that fits one chunk writes its gradient straight
         # into the velocity; every other step needs a gradient buffer.
-        self.grads = self.reduced = None
+        self.grads = None
         parallel = {}
         if reduction is not None:
-            # The message: the gradient sums, then the step's rows, weight
-            # and loss sum.
-            size = layout.n_params + _train.REDUCED_EXTRA
-            self.grads, self.reduced = np.zeros(size, dtype), np.zeros(size, dtype)
-            parallel = dict(allreduce=reduction.allreduce, reduced=self.reduced,
-                            n_steps=reduction.n_steps)
+            # The message, reduced in place: the gradient sums, then the
+            # step's rows, weight and loss sum.
+            self.grads = np.zeros(layout.n_params + _train.REDUCED_EXTRA, dtype)
+            parallel = dict(allreduce=reduction.allreduce, n_steps=reduction.n_steps)
         elif formed or state.rule != _workspace.RULE_MOMENTUM:
             self.grads = np.empty(layout.n_params, dtype=dtype)
         self.kernel = _train.EpochKernel(

@@ -98,12 +98,15 @@ def allreduce_of(comm):
     """The reduction the compiled epoch calls: MPI_Allreduce's address in the
     MPI library mpi4py loaded (looked up through mpi4py's extension module,
     whose dependencies include that library) and the handles of comm,
-    MPI_SUM, MPI_FLOAT and MPI_DOUBLE. MPI handles are ints in the MPICH
-    ABI, pointers in Open MPI's."""
+    MPI_SUM, MPI_FLOAT and MPI_DOUBLE, and MPI_IN_PLACE. MPI handles are
+    ints in the MPICH ABI, pointers in Open MPI's."""
     MPI = _mpi()
     address = ctypes.cast(ctypes.CDLL(MPI.__file__).MPI_Allreduce, ctypes.c_void_p).value
+    pointer_bits = 8 * ctypes.sizeof(ctypes.c_void_p)
     return {"address": address,
             "pointer_handles": MPI._sizeof(MPI.Comm) != ctypes.sizeof(ctypes.c_int),
+            # The library's MPI_IN_PLACE ((void *) -1 in MPICH), as an address.
+            "in_place": int(MPI.IN_PLACE) % (1 << pointer_bits),
             "comm": MPI._handleof(comm), "op_sum": MPI._handleof(MPI.SUM),
             "float32": MPI._handleof(MPI.FLOAT), "float64": MPI._handleof(MPI.DOUBLE)}
 

@@ -37,9 +37,10 @@ cdef extern from "clock.h" nogil:
     double fm_monotonic_seconds()
 
 
-# Sums count elements of send over every process into recv (the same on
-# every process); nonzero on failure. ctx: the implementation's own state.
-ctypedef int (*ReduceFn)(void* ctx, const void* send, void* recv, Py_ssize_t count,
+# Sums count elements of buf over every process, in place (buf then holds
+# the same sums on every process); nonzero on failure. ctx: the
+# implementation's own state.
+ctypedef int (*ReduceFn)(void* ctx, void* buf, Py_ssize_t count,
                          bint is_double) noexcept nogil
 
 # The tail of the reduced message, after the n_params gradient sums.
@@ -51,10 +52,8 @@ cdef enum:
 
 
 cdef struct Reduction:
-    ReduceFn fn            # NULL: one process
-    void* ctx
-    void* recv             # n_params + REDUCED_TAIL elements; ep.grads (the
-                           # send buffer) has as many
+    ReduceFn fn            # NULL: one process; it reduces ep.grads (n_params
+    void* ctx              # + REDUCED_TAIL elements) in place
 
 
 cdef struct Epoch:
@@ -276,7 +275,7 @@ cdef inline int reduced_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcep
     cdef Batch b = begin_step(ep, step, dummy)
     cdef Py_ssize_t n = ep.net.n_params, i
     cdef floating* send = <floating*> ep.grads
-    cdef floating* total = <floating*> ep.reduction.recv
+    cdef floating* total = send     # reduced in place
     cdef double loss_sum = 0
     if b.rows > 0:
         loss_sum = form_gradient(ep, &b, <floating> ep.delta_coef)
@@ -286,7 +285,7 @@ cdef inline int reduced_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcep
     send[n + REDUCED_ROWS] = <floating> b.rows
     send[n + REDUCED_DENOM] = <floating> b.denom
     send[n + REDUCED_LOSS] = <floating> loss_sum
-    if ep.reduction.fn(ep.reduction.ctx, send, total, n + REDUCED_TAIL,
+    if ep.reduction.fn(ep.reduction.ctx, send, n + REDUCED_TAIL,
                        sizeof(floating) == sizeof(double)) != 0:
         return STATUS_REDUCE_FAILED
     b.rows = <Py_ssize_t> total[n + REDUCED_ROWS]

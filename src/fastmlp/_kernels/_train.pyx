@@ -494,11 +494,14 @@ cdef int reduced_step_f64(Epoch* ep, Py_ssize_t step) noexcept nogil:
     return reduced_step(ep, step, <double> 0)
 
 
-# The reduction of a data-parallel step: MPI_Allreduce(send, recv, count,
-# datatype, MPI_SUM, comm) of the MPI library that mpi4py loaded, called
+# The reduction of a data-parallel step: MPI_Allreduce(MPI_IN_PLACE, buf,
+# count, datatype, MPI_SUM, comm) of the MPI library that mpi4py loaded, called
 # without the GIL through its address; fastmlp._mpi finds the address and
 # the handles at run time, so the core never builds against MPI. Handles
-# are ints in the MPICH ABI and pointers in Open MPI's: two signatures.
+# are ints in the MPICH ABI and pointers in Open MPI's: two signatures. In
+# place, because MPICH then skips copying the message into the receive
+# buffer first (measured on 2 local ranks: 13-20% off the Allreduce of
+# 101,773 and 535,821 floats), and no second buffer is needed.
 ctypedef int (*AllreduceIntHandles)(const void*, void*, int, int, int, int) noexcept nogil
 ctypedef int (*AllreducePtrHandles)(const void*, void*, int, void*, void*,
                                     void*) noexcept nogil
@@ -507,20 +510,22 @@ ctypedef int (*AllreducePtrHandles)(const void*, void*, int, void*, void*,
 cdef struct MpiAllreduce:
     void* fn
     bint pointer_handles
+    uintptr_t in_place     # MPI_IN_PLACE of that library
     uintptr_t comm
     uintptr_t op_sum
     uintptr_t dtype[2]     # float32, float64
 
 
-cdef int mpi_allreduce(void* ctx, const void* send, void* recv, Py_ssize_t count,
-                       bint is_double) noexcept nogil:
+cdef int mpi_allreduce(void* ctx, void* buf, Py_ssize_t count, bint is_double) noexcept nogil:
     cdef MpiAllreduce* m = <MpiAllreduce*> ctx
+    cdef const void* in_place = <const void*> m.in_place
     if m.pointer_handles:
-        return (<AllreducePtrHandles> m.fn)(send, recv, <int> count,
+        return (<AllreducePtrHandles> m.fn)(in_place, buf, <int> count,
                                             <void*> m.dtype[is_double],
                                             <void*> m.op_sum, <void*> m.comm)
-    return (<AllreduceIntHandles> m.fn)(send, recv, <int> count, <int> m.dtype[is_double],
-                                        <int> m.op_sum, <int> m.comm)
+    return (<AllreduceIntHandles> m.fn)(in_place, buf, <int> count,
+                                        <int> m.dtype[is_double], <int> m.op_sum,
+                                        <int> m.comm)
 
 
 cdef class EpochKernel:
@@ -557,9 +562,9 @@ cdef class EpochKernel:
 
     allreduce: None (one process), or a data-parallel fit's reduction
     (fastmlp._mpi): a dict with "address" (of MPI_Allreduce),
-    "pointer_handles" (bool), "comm", "op_sum", "float32" and "float64"
-    (the handles as ints); grads and `reduced` then hold n_params +
-    REDUCED_EXTRA elements, the steps are reduced_step's, and n_steps (the
+    "pointer_handles" (bool), "in_place" (MPI_IN_PLACE), "comm", "op_sum",
+    "float32" and "float64" (the handles as ints); grads then holds
+    n_params + REDUCED_EXTRA elements, reduced in place, the steps are reduced_step's, and n_steps (the
     steps of an epoch on every process) may exceed this process's batches.
     """
     cdef Epoch ep
@@ -580,7 +585,7 @@ cdef class EpochKernel:
                  bint weighted_objective=False,
                  double loss_coef=1.0, double delta_coef=1.0, double beta_1=0.9,
                  double beta_2=0.999, double epsilon=1e-8, combine=None,
-                 allreduce=None, reduced=None, Py_ssize_t n_steps=-1):
+                 allreduce=None, Py_ssize_t n_steps=-1):
         # The Net points into the spec: keep the very array it was read from.
         spec = np.ascontiguousarray(spec, dtype=np.intp)
         cdef Net net = read_spec(spec)
@@ -640,7 +645,6 @@ cdef class EpochKernel:
         self.ep.grads = NULL
         self.ep.reduction.fn = NULL
         self.ep.reduction.ctx = NULL
-        self.ep.reduction.recv = NULL
         n_grads = n_params + (REDUCED_TAIL if combine == "reduced" else 0)
         if rule != RULE_MOMENTUM or combine != "fused":
             if getattr(grads, "shape", None) != (n_grads,):
@@ -651,12 +655,11 @@ cdef class EpochKernel:
         if combine == "reduced":
             if n_grads > 2**31 - 1:
                 raise ValueError("a reduced message is limited to 2**31 - 1 elements")
-            self.ep.reduction.recv = <void*> <uintptr_t> _address(
-                reduced, dtype, (n_grads,), "reduced", True)
             self.mpi.fn = <void*> <uintptr_t> allreduce["address"]
             if self.mpi.fn == NULL:
                 raise ValueError("allreduce needs the address of MPI_Allreduce")
             self.mpi.pointer_handles = bool(allreduce["pointer_handles"])
+            self.mpi.in_place = <uintptr_t> allreduce["in_place"]
             self.mpi.comm = <uintptr_t> allreduce["comm"]
             self.mpi.op_sum = <uintptr_t> allreduce["op_sum"]
             self.mpi.dtype[0] = <uintptr_t> allreduce["float32"]
@@ -698,7 +701,7 @@ cdef class EpochKernel:
         self.combine = combine
         self.dtype = np.dtype(dtype)
         self.keep = (spec, params, X, Y, row_weights, work, state1, state2, steps, grads,
-                     x_batch, reduced)
+                     x_batch)
 
     def _read_csr(self, X, x_batch, dtype, Py_ssize_t n_in, Py_ssize_t chunk):
         """Point the Epoch at CSR X (a fastmlp._sparse.CsrRows, its column
