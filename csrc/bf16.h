@@ -22,22 +22,15 @@ static inline uint16_t fm_bf16_round_bits(uint32_t u)
     return (uint16_t) (((u & 0x7fffffffu) > 0x7f800000u) ? quiet_nan : rounded);
 }
 
-/* The float32 value of bfloat16 bits, and x rounded to bfloat16 (as a
- * float32): the operands of the sparse first layer's bfloat16 products
- * (_kernels/_sparse_bf16.pxd), read one entry at a time. */
+/* The float32 value of bfloat16 bits: the weights and deltas of the sparse
+ * first layer's bfloat16 products (_kernels/_sparse_bf16.pxd), read one
+ * element at a time from their bfloat16 copies. */
 static inline float fm_bf16_widen(uint16_t b)
 {
     uint32_t u = (uint32_t) b << 16;
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
-}
-
-static inline float fm_bf16_round(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return fm_bf16_widen(fm_bf16_round_bits(u));
 }
 
 /* dst[i] = bfloat16 bits of src[i]; the loop compiled for each instruction

@@ -32,6 +32,14 @@ def _after(step):
     return f"after step {step - 1}" if step > 0 else "at the start of the epoch"
 
 
+def _bfloat16_values(values):
+    """float32 values rounded to bfloat16 (as float32), by the kernels' own
+    rounding."""
+    bits = np.empty(values.shape[0], dtype=np.uint16)
+    _train.bfloat16_bits(np.ascontiguousarray(values, dtype=np.float32), bits)
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
 class MLP(BaseMLP):
     """Multilayer perceptron trained by fused Cython kernels over BLAS.
 
@@ -41,6 +49,15 @@ class MLP(BaseMLP):
 
     # The kernels take class labels as indices: no n x K target in fit.
     _fit_class_indices = True
+
+    def _check_X(self, X):
+        Xc = super()._check_X(X)
+        if self.matmul_dtype is not None and isinstance(Xc, CsrRows):
+            # The sparse first layer reads X's stored values already rounded
+            # (_kernels/_sparse_bf16.pxd): rounded here once per call, into
+            # a copy, not once per product they enter.
+            Xc = CsrRows(Xc.indptr, Xc.indices, _bfloat16_values(Xc.data), Xc.shape)
+        return Xc
 
     def _check_matmul_support(self):
         if self.matmul_dtype == "bfloat16":

@@ -1,9 +1,11 @@
 # The sparse first layer (_sparse.pxd) with bfloat16 products: the same
 # loops, their two operands rounded to bfloat16 and the products summed in
-# float32, as the GEMMs of _bf16.pxd do. X's stored values are rounded as
-# they are read (no copy of X); the weights and the delta are read from
-# their bfloat16 copies (the shadows, written by the passes that produce
-# them). Without shadows (float32 and float64 products) the plain loops.
+# float32, as the GEMMs of _bf16.pxd do. X's stored values arrive rounded
+# (fastmlp.MLP rounds a copy once per call: rounding here would repeat it
+# for every output an entry enters); the weights and the delta are read
+# from their bfloat16 copies (the shadows, written by the passes that
+# produce them). Without shadows (float32 and float64 products) the plain
+# loops.
 from cython cimport floating
 from libc.stdint cimport uint16_t
 from libc.string cimport memset
@@ -15,12 +17,12 @@ from fastmlp._kernels._sparse cimport CsrRows, scale_block, sparse_backward, spa
 
 cdef extern from "bf16.h" nogil:
     float fm_bf16_widen(uint16_t b)
-    float fm_bf16_round(float x)
 
 
 cdef inline void rounded_forward(const CsrRows* x, const uint16_t* w, float* out, int rows,
                                  int n_in, int n_out, bint w_t) noexcept nogil:
-    """out = bf16(x) bf16(W)^T, in sparse_forward's loop orders."""
+    """out = x bf16(W)^T (x's values rounded already), in sparse_forward's
+    loop orders."""
     cdef const float* val = <const float*> x.data
     cdef const uint16_t* wj
     cdef float* o
@@ -31,7 +33,7 @@ cdef inline void rounded_forward(const CsrRows* x, const uint16_t* w, float* out
             o = out + <Py_ssize_t> r * n_out
             memset(o, 0, <size_t> n_out * sizeof(float))
             for k in range(x.indptr[r], x.indptr[r + 1]):
-                v = fm_bf16_round(val[k])
+                v = val[k]
                 wj = w + <Py_ssize_t> x.indices[k] * n_out
                 for j in range(n_out):
                     o[j] += v * fm_bf16_widen(wj[j])
@@ -41,15 +43,15 @@ cdef inline void rounded_forward(const CsrRows* x, const uint16_t* w, float* out
             for r in range(rows):
                 acc = 0
                 for k in range(x.indptr[r], x.indptr[r + 1]):
-                    acc += fm_bf16_round(val[k]) * fm_bf16_widen(wj[x.indices[k]])
+                    acc += val[k] * fm_bf16_widen(wj[x.indices[k]])
                 out[<Py_ssize_t> r * n_out + j] = acc
 
 
 cdef inline void rounded_backward(const CsrRows* x, const uint16_t* delta, float* out_w,
                                   float alpha, float beta, int rows, int n_in, int n_out,
                                   bint w_t) noexcept nogil:
-    """out_w = beta out_w + alpha bf16(delta)^T bf16(x), in sparse_backward's
-    loop orders."""
+    """out_w = beta out_w + alpha bf16(delta)^T x (x's values rounded
+    already), in sparse_backward's loop orders."""
     cdef const float* val = <const float*> x.data
     cdef const uint16_t* d
     cdef float* gj
@@ -60,7 +62,7 @@ cdef inline void rounded_backward(const CsrRows* x, const uint16_t* delta, float
         for r in range(rows):
             d = delta + <Py_ssize_t> r * n_out
             for k in range(x.indptr[r], x.indptr[r + 1]):
-                v = alpha * fm_bf16_round(val[k])
+                v = alpha * val[k]
                 gj = out_w + <Py_ssize_t> x.indices[k] * n_out
                 for j in range(n_out):
                     gj[j] += v * fm_bf16_widen(d[j])
@@ -70,7 +72,7 @@ cdef inline void rounded_backward(const CsrRows* x, const uint16_t* delta, float
             for r in range(rows):
                 v = alpha * fm_bf16_widen(delta[<Py_ssize_t> r * n_out + j])
                 for k in range(x.indptr[r], x.indptr[r + 1]):
-                    gj[x.indices[k]] += v * fm_bf16_round(val[k])
+                    gj[x.indices[k]] += v * val[k]
 
 
 cdef inline void sparse_forward_op(const GemmBackend* be, const CsrRows* x,
