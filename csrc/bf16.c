@@ -43,6 +43,24 @@ void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
     to_bf16_baseline(src, dst, n);
 }
 
+void fm_gather_to_bf16(const float* src, const ptrdiff_t* idx, size_t rows, size_t cols,
+                       uint16_t* dst)
+{
+    for (size_t r = 0; r < rows; r++) {
+        /* The next row starts anywhere: ask for its first lines now. */
+        if (r + 1 < rows) {
+            const char* next = (const char*)(src + (size_t)idx[r + 1] * cols);
+#if defined(__GNUC__) || defined(__clang__)
+            for (size_t b = 0; b < cols * sizeof(float) && b < 512; b += 64)
+                __builtin_prefetch(next + b, 0, 3);
+#else
+            (void)next;
+#endif
+        }
+        fm_to_bf16(src + (size_t)idx[r] * cols, dst + r * cols, cols);
+    }
+}
+
 static long bf16_gemm_failures;
 
 void fm_bf16_gemm_failed(float* c, int m, int n, int ldc)

@@ -38,6 +38,12 @@ static inline float fm_bf16_widen(uint16_t b)
  * (fm_simd_active: FASTMLP_SIMD applies here too). */
 void fm_to_bf16(const float* src, uint16_t* dst, size_t n);
 
+/* dst (rows x cols) = bfloat16 bits of the rows idx[0..rows) of src: the
+ * batch gather of bfloat16 products, which writes only the copy the GEMMs
+ * read (the rows' float32 values are read by nothing else). */
+void fm_gather_to_bf16(const float* src, const ptrdiff_t* idx, size_t rows, size_t cols,
+                       uint16_t* dst);
+
 /* A bfloat16 GEMM the library refused (a nonzero status: oneDNN's, which
  * reports failure instead of computing): c (m x n, leading dimension ldc)
  * becomes NaN, so the failure cannot pass for a result (a fit stops at

@@ -18,7 +18,9 @@
 #   converted while in cache;
 # - refresh: the output delta (and all weights when a call or a training
 #   run starts);
-# - bind_x: the chunk of input rows, when forward_rows starts on it.
+# - bind_x: the chunk of input rows, when forward_rows starts on it, unless
+#   gather_x_op wrote its copy as it gathered the rows (then the chunk's
+#   float32 rows are never written: only the GEMMs read them).
 # Float64 and the float32 backends without a ctx take the plain paths.
 from cython cimport floating
 from libc.stdint cimport uint16_t, uintptr_t
@@ -26,11 +28,13 @@ from libc.stdint cimport uint16_t, uintptr_t
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._elementwise cimport (
-    FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum)
+    FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum, gather_rows)
 from fastmlp._kernels._update cimport Update, update_block
 
 cdef extern from "bf16.h" nogil:
     void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
+    void fm_gather_to_bf16(const float* src, const Py_ssize_t* idx, size_t rows,
+                           size_t cols, uint16_t* dst)
 
 cdef enum:
     # Rows per block of a fused pass: a block of a 2048-wide layer (64 KiB
@@ -50,6 +54,7 @@ cdef struct Bf16Shadow:
     uintptr_t x             # the current chunk of input rows, if bound
     size_t x_n
     uint16_t* x_bf
+    bint x_gathered         # x_bf holds the rows gather_x_op gathered to x
 
 
 cdef inline bint within(uintptr_t p, uintptr_t base, size_t n) noexcept nogil:
@@ -94,13 +99,35 @@ cdef inline void refresh(const GemmBackend* be, const floating* p, size_t n) noe
 
 
 cdef inline void bind_x(const GemmBackend* be, const floating* x, size_t n) noexcept nogil:
-    """x[0:n], the chunk of input rows the next products read, converted."""
+    """x[0:n], the chunk of input rows the next products read, converted
+    (unless gather_x_op just gathered it so)."""
     cdef Bf16Shadow* s = shadow(be, <floating> 0)
     if floating is float:
         if s != NULL:
+            if s.x_gathered and s.x == <uintptr_t> x and s.x_n == n:
+                s.x_gathered = False
+                return
+            s.x_gathered = False
             s.x = <uintptr_t> x
             s.x_n = n
             fm_to_bf16(x, s.x_bf, n)
+
+
+cdef inline void gather_x_op(const GemmBackend* be, const floating* src,
+                             const Py_ssize_t* idx, size_t rows, size_t cols,
+                             floating* x) noexcept nogil:
+    """x = the rows idx[0..rows) of src; with shadows only x's bfloat16
+    copy is written, in the gather itself, and bound for the next forward
+    pass on x (bind_x)."""
+    cdef Bf16Shadow* s = shadow(be, <floating> 0)
+    if s == NULL:
+        gather_rows(src, idx, rows, cols, x)
+        return
+    if floating is float:
+        fm_gather_to_bf16(src, idx, rows, cols, s.x_bf)
+        s.x = <uintptr_t> x
+        s.x_n = rows * cols
+        s.x_gathered = True
 
 
 cdef inline int block_rows(size_t cols) noexcept nogil:

@@ -27,6 +27,7 @@ from libc.math cimport isfinite
 
 from fastmlp._kernels._codes cimport (
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK, STATUS_REDUCE_FAILED)
+from fastmlp._kernels._bf16 cimport gather_x_op
 from fastmlp._kernels._elementwise cimport gather_rows, output_loss
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, update_layer
 from fastmlp._kernels._sparse cimport CsrBatch, CsrRows, csr_block, gather_csr
@@ -140,7 +141,7 @@ cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
                 if ep.perm != NULL else csr_block(&ep.xs, first))
     if ep.perm != NULL:
         if px != NULL:
-            gather_rows(px, ep.perm + first, <size_t> rows, <size_t> ep.n_in,
+            gather_x_op(net.gemm, px, ep.perm + first, <size_t> rows, <size_t> ep.n_in,
                         pw + net.off_xbuf)
             c.x = pw + net.off_xbuf
         gather_rows(py, ep.perm + first, <size_t> rows, <size_t> ep.y_cols, pw + net.off_ybuf)

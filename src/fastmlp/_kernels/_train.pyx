@@ -190,6 +190,7 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
         bb.sh.params_bf = region + net.off_bf16
         bb.sh.x = 0
         bb.sh.x_n = 0
+        bb.sh.x_gathered = False
         bb.sh.x_bf = region + net.off_bf16 + net.n_params
         bb.be.ctx = &bb.sh
         net.gemm = &bb.be
