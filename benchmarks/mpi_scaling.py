@@ -16,7 +16,10 @@ second, every rank's rows counted) of
   right after its backward pass), without any exchange between ranks;
 alternated round by round, best of the rounds taken (the machine is shared).
 Each 2-rank job also times one in-place mpi4py Allreduce of the config's parameter
-count (plus the 3 tail elements the step's message carries). Then the
+count (plus the 3 tail elements the step's message carries), and reports
+the time per step its training spent inside the reduction (the epoch
+kernel's reduce_seconds, on the rank that waited more): the Allreduce plus
+the wait for the slower rank, since the ranks' steps run in lockstep. Then the
 ring-allreduce model's efficiency at 8, 32 and 128 ranks over 10 and 25
 Gb/s. The MPI settings are those of tests/mpi_launch.py; OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE are unset for the measured jobs.
@@ -69,6 +72,15 @@ def worker(name, threads, use_comm, reduced_self=False):
     # In the model dtype already: fit's validation then copies nothing.
     X = np.ascontiguousarray(X, dtype=cfg.dtype)
     epochs = max(1, 4000 // cfg.steps) if cfg.steps >= 100 else cfg.epochs * 4
+    # Each fit's epoch object, for the time its steps spent in the reduction.
+    loops = []
+    made = fastmlp._epoch.EpochLoop.for_model
+
+    def recording(*args, **kwargs):
+        loops.append(made(*args, **kwargs))
+        return loops[-1]
+    fastmlp._epoch.EpochLoop.for_model = recording
+    in_reduction = None
     with threadpool_limits(limits=threads, user_api="blas"):
         net = fastmlp.MLP(cfg.sizes, loss=cfg.loss, dtype=cfg.dtype, seed=0)
         fit = net.fit
@@ -83,7 +95,10 @@ def worker(name, threads, use_comm, reduced_self=False):
             start = time.perf_counter()
             fit(X, y, epochs=epochs, batch_size=cfg.batch, lr=LR, momentum=MOMENTUM,
                 shuffle=False, comm=comm)
-            best = min(best, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            if seconds < best:
+                best = seconds
+                in_reduction = loops[-1].kernel.reduce_seconds / (cfg.steps * epochs)
         blas_threads = [i.get("num_threads") for i in threadpool_info()
                         if i.get("user_api") == "blas"]
     ranks = 1 if comm is None else comm.Get_size()
@@ -100,6 +115,9 @@ def worker(name, threads, use_comm, reduced_self=False):
             comm.Allreduce(MPI.IN_PLACE, buf)
             times.append(time.perf_counter() - start)
         out["allreduce_seconds"] = float(np.median(times))
+        # Per step inside training: the Allreduce plus the wait for the
+        # slower rank (the steps run in lockstep).
+        out["in_reduction_seconds"] = float(np.max(comm.allgather(in_reduction)))
         out["n_params"] = int(net.params.size)
         # The call the compiled epoch makes instead (through ctypes here,
         # which adds about a microsecond): MPI_Allreduce by its address.
@@ -235,7 +253,7 @@ def main():
                      best["2 independent"][0], step, step2,
                      reduced["seconds"] / reduced["steps"],
                      (two["raw_allreduce_seconds"], two["allreduce_seconds"]),
-                     two["n_params"]))
+                     two["n_params"], two["in_reduction_seconds"]))
     print("loadavg at end:", open("/proc/loadavg").read().strip())
     if busy_seen:
         print(f"CPU busy (other processes) just before the jobs: median "
@@ -243,14 +261,16 @@ def main():
     print("\n| config | 1 rank rows/s | 2 ranks rows/s | 2 ranks / 1 | 2 BLAS threads / 1 "
           "| 2 independent fits / 1 | step, 1 rank | step, 2 ranks | data-parallel step "
           "without exchange, 1 rank | Allreduce, 2 local "
-          "ranks: MPI_Allreduce call (the kernel's) / mpi4py |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, one, two, thr, pair, step, step2, stepr, ar, n in rows:
+          "ranks: MPI_Allreduce call (the kernel's) / mpi4py | in the reduction per "
+          "step of training, 2 ranks (the rank that waited more) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, one, two, thr, pair, step, step2, stepr, ar, n, inside in rows:
         print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {thr / one:.2f}x "
               f"| {pair / one:.2f}x "
               f"| {step * 1e6:.1f} us | {step2 * 1e6:.1f} us "
               f"| {stepr * 1e6:.1f} us ({stepr / step:.2f}x) "
-              f"| {ar[0] * 1e6:.1f} / {ar[1] * 1e6:.1f} us ({n + 3:,} floats) |")
+              f"| {ar[0] * 1e6:.1f} / {ar[1] * 1e6:.1f} us ({n + 3:,} floats) "
+              f"| {inside * 1e6:.1f} us |")
     for latency in (20e-6, 0.0):
         print(f"\nring-allreduce model, weak-scaling efficiency step / (step + allreduce), "
               f"no overlap, latency {latency * 1e6:.0f} us per hop"
@@ -258,7 +278,7 @@ def main():
         print("| config | 8 x 10 Gb/s | 32 x 10 | 128 x 10 | 8 x 25 Gb/s | 32 x 25 | "
               "128 x 25 |")
         print("|---|---|---|---|---|---|---|")
-        for name, _, _, _, _, step, _, _, _, n in rows:
+        for name, _, _, _, _, step, _, _, _, n, _ in rows:
             cells = [ring_efficiency(step, n, p, g, latency=latency)
                      for g in (10, 25) for p in (8, 32, 128)]
             print(f"| {name} | " + " | ".join(f"{c:.0%}" for c in cells) + " |")

@@ -687,6 +687,7 @@ cdef class EpochKernel:
         self.ep.loss_coef = loss_coef
         self.ep.delta_coef = delta_coef
         self.ep.total = 0
+        self.ep.reduce_seconds = 0
         self.is_double = dtype == np.float64
         if combine == "fused":
             self.step_fn = fused_step_f64 if self.is_double else fused_step_f32
@@ -794,6 +795,12 @@ cdef class EpochKernel:
                 else:
                     fold_velocity(&self.ep.update, <float> 0)
         return status, self.ep.total, stopped
+
+    @property
+    def reduce_seconds(self):
+        """Seconds this kernel's steps spent in the reduction (waiting for
+        the other processes included); 0 without one."""
+        return self.ep.reduce_seconds
 
     @property
     def state_size(self):
