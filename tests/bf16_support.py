@@ -17,8 +17,8 @@ needs_bf16_gemm = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON
 
 # Why each library cannot run here (None: it can). oneDNN refuses CPUs
 # without bfloat16 instructions (its probe product, fastmlp._bf16lib).
-LIBRARY_SKIPS = {name: _bf16lib._load(name)[2] if _bf16lib._load(name)[0] is None else None
-                 for name in _bf16lib.LIBRARIES}
+LIBRARY_SKIPS = {name: (None if lib is not None else why)
+                 for name, (lib, _, why) in ((n, _bf16lib._load(n)) for n in _bf16lib.LIBRARIES)}
 
 
 @pytest.fixture(params=_bf16lib.LIBRARIES)

@@ -51,8 +51,9 @@ def bf16_region(layout, rows, gemm, sparse=False):
     """Workspace elements (float32) of the bfloat16 copies of the GEMM
     operands (_kernels/_bf16.pxd): one bfloat16 per element of the float32
     workspace before it, per parameter and per element of a chunk of dense
-    input rows (sparse X: none; its entries are rounded as they are read,
-    _sparse_bf16.pxd), two to a float32 element; none for other backends."""
+    input rows (sparse X: none; fastmlp.MLP rounds its stored values, which
+    _sparse_bf16.pxd reads), two to a float32 element; none for other
+    backends."""
     if gemm != "bf16":
         return 0
     halves = (rows * row_width(layout.sizes, sparse) + layout.n_params

@@ -15,9 +15,21 @@
 # preallocated by the caller for the fullest batch (fastmlp._sparse.
 # batch_capacity).
 from cython cimport floating
+from libc.stdint cimport uint16_t
 from libc.string cimport memcpy, memset
 
 from fastmlp._kernels._elementwise cimport FM_IDENTITY, bias_activate, colsum
+
+cdef extern from "bf16.h" nogil:
+    float fm_bf16_widen(uint16_t b)
+
+# A weight or delta operand of the sparse layer's products: in the model
+# dtype, or the bfloat16 bits of its copy (bfloat16 products,
+# _sparse_bf16.pxd; read as float32 values).
+ctypedef fused sparse_operand:
+    float
+    double
+    uint16_t
 
 
 cdef struct CsrRows:
@@ -65,15 +77,23 @@ cdef inline CsrRows gather_csr(const CsrRows* x, const Py_ssize_t* rows, Py_ssiz
     return out
 
 
-cdef inline void sparse_forward(const CsrRows* x,        # IN  rows of CSR input
-                                const floating* w,       # IN  W (or W^T if w_t)
-                                const floating* b,       # IN  n_out
+cdef inline floating operand_value(const sparse_operand* p, Py_ssize_t i,
+                                   floating dummy) noexcept nogil:
+    """Element i of a weight or delta operand: the value itself, or the
+    float32 value of bfloat16 bits (the operand's bfloat16 copy)."""
+    if sparse_operand is uint16_t:
+        return fm_bf16_widen(p[i])
+    else:
+        return <floating> p[i]
+
+
+cdef inline void sparse_product(const CsrRows* x,        # IN  rows of CSR input
+                                const sparse_operand* w, # IN  W (or W^T if w_t)
                                 floating* out,           # OUT rows x n_out
-                                int rows, int n_in, int n_out, int act,
-                                bint w_t) noexcept nogil:
-    """out = act(x W^T + b); act < 0 leaves the pre-activation."""
+                                int rows, int n_in, int n_out, bint w_t) noexcept nogil:
+    """out = x W^T (no bias, no activation)."""
     cdef const floating* val = <const floating*> x.data
-    cdef const floating* wj
+    cdef const sparse_operand* wj
     cdef floating* o
     cdef floating v
     cdef Py_ssize_t r, k, j
@@ -86,7 +106,7 @@ cdef inline void sparse_forward(const CsrRows* x,        # IN  rows of CSR input
                 v = val[k]
                 wj = w + <Py_ssize_t> x.indices[k] * n_out
                 for j in range(n_out):
-                    o[j] += v * wj[j]
+                    o[j] += v * operand_value(wj, j, v)
     else:
         # One row of W at a time, for every row of the block: the row stays
         # in cache while the block's entries pick from it (the other order
@@ -97,8 +117,18 @@ cdef inline void sparse_forward(const CsrRows* x,        # IN  rows of CSR input
             for r in range(rows):
                 acc = 0
                 for k in range(x.indptr[r], x.indptr[r + 1]):
-                    acc += val[k] * wj[x.indices[k]]
+                    acc += val[k] * operand_value(wj, x.indices[k], acc)
                 out[<Py_ssize_t> r * n_out + j] = acc
+
+
+cdef inline void sparse_forward(const CsrRows* x,        # IN  rows of CSR input
+                                const floating* w,       # IN  W (or W^T if w_t)
+                                const floating* b,       # IN  n_out
+                                floating* out,           # OUT rows x n_out
+                                int rows, int n_in, int n_out, int act,
+                                bint w_t) noexcept nogil:
+    """out = act(x W^T + b); act < 0 leaves the pre-activation."""
+    sparse_product(x, w, out, rows, n_in, n_out, w_t)
     bias_activate(act if act >= 0 else FM_IDENTITY, out, b, rows, n_out)
 
 
@@ -112,16 +142,15 @@ cdef inline void scale_block(floating* a, size_t n, floating beta) noexcept nogi
             a[i] *= beta
 
 
-cdef inline void sparse_backward(const CsrRows* x,      # IN  rows of CSR input
-                                 const floating* delta, # IN  rows x n_out, dLoss/dz
-                                 floating* out_w,       # OUT in W's layout
-                                 floating* out_b,       # OUT n_out, or NULL
-                                 floating alpha, floating beta,
-                                 int rows, int n_in, int n_out, bint w_t) noexcept nogil:
-    """out_w = beta out_w + alpha delta^T x; out_b likewise with column sums
-    (NULL: formed by the layer above, as in dense_backward)."""
+cdef inline void sparse_weight_gradient(const CsrRows* x,           # IN  rows of CSR input
+                                        const sparse_operand* delta,  # IN  rows x n_out
+                                        floating* out_w,              # OUT in W's layout
+                                        floating alpha, floating beta,
+                                        int rows, int n_in, int n_out,
+                                        bint w_t) noexcept nogil:
+    """out_w = beta out_w + alpha delta^T x."""
     cdef const floating* val = <const floating*> x.data
-    cdef const floating* d
+    cdef const sparse_operand* d
     cdef floating* gj
     cdef floating v
     cdef Py_ssize_t r, k, j
@@ -133,15 +162,26 @@ cdef inline void sparse_backward(const CsrRows* x,      # IN  rows of CSR input
                 v = alpha * val[k]
                 gj = out_w + <Py_ssize_t> x.indices[k] * n_out
                 for j in range(n_out):
-                    gj[j] += v * d[j]
+                    gj[j] += v * operand_value(d, j, v)
     else:
-        # Row by row of dW, as in sparse_forward; each weight still
+        # Row by row of dW, as in sparse_product; each weight still
         # accumulates its terms in the same order.
         for j in range(n_out):
             gj = out_w + <Py_ssize_t> j * n_in
             for r in range(rows):
-                v = alpha * delta[<Py_ssize_t> r * n_out + j]
+                v = alpha * operand_value(delta, <Py_ssize_t> r * n_out + j, alpha)
                 for k in range(x.indptr[r], x.indptr[r + 1]):
                     gj[x.indices[k]] += v * val[k]
+
+
+cdef inline void sparse_backward(const CsrRows* x,      # IN  rows of CSR input
+                                 const floating* delta, # IN  rows x n_out, dLoss/dz
+                                 floating* out_w,       # OUT in W's layout
+                                 floating* out_b,       # OUT n_out, or NULL
+                                 floating alpha, floating beta,
+                                 int rows, int n_in, int n_out, bint w_t) noexcept nogil:
+    """out_w = beta out_w + alpha delta^T x; out_b likewise with column sums
+    (NULL: formed by the layer above, as in dense_backward)."""
+    sparse_weight_gradient(x, delta, out_w, alpha, beta, rows, n_in, n_out, w_t)
     if out_b != NULL:
         colsum(delta, rows, n_out, alpha, beta, out_b)

@@ -277,22 +277,21 @@ cdef inline int reduced_step(Epoch* ep, Py_ssize_t step, floating dummy) noexcep
     all processes, whose gradient is the summed one divided by its weight."""
     cdef Batch b = begin_step(ep, step, dummy)
     cdef Py_ssize_t n = ep.net.n_params, i
-    cdef floating* send = <floating*> ep.grads
-    cdef floating* total = send     # reduced in place
+    cdef floating* total = <floating*> ep.grads   # sent, then reduced in place
     cdef double loss_sum = 0, started
     cdef int failed
     if b.rows > 0:
         loss_sum = form_gradient(ep, &b, <floating> ep.delta_coef)
     else:
         for i in range(n):
-            send[i] = 0
-    send[n + REDUCED_ROWS] = <floating> b.rows
-    send[n + REDUCED_DENOM] = <floating> b.denom
-    send[n + REDUCED_LOSS] = <floating> loss_sum
+            total[i] = 0
+    total[n + REDUCED_ROWS] = <floating> b.rows
+    total[n + REDUCED_DENOM] = <floating> b.denom
+    total[n + REDUCED_LOSS] = <floating> loss_sum
     # Two clock reads per step (tens of ns against a reduction of 5 us or
     # more) tell the reduction's own time from the step's.
     started = fm_monotonic_seconds()
-    failed = ep.reduction.fn(ep.reduction.ctx, send, n + REDUCED_TAIL,
+    failed = ep.reduction.fn(ep.reduction.ctx, total, n + REDUCED_TAIL,
                              sizeof(floating) == sizeof(double))
     ep.reduce_seconds += fm_monotonic_seconds() - started
     if failed != 0:

@@ -565,8 +565,9 @@ cdef class EpochKernel:
     (fastmlp._mpi): a dict with "address" (of MPI_Allreduce),
     "pointer_handles" (bool), "in_place" (MPI_IN_PLACE), "comm", "op_sum",
     "float32" and "float64" (the handles as ints); grads then holds
-    n_params + REDUCED_EXTRA elements, reduced in place, the steps are reduced_step's, and n_steps (the
-    steps of an epoch on every process) may exceed this process's batches.
+    n_params + REDUCED_EXTRA elements, reduced in place, the steps are
+    reduced_step's, and n_steps (the steps of an epoch on every process) may
+    exceed this process's batches.
     """
     cdef Epoch ep
     cdef MpiAllreduce mpi
