@@ -40,18 +40,15 @@ sys.path.insert(0, str(HERE))
 def fit_reduced_on_self(net, X, y, **options):
     """net.fit(X, y, **options) through the data-parallel step, reducing
     over MPI_COMM_SELF (one rank: the reduction is a copy). fit(comm=) takes
-    the plain step for a communicator of one rank, so this goes one level
-    down, as fastmlp._mpi.fit does for more ranks."""
-    import inspect
-
+    the plain step for a communicator of one rank, so this gives the fit
+    the data-parallel strategy itself, as fastmlp._mpi.strategy does for
+    more ranks."""
     from mpi4py import MPI
 
     from fastmlp import _mpi
-    defaults = {k: p.default for k, p in inspect.signature(net.fit).parameters.items()
-                if p.default is not inspect.Parameter.empty and k != "comm"}
-    plan = net._plan_fit(X, y, **{**defaults, **options})
-    _mpi.reduce_over(MPI.COMM_SELF, plan, options["batch_size"])
-    return net._fit_planned(plan)
+    from fastmlp._fit_settings import FitArguments
+    return net._fit_with(_mpi.MpiRanks(MPI.COMM_SELF), X, y,
+                         FitArguments.with_defaults(**options))
 
 
 def worker(name, threads, use_comm, reduced_self=False):

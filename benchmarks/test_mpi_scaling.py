@@ -46,14 +46,21 @@ def test_reduced_step_on_self_trains_like_fit_and_goes_through_the_reduction(mon
     y = rng.integers(0, 3, 50)
     made = []
     real = _mpi.Reduction
+    begin = _mpi.MpiRanks.begin
 
     def recording(*args, **kwargs):
         made.append(args)
         return real(*args, **kwargs)
+
+    def recording_begin(strategy, *args):
+        begun = begin(strategy, *args)
+        made.append(("total weight", strategy.total_weight))
+        return begun
     monkeypatch.setattr(_mpi, "Reduction", recording)
+    monkeypatch.setattr(_mpi.MpiRanks, "begin", recording_begin)
     nets = [fastmlp.MLP([6, 8, 3], loss="cross_entropy", seed=1) for _ in range(2)]
     options = dict(epochs=3, batch_size=7, lr=0.1, momentum=0.9, shuffle=False)
     nets[0].fit(X, y, **options)
     mpi_scaling.fit_reduced_on_self(nets[1], X, y, **options)
-    assert len(made) == 1 and made[0][1] == 8 and made[0][2] == 50
+    assert len(made) == 2 and made[0][1] == 8 and made[1] == ("total weight", 50)
     np.testing.assert_allclose(nets[1].params, nets[0].params, rtol=0, atol=1e-5)

@@ -21,7 +21,9 @@ import pytest
 import fastmlp
 from fastmlp import _mpi
 from fastmlp._epoch import EpochLoop, OptimizerState
+from fastmlp._fit_settings import FitArguments
 from fastmlp._kernels import _train
+from fastmlp._strategy import SingleProcess
 
 COMBINE_RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 ALLREDUCE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
@@ -57,6 +59,14 @@ class FakeAllreduce:
                 "op_sum": SUM, "float32": F32, "float64": F64}
 
 
+class Reducing(SingleProcess):
+    """A fit's strategy whose steps reduce through the given stand-in."""
+
+    def __init__(self, reduction):
+        super().__init__()
+        self.reduction = reduction
+
+
 def _loop(rule, dtype, reduction=None, weights=None, momentum=0.9, l2=1e-3, combine="formed"):
     rng = np.random.default_rng(4)
     net = fastmlp.MLP([6, 9, 7, 3], activation="tanh", loss="cross_entropy", dtype=dtype,
@@ -88,7 +98,7 @@ def test_reduced_step_over_identical_ranks_is_the_formed_step(rule, dtype, weigh
     fake = FakeAllreduce(ranks)
     # Two steps more per epoch than this rank's 5 batches: every rank has
     # run out of rows there (all ranks are alike), so they change nothing.
-    reduction = _mpi.Reduction(fake.handles(), n_steps=7, total_weight=1.0)
+    reduction = _mpi.Reduction(fake.handles(), n_steps=7)
     net2, state2, reduced = _loop(rule, dtype, reduction, weights)
     assert reduced.kernel.combine == "reduced"
     t2 = _train_3_epochs(reduced)
@@ -120,7 +130,7 @@ def test_reduced_momentum_step_mixes_in_the_update_pass_like_the_fused_step(dtyp
     t1 = _train_3_epochs(fused)
     fake = FakeAllreduce(2)
     net2, state2, reduced = _loop("momentum", dtype,
-                                  _mpi.Reduction(fake.handles(), n_steps=5, total_weight=1.0),
+                                  _mpi.Reduction(fake.handles(), n_steps=5),
                                   momentum=momentum, l2=l2)
     t2 = _train_3_epochs(reduced)
     tol = COMBINE_RTOL[dtype]
@@ -133,19 +143,22 @@ def test_reduced_momentum_step_mixes_in_the_update_pass_like_the_fused_step(dtyp
 def test_a_failed_reduction_stops_the_epoch_before_its_update():
     fake = FakeAllreduce(2, fail_at=2)
     net, state, loop = _loop("momentum", np.float64,
-                             _mpi.Reduction(fake.handles(), n_steps=5, total_weight=1.0))
+                             _mpi.Reduction(fake.handles(), n_steps=5))
     # (Each stand-in kept referenced while the kernel may call it.)
     fake_ok = FakeAllreduce(2)
     net_ok, _, loop_ok = _loop("momentum", np.float64,
-                               _mpi.Reduction(fake_ok.handles(), n_steps=5, total_weight=1.0))
+                               _mpi.Reduction(fake_ok.handles(), n_steps=5))
     status, _, step = loop.run(None, 0.05)
     loop_ok.kernel.run(None, 0.05, steps=2)
     assert status == _train.STATUS_CODES["reduce_failed"] and step == 2
     np.testing.assert_array_equal(net.params, net_ok.params)   # steps 0 and 1 only
     failing = FakeAllreduce(2, fail_at=0)
     m = fastmlp.MLP([6, 9, 7, 3], seed=1)
-    run = m._epoch_runner(np.ones((40, 6), np.float32), np.ones((40, 3), np.float32), 8, 0.05,
-                          0.9, reduction=_mpi.Reduction(failing.handles(), 5, 80.0))
+    strategy = Reducing(_mpi.Reduction(failing.handles(), 5))
+    settings, data = strategy.begin(
+        m, np.ones((40, 6), np.float32), np.ones((40, 3), np.float32),
+        FitArguments.with_defaults(batch_size=8, lr=0.05, momentum=0.9))
+    run = m._epoch_runner(data, settings, strategy)
     with pytest.raises(RuntimeError, match="MPI_Allreduce of the gradient failed"):
         run(None)
 

@@ -7,6 +7,8 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
+from fastmlp._fit_settings import FitArguments, FitData
+from fastmlp._strategy import SingleProcess
 
 from conftest import make_data
 
@@ -163,7 +165,10 @@ def test_training_steps_allocate_nothing():
     X, y = make_data("labels", 4000, sizes)
     net = fastmlp.MLP(sizes, loss="cross_entropy", seed=0)
     Xc, Y = net._check_Xy(X, y)
-    run = net._epoch_runner(Xc, Y, 1, 0.01, 0.9)
+    strategy = SingleProcess()
+    settings, _ = strategy.begin(net, X, y, FitArguments.with_defaults(batch_size=1, lr=0.01,
+                                                                       momentum=0.9))
+    run = net._epoch_runner(FitData(Xc, Y, None), settings, strategy)
     perm = net.rng.permutation(4000)
     run(perm)  # warm up: first-call costs are not per step
     peak = _traced_peak(lambda: run(perm))

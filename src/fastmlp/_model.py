@@ -9,21 +9,23 @@ what each method returns. Subclasses supply the numerics through these hooks:
 - ``_objective(X, Y, outputs=None)``: the objective (mean loss + l2 term)
   as a float, also writing the output activations into ``outputs`` if given;
 - ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
-- ``_epoch_runner(X, Y, rows, lr, momentum, isolated=True, row_weights=None)``
-  (Y: what ``_check_Xy(X, y, self._fit_class_indices)`` gave, for fit,
-  loss, gradients and validation data alike):
-  a callable ``run(perm, lr=None)`` that trains one epoch (rows in ``perm``
-  order, or in order when ``perm`` is None; at learning rate ``lr``, None
-  meaning the one given to the runner) and returns the mean of its batch
-  objectives weighted by their rows (by their weights, with
-  ``row_weights``: then each batch's objective weighs its rows, and a batch
-  of weight 0 takes no step); ``isolated=False`` says that the model may be
-  changed by others between two calls;
+- ``_epoch_runner(data, settings, strategy)`` (fastmlp._fit_settings'
+  FitData and FitSettings of a validated fit, Y as
+  ``_check_Xy(X, y, self._fit_class_indices)`` gave it, for fit, loss,
+  gradients and validation data alike; the fit's execution strategy,
+  fastmlp._strategy): a callable ``run(perm, lr=None)`` that trains one
+  epoch (rows in ``perm`` order, or in order when ``perm`` is None; at
+  learning rate ``lr``, None meaning the settings' constant one) and
+  returns the mean of its batch objectives weighted by their rows (by
+  their weights, with row weights: then each batch's objective weighs its
+  rows, and a batch of weight 0 takes no step) over every process
+  (``strategy.total_weight``); a fit with a callback may change the model
+  between two calls;
 - ``_layer_stats(X, Y or None)``: the (n_layers, 7) table of
   fastmlp._stats.COLUMNS for one pass over X;
-- ``_fit_on_comm(comm, X, y, options)``: fit with a communicator (fastmlp.MLP:
-  the data-parallel fit of fastmlp._mpi, which reuses ``_plan_fit`` and
-  ``_fit_planned``); here a TypeError.
+- ``_strategy(comm)``: the execution strategy of fit(comm=comm)
+  (fastmlp.MLP: a data-parallel one for a communicator, fastmlp._mpi);
+  here SingleProcess, and a TypeError for a communicator.
 
 Because both implementations inherit the same orchestration, the same seed
 gives them the same initial weights and the same shuffles.
@@ -37,8 +39,10 @@ from . import _frames
 from . import _progress
 from . import _stats
 from . import _validation as v
+from ._fit_settings import FitArguments
 from ._init import initialize
 from ._layout import Layout, first_layer_transposed
+from ._strategy import SingleProcess
 
 
 class DivergenceError(FloatingPointError):
@@ -85,13 +89,6 @@ class _EarlyStopping:
             np.copyto(live, copy)
         self.net.optimizer_steps = self.steps
         self.net.best_epoch = self.best_epoch
-
-
-class _FitPlan:
-    """A fit's validated arguments and data (BaseMLP._plan_fit)."""
-
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
 
 
 class BaseMLP:
@@ -233,109 +230,81 @@ class BaseMLP:
         data-parallel fit over its processes, each with its own rows
         (fastmlp.MLP only; fastmlp._mpi).
         """
-        options = dict(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
-                       shuffle=shuffle, optimizer=optimizer, beta_2=beta_2,
-                       epsilon=epsilon, sample_weight=sample_weight,
-                       class_weight=class_weight, validation_data=validation_data,
-                       patience=patience, min_delta=min_delta, verbose=verbose,
-                       callback=callback)
+        arguments = FitArguments(
+            epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, shuffle=shuffle,
+            optimizer=optimizer, beta_2=beta_2, epsilon=epsilon, sample_weight=sample_weight,
+            class_weight=class_weight, validation_data=validation_data, patience=patience,
+            min_delta=min_delta, verbose=verbose, callback=callback)
+        return self._fit_with(self._strategy(comm), X, y, arguments)
+
+    def _strategy(self, comm):
+        """fit's execution strategy for ``comm`` (fastmlp._strategy):
+        SingleProcess for None; any communicator is a TypeError here."""
         if comm is not None:
-            return self._fit_on_comm(comm, X, y, options)
-        return self._fit_planned(self._plan_fit(X, y, **options))
+            raise TypeError(f"{type(self).__module__}.{type(self).__name__}.fit takes "
+                            f"comm=None only (a data-parallel fit is fastmlp.MLP's)")
+        return SingleProcess()
 
-    def _fit_on_comm(self, comm, X, y, options):
-        raise TypeError(f"{type(self).__module__}.{type(self).__name__}.fit takes comm=None "
-                        f"only (a data-parallel fit is fastmlp.MLP's)")
+    def _fit_with(self, strategy, X, y, arguments):
+        """fit(X, y, **arguments) run by ``strategy``."""
+        settings, data = strategy.begin(self, X, y, arguments)
+        try:
+            self._train(settings, data, strategy)
+        except DivergenceError:
+            strategy.end(self)
+            raise
+        strategy.end(self)
+        return self
 
-    def _plan_fit(self, X, y, epochs, batch_size, lr, momentum, shuffle, optimizer, beta_2,
-                  epsilon, sample_weight, class_weight, validation_data, patience,
-                  min_delta, verbose, callback):
-        """fit's arguments validated and converted (a _FitPlan); raises
-        what fit raises for bad input, and changes nothing."""
-        Xc, Y = self._check_Xy(X, y, self._fit_class_indices)
-        names = None if isinstance(X, np.ndarray) or not _frames.is_frame(X) else \
-            _frames.column_names(X)
-        n = Xc.shape[0]
-        epochs, rows, lr, momentum, shuffle = v.check_fit_params(
-            epochs, batch_size, lr, momentum, shuffle, n)
-        row_weights = self._row_weights(y, Y, sample_weight, class_weight)
-        validation = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
-            try:
-                validation = self._check_Xy(*validation_data, self._fit_class_indices)
-            except (ValueError, TypeError) as exc:
-                raise type(exc)(f"validation_data: {exc}") from None
-        patience, min_delta = v.check_early_stopping(patience, min_delta,
-                                                     validation is not None)
-        optimizer, beta_2, epsilon = v.check_optimizer(optimizer, beta_2, epsilon)
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        return _FitPlan(Xc=Xc, Y=Y, names=names, epochs=epochs, rows=rows, lr=lr,
-                        momentum=momentum, shuffle=shuffle, row_weights=row_weights,
-                        validation=validation, patience=patience, min_delta=min_delta,
-                        optimizer=optimizer, beta_2=beta_2, epsilon=epsilon,
-                        verbose=verbose, callback=callback, runner_options={},
-                        epoch_rows=n)
-
-    def _fit_planned(self, plan):
-        """The training of a validated fit (plan from _plan_fit).
-        plan.runner_options go to _epoch_runner (a data-parallel fit's);
-        plan.epoch_rows are the rows an epoch trains on (over every rank)."""
-        Xc, Y, n, epochs, rows = plan.Xc, plan.Y, plan.Xc.shape[0], plan.epochs, plan.rows
-        lr, momentum, shuffle, callback = plan.lr, plan.momentum, plan.shuffle, plan.callback
-        validation, patience = plan.validation, plan.patience
+    def _train(self, settings, data, strategy):
+        """The training of a validated fit: its epochs, history, metrics,
+        early stopping and callback."""
+        s = settings
         self.best_epoch = None
-        if self.feature_names is None and plan.names is not None:
-            self.feature_names = plan.names
-        if epochs == 0:
-            return self
-        self._use_optimizer(plan.optimizer)
-        schedule = lr if callable(lr) else None
-        # A callback may change the model between epochs.
-        run = self._epoch_runner(Xc, Y, rows, None if schedule else lr, momentum,
-                                 isolated=callback is None, row_weights=plan.row_weights,
-                                 beta_2=plan.beta_2, epsilon=plan.epsilon,
-                                 **plan.runner_options)
+        if self.feature_names is None and data.feature_names is not None:
+            self.feature_names = data.feature_names
+        if s.epochs == 0:
+            return
+        self._use_optimizer(s.optimizer)
+        run = self._epoch_runner(data, s, strategy)
         order = identity = None
-        if shuffle:
+        if s.shuffle:
             # Generator.permutation(n) is arange(n) shuffled in place; doing
             # exactly that in one buffer per fit draws the same permutation
             # without allocating one per epoch.
-            identity = np.arange(n, dtype=np.intp)
+            identity = np.arange(data.n_rows, dtype=np.intp)
             order = np.empty_like(identity)
-        stopping = _EarlyStopping(self, patience, plan.min_delta) if patience else None
-        report = _progress.EpochReporter(epochs) if plan.verbose else None
+        stopping = _EarlyStopping(self, s.patience, s.min_delta) if s.patience else None
+        report = _progress.EpochReporter(s.epochs) if s.verbose else None
         # fit leaves the BLAS thread count alone: set it with threadpoolctl.
-        for epoch in range(epochs):
+        for epoch in range(s.epochs):
             epoch_lr = None
-            if schedule is not None:
+            if s.schedule is not None:
                 # Before the shuffle: a schedule that fails changes nothing.
                 where = f"({len(self.history)}) returned by the schedule"
-                epoch_lr = v.check_lr_value(schedule(len(self.history)), where)
-            if shuffle:
+                epoch_lr = v.check_lr_value(s.schedule(len(self.history)), where)
+            if s.shuffle:
                 np.copyto(order, identity)
                 self.rng.shuffle(order)
             started = time.perf_counter()
             self._run_and_record(run, order, epoch_lr)
             metrics = {"epoch": len(self.history) - 1, "objective": self.history[-1],
                        "seconds": time.perf_counter() - started}
-            metrics["samples_per_second"] = plan.epoch_rows / max(metrics["seconds"], 1e-12)
-            if validation is not None:
-                metrics.update(self._validation_metrics(*validation))
+            metrics["samples_per_second"] = strategy.epoch_rows / max(metrics["seconds"],
+                                                                      1e-12)
+            if s.validation is not None:
+                metrics.update(self._validation_metrics(*s.validation))
             self.metrics.append(metrics)
             if report is not None:
                 report.epoch_done(epoch, metrics)
             patience_ran_out = stopping is not None and stopping.epoch_done(metrics)
-            if callback is not None and callback(self, metrics) is False:
+            if s.callback is not None and s.callback(self, metrics) is False:
                 break
             if patience_ran_out:
                 stopping.restore_best()
                 break
         if report is not None:
             report.close()
-        return self
 
     def _use_optimizer(self, optimizer):
         """Make `optimizer` the model's rule; another rule's state (velocity,
@@ -351,22 +320,6 @@ class BaseMLP:
         self.optimizer_steps = 0
         self.second_moment = np.zeros_like(self.params) if optimizer == "adam" else None
         self.optimizer = optimizer
-
-    def _row_weights(self, y, Y, sample_weight, class_weight):
-        """Each row's weight in the batch objectives (sample_weight times
-        the class weight of its class), or None when every row weighs 1."""
-        weights = v.check_sample_weight(sample_weight, Y.shape[0], self.dtype)
-        if class_weight is None:
-            return weights
-        classes = v.row_classes(y, Y, self.loss_name, self.layer_sizes[-1])
-        n_classes = max(2, self.layer_sizes[-1])
-        per_row = v.class_row_weights(class_weight, classes, n_classes)
-        if weights is not None:
-            per_row = per_row * weights
-        if not per_row.any():
-            raise ValueError("sample_weight and class_weight together weigh every row 0: "
-                             "nothing to train on")
-        return np.ascontiguousarray(per_row, dtype=self.dtype)
 
     def layer_stats(self, X, y=None):
         """Per-layer statistics of one forward (and, with y, backward) pass

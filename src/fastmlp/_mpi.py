@@ -1,8 +1,9 @@
 """Data-parallel fit over MPI: ``fastmlp.MLP.fit(X_local, y_local, comm=comm)``.
 
 Every rank of an mpi4py communicator calls fit with its own rows and the
-same arguments. This module does what only a data-parallel fit does, around
-the single-process fit of fastmlp._model:
+same arguments. This module does what only a data-parallel fit does, as
+fit's execution strategy ``MpiRanks`` (fastmlp._strategy), which extends
+the single-process one at the points where fit calls it:
 
 - collective validation: every rank validates its own call, then one
   allgather of (error, arguments) lets every rank raise the same exception
@@ -34,6 +35,7 @@ import numbers
 import numpy as np
 
 from ._model import DivergenceError
+from ._strategy import SingleProcess
 
 # Exception types a rank's failure is raised as on every rank (others:
 # RuntimeError, whose message names the original type).
@@ -45,34 +47,13 @@ _UNSUPPORTED = ("validation_data", "patience", "callback")
 
 
 class Reduction:
-    """What a data-parallel fit's epoch loop needs (fastmlp._epoch.EpochLoop):
-    the MPI_Allreduce (``allreduce_of``), the steps of an epoch on every
-    rank and the epoch's total weight over every rank (its row count, or
-    the sum of its sample weights), by which history's mean is taken."""
+    """What the compiled epoch (fastmlp._epoch.EpochLoop) reduces each step
+    through: the MPI_Allreduce (``allreduce_of``), and the steps of an
+    epoch, the same on every rank."""
 
-    def __init__(self, allreduce, n_steps, total_weight, agree=None):
+    def __init__(self, allreduce, n_steps):
         self.allreduce = allreduce
         self.n_steps = int(n_steps)
-        self.total_weight = float(total_weight)
-        # agree(error): collective, once every rank has made its training
-        # buffers (error: this rank's failure to, else None); raises the
-        # same exception on every rank if any failed, so that no rank
-        # waits in the first step's reduction for one that is gone.
-        self.agree = agree
-
-    @contextlib.contextmanager
-    def agreeing(self):
-        """Around the making of the training buffers: the ranks agree (agree)
-        on whether every rank made them, raising on every rank if one did
-        not."""
-        try:
-            yield
-        except Exception as exc:
-            if self.agree is not None:
-                self.agree(exc)
-            raise
-        if self.agree is not None:
-            self.agree(None)
 
 
 def _mpi():
@@ -128,13 +109,14 @@ def _canonical(value):
     return repr(value)
 
 
-def _arguments(net, options):
+def _arguments(net, arguments):
     """What must agree across ranks: the model's structure and fit's
-    options (a callable lr as "a callable"; sample weights by presence)."""
+    arguments (a FitArguments; a callable lr as "a callable"; sample
+    weights by presence)."""
     out = {"layer_sizes": list(net.layer_sizes), "activations": list(net.layer_activations),
            "loss": net.loss_name, "dtype": net.dtype.name, "l2": net.l2,
            "matmul_dtype": getattr(net, "matmul_dtype", None)}
-    for key, value in options.items():
+    for key, value in arguments.items():
         if key == "verbose":
             continue
         if key == "lr" and callable(value):
@@ -223,51 +205,71 @@ def broadcast_model(comm, net):
         setattr(net, key, state[key])
 
 
-def _broadcast_generator(comm, net):
-    net.rng = comm.bcast(net.rng if comm.Get_rank() == 0 else None, root=0)
-
-
-def reduce_over(comm, plan, batch_size):
-    """A validated fit plan (fastmlp._model) made to reduce every step over
-    comm: the epoch's steps (S = ceil(max_r n_r / batch_size)), its total
-    weight and rows over every rank, and the collective agreement on the
-    training buffers. Collective."""
-    n_local = plan.Xc.shape[0]
-    weight_local = n_local if plan.row_weights is None else float(
-        np.sum(plan.row_weights, dtype=np.float64))
-    sizes = comm.allgather((n_local, weight_local))
-    n_steps = 1 if batch_size is None else math.ceil(max(n for n, _ in sizes) / batch_size)
-    plan.runner_options = {"reduction": Reduction(
-        allreduce_of(comm), n_steps, sum(w for _, w in sizes),
-        agree=lambda error: raise_collectively(comm, error))}
-    plan.epoch_rows = sum(n for n, _ in sizes)
-
-
-def fit(net, comm, X, y, options):
-    """net.fit(X, y, **options, comm=comm) over every rank of comm."""
+def strategy(comm):
+    """fit(comm=comm)'s execution strategy: MpiRanks over comm, or the
+    single-process one for a communicator of one rank (whose fit is
+    comm=None's, bit for bit). TypeError when comm is not a communicator."""
     comm = check_comm(comm)
     if comm.Get_size() == 1:
-        return net._fit_planned(net._plan_fit(X, y, **options))
-    plan = error = None
-    try:
-        given = [key for key in _UNSUPPORTED if options[key] is not None]
-        if given:
-            raise ValueError(f"fit(comm=...) does not support {', '.join(given)}")
-        plan = net._plan_fit(X, y, **options)
-    except Exception as exc:
-        error = exc
-    raise_collectively(comm, error, _arguments(net, options))
-    reduce_over(comm, plan, options["batch_size"])
-    if callable(plan.lr):
-        plan.lr = agreed_schedule(comm, plan.lr)
-    plan.verbose = plan.verbose and comm.Get_rank() == 0
-    broadcast_model(comm, net)
-    try:
-        net._fit_planned(plan)
-    except DivergenceError:
-        # Raised on every rank at the same step (the reduced objective, or
-        # the parameters, identical everywhere, were not finite).
-        _broadcast_generator(comm, net)
-        raise
-    _broadcast_generator(comm, net)
-    return net
+        return SingleProcess()
+    return MpiRanks(comm)
+
+
+class MpiRanks(SingleProcess):
+    """A data-parallel fit over the ranks of an mpi4py intracommunicator:
+    every step's gradient summed over the ranks by the compiled epoch.
+    Owns ``comm`` and, once ``begin`` has run, the reduction (a Reduction:
+    MPI_Allreduce, the epoch's steps S on every rank), and the epoch's rows
+    and weight over every rank (``epoch_rows``, ``total_weight``)."""
+
+    def __init__(self, comm):
+        super().__init__()
+        self.comm = comm
+
+    def begin(self, net, X, y, arguments):
+        """Collective: validates every rank's call and compares the ranks'
+        arguments (any failure raised on every rank, before any rank changes
+        its model); agrees on the epoch's steps and weight; wraps a schedule
+        so its values agree; keeps verbose to rank 0; and copies rank 0's
+        model to every rank. Returns (FitSettings, FitData) to train with."""
+        comm = self.comm
+        settings = data = error = None
+        try:
+            given = [key for key in _UNSUPPORTED if getattr(arguments, key) is not None]
+            if given:
+                raise ValueError(f"fit(comm=...) does not support {', '.join(given)}")
+            settings, data = super().begin(net, X, y, arguments)
+        except Exception as exc:
+            error = exc
+        raise_collectively(comm, error, _arguments(net, arguments))
+        sizes = comm.allgather((self.epoch_rows, self.total_weight))
+        n_steps = 1 if arguments.batch_size is None else math.ceil(
+            max(n for n, _ in sizes) / arguments.batch_size)
+        self.reduction = Reduction(allreduce_of(comm), n_steps)
+        self.total_weight = sum(w for _, w in sizes)
+        self.epoch_rows = sum(n for n, _ in sizes)
+        if settings.schedule is not None:
+            settings = settings.replace(lr=agreed_schedule(comm, settings.schedule))
+        settings = settings.replace(verbose=settings.verbose and comm.Get_rank() == 0)
+        broadcast_model(comm, net)
+        return settings, data
+
+    @contextlib.contextmanager
+    def agreeing(self):
+        """Around the making of the training buffers: the ranks agree on
+        whether every rank made them, raising the same exception on every
+        rank if one did not, so that no rank waits in the first step's
+        reduction for one that is gone."""
+        try:
+            yield
+        except Exception as exc:
+            raise_collectively(self.comm, exc)
+            raise
+        raise_collectively(self.comm, None)
+
+    def end(self, net):
+        """Rank 0's generator on every rank (a rank's shuffles drew from its
+        own copy, as many values as it has rows). Also after a divergence:
+        raised on every rank at the same step, as the reduced objective or
+        parameters that were not finite are the same everywhere."""
+        net.rng = self.comm.bcast(net.rng if self.comm.Get_rank() == 0 else None, root=0)

@@ -4,8 +4,6 @@ Everything here is orchestration: the inputs arrive validated and converted
 by BaseMLP, this module sizes the workspace once per call (once per fit for
 training) and makes one kernel call per call (one per epoch for training).
 """
-import contextlib
-
 import numpy as np
 
 from ._kernels import _train
@@ -68,9 +66,12 @@ class MLP(BaseMLP):
         """The kernels' GEMM backend (_workspace.build) for self.matmul_dtype."""
         return "bf16" if self.matmul_dtype == "bfloat16" else "openblas"
 
-    def _fit_on_comm(self, comm, X, y, options):
+    def _strategy(self, comm):
+        if comm is None:
+            return super()._strategy(comm)
+        # Here, not at the top: import fastmlp never imports mpi4py.
         from . import _mpi
-        return _mpi.fit(self, comm, X, y, options)
+        return _mpi.strategy(comm)
 
     def _workspace(self, rows, sparse=False, Y=None):
         rows = _workspace.chunk_rows(self.layer_sizes, rows, sparse)
@@ -129,33 +130,32 @@ class MLP(BaseMLP):
             _bf16lib.check_products()
         return table
 
-    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None,
-                      beta_2=0.999, epsilon=1e-8, reduction=None):
-        """run(perm, lr=None): one epoch in the row order perm (None: in
-        order), at learning rate lr (None: the one given here).
+    def _epoch_runner(self, data, settings, strategy):
+        """run(perm, lr=None): one epoch of data (a FitData) in the row
+        order perm (None: in order), at learning rate lr (None: the
+        settings' constant one).
 
-        isolated: nothing but run changes the model between two calls (fit
-        without a callback), so the divergence checkpoint taken by one call
-        stays valid for the next ones (see CHECKPOINT_ROWS); else every call
-        takes its own. row_weights: validated sample weights, or None. The
-        update rule is self.optimizer (momentum is Adam's beta_1).
-        reduction: a data-parallel fit's (fastmlp._mpi.Reduction), else None.
+        settings (a FitSettings) give the batch rows, momentum (Adam's
+        beta_1), beta_2, epsilon and row weights; the update rule is
+        self.optimizer. strategy (fastmlp._strategy) gives the steps'
+        reduction, agrees on the training buffers, and weighs the epoch.
         """
-        if reduction is not None:
-            # A divergence is replayed on every rank from a checkpoint taken
-            # by every rank at the same epoch: one per epoch.
-            isolated = False
-        with contextlib.nullcontext() if reduction is None else reduction.agreeing():
-            loop = EpochLoop.for_model(self, X, Y, rows, momentum=momentum, beta_2=beta_2,
-                                       epsilon=epsilon, row_weights=row_weights,
+        # The divergence checkpoint one call takes stays valid for the next
+        # only if nothing but run changes the model in between (a callback
+        # may), and if no other process must take its own at the same epoch
+        # to replay a divergence with it (a reduced step's): else every call
+        # takes its own (see CHECKPOINT_ROWS).
+        isolated = settings.callback is None and strategy.reduction is None
+        with strategy.agreeing():
+            loop = EpochLoop.for_model(self, data.X, data.Y, settings.batch_rows,
+                                       momentum=settings.momentum, beta_2=settings.beta_2,
+                                       epsilon=settings.epsilon,
+                                       row_weights=settings.row_weights,
                                        checkpoint_rows=CHECKPOINT_ROWS, isolated=isolated,
-                                       reduction=reduction)
-        # The epoch's mean objective weighs each row by its weight.
-        total_weight = X.shape[0] if row_weights is None else float(
-            np.sum(row_weights, dtype=np.float64))
-        if reduction is not None:
-            total_weight = reduction.total_weight
-        default_lr = lr
+                                       reduction=strategy.reduction)
+        # Over every process's rows: history's mean is the same float on each.
+        total_weight = strategy.total_weight
+        default_lr = settings.constant_lr
 
         def run(perm, lr=None):
             lr = default_lr if lr is None else lr

@@ -204,16 +204,14 @@ class MLP(BaseMLP):
                         self.layer_activations[l - 1], pres[l - 1])
         return table
 
-    def _epoch_runner(self, X, Y, rows, lr, momentum, isolated=True, row_weights=None,
-                      beta_2=0.999, epsilon=1e-8):
-        # isolated does not matter here: every step keeps its own copy.
-        X = _operand(X)
-        n = X.shape[0]
+    def _epoch_runner(self, data, settings, strategy):
+        # A callback does not matter here: every step keeps its own copy.
+        X, Y = _operand(data.X), data.Y
+        n, rows, row_weights = X.shape[0], settings.batch_rows, settings.row_weights
         dt = self.dtype.type
-        m, b2, eps = dt(momentum), dt(beta_2), dt(epsilon)
-        default_lr = lr
-        total_weight = n if row_weights is None else float(
-            np.sum(row_weights, dtype=np.float64))
+        m, b2, eps = dt(settings.momentum), dt(settings.beta_2), dt(settings.epsilon)
+        default_lr = settings.constant_lr
+        total_weight = strategy.total_weight
         step_rule = {"momentum": self._momentum_step, "nesterov": self._nesterov_step,
                      "adam": self._adam_step}[self.optimizer]
 
