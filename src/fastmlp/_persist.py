@@ -31,7 +31,6 @@ HEADER_FIELDS = HEADER_FIELDS_V2 + _metadata.FIELDS + ("matmul_dtype",)
 FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS_V2, 3: HEADER_FIELDS}
 MEMBERS = ("header", "params", "velocity")  # in every file
 ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
-OPTIMIZERS = ("momentum", "nesterov", "adam")
 # The model holds its step count in an intp.
 MAX_OPTIMIZER_STEPS = int(np.iinfo(np.intp).max)
 
@@ -69,9 +68,9 @@ def _optimizer_state(model):
     """(optimizer name, step count, canonical second moment or None), checked
     to be what the header and members can hold."""
     name = model.optimizer
-    if not isinstance(name, str) or name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in v.OPTIMIZERS:
         raise ValueError(f"cannot save: unknown optimizer {short(name)}; "
-                         f"expected one of {', '.join(map(repr, OPTIMIZERS))}")
+                         f"expected one of {', '.join(map(repr, v.OPTIMIZERS))}")
     steps = model.optimizer_steps
     if not v._is_int(steps) or not 0 <= steps <= MAX_OPTIMIZER_STEPS:
         raise ValueError(f"cannot save: optimizer_steps must be an int in "
@@ -316,8 +315,8 @@ def _check_optimizer(header, members):
                            f"files never have")
         return "momentum", 0
     name, steps = header["optimizer"], header["optimizer_steps"]
-    if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise _Invalid(f'"optimizer" must be one of {", ".join(map(repr, OPTIMIZERS))}, '
+    if not isinstance(name, str) or name not in v.OPTIMIZERS:
+        raise _Invalid(f'"optimizer" must be one of {", ".join(map(repr, v.OPTIMIZERS))}, '
                        f"got {short(name)}")
     if not v._is_int(steps) or not 0 <= steps <= MAX_OPTIMIZER_STEPS:
         raise _Invalid(f'"optimizer_steps" must be an int in [0, {MAX_OPTIMIZER_STEPS}], '
@@ -381,7 +380,7 @@ def _load_archive(cls, archive, file_size):
 
     schemes = header["init_schemes"]
     matmul_dtype = header["matmul_dtype"] if header["version"] >= 3 else None
-    if matmul_dtype not in (None, "bfloat16"):
+    if matmul_dtype not in (None,) + v.MATMUL_DTYPES:
         raise _Invalid(f'"matmul_dtype" must be null or "bfloat16", got {short(matmul_dtype)}')
     try:
         net = cls(list(sizes), activation=list(header["hidden_activations"]),

@@ -7,8 +7,9 @@
 # read_spec and bound (declared in _train.pxd, so there is one GEMM table
 # and one installed bfloat16 GEMM). The kernels' constants are published
 # here by name (ACTIVATION_CODES, LOSS_CODES, RULE_CODES, STATUS_CODES,
-# SPEC_FIELDS, GEMM_BACKENDS, STAT_COLUMNS) for the Python layer; their one
-# definition is in _codes.pxd and csrc/elementwise.h.
+# SPEC_FIELDS, GEMM_BACKENDS, STAT_COLUMNS, LEAKY_SLOPE, SATURATED) for the
+# Python layer; their one definition is in _codes.pxd and csrc/elementwise.h
+# (the saturation thresholds, which no C code reads: here).
 #
 # Design, in a few points:
 # - The caller (fastmlp.mlp, fastmlp._epoch, fastmlp.sklearn._network) has
@@ -46,7 +47,7 @@ from fastmlp._kernels._codes cimport *
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._elementwise cimport (
     FM_BINARY_CROSS_ENTROPY, FM_CROSS_ENTROPY, FM_CROSS_ENTROPY_LABELS, FM_EXP, FM_IDENTITY, FM_LEAKY_RELU,
-    FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
+    FM_LEAKY_SLOPE, FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
     FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, fm_simd_active, fm_simd_select,
     fm_simd_supported, output_loss, softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
@@ -100,6 +101,14 @@ _STAT_POSITIONS = {
 # Columns of the layer_statistics table, in order.
 STAT_COLUMNS = tuple(sorted(_STAT_POSITIONS, key=_STAT_POSITIONS.get))
 assert len(STAT_COLUMNS) == N_STATS and len(SPEC_FIELDS) == SPEC_HEADER
+# leaky_relu(z) = z for z > 0, else LEAKY_SLOPE * z.
+LEAKY_SLOPE = FM_LEAKY_SLOPE
+# An activation counts as saturated (the statistics' "inactive" column)
+# beyond these: tanh |a| > 0.99 and sigmoid a < 0.01 or a > 0.99
+# (|z| > 2.65 and |z| > 4.6), where the derivative is below 0.02 and 0.01.
+cdef double SATURATED_TANH = 0.99
+cdef double SATURATED_SIGMOID = 0.01
+SATURATED = {"tanh": SATURATED_TANH, "sigmoid": SATURATED_SIGMOID}
 
 
 # == GEMM backends ==============================================================
@@ -831,13 +840,6 @@ cdef class EpochKernel:
                 memcpy(<void*> (base + i * nbytes), <void*> buf, nbytes)
             else:
                 memcpy(<void*> buf, <void*> (base + i * nbytes), nbytes)
-
-
-# An activation counts as saturated beyond these: tanh |a| > 0.99 and
-# sigmoid a < 0.01 or a > 0.99 (|z| > 2.65 and |z| > 4.6), where the
-# derivative is below 0.02 and 0.01.
-cdef double SATURATED_TANH = 0.99
-cdef double SATURATED_SIGMOID = 0.01
 
 
 cdef void moments(const floating* x, Py_ssize_t n, double* out) noexcept nogil:
