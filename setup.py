@@ -71,16 +71,26 @@ if SANITIZE:
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 
-extensions = [
-    Extension(
-        "fastmlp._kernels._train",
-        sources=["src/fastmlp/_kernels/_train.pyx", "csrc/elementwise.c", "csrc/clock.c",
-                 "csrc/bf16.c"],
+
+
+def kernel_module(name, c_sources):
+    """fastmlp._kernels.<name> from its .pyx and the C it calls."""
+    return Extension(
+        f"fastmlp._kernels.{name}",
+        sources=[f"src/fastmlp/_kernels/{name}.pyx"] + [f"csrc/{c}" for c in c_sources],
         include_dirs=[np.get_include(), "csrc"],
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
-    ),
+    )
+
+
+extensions = [
+    kernel_module("_train", ["elementwise.c", "clock.c", "bf16.c"]),
+    # Test and benchmark entry points; an extension of its own so the library
+    # never loads them. The C is compiled in again (one extension cannot link
+    # against another's symbols); _probes.pyx says how its state is kept one.
+    kernel_module("_probes", ["elementwise.c", "bf16.c"]),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives, force=True))

@@ -10,7 +10,7 @@ per call:
 - ``fastmlp_f32`` / ``fastmlp_bf16``: fit's own epoch object
   (``EpochLoop``, as ``fastmlp._bench``), a fresh permutation per epoch;
 - ``floor_f32`` / ``floor_bf16``: only the GEMMs of the same steps
-  (``_train.gemm_floor`` on each loop's own spec), the floor a step cannot
+  (``_probes.gemm_floor`` on each loop's own spec), the floor a step cannot
   go below; step minus floor is the time of everything else (the
   elementwise passes, and with bfloat16 the conversions fused into them);
 - ``torch_f32`` / ``torch_bf16``: ``torch.nn`` Linear/ReLU layers,
@@ -29,7 +29,7 @@ import numpy as np
 from fastmlp import MLP
 from fastmlp._bench import Config
 from fastmlp._epoch import EpochLoop
-from fastmlp._kernels import _train
+from fastmlp._kernels import _probes
 from fastmlp._validation import check_X, check_y
 
 LR = 1e-3
@@ -79,8 +79,8 @@ def _fastmlp(cfg, X, y, matmul_dtype):
     grads = np.zeros_like(net.params)
 
     def floor():
-        return _train.gemm_floor(loop.spec, net.params, grads, Xc, loop.work, cfg.batch,
-                                 cfg.steps)
+        return _probes.gemm_floor(loop.spec, net.params, grads, Xc, loop.work, cfg.batch,
+                                  cfg.steps)
 
     return epoch, floor
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from fastmlp._kernels import _train
+from fastmlp._kernels import _probes, _train
 from fastmlp._workspace import ACTIVATION_CODES
 
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu"]
@@ -54,13 +54,13 @@ def measure(path, dtype, sizes, rounds):
 
             def forward():
                 np.copyto(x, source)
-                _train.activate_inplace(code, x)
+                _probes.activate_inplace(code, x)
 
             def copy_only():
                 np.copyto(x, source)
 
             def derivative():
-                _train.derivative_mul_inplace(code, a, delta)
+                _probes.derivative_mul_inplace(code, a, delta)
 
             # The refill keeps inputs in range; its cost is measured and removed.
             t_fwd = max(best_seconds(forward, rounds) - best_seconds(copy_only, rounds), 1e-12)

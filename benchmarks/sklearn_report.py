@@ -59,7 +59,7 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from threadpoolctl import threadpool_info
 
 from fastmlp import _bench
-from fastmlp._kernels import _train
+from fastmlp._kernels import _probes, _train
 from fastmlp.sklearn import MLPClassifier as FastMLPClassifier
 
 # The two sides of every comparison, in the order they are listed.
@@ -253,7 +253,7 @@ class _FitCase:
 def gemms_only(net, X, batch, epochs):
     """A callable: the matrix products of ``epochs`` epochs of a fit of
     ``net`` on ``X`` (batches cut as the fit cuts them) and nothing else,
-    with fastmlp's own GEMM calls (``_train.gemm_floor``). Its time is the
+    with fastmlp's own GEMM calls (``_probes.gemm_floor``). Its time is the
     floor under fastmlp's whole fit: scikit-learn's time over it is the
     largest speedup the GEMMs leave possible."""
     spec, work = net.workspace(batch)
@@ -263,9 +263,9 @@ def gemms_only(net, X, batch, epochs):
 
     def run():
         for _ in range(epochs):
-            _train.gemm_floor(spec, net.flat, grads, X, work, batch, full)
+            _probes.gemm_floor(spec, net.flat, grads, X, work, batch, full)
             if rest:
-                _train.gemm_floor(spec, net.flat, grads, X, work, rest, 1)
+                _probes.gemm_floor(spec, net.flat, grads, X, work, rest, 1)
     return run
 
 

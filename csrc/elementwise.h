@@ -41,6 +41,8 @@ enum {
     FM_CROSS_ENTROPY_LABELS = 4
 };
 
+/* Published to Python as fastmlp._kernels._train.LEAKY_SLOPE (the reference
+ * and the ONNX export use it). */
 #define FM_LEAKY_SLOPE 0.01
 
 /* fm_sgd_update's third variant: v = m v + (1 - m) g; w -= lr (m v + (1 - m) g). */

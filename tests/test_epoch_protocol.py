@@ -20,7 +20,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _stats, _workspace
+from fastmlp import _bf16lib, _onnx, _stats, _workspace
 from fastmlp._epoch import EpochLoop, OptimizerState
 from fastmlp._kernels import _train
 from fastmlp._layout import TRANSPOSE_FIRST_MAX_WEIGHTS, first_layer_transposed
@@ -95,6 +95,10 @@ def test_constants_come_from_the_compiled_module():
     assert sorted(_train.SPEC_FIELDS.values()) == list(range(_train.SPEC_HEADER_SIZE))
     assert len(set(_train.ACTIVATION_CODES.values())) == len(_train.ACTIVATION_CODES)
     assert len(set(_train.STATUS_CODES.values())) == len(_train.STATUS_CODES) == 4
+    # Python constants with a C twin or a second user take the compiled value.
+    assert fastmlp.reference.LEAKY_SLOPE is _train.LEAKY_SLOPE == 0.01
+    assert _onnx.LEAKY_SLOPE is _train.LEAKY_SLOPE
+    assert _bf16lib.LIBRARIES is _train.BF16_ADAPTERS
 
 
 def _imports(path):

@@ -13,7 +13,8 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp._kernels import _train
+from fastmlp._kernels import _probes, _train
+from fastmlp import _workspace
 from fastmlp._workspace import ACTIVATION_CODES
 
 from conftest import (ACTIVATIONS, FIT_RTOL, LOSS_CASES, PASS_RTOL, assert_close,
@@ -121,23 +122,41 @@ def test_every_path_tanh_and_sigmoid_accuracy(simd_path, dtype):
                         -np.logspace(-30, 1.4, 50_001)]).astype(dtype)
     x64 = x.astype(np.float64)
     th = x.copy()
-    _train.activate_inplace(TANH, th)
+    _probes.activate_inplace(TANH, th)
     sg = x.copy()
-    _train.activate_inplace(SIGMOID, sg)
+    _probes.activate_inplace(SIGMOID, sg)
     assert _ulp_error(th, np.tanh(x64), dtype).max() <= ACTIVATION_MAX_ULP[dtype]
     assert _ulp_error(sg, 1 / (1 + np.exp(-x64)), dtype).max() <= ACTIVATION_MAX_ULP[dtype]
     # Saturation and special values.
     ends = np.array([-1e30, 1e30, -np.inf, np.inf, 0.0, np.nan], dtype=dtype)
     t, s = ends.copy(), ends.copy()
-    _train.activate_inplace(TANH, t)
-    _train.activate_inplace(SIGMOID, s)
+    _probes.activate_inplace(TANH, t)
+    _probes.activate_inplace(SIGMOID, s)
     np.testing.assert_array_equal(t[:5], [-1, 1, -1, 1, 0])
     np.testing.assert_array_equal(s[:5], [0, 1, 0, 1, 0.5])
     assert np.isnan(t[5]) and np.isnan(s[5])
     # tanh is odd down to the sign of zero, as numpy's is.
     zeros = np.array([0.0, -0.0], dtype=dtype)
-    _train.activate_inplace(TANH, zeros)
+    _probes.activate_inplace(TANH, zeros)
     np.testing.assert_array_equal(np.signbit(zeros), np.signbit(np.tanh([0.0, -0.0])))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_probes_run_the_path_training_runs(simd_path, dtype):
+    # _probes links its own copy of the C kernels, with its own record of the
+    # path; a 1 -> 1 network with weight 1 and bias 0 makes _train.forward
+    # apply the output activation to X as it is (paths differ in sigmoid's
+    # last bits).
+    net = fastmlp.MLP([1, 1], loss="binary_cross_entropy", dtype=dtype, seed=0)
+    net.params[:] = [1, 0]
+    x = np.random.default_rng(3).normal(0, 4, 4_001).astype(dtype)
+    spec, work = _workspace.build(net._layout, net.layer_activations, net.loss_name,
+                                  x.size, net.dtype)
+    trained = np.empty((x.size, 1), dtype=dtype)
+    _train.forward(spec, net.params, x.reshape(-1, 1), work, trained)
+    probed = x.copy()
+    _probes.activate_inplace(SIGMOID, probed)
+    np.testing.assert_array_equal(probed, trained[:, 0])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -149,11 +168,11 @@ def test_every_path_piecewise_activations_and_derivatives_exact(simd_path, dtype
                     "leaky_relu": np.where(z > 0, z, dtype(0.01) * z)}
     for name, expected in expected_act.items():
         a = z.copy()
-        _train.activate_inplace(ACTIVATION_CODES[name], a)
+        _probes.activate_inplace(ACTIVATION_CODES[name], a)
         np.testing.assert_array_equal(a, expected)
         d = rng.standard_normal(z.size).astype(dtype)
         got = d.copy()
-        _train.derivative_mul_inplace(ACTIVATION_CODES[name], a, got)
+        _probes.derivative_mul_inplace(ACTIVATION_CODES[name], a, got)
         slope = {"identity": np.ones_like(z), "relu": (a > 0).astype(dtype),
                  "leaky_relu": np.where(a > 0, dtype(1), dtype(0.01))}[name]
         np.testing.assert_array_equal(got, d * slope)
@@ -161,14 +180,14 @@ def test_every_path_piecewise_activations_and_derivatives_exact(simd_path, dtype
     a = rng.uniform(-0.99, 0.99, z.size).astype(dtype)
     d = rng.standard_normal(z.size).astype(dtype)
     got = d.copy()
-    _train.derivative_mul_inplace(TANH, a, got)
+    _probes.derivative_mul_inplace(TANH, a, got)
     # 1 - a^2 may be formed with one rounding (FMA) or two: the difference is
     # an ulp of 1, times |d|.
     eps = np.finfo(dtype).eps
     assert np.all(np.abs(got - d * (1 - a * a)) <= 4 * eps * np.abs(d))
     a = rng.uniform(0.01, 0.99, z.size).astype(dtype)
     got = d.copy()
-    _train.derivative_mul_inplace(SIGMOID, a, got)
+    _probes.derivative_mul_inplace(SIGMOID, a, got)
     assert np.all(np.abs(got - d * a * (1 - a)) <= 4 * eps * np.abs(d))
 
 

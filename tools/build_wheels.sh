@@ -150,9 +150,9 @@ EOF
     "$VPY" - <<'EOF'
 import os, sysconfig
 import fastmlp
-from fastmlp._kernels import _train
+from fastmlp._kernels import _probes, _train
 site = os.path.realpath(sysconfig.get_paths()["platlib"])
-for mod in (fastmlp, _train):
+for mod in (fastmlp, _train, _probes):
     path = os.path.realpath(mod.__file__)
     assert path.startswith(site + os.sep), f"{mod.__name__} from {path}, not {site}"
 print(f"fastmlp {fastmlp.__version__} from {os.path.dirname(os.path.realpath(fastmlp.__file__))}")

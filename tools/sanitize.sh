@@ -10,14 +10,15 @@
 #                                options written as one word: -kname, -x)
 #
 # 1. Snapshot the checkout (files git tracks plus untracked, not ignored
-#    ones) into build/sanitize/src, so no stale generated _train.c or build/
+#    ones) into build/sanitize/src, so no stale generated .c file or build/
 #    directory of the working tree is reused.
 # 2. Install it, with its test extra, into a fresh virtualenv
 #    build/sanitize/venv with FASTMLP_SANITIZE=1 (setup.py adds
 #    -fsanitize=address,undefined -fno-omit-frame-pointer
 #    -fno-sanitize-recover=undefined -g to compile and link) and
 #    FASTMLP_DEBUG_BOUNDS=1 (Cython boundscheck and initializedcheck on);
-#    check that the module really is instrumented and bounds-checked.
+#    check that both compiled modules really are instrumented and
+#    bounds-checked.
 # 3. Check that the sanitizer runtimes report errors in this setup (a
 #    deliberate heap overflow and a deliberate bad shift must be caught), so
 #    a clean run means something.
@@ -93,18 +94,22 @@ FASTMLP_SANITIZE=1 FASTMLP_DEBUG_BOUNDS=1 \
 grep -q -- '-fsanitize=address,undefined' "$WORK/build.log" \
     || die "the compiler was not given -fsanitize=address,undefined (build/sanitize/build.log)"
 
-SO="$(cd "$WORK" && "$VPY" -c 'import os, sysconfig, glob
+# Both compiled modules: _train (the library's kernels) and _probes (the
+# entry points only tests and benchmarks call).
+for module in _train _probes; do
+    SO="$(cd "$WORK" && "$VPY" -c 'import os, sys, sysconfig, glob
 site = sysconfig.get_paths()["platlib"]
-found = glob.glob(os.path.join(site, "fastmlp", "_kernels", "_train*.so"))
+found = glob.glob(os.path.join(site, "fastmlp", "_kernels", sys.argv[1] + ".*.so"))
 assert len(found) == 1, found
-print(found[0])')"
-undefined_syms="$(nm -D --undefined-only "$SO")"
-grep -q '__asan_report' <<<"$undefined_syms" || die "$SO is not instrumented by ASan"
-grep -q '__ubsan_handle' <<<"$undefined_syms" || die "$SO is not instrumented by UBSan"
-GENERATED_C="$WORK/src/src/fastmlp/_kernels/_train.c"
-grep -q 'Out of bounds on buffer access' "$GENERATED_C" \
-    || die "$GENERATED_C was generated without Cython bounds checks"
-echo "instrumented: $SO (ASan, UBSan, Cython bounds checks)"
+print(found[0])' "$module")"
+    undefined_syms="$(nm -D --undefined-only "$SO")"
+    grep -q '__asan_report' <<<"$undefined_syms" || die "$SO is not instrumented by ASan"
+    grep -q '__ubsan_handle' <<<"$undefined_syms" || die "$SO is not instrumented by UBSan"
+    GENERATED_C="$WORK/src/src/fastmlp/_kernels/$module.c"
+    grep -q 'Out of bounds on buffer access' "$GENERATED_C" \
+        || die "$GENERATED_C was generated without Cython bounds checks"
+    echo "instrumented: $SO (ASan, UBSan, Cython bounds checks)"
+done
 
 # Only the Python processes get the runtime (not grep, tee, ...). The C++
 # runtime is preloaded with it: C++ extensions the tests import (matplotlib's
@@ -166,7 +171,7 @@ run_control() {  # name, where the report must be (file|stderr), python code
 }
 run_control heap_overflow file '
 import ctypes
-import fastmlp._kernels._train  # the instrumented module loads under the preloaded runtime
+import fastmlp._kernels._probes  # both instrumented modules load under the preloaded runtime
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 p = libc.malloc(16)

@@ -19,7 +19,7 @@ The timed callables of a config (``build_case``), each one epoch of
 - ``reference``: one epoch of ``fastmlp.reference.MLP`` (the NumPy loop) on
   the same data and steps, again with a fresh permutation (fewer epochs per
   round, since it is slower);
-- ``gemm_floor``: only the GEMMs of the same steps (``_train.gemm_floor``),
+- ``gemm_floor``: only the GEMMs of the same steps (``_probes.gemm_floor``),
   in one nogil call: what a step cannot go below.
 
 Per-step time is the epoch time divided by ``steps``. A "round" is
@@ -56,7 +56,7 @@ from . import __version__
 from . import reference as _reference
 from .mlp import MLP
 from ._epoch import EpochLoop
-from ._kernels import _train
+from ._kernels import _probes, _train
 from ._validation import check_X, check_y
 
 LR = 1e-3
@@ -179,7 +179,7 @@ def build_case(cfg, seed=0):
     steps = cfg.steps
 
     def floor_epoch():
-        return _train.gemm_floor(spec, params, floor_grads, Xc, work, B, steps)
+        return _probes.gemm_floor(spec, params, floor_grads, Xc, work, B, steps)
 
     # The reference through its public fit (one epoch per call, shuffled
     # from its generator); its input checks on the converted data cost

@@ -39,8 +39,10 @@ import os
 import sys
 import threading
 
+from ._kernels import _train
+
 INSTALL_HINT = 'pip install "fastmlp[bf16]"'
-LIBRARIES = ("mkl", "onednn")
+LIBRARIES = _train.BF16_ADAPTERS    # one adapter each in the kernels
 FORCE_VARIABLE = "FASTMLP_BF16_LIBRARY"
 MKL_THREADING_SEQUENTIAL = 1
 
@@ -186,7 +188,6 @@ def use(names=None):
     """Load the first library of `names` (default: preferred()) that works
     here and install it in the kernels, from the next kernel call on.
     Returns its name; ImportError naming the extra when none works."""
-    from ._kernels import _train
     names = preferred() if names is None else tuple(names)
     with _lock:
         reasons = []
@@ -223,7 +224,6 @@ def available():
 
 def check_products():
     """RuntimeError if a bfloat16 GEMM was refused since the last check."""
-    from ._kernels import _train
     failures = _train.bf16_gemm_failures()
     if failures != _state["failures_seen"]:
         new = failures - _state["failures_seen"]

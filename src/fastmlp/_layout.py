@@ -19,7 +19,7 @@ import numpy as np
 
 # W_0 stored transposed makes its forward product a GEMM form with a
 # small-matrix path in OpenBLAS, but its weight-gradient product one without
-# (_kernels/_dense.pxd). Measured with _train.gemm_floor (one thread, AVX-512
+# (_kernels/_dense.pxd). Measured with _probes.gemm_floor (one thread, AVX-512
 # kernels; 2026-12-02): the step's GEMMs take 0.75x the time on 64-32-10
 # (2,048 first-layer weights, batch 32), 0.86x in float64, 0.97-0.99x on
 # 784-128-10 (100,352 weights, batch 64), but 1.05-1.06x on 784-512-256-10

@@ -1,7 +1,7 @@
 """What a model knows about its data beyond the feature names: the target's
 name, the class labels and the standardization that the command line
 applied (``fastmlp train``). Saved with the model (file format version 3,
-fastmlp._persist) so that ``fastmlp predict`` can undo what ``train`` did.
+docs/file-format.md) so that ``fastmlp predict`` can undo what ``train`` did.
 
 The attributes, all None unless set (by the command line, or by a user who
 preprocesses the same way):

@@ -13,6 +13,8 @@ imported only here.
 """
 import numpy as np
 
+from ._kernels._train import LEAKY_SLOPE
+
 ONNX_OPSET = 17
 
 # fastmlp activation name -> (ONNX operator, attributes); identity adds none.
@@ -26,7 +28,6 @@ _OPERATORS = {
     "softmax": ("Softmax", {"axis": 1}),
     "identity": None,
 }
-LEAKY_SLOPE = 0.01
 
 
 def _import_onnx():

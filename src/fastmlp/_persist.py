@@ -1,158 +1,9 @@
 """Saving and loading models: ``net.save(path)`` and ``MLP.load(path)``.
 
-File format "fastmlp-mlp", version 3
-====================================
-
-A model file is a NumPy ``.npz`` archive (a zip file, written uncompressed
-by ``numpy.savez``; members deflated as by ``numpy.savez_compressed`` are
-read too, no other compression) with three or four members, none of which
-holds Python objects (nothing in the file is pickled, and loading uses
-``numpy.load(..., allow_pickle=False)``, so reading an untrusted file never
-executes code):
-
-``header.npy``
-    The UTF-8 bytes of a JSON object, stored as a 1-D ``uint8`` array
-    (a 0-d unicode array holding the JSON text is accepted on load too).
-``params.npy``
-    The parameters, 1-D, of the header's dtype (native byte order), in the
-    canonical layout: all weights first (``W_l`` of shape ``(n_{l+1}, n_l)``,
-    row-major, for l = 0..L-1), then all biases, i.e.
-    ``concatenate([W.ravel() for W in net.weights] + net.biases)``.
-``velocity.npy``
-    The velocity ``net.velocity``, same shape, dtype and layout: the
-    momentum buffer of "momentum" and "nesterov", Adam's first moment m1
-    for "adam".
-``second_moment.npy``
-    Present exactly when the header's ``optimizer`` is ``"adam"``: Adam's
-    second moment m2 (``net.second_moment``), same shape, dtype and layout;
-    finite and >= 0, being a running mean of squared gradients.
-
-The stored layout is this canonical one whatever the layout of
-``net.params`` in memory (which may hold W_0 transposed, see
-fastmlp._layout): ``save`` converts with ``Layout.to_canonical`` and
-``load`` writes into the new model's own layout with
-``Layout.from_canonical``. A file therefore loads into any model class, and
-stays valid when a class changes its memory layout. Files written before
-the two were told apart are the same format: models then always held the
-canonical layout in memory, so what they wrote is canonical too.
-
-The JSON header has exactly these fields (strict JSON: no NaN or Infinity,
-no duplicate keys, no other fields):
-
-========================  ====================================================
-``format``                ``"fastmlp-mlp"``
-``version``               ``3``
-``layer_sizes``           list of ints ``[n0, ..., nL]``
-``hidden_activations``    list of ``L - 1`` activation names
-``loss``                  loss name
-``output_activation``     output-layer activation name
-``init_schemes``          list of ``L`` init names (one per layer)
-``l2``                    number
-``dtype``                 ``"float32"`` or ``"float64"``
-``history``               list of numbers (``net.history``)
-``rng``                   ``{"bit_generator": name, "state": state}``: the
-                          class name of the model generator's bit generator
-                          (one of numpy's PCG64, PCG64DXSM, MT19937, Philox,
-                          SFC64) and its ``bit_generator.state`` dict, with
-                          arrays written as lists of ints and 128-bit
-                          integers as plain JSON integers (the codec is
-                          fastmlp._rngstate)
-``optimizer``             ``"momentum"``, ``"nesterov"`` or ``"adam"``
-                          (``net.optimizer``: the update rule of the last fit)
-``optimizer_steps``       int >= 0 (and < 2**63), Adam's step count t
-                          (``net.optimizer_steps``); 0 unless ``optimizer``
-                          is ``"adam"``
-``feature_names``         null, or a list of n0 distinct strings: the
-                          column names of the DataFrame fit was given
-                          (``net.feature_names``)
-``target_name``           null or a string (``net.target_name``)
-``class_labels``          null, or (cross_entropy only) a list of nL distinct
-                          labels, all integers or all strings
-                          (``net.class_labels``)
-``standardization``       null, or ``{"mean": [n0 numbers], "scale": [n0
-                          numbers > 0], "target_mean": null or [nL numbers],
-                          "target_scale": null or [nL numbers > 0]}`` (the
-                          last two for mse only; ``net.standardization``)
-``matmul_dtype``          null or ``"bfloat16"`` (``net.matmul_dtype``)
-========================  ====================================================
-
-The three before ``matmul_dtype`` are described in fastmlp._metadata:
-what the command line did to the data (``fastmlp train``), so that
-``fastmlp predict`` can do the same; the model's own methods apply none of
-it.
-
-Version 3: what changed, and why
---------------------------------
-A model trained by the command line must know its data: the target column
-to drop, the class each output stands for, and the scaling applied to the
-features (and to an mse target). Version 3 adds the three fields above;
-versions 1 and 2 load with all three None. It also adds ``matmul_dtype``:
-a model trained with bfloat16 products keeps computing them after a save
-and load (versions 1 and 2 load with ``matmul_dtype = None``, the only
-products they knew; loading a bfloat16 model without the extra raises the
-constructor's ImportError).
-
-Version 2: what changed, and why
---------------------------------
-fit gained the "nesterov" and "adam" update rules, and Adam's state is more
-than the velocity: its second moment and its step count (which sets the
-bias correction) persist across fit calls. Without them a loaded Adam model
-would restart with m2 = 0 and t = 0 and take steps of a very different size
-from the ones it would have taken uninterrupted. So version 2 adds the
-header fields ``optimizer`` and ``optimizer_steps`` and the member
-``second_moment.npy`` (Adam only). It also adds ``feature_names``: a model
-fit on a DataFrame reads later DataFrames by column name, and keeps that
-after a save and load. The round trip
-guarantee below covers the whole optimizer state.
-
-Version 1 (still read)
-----------------------
-Version 1 is version 2 without the three header fields and without
-``second_moment.npy`` (a version-1 file holding that member is refused):
-``"version": 1`` and exactly the first eleven fields above, always the
-three members header, params and velocity, the velocity being the momentum
-buffer. All version-1 files were written by the "momentum" rule, so
-``load`` gives them ``optimizer = "momentum"``, ``second_moment = None``
-and ``optimizer_steps = 0``, which is exactly the state they were saved in
-(and ``feature_names = None``).
-``save`` writes version 3 only (version 2 is version 3 without the four
-fields ``target_name``, ``class_labels``, ``standardization`` and
-``matmul_dtype``).
-
-A reader meeting a version other than 1, 2 or 3 refuses the file; a future
-version will bump the number whenever a field's meaning changes or one is
-added.
-
-Guarantees
-----------
-- Round trip: ``MLP.load(path)`` (on ``fastmlp.MLP`` or
-  ``fastmlp.reference.MLP``, returning an instance of that class) restores
-  the weights, biases, hyperparameters, history, generator state and
-  optimizer state (name, velocity, second moment, step count) exactly, so ``fit`` after a save and load continues bit for bit as an
-  uninterrupted ``fit`` would (shuffles included). The loaded model is built
-  through the normal constructor: ``weights`` and ``biases`` are views into
-  ``params`` as always. The generator's seed sequence (used only by
-  ``spawn``) is not saved.
-- Exact name: the file is written at ``path`` exactly as given (str or
-  os.PathLike); no ``.npz`` suffix is appended. A symlink is written
-  through (its target is replaced), as ``open`` would. The new file gets
-  the usual mode (0666 masked by the umask).
-- Atomic (fastmlp._atomic): the archive is written to a temporary file in
-  the target's directory, flushed and fsynced, then renamed over the target
-  with ``os.replace``, and the directory is fsynced where the OS allows. A save
-  that fails at any point leaves an existing file untouched and removes the
-  temporary file. ``save`` refuses (ValueError) a model whose parameters,
-  velocity, second moment or history are not finite, whose second moment
-  is negative or not an array like params, or whose optimizer state is
-  not one the header can hold (an unknown optimizer name; a second moment
-  or a nonzero step count without "adam"; "adam" without a second moment;
-  a negative step count), rather than write a file ``load`` would reject.
-- Validation: a file that is truncated, corrupted, tampered with or simply
-  not a model file makes ``load`` raise ValueError with a message naming the
-  problem: never another exception type, and never code execution. Array
-  sizes are checked against the zip directory and the header before
-  anything is allocated. A file that cannot be opened at all (missing,
-  permissions) raises the usual OSError.
+Writes the file format "fastmlp-mlp" (version 3; versions 1 and 2 are read
+too) atomically, and reads it back validating every field and array before
+a model is built from it. The format, what each version changed and the
+guarantees of save and load are specified in docs/file-format.md.
 """
 import json
 import math
@@ -180,7 +31,6 @@ HEADER_FIELDS = HEADER_FIELDS_V2 + _metadata.FIELDS + ("matmul_dtype",)
 FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS_V2, 3: HEADER_FIELDS}
 MEMBERS = ("header", "params", "velocity")  # in every file
 ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
-OPTIMIZERS = ("momentum", "nesterov", "adam")
 # The model holds its step count in an intp.
 MAX_OPTIMIZER_STEPS = int(np.iinfo(np.intp).max)
 
@@ -218,9 +68,9 @@ def _optimizer_state(model):
     """(optimizer name, step count, canonical second moment or None), checked
     to be what the header and members can hold."""
     name = model.optimizer
-    if not isinstance(name, str) or name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in v.OPTIMIZERS:
         raise ValueError(f"cannot save: unknown optimizer {short(name)}; "
-                         f"expected one of {', '.join(map(repr, OPTIMIZERS))}")
+                         f"expected one of {', '.join(map(repr, v.OPTIMIZERS))}")
     steps = model.optimizer_steps
     if not v._is_int(steps) or not 0 <= steps <= MAX_OPTIMIZER_STEPS:
         raise ValueError(f"cannot save: optimizer_steps must be an int in "
@@ -465,8 +315,8 @@ def _check_optimizer(header, members):
                            f"files never have")
         return "momentum", 0
     name, steps = header["optimizer"], header["optimizer_steps"]
-    if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise _Invalid(f'"optimizer" must be one of {", ".join(map(repr, OPTIMIZERS))}, '
+    if not isinstance(name, str) or name not in v.OPTIMIZERS:
+        raise _Invalid(f'"optimizer" must be one of {", ".join(map(repr, v.OPTIMIZERS))}, '
                        f"got {short(name)}")
     if not v._is_int(steps) or not 0 <= steps <= MAX_OPTIMIZER_STEPS:
         raise _Invalid(f'"optimizer_steps" must be an int in [0, {MAX_OPTIMIZER_STEPS}], '
@@ -530,7 +380,7 @@ def _load_archive(cls, archive, file_size):
 
     schemes = header["init_schemes"]
     matmul_dtype = header["matmul_dtype"] if header["version"] >= 3 else None
-    if matmul_dtype not in (None, "bfloat16"):
+    if matmul_dtype not in (None,) + v.MATMUL_DTYPES:
         raise _Invalid(f'"matmul_dtype" must be null or "bfloat16", got {short(matmul_dtype)}')
     try:
         net = cls(list(sizes), activation=list(header["hidden_activations"]),

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._kernels._train import STAT_COLUMNS
+from ._kernels._train import SATURATED, STAT_COLUMNS
 
 # Column order of the table the kernels fill (defined in
 # fastmlp/_kernels/_codes.pxd); the reference fills its table in this order.
@@ -22,8 +22,9 @@ DESCRIPTIONS = {
     "act_mean": "mean of the activations sigma(z)",
     "act_var": "variance of the activations",
     "inactive": ("relu/leaky_relu: fraction of dead units (never positive on the batch); "
-                 "sigmoid/tanh: fraction of saturated activations (tanh |a| > 0.99, "
-                 "sigmoid a < 0.01 or a > 0.99); NaN for other activations"),
+                 "sigmoid/tanh: fraction of saturated activations (tanh |a| > "
+                 f"{SATURATED['tanh']}, sigmoid a < {SATURATED['sigmoid']} or a > "
+                 f"{1 - SATURATED['sigmoid']}); NaN for other activations"),
     "delta_var": ("variance of dObjective/dz, the delta backpropagated to this layer "
                   "(of the mean loss over the batch; NaN without y)"),
     "grad_var": "variance of the weight gradient dObjective/dW (NaN without y)",

@@ -8,10 +8,9 @@ loop step by step in Python.
 """
 import numpy as np
 
+from ._kernels._train import LEAKY_SLOPE, SATURATED
 from ._model import BaseMLP, DivergenceError
 from ._sparse import CsrRows
-
-LEAKY_SLOPE = 0.01
 
 
 def round_to_bfloat16(x):
@@ -190,9 +189,10 @@ class MLP(BaseMLP):
             if name in ("relu", "leaky_relu"):
                 table[l, 4] = np.mean(~np.any(a > 0, axis=0))
             elif name == "tanh":
-                table[l, 4] = np.mean(np.abs(a) > 0.99)
+                table[l, 4] = np.mean(np.abs(a) > SATURATED["tanh"])
             elif name == "sigmoid":
-                table[l, 4] = np.mean((a < 0.01) | (a > 0.99))
+                low = SATURATED["sigmoid"]
+                table[l, 4] = np.mean((a < low) | (a > 1 - low))
         if Y is not None:
             n = X.shape[0]
             delta = output_delta(self.loss_name, self.output_activation, pres[-1], Y) / n

@@ -21,6 +21,8 @@ cdef extern from "elementwise.h" nogil:
         FM_SIMD_AVX512
         FM_NESTEROV_AVERAGED
 
+    double FM_LEAKY_SLOPE
+
     int fm_simd_supported(int level)
     int fm_simd_best()
     int fm_simd_select(int level)

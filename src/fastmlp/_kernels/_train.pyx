@@ -1,13 +1,15 @@
 # The def entry points of fastmlp: forward, objective, loss_and_gradients,
-# EpochKernel (training epochs), layer_statistics, gemm_floor (the bare GEMMs
-# of a step, for benchmarks), exp_nonpositive_inplace / activate_inplace /
-# derivative_mul_inplace (the elementwise kernels, for tests and
-# benchmarks) and the choice of instruction set for the elementwise kernels
-# (simd_paths, simd_active, simd_select; FASTMLP_SIMD at import). The
-# kernels' constants are published here by name (ACTIVATION_CODES,
-# LOSS_CODES, RULE_CODES, STATUS_CODES, SPEC_FIELDS, GEMM_BACKENDS,
-# STAT_COLUMNS) for the Python layer; their one definition is in
-# _codes.pxd and csrc/elementwise.h.
+# EpochKernel (training epochs), layer_statistics, the bfloat16 GEMM library
+# (bf16_install) and the choice of instruction set for the elementwise
+# kernels (simd_paths, simd_active, simd_select; FASTMLP_SIMD at import).
+# Entry points only tests and benchmarks call live in _probes.pyx, which
+# reads specs and binds bfloat16 products through this module's own
+# read_spec and bound (declared in _train.pxd, so there is one GEMM table
+# and one installed bfloat16 GEMM). The kernels' constants are published
+# here by name (ACTIVATION_CODES, LOSS_CODES, RULE_CODES, STATUS_CODES,
+# SPEC_FIELDS, GEMM_BACKENDS, STAT_COLUMNS, LEAKY_SLOPE, SATURATED) for the
+# Python layer; their one definition is in _codes.pxd and csrc/elementwise.h
+# (the saturation thresholds, which no C code reads: here).
 #
 # Design, in a few points:
 # - The caller (fastmlp.mlp, fastmlp._epoch, fastmlp.sklearn._network) has
@@ -36,21 +38,18 @@ from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
-from fastmlp._kernels._bf16 cimport Bf16Shadow, bf16_product, bind_x, fm_to_bf16, refresh
+from fastmlp._kernels._bf16 cimport bf16_product, bind_x, fm_to_bf16, refresh
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn, mkl_bf16_gemm, onednn_bf16_gemm
 
 cdef extern from "bf16.h" nogil:
     long fm_bf16_gemm_failures()
 from fastmlp._kernels._codes cimport *
-from fastmlp._kernels._dense cimport (
-    dense_backward, dense_forward, forward_product, input_delta_product,
-    weight_gradient_product)
+from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._elementwise cimport (
     FM_BINARY_CROSS_ENTROPY, FM_CROSS_ENTROPY, FM_CROSS_ENTROPY_LABELS, FM_EXP, FM_IDENTITY, FM_LEAKY_RELU,
-    FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
-    FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, derivative_mul,
-    exp_nonpositive, fm_simd_active, fm_simd_select, fm_simd_supported, output_loss,
-    softmax_rows, sumsq)
+    FM_LEAKY_SLOPE, FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
+    FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, fm_simd_active, fm_simd_select,
+    fm_simd_supported, output_loss, softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, net_from_spec, transposed
 from fastmlp._kernels._sparse cimport CsrRows, csr_block
@@ -102,6 +101,14 @@ _STAT_POSITIONS = {
 # Columns of the layer_statistics table, in order.
 STAT_COLUMNS = tuple(sorted(_STAT_POSITIONS, key=_STAT_POSITIONS.get))
 assert len(STAT_COLUMNS) == N_STATS and len(SPEC_FIELDS) == SPEC_HEADER
+# leaky_relu(z) = z for z > 0, else LEAKY_SLOPE * z.
+LEAKY_SLOPE = FM_LEAKY_SLOPE
+# An activation counts as saturated (the statistics' "inactive" column)
+# beyond these: tanh |a| > 0.99 and sigmoid a < 0.01 or a > 0.99
+# (|z| > 2.65 and |z| > 4.6), where the derivative is below 0.02 and 0.01.
+cdef double SATURATED_TANH = 0.99
+cdef double SATURATED_SIGMOID = 0.01
+SATURATED = {"tanh": SATURATED_TANH, "sigmoid": SATURATED_SIGMOID}
 
 
 # == GEMM backends ==============================================================
@@ -157,12 +164,6 @@ def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
     if x.shape[0] > 0:
         with nogil:
             fm_to_bf16(&x[0], &out[0], <size_t> x.shape[0])
-
-
-cdef struct Bf16Binding:
-    # A call's own copy of the bfloat16 backend, pointing at its shadows.
-    GemmBackend be
-    Bf16Shadow sh
 
 
 cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) except -1:
@@ -841,13 +842,6 @@ cdef class EpochKernel:
                 memcpy(<void*> buf, <void*> (base + i * nbytes), nbytes)
 
 
-# An activation counts as saturated beyond these: tanh |a| > 0.99 and
-# sigmoid a < 0.01 or a > 0.99 (|z| > 2.65 and |z| > 4.6), where the
-# derivative is below 0.02 and 0.01.
-cdef double SATURATED_TANH = 0.99
-cdef double SATURATED_SIGMOID = 0.01
-
-
 cdef void moments(const floating* x, Py_ssize_t n, double* out) noexcept nogil:
     """out[0] = mean, out[1] = variance (population), two passes in double."""
     cdef Py_ssize_t i
@@ -996,89 +990,6 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
                 delta = spare
                 spare = tmp
     return loss_sum / n if with_targets else None
-
-
-def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[::1] grads,
-               const floating[:, ::1] X, floating[::1] work, Py_ssize_t batch_rows,
-               Py_ssize_t n_steps):
-    """Only the GEMMs of `n_steps` training steps on batches of `batch_rows`
-    rows, with the shapes of train_epoch: per layer the forward product, the
-    weight gradient (into `grads`, a scratch buffer of the parameters' size)
-    and, but for the first layer, the input delta; each written with
-    beta = 0, as a plain `out = A @ B` would. The floor a step cannot go
-    below; nothing else is computed."""
-    cdef Net net = read_spec(spec)
-    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1]
-    cdef Py_ssize_t step, l, L = net.n_layers, start, rows
-    cdef int ni, no
-    cdef const floating* px = &X[0, 0]
-    cdef const floating* pp = &params[0]
-    cdef floating* pg = &grads[0]
-    cdef floating* pw = &work[0]
-    cdef floating* delta_a = pw + net.off_delta_a
-    cdef floating* delta_b = pw + net.off_delta_b
-    cdef const floating* a
-    cdef Bf16Binding bb
-    cdef bint bf16 = False
-    bound(&net, &bb, <floating*> pp, pw)
-    bf16 = net.gemm == &bb.be
-    with nogil:
-        if bf16:
-            # The first batch's bfloat16 copy serves every step: the floor
-            # times products only.
-            bind_x(net.gemm, px, <size_t> (batch_rows * n_in))
-        for step in range(n_steps):
-            start = 0 if bf16 else (step * batch_rows) % (n - batch_rows + 1)
-            rows = batch_rows
-            a = px + start * n_in
-            for l in range(L):
-                forward_product(net.gemm, a, pp + net.w_off[l], pw + net.act_off[l], <int> rows,
-                                <int> net.sizes[l], <int> net.sizes[l + 1],
-                                transposed(&net, l))
-                a = pw + net.act_off[l]
-            for l in range(L - 1, -1, -1):
-                ni = <int> net.sizes[l]
-                no = <int> net.sizes[l + 1]
-                a = px + start * n_in if l == 0 else pw + net.act_off[l - 1]
-                weight_gradient_product(net.gemm, delta_a, a, pg + net.w_off[l], <floating> 1,
-                                        <floating> 0, <int> rows, ni, no,
-                                        transposed(&net, l))
-                if l > 0:
-                    input_delta_product(net.gemm, delta_a, pp + net.w_off[l], delta_b, <int> rows,
-                                        ni, no, False)
-
-
-def _check_elementwise(int act, Py_ssize_t n):
-    # These entry points serve tests and benchmarks; they still validate,
-    # since the kernels below them check nothing.
-    if n == 0:
-        raise ValueError("empty array")
-    if act < 0 or act > 4:
-        raise ValueError(f"activation code {act} is not one of 0..4 (softmax needs rows)")
-
-
-def exp_nonpositive_inplace(floating[::1] x):
-    """x = exp(x) with the kernels' own exp (valid for x <= 0)."""
-    _check_elementwise(0, x.shape[0])
-    with nogil:
-        exp_nonpositive(&x[0], <size_t> x.shape[0])
-
-
-def activate_inplace(int act, floating[::1] x):
-    """x = sigma(x) for an activation code of fastmlp._workspace (not softmax);
-    for accuracy tests and the elementwise benchmarks."""
-    _check_elementwise(act, x.shape[0])
-    with nogil:
-        activate(act, &x[0], <size_t> x.shape[0])
-
-
-def derivative_mul_inplace(int act, const floating[::1] a, floating[::1] delta):
-    """delta *= sigma'(z) given a = sigma(z); a and delta of equal length."""
-    _check_elementwise(act, delta.shape[0])
-    if a.shape[0] != delta.shape[0]:
-        raise ValueError(f"a has {a.shape[0]} elements but delta has {delta.shape[0]}")
-    with nogil:
-        derivative_mul(act, &a[0], &delta[0], <size_t> delta.shape[0])
 
 
 SIMD_LEVELS = {"baseline": FM_SIMD_BASELINE, "avx2": FM_SIMD_AVX2, "avx512": FM_SIMD_AVX512}

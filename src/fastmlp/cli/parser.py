@@ -9,6 +9,7 @@ message that says what was expected; argparse adds the option's name.
 import argparse
 import math
 
+from .._validation import INITS, MATMUL_DTYPES
 from .status import EXIT_STATUS_HELP, CLIError
 
 COMMANDS = ("train", "predict", "bench")
@@ -153,14 +154,14 @@ def _train_parser(prog):
                         "(default: %(default)s)")
     g.add_argument("--output", default=None, metavar="NAME",
                    help="output activation (default: the loss's natural one)")
-    g.add_argument("--init", default=None, choices=("xavier", "glorot", "he"),
+    g.add_argument("--init", default=None, choices=INITS,
                    help="weight initialization (default: he for relu layers, else "
                         "xavier)")
     g.add_argument("--l2", type=_nonnegative_float, default=0.0,
                    help="L2 penalty on the weights (default: %(default)s)")
     g.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="(default: %(default)s)")
-    g.add_argument("--matmul-dtype", default=None, choices=("bfloat16",),
+    g.add_argument("--matmul-dtype", default=None, choices=MATMUL_DTYPES,
                    help="round every matrix product's operands to bfloat16, "
                         "accumulating in float32 (float32 only; needs the extra "
                         "fastmlp[bf16]; default: products in --dtype)")
