@@ -1,6 +1,7 @@
 """One rank of the MPI tests (tests/test_mpi.py runs it under mpiexec).
 
-``python -m mpi4py mpi_worker.py SCENARIO [ARG]``: every scenario checks
+``python -m mpi4py mpi_worker.py SCENARIO [ARG]``, or ``... cli ARGS``: the
+fastmlp command with ARGS on every rank. Every scenario checks
 with assert; a failing assert is an uncaught exception, which ``-m mpi4py``
 turns into MPI_Abort (exit code != 0, traceback on stderr). A scenario that
 passes prints "rank R: SCENARIO ok".
@@ -309,20 +310,28 @@ def interrupt():
     net.fit(X, y, epochs=epochs, comm=COMM)
 
 
+def cli(*argv):
+    """The fastmlp command (fastmlp.cli.main) on every rank; its exit status."""
+    from fastmlp.cli import main
+    status = main(list(argv))
+    print(f"rank {RANK}: cli exit {status}", flush=True)
+    # -m mpi4py turns a rank's exit with a status into MPI_Abort, which
+    # could end a rank that has not printed its error yet.
+    COMM.Barrier()
+    return status
+
+
 def cli_train(path, save):
     """fastmlp train under mpiexec: each rank its own block of rows."""
-    from fastmlp.cli import main
-    status = main(["train", path, "--loss", "cross_entropy", "--hidden", "8", "--epochs",
-                   "2", "--batch-size", "16", "--val-fraction", "0", "--save", save])
-    print(f"rank {RANK}: cli_train exit {status}", flush=True)
-    return status
+    return cli("train", path, "--loss", "cross_entropy", "--hidden", "8", "--epochs", "2",
+               "--batch-size", "16", "--val-fraction", "0", "--save", save)
 
 
 SCENARIOS = {f.__name__: f for f in (equivalence, size_one, start_from_rank_0,
                                       collective_errors, crash, interrupt)}
 
 if __name__ == "__main__":
-    if sys.argv[1] == "cli_train":
-        sys.exit(cli_train(*sys.argv[2:]))
+    if sys.argv[1] in ("cli", "cli_train"):
+        sys.exit({"cli": cli, "cli_train": cli_train}[sys.argv[1]](*sys.argv[2:]))
     for name in sys.argv[1:]:
         SCENARIOS[name]()

@@ -109,6 +109,139 @@ def test_cli_train_under_mpiexec(tmp_path, ranks):
         done.stderr
 
 
+def mpi_train(ranks, *args):
+    """fastmlp train ARGS under mpiexec -n ranks."""
+    return mpi_launch.run(ranks, WORKER, "cli", "train", *args, timeout=PROMPT)
+
+
+def replay_data_parallel(X, y, ranks, epochs, batch_size, net_kw, fit_kw):
+    """The fit of fastmlp train under mpiexec -n ranks, on one process: rank
+    r's rows are its block of X, shuffled every epoch by its own copy of the
+    model's generator (fastmlp._mpi), and every step is one full batch of
+    the union of the ranks' batches (as mpi_worker.equivalence checks)."""
+    import copy
+    import numpy as np
+    import fastmlp
+    from fastmlp.cli import distributed
+    net = fastmlp.MLP(**net_kw)
+    blocks = [distributed.block(len(X), r, ranks) for r in range(ranks)]
+    generators = [copy.deepcopy(net.rng) for _ in blocks]
+    steps = -(-max(hi - lo for lo, hi in blocks) // batch_size)
+    for _ in range(epochs):
+        orders = []
+        for (lo, hi), rng in zip(blocks, generators):
+            order = np.arange(hi - lo)
+            rng.shuffle(order)
+            orders.append(lo + order)
+        for s in range(steps):
+            rows = np.concatenate([o[s * batch_size:(s + 1) * batch_size] for o in orders])
+            net.fit(X[rows], y[rows], epochs=1, batch_size=None, shuffle=False, **fit_kw)
+    return net
+
+
+@needs_mpi
+def test_cli_train_under_mpiexec_trains_in_bfloat16(tmp_path):
+    import numpy as np
+    import fastmlp
+    from bf16_support import FIT_RTOL as BF16_FIT_RTOL
+    try:
+        fastmlp.MLP([2, 1], matmul_dtype="bfloat16")
+    except ImportError as exc:
+        pytest.skip(f"bfloat16 products are not available here: {exc}")
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 8))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    path, save = tmp_path / "data.npy", tmp_path / "model.npz"
+    np.save(path, np.column_stack([X, y]))
+    done = mpi_train(2, path, "--val-fraction", "0", "--hidden", "32", "--epochs", "6",
+                     "--batch-size", "8", "--lr", "0.2", "--seed", "2", "--quiet",
+                     "--matmul-dtype", "bfloat16", "--save", save)
+    assert done.returncode == 0, done.stdout + done.stderr
+    net = fastmlp.MLP.load(save)
+    assert net.matmul_dtype == "bfloat16"
+    std = net.standardization
+    Xs = (X - std["mean"]) / std["scale"]
+
+    def replay(matmul_dtype):
+        return replay_data_parallel(
+            Xs, y, 2, 6, 8, dict(layer_sizes=[8, 32, 3], loss="cross_entropy", seed=2,
+                                 matmul_dtype=matmul_dtype),
+            dict(lr=0.2, momentum=0.9)).params
+    bf16, f32 = replay("bfloat16"), replay(None)
+    scale = np.abs(bf16).max()
+    # bf16_support.FIT_RTOL: the two sides sum in other orders (per rank
+    # then across ranks, against one batch), and a float32 value a few ulps
+    # apart can round to another bfloat16 neighbour (here about 1e-5 apart);
+    # the float32 fit of the same steps is beyond it (here 1.3e-2).
+    assert np.abs(net.params - bf16).max() <= BF16_FIT_RTOL * scale
+    assert np.abs(net.params - f32).max() > BF16_FIT_RTOL * scale
+
+
+def _error_table():
+    """Labels 0..2 in 40 rows; a value beyond float32 in the last rank's
+    block of 2."""
+    import numpy as np
+    rng = np.random.default_rng(3)
+    table = np.column_stack([rng.normal(size=(40, 4)), np.arange(40) % 3])
+    table[31, 2] = 1e39
+    return table
+
+
+# (arguments after the data file, status, text of the one error line of every rank)
+MPI_REFUSALS = {
+    "save in a missing directory": (["--save", "{tmp}/nowhere/m.npz"], 2,
+                                    "rank 0: --save {tmp}/nowhere/m.npz: the directory"),
+    "save to a directory": (["--save", "{tmp}"], 2, "is a directory"),
+    "classes for mse": (["--loss", "mse", "--classes", "3"], 2,
+                        "--classes applies to --loss cross_entropy only, not mse"),
+    "label beyond classes": (["--classes", "2"], 2,
+                             "rank 0: {data}, row 2, column 4 (0-based): with --classes 2 "
+                             "a class label must be an integer 0..1, got 2"),
+    "binary target": (["--loss", "binary_cross_entropy"], 2,
+                      "rank 0: {data}, row 2, column 4 (0-based): a binary_cross_entropy "
+                      "target must be 0 or 1, got 2"),
+    "float32 range": (["--no-standardize"], 2,
+                      "rank 1: {data}, row 31, column 2 (0-based): 1e+39 is too large for "
+                      "float32"),
+    "bfloat16 in float64": (["--matmul-dtype", "bfloat16", "--dtype", "float64"], 2,
+                            "invalid model: "),
+    "npz array option": (["--x-array", "A"], 2, "--x-array names an array of an .npz file"),
+    "validation split": (["--val-fraction", "0.2"], 2, "no validation split"),
+}
+
+
+@needs_mpi
+@pytest.mark.parametrize("case", list(MPI_REFUSALS))
+def test_cli_train_under_mpiexec_refuses_before_training(tmp_path, case):
+    """What the single-process command refuses, refused on every rank
+    before any training, with its status."""
+    import numpy as np
+    args, status, text = MPI_REFUSALS[case]
+    data = tmp_path / "data.npy"
+    np.save(data, _error_table())
+    names = dict(tmp=tmp_path, data=data)
+    done = mpi_train(2, data, "--val-fraction", "0", "--epochs", "1",
+                     *(a.format(**names) for a in args))
+    assert done.returncode == status, done.stdout + done.stderr
+    # Counted, not split into lines: the ranks' lines may interleave.
+    assert done.stderr.count("fastmlp: error: ") == 2, done.stderr
+    assert done.stderr.count(text.format(**names)) == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "fit:" not in done.stdout and "epoch" not in done.stdout, done.stdout
+
+
+@needs_mpi
+def test_cli_train_under_mpiexec_divergence_is_exit_1(tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "r.npy", rng.standard_normal((64, 3)))
+    done = mpi_train(2, tmp_path / "r.npy", "--val-fraction", "0", "--loss", "mse", "--lr",
+                     "1e6", "--quiet", "--save", tmp_path / "never.npz")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.count("fastmlp: error: training diverged") == 2, done.stderr
+    assert not (tmp_path / "never.npz").exists()
+
+
 def test_each_rank_reads_its_own_block_of_rows():
     from fastmlp.cli import distributed
     for n in (5, 101, 1000):

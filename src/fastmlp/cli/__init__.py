@@ -33,8 +33,12 @@ those names and maps its outputs back (``preprocess``).
 The modules, one job each: ``readers`` (data files to arrays; no argparse),
 ``parser`` (the argument converters and the command parsers),
 ``preprocess`` (class labels and standardization), ``commands``
-(train, predict, bench), ``demo`` (the digits job), ``status`` (``CLIError``
-and the exit-status rule) and ``entry`` (``main``, which picks the job).
+(train, predict, bench), ``training`` (train itself, for one process and
+for the ranks of ``mpiexec -n P fastmlp train``), ``distributed`` (what
+differs under mpiexec: each rank's block of rows, the reductions over
+every rank, errors on every rank), ``demo`` (the digits job), ``status``
+(``CLIError`` and the exit-status rule) and ``entry`` (``main``, which
+picks the job).
 """
 from .commands import cmd_bench, cmd_predict, cmd_train
 from .demo import build_parser, run

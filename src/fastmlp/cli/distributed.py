@@ -1,28 +1,32 @@
-"""``fastmlp train`` under ``mpiexec -n P``: a data-parallel fit.
+"""``fastmlp train`` under ``mpiexec -n P``: where a data-parallel fit differs.
 
-Each rank memory-maps the ``.npy`` file and reads only its own contiguous
-block of rows (rows [r n / P, (r + 1) n / P)), so no rank reads the whole
-file; the fit is ``fit(comm=COMM_WORLD)`` (fastmlp._mpi), whose validation
-is collective: a bad block on one rank is reported, naming the rank, by
-rank 0 and the job exits 1 on every rank. Rank 0 alone prints progress and
-saves the model. As on one process, cross_entropy targets are mapped to
-class indices (the class labels: the sorted distinct values over every
-rank, or 0..K-1 with --classes K) and, with --standardize (the default),
-the features and an mse target are standardized, here with the mean and
-standard deviation over every rank's rows (one allreduce each). Launch it
-as ``mpiexec -n P fastmlp train data.npy ...``
-(an error found by every rank, such as bad data on one rank, ends every
-rank with the same message and status; a rank killed outright is mpiexec's
-to clean up). Validation splits are not made (``--val-fraction 0`` is
-required).
+The command itself is training.train, the same as on one process; this
+module gives it ``RankRows``, the training rows as the ranks hold them:
+
+- each rank memory-maps the ``.npy`` file and reads only its own
+  contiguous block of rows (rows [r n / P, (r + 1) n / P)), so no rank
+  reads the whole file; no validation split is made (``--val-fraction 0``
+  is required: fit(comm=...) evaluates none);
+- what is taken over the rows (the class labels, the standardization's
+  mean and standard deviation, the row counts and the final metrics) is
+  reduced over every rank, so that it is what one process would compute on
+  the whole file, up to the order of the sums;
+- an error met on some ranks only (bad data in one block) is an error on
+  every rank, reported by every rank with the first failing rank's message
+  (naming it) and the same exit status; the fit is ``fit(comm=COMM_WORLD)``
+  (fastmlp._mpi), whose validation and divergence are already collective;
+- rank 0 alone prints and saves the model.
+
+Launch it as ``mpiexec -n P fastmlp train data.npy --val-fraction 0 ...``
+(a rank killed outright is mpiexec's to clean up).
 """
 import os
-import sys
 
 import numpy as np
 
 from . import preprocess
-from .status import INTERRUPTED, CLIError
+from .readers import read_npy_rows
+from .status import CLIError
 
 # Set by the process managers of MPICH (Hydra: PMI_SIZE) and Open MPI.
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
@@ -44,129 +48,107 @@ def block(n, rank, size):
     return n * rank // size, n * (rank + 1) // size
 
 
-def _read_block(path, rank, size, target):
-    """(X, y column) of this rank's rows of a 2-D numeric .npy file, read
-    through a memory map; only those rows are touched."""
-    if not path.endswith(".npy"):
-        raise CLIError(f"{path}: under mpiexec, train reads a .npy file (each rank maps its "
-                       f"own rows of it)")
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:
-        raise CLIError(f"{path}: cannot read the NumPy file: {type(exc).__name__}: "
-                       f"{exc}") from None
-    if arr.ndim != 2 or arr.dtype.kind not in "biuf" or arr.shape[0] < size:
-        raise CLIError(f"{path}: need a 2-D numeric array of at least {size} rows, got "
-                       f"{arr.dtype} {arr.shape}")
-    t = int(target)
-    if not -arr.shape[1] <= t < arr.shape[1]:
-        raise CLIError(f"--target {target}: out of range for {arr.shape[1]} columns")
-    t %= arr.shape[1]
-    lo, hi = block(arr.shape[0], rank, size)
-    rows = np.array(arr[lo:hi], dtype=np.float64)
-    bad = ~np.isfinite(rows)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise CLIError(f"{path}, row {lo + i}, column {j} (0-based): {rows[i, j]} is not a "
-                       f"finite number")
-    return np.delete(rows, t, axis=1), rows[:, t], arr.shape
+class _Agreed(CLIError):
+    """An error every rank already knows of: raised as it is, not agreed on
+    again."""
 
 
-def _collective(comm, call):
-    """call() on every rank; a CLIError on any rank is raised on every rank
-    (the first failing rank's message, naming it)."""
-    result = error = None
-    try:
-        result = call()
-    except CLIError as exc:
-        error = exc
-    errors = comm.allgather(None if error is None else str(error))
-    failed = [r for r, e in enumerate(errors) if e]
-    if failed:
-        raise CLIError(f"rank {failed[0]}: {errors[failed[0]]}")
-    return result
+class RankRows:
+    """The training rows of this rank of COMM_WORLD, one block of the file,
+    with the same methods as training.OneProcess.
 
+    Every collective method first agrees on the errors met so far: a rank
+    that failed inside ``collective(call)`` is then waiting in that
+    agreement, and the others, wherever in ``call`` they reached a
+    collective, meet it there instead of in an unrelated reduction."""
 
-def _class_codes(comm, y, classes):
-    """(codes, labels) of a cross_entropy target over every rank's rows."""
-    if (y != np.floor(y)).any():
-        raise CLIError("a class label must be an integer (for a numeric target use "
-                       "--loss mse)")
-    if classes is not None:
-        if ((y < 0) | (y >= classes)).any():
-            raise CLIError(f"a class label is outside 0..{classes - 1} (--classes {classes})")
-        labels = np.arange(classes, dtype=np.float64)
-    else:
-        labels = np.unique(np.concatenate(comm.allgather(np.unique(y))))
-        if len(labels) < 2:
-            raise CLIError("the target holds a single class over all ranks; cross_entropy "
-                           "needs at least 2")
-    return np.searchsorted(labels, y).astype(np.int64), tuple(
-        preprocess._label(x) for x in labels)
+    def __init__(self):
+        from mpi4py import MPI
+        self._sum = MPI.SUM
+        self.comm = MPI.COMM_WORLD
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.root = self.rank == 0
+        self.fit_options = {"comm": self.comm}
 
-
-def _global_scale(comm, A):
-    """(mean, scale) of A's columns over every rank's rows, scale clamped as
-    preprocess.fit_scale clamps it."""
-    from mpi4py import MPI
-    n = comm.allreduce(len(A), op=MPI.SUM)
-    mean = comm.allreduce(A.sum(axis=0), op=MPI.SUM) / n
-    var = comm.allreduce(((A - mean) ** 2).sum(axis=0), op=MPI.SUM) / n
-    scale = np.sqrt(var)
-    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return mean, scale
-
-
-def _standardization(comm, X, y, loss):
-    mean, scale = _global_scale(comm, X)
-    std = {"mean": mean, "scale": scale, "target_mean": None, "target_scale": None}
-    if loss == "mse":
-        t_mean, t_scale = _global_scale(comm, y.reshape(len(y), -1))
-        std.update(target_mean=t_mean, target_scale=t_scale)
-    return std
-
-
-def cmd_train(args):
-    import fastmlp
-    from mpi4py import MPI
-    comm = MPI.COMM_WORLD
-    rank, size = comm.Get_rank(), comm.Get_size()
-    loss = args.loss
-
-    def read():
+    def refuse(self, args):
         if args.val_fraction > 0:
             raise CLIError("--val-fraction: under mpiexec there is no validation split; "
                            "pass --val-fraction 0")
-        return _read_block(args.data, rank, size, args.target or "-1")
-    X, y, shape = _collective(comm, read)
-    n_out, labels = 1, None
-    if loss == "cross_entropy":
-        y, labels = _collective(comm, lambda: _class_codes(comm, y, args.classes))
-        n_out = len(labels)
-    std = _standardization(comm, X, y, loss) if args.standardize else None
-    X, y = preprocess.scale_features(std, X), preprocess.scale_target(std, y)
-    activation = args.activation.split(",") if "," in args.activation else args.activation
-    net = fastmlp.MLP([X.shape[1], *args.hidden, n_out], activation=activation, loss=loss,
-                      output=args.output, init=args.init, l2=args.l2, dtype=args.dtype,
-                      seed=args.seed)
-    net.class_labels = labels
-    net.standardization = std
-    if rank == 0:
-        print(f"{args.data}: {shape[0]} rows over {size} ranks ({X.shape[0]} on rank 0), "
-              f"{X.shape[1]} features")
-        print(f"{net!r}: {net.params.size:,} parameters", flush=True)
-    try:
-        net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                momentum=args.momentum, verbose=not args.quiet and rank == 0, comm=comm)
-    except (ValueError, TypeError, FloatingPointError) as exc:
-        raise CLIError(str(exc)) from None
-    except KeyboardInterrupt:
-        raise CLIError(f"interrupted after {len(net.history)} epochs; the model was not "
-                       f"saved", status=INTERRUPTED) from None
-    if rank == 0:
-        print(f"objective of the last epoch over all ranks: {net.history[-1]:.6g}")
-        if args.save is not None:
-            net.save(args.save)
-            print(f"saved the model to {args.save}")
-    sys.stdout.flush()
-    return 0
+        for option, value, default in (("--x-array", args.x_array, "X"),
+                                       ("--y-array", args.y_array, "y")):
+            if value != default:
+                raise CLIError(f"{option} names an array of an .npz file; under mpiexec, "
+                               f"train reads a .npy file")
+
+    def read_table(self, path, target, **_npz_and_csv_options):
+        # The other options name arrays of an .npz file or a CSV file's
+        # columns (refuse turned away those given): a .npy file has neither.
+        if not os.fspath(path).endswith(".npy"):
+            raise CLIError(f"{path}: under mpiexec, train reads a .npy file (each rank maps "
+                           f"its own rows of it)")
+        return read_npy_rows(path, target, lambda n: self._my_rows(path, n))
+
+    def _my_rows(self, path, n):
+        if n < self.size:
+            raise CLIError(f"{path}: {n} rows are too few for {self.size} ranks (each "
+                           f"trains on at least one)")
+        return block(n, self.rank, self.size)
+
+    def _agree(self, error):
+        messages = self.comm.allgather(None if error is None else str(error))
+        failed = [r for r, m in enumerate(messages) if m is not None]
+        if not failed:
+            return
+        first = messages[failed[0]]
+        if len(failed) == self.size and messages.count(first) == self.size:
+            raise _Agreed(first)          # the same on every rank: no rank to name
+        raise _Agreed(f"rank {failed[0]}: {first}")
+
+    def collective(self, call):
+        """call() on every rank; a CLIError on any rank is raised on every
+        rank."""
+        try:
+            result = call()
+        except _Agreed:
+            raise
+        except CLIError as exc:
+            self._agree(exc)
+        self._agree(None)
+        return result
+
+    def on_root(self, call):
+        """call() on rank 0 alone, its CLIError raised on every rank."""
+        return self.collective(call if self.root else lambda: None)
+
+    def total(self, value):
+        self._agree(None)
+        return self.comm.allreduce(value, op=self._sum)
+
+    def mean(self, values, axis=None):
+        values = np.asarray(values)
+        count = values.size if axis is None else values.shape[axis]
+        return self.total(np.sum(values, axis=axis)) / self.total(count)
+
+    def average(self, value, rows):
+        """The mean over every row of a value that is a mean over this
+        rank's ``rows``."""
+        return self.total(value * rows) / self.total(rows)
+
+    def count(self, values):
+        return self.total(len(values))
+
+    def distinct(self, values):
+        self._agree(None)
+        return np.unique(np.concatenate(self.comm.allgather(np.unique(values))))
+
+    def scale_of(self, A):
+        """preprocess.fit_scale over every rank's rows."""
+        mean = self.mean(A, axis=0)
+        return mean, preprocess.usable_scale(mean, np.sqrt(self.mean((A - mean) ** 2, axis=0)))
+
+    def spread(self, rows):
+        return f" over {self.size} ranks ({rows} on rank 0)"
+
+    def say(self, text, flush=False):
+        if self.root:
+            print(text, flush=flush)

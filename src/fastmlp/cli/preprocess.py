@@ -16,6 +16,7 @@ it. Nothing here prints or knows argparse.
 """
 import numpy as np
 
+from .readers import first_bad
 from .status import CLIError
 
 # Without --classes, a target with more distinct values than this, or with
@@ -35,9 +36,11 @@ def _looks_numeric(k, n):
     return k > MAX_CLASSES or (k > MANY_CLASSES_MIN and n < ROWS_PER_CLASS_MIN * k)
 
 
-def encode_classes(table, classes=None):
+def encode_classes(table, classes=None, distinct=np.unique, count=len):
     """(codes int64 (n,), class labels tuple) of a cross_entropy target:
-    ``codes[i]`` indexes ``labels``; ``classes`` is --classes."""
+    ``codes[i]`` indexes ``labels``; ``classes`` is --classes. The labels
+    are ``distinct(y)`` (sorted) of ``count(y)`` rows: the table's own, or,
+    for a table that is one block of the rows, those of every block."""
     y, name, what = table.target, table.name, _target_text(table)
     if y.ndim == 2:
         raise CLIError(f"{name}: cross_entropy needs one column of class labels, but "
@@ -51,8 +54,8 @@ def encode_classes(table, classes=None):
                            f"or text, got {_fmt(y[i])}: for a numeric target use --loss mse")
     if classes is not None:
         return _declared_classes(table, classes, text)
-    labels, codes = np.unique(y, return_inverse=True)
-    k, n = len(labels), len(y)
+    labels = distinct(y)
+    k, n = len(labels), count(y)
     if k < 2:
         raise CLIError(f"{name}: the {what} holds only the class {_label(labels[0])}; "
                        f"cross_entropy needs at least 2 classes")
@@ -62,7 +65,8 @@ def encode_classes(table, classes=None):
             f"that is a numeric target, not class labels: use --loss mse (or give "
             f"--classes {k} if these really are the classes)")
         raise CLIError(f"{name}: the {what} has {k} distinct values in {n} rows; {advice}")
-    return codes.astype(np.int64).reshape(n), tuple(_label(x) for x in labels)
+    codes = np.searchsorted(labels, y)
+    return codes.astype(np.int64).reshape(len(y)), tuple(_label(x) for x in labels)
 
 
 def _declared_classes(table, classes, text):
@@ -96,20 +100,37 @@ def fit_scale(A):
     """(mean, scale) float64 of each column of A; scale is the standard
     deviation, 1 where it is 0 (or too small to divide by)."""
     mean = A.mean(axis=0)
-    scale = A.std(axis=0)
-    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return mean, scale
+    return mean, usable_scale(mean, A.std(axis=0))
 
 
-def standardization(X_train, y_train=None):
+def usable_scale(mean, std):
+    """The standard deviations ``std`` (changed in place), 1 where dividing
+    by them would blow the column up: 0, or tiny beside the mean."""
+    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    return std
+
+
+def standardization(X_train, y_train=None, scale_of=fit_scale):
     """The standardization record (fastmlp._metadata) fitted on the training
-    split: of the features, and of an mse target when given."""
-    mean, scale = fit_scale(X_train)
+    split: of the features, and of an mse target when given; ``scale_of``
+    is fit_scale, or its equivalent over the blocks of every rank."""
+    mean, scale = scale_of(X_train)
     std = {"mean": mean, "scale": scale, "target_mean": None, "target_scale": None}
     if y_train is not None:
-        t_mean, t_scale = fit_scale(y_train.reshape(len(y_train), -1))
+        t_mean, t_scale = scale_of(y_train.reshape(len(y_train), -1))
         std.update(target_mean=t_mean, target_scale=t_scale)
     return std
+
+
+def check_dtype_range(X, dtype, name, where):
+    """X (as the model takes it) fits ``dtype``: a float64 value beyond
+    float32's range would become inf in the model."""
+    if np.dtype(dtype) == np.float32:
+        big = np.abs(X) > np.finfo(np.float32).max
+        if big.any():
+            at = first_bad(big)
+            raise CLIError(f"{name}, {where(*at)}: {float(X[at])!r} is too large for float32 "
+                           f"(use --dtype float64)")
 
 
 def scale_features(std, X):

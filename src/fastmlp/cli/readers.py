@@ -252,16 +252,16 @@ def _read_csv(path, name, target, target_hint="", text_target=False, select=None
                  index_column=None if index is None else header[index])
 
 
-def _load_numpy(path, name):
+def _load_numpy(path, name, mmap_mode=None):
     """The ndarray or NpzFile in ``path`` (no pickles)."""
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except Exception as exc:
         raise CLIError(f"{name}: cannot read the NumPy file: "
                        f"{type(exc).__name__}: {exc}") from None
 
 
-def _numeric_2d(arr, name, what):
+def _check_numeric_2d(arr, name, what):
     if arr.dtype.kind not in "biuf":
         raise CLIError(f"{name}: {what} must be numeric, got dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -269,6 +269,10 @@ def _numeric_2d(arr, name, what):
                        f"{arr.shape}")
     if arr.shape[0] == 0:
         raise CLIError(f"{name}: {what} has no rows")
+
+
+def _numeric_2d(arr, name, what):
+    _check_numeric_2d(arr, name, what)
     return arr.astype(np.float64)
 
 
@@ -283,9 +287,10 @@ def _split_target_column(A, target, name, where_a, what):
                 where_y=lambda i, k=None: where_a(i, t))
 
 
-def _read_npy(arr, name, target):
+def _read_npy(arr, name, target, first=0):
+    """A Table of arr, rows [first, first + len(arr)) of the file ``name``."""
     def where(i, j):
-        return f"row {i}, column {j} (0-based)"
+        return f"row {first + i}, column {j} (0-based)"
 
     A = _numeric_2d(arr, name, "the array")
     _check_finite(A, name, where)
@@ -374,6 +379,22 @@ def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hin
     if isinstance(loaded, np.ndarray):
         return _read_npy(loaded, name, target)
     return _read_npz(loaded, name, target, x_key, y_key, with_y)
+
+
+def read_npy_rows(path, target, rows_of):
+    """A Table of the rows [lo, hi) = ``rows_of(n)`` of the n rows of a 2-D
+    .npy file, read through a memory map so that no other row is touched
+    (each rank of a data-parallel job reads its own); messages name rows by
+    their index in the whole file."""
+    name = os.fspath(path)
+    if os.path.isdir(path):
+        raise CLIError(f"{name}: is a directory, not a data file")
+    if _sniff(path, name) != "npy":
+        raise CLIError(f"{name}: not a NumPy .npy file")
+    arr = _load_numpy(path, name, mmap_mode="r")
+    _check_numeric_2d(arr, name, "the array")
+    lo, hi = rows_of(arr.shape[0])
+    return _read_npy(arr[lo:hi], name, target, first=lo)
 
 
 
