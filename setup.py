@@ -91,6 +91,9 @@ extensions = [
     # never loads them. The C is compiled in again (one extension cannot link
     # against another's symbols); _probes.pyx says how its state is kept one.
     kernel_module("_probes", ["elementwise.c", "bf16.c"]),
+    # The input source (DenseRows, SparseRows): its own module, so that its
+    # types are shared by cimport with every kernel module.
+    kernel_module("_rows", []),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives, force=True))

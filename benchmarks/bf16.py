@@ -28,8 +28,8 @@ import numpy as np
 
 from fastmlp import MLP
 from fastmlp._bench import Config
-from fastmlp._epoch import EpochLoop
-from fastmlp._kernels import _probes
+from fastmlp._fit_settings import FitData, fit_settings
+from fastmlp._kernels import _probes, _train
 from fastmlp._validation import check_X, check_y
 
 LR = 1e-3
@@ -70,7 +70,7 @@ def _fastmlp(cfg, X, y, matmul_dtype):
               matmul_dtype=matmul_dtype)
     Xc = check_X(X, cfg.sizes[0], net.dtype)
     Y = check_y(y, cfg.n, "cross_entropy", cfg.sizes[-1], net.dtype)
-    loop = EpochLoop.for_model(net, Xc, Y, cfg.batch, momentum=MOMENTUM)
+    loop = net._epochs(FitData(Xc, Y, None), fit_settings(net, Xc, y, cfg.batch, MOMENTUM))
     rng = net.rng
 
     def epoch():

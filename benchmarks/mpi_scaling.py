@@ -48,7 +48,7 @@ def fit_reduced_on_self(net, X, y, **options):
     from fastmlp import _mpi
     from fastmlp._fit_settings import FitArguments
     return net._fit_with(_mpi.MpiRanks(MPI.COMM_SELF), X, y,
-                         FitArguments.with_defaults(**options))
+                         FitArguments(**options))
 
 
 def worker(name, threads, use_comm, reduced_self=False):
@@ -71,12 +71,12 @@ def worker(name, threads, use_comm, reduced_self=False):
     epochs = max(1, 4000 // cfg.steps) if cfg.steps >= 100 else cfg.epochs * 4
     # Each fit's epoch object, for the time its steps spent in the reduction.
     loops = []
-    made = fastmlp._epoch.EpochLoop.for_model
+    made = fastmlp.mlp.MLP._epochs
 
     def recording(*args, **kwargs):
         loops.append(made(*args, **kwargs))
         return loops[-1]
-    fastmlp._epoch.EpochLoop.for_model = recording
+    fastmlp.mlp.MLP._epochs = recording
     in_reduction = None
     with threadpool_limits(limits=threads, user_api="blas"):
         net = fastmlp.MLP(cfg.sizes, loss=cfg.loss, dtype=cfg.dtype, seed=0)

@@ -15,7 +15,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastmlp
-from fastmlp._epoch import EpochLoop
+from fastmlp._fit_settings import FitData, fit_settings
 from fastmlp._validation import check_X, check_y
 from fastmlp.mlp import step_flops
 
@@ -41,7 +41,7 @@ def epoch_seconds_per_step(sizes, rows, threads, rounds):
     net = fastmlp.MLP(sizes, loss="cross_entropy", seed=0)
     Xc = check_X(X, sizes[0], net.dtype)
     Y = check_y(y, n, "cross_entropy", sizes[-1], net.dtype)
-    loop = EpochLoop.for_model(net, Xc, Y, rows, momentum=0.9)
+    loop = net._epochs(FitData(Xc, Y, None), fit_settings(net, Xc, y, rows, 0.9))
     best = {t: np.inf for t in threads}
     for _ in range(rounds):
         for t in threads:

@@ -222,17 +222,17 @@ def collective_errors():
     assert (digest(net), net.rng.bit_generator.state) == before, "a rejected call changed"
     # Training buffers that cannot be made on one rank (after validation
     # passed everywhere): every rank raises, none waits in the first step.
-    real = fastmlp._epoch.EpochLoop.__dict__["for_model"]
+    real = fastmlp.mlp.MLP._epochs
 
     def no_memory(*args, **kwargs):
         raise MemoryError("workspace of 10 GiB")
     if RANK == SIZE - 1:
-        fastmlp._epoch.EpochLoop.for_model = no_memory
+        fastmlp.mlp.MLP._epochs = no_memory
     try:
         expect(MemoryError, f"rank {SIZE - 1}: workspace of 10 GiB",
                lambda: net.fit(X, y, epochs=2, comm=COMM))
     finally:
-        fastmlp._epoch.EpochLoop.for_model = real
+        fastmlp.mlp.MLP._epochs = real
     assert (digest(net), net.rng.bit_generator.state) == before, "a failed fit changed"
     # A learning-rate schedule is asked every epoch: another value, or a
     # failure, on one rank raises on every rank, the model left as the

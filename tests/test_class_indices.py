@@ -63,7 +63,7 @@ def test_fit_encodes_labels_as_indices_and_the_reference_as_rows():
     _, Y = net._check_Xy(X, labels, net._fit_class_indices)
     assert Y.shape == (203, 1) and Y.dtype == np.float32
     np.testing.assert_array_equal(Y[:, 0], labels)
-    assert _validation.holds_class_indices(Y, "cross_entropy", 7)
+    assert _validation.holds_class_indices(Y)
     ref = fastmlp.reference.MLP([5, 9, 7], loss="cross_entropy", seed=0)
     _, Y = ref._check_Xy(X, labels, ref._fit_class_indices)
     assert Y.shape == (203, 7)
@@ -75,17 +75,22 @@ def test_one_output_keeps_the_dense_target():
     Y = _validation.check_y(np.zeros(203, int), 203, "cross_entropy", 1, np.float32,
                             as_indices=True)
     np.testing.assert_array_equal(Y, np.ones((203, 1), np.float32))
-    assert not _validation.holds_class_indices(Y, "cross_entropy", 1)
+    assert not _validation.holds_class_indices(Y)
 
 
 def test_the_kernel_checks_the_index_range():
     net = fastmlp.MLP([2, 3], loss="cross_entropy", dtype="float64", seed=0)
     X = np.zeros((4, 2))
     with pytest.raises(ValueError, match=r"class indices in Y must be in \[0, 3\)"):
-        fastmlp._epoch.EpochLoop.for_model(net, X, np.full((4, 1), 3.0), 2, momentum=0.9)
+        net._kernels.epochs(net.params, (X, np.full((4, 1), 3.0).view(_validation.ClassIndices),
+                                         fastmlp._kernel_network.Objective()),
+                            fastmlp._epoch.OptimizerState("momentum", 9, net.dtype),
+                            fastmlp._epoch.StepPlan(2))
+    indices = net._kernels.for_targets(np.zeros((4, 1)).view(_validation.ClassIndices))
     with pytest.raises(ValueError, match=r"Y must be a C-contiguous float64 array of "
                                          r"shape \(4, 1\)"):
-        fastmlp._epoch.EpochLoop(net._layout, net.layer_activations, "cross_entropy_labels",
-                                 net.dtype, net.params, X, np.zeros((4, 3)), 2,
-                                 fastmlp._epoch.OptimizerState("momentum", 9, net.dtype))
+        fastmlp._epoch.EpochLoop(indices, net.params, X, np.zeros((4, 3)),
+                                 fastmlp._kernel_network.Objective(),
+                                 fastmlp._epoch.OptimizerState("momentum", 9, net.dtype),
+                                 fastmlp._epoch.StepPlan(2))
     assert "cross_entropy_labels" in _train.LOSS_CODES

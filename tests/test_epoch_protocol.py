@@ -21,7 +21,9 @@ import pytest
 import fastmlp
 import fastmlp.reference
 from fastmlp import _bf16lib, _onnx, _stats, _workspace
-from fastmlp._epoch import EpochLoop, OptimizerState
+from fastmlp._epoch import EpochLoop, OptimizerState, StepPlan
+from fastmlp._kernel_network import Objective
+from fastmlp._kernels._rows import DenseRows
 from fastmlp._kernels import _train
 from fastmlp._layout import TRANSPOSE_FIRST_MAX_WEIGHTS, first_layer_transposed
 
@@ -37,9 +39,8 @@ def _loop(rule, dtype, combine, weights=None):
     Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 40)]
     state = OptimizerState(rule, net.params.size, dtype,
                            first=net.velocity if rule == "momentum" else None)
-    loop = EpochLoop(net._layout, net.layer_activations, net.loss_name, net.dtype,
-                     net.params, X, Y, 8, state, momentum=0.9, l2=net.l2,
-                     row_weights=weights, combine=combine)
+    loop = EpochLoop(net._kernels, net.params, X, Y, Objective(net.l2, row_weights=weights),
+                     state.with_hyperparameters(0.9), StepPlan(8, combine))
     return net, state, loop
 
 
@@ -120,7 +121,7 @@ def test_a_spec_with_an_unknown_gemm_backend_is_refused():
     net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)
     spec, work = _workspace.build(net._layout, net.layer_activations, net.loss_name, 5,
                                   net.dtype)
-    X = np.zeros((5, 3), dtype=net.dtype)
+    X = DenseRows(np.zeros((5, 3), dtype=net.dtype))
     out = np.empty((5, 2), dtype=net.dtype)
     _train.forward(spec, net.params, X, work, out)
     spec[_train.SPEC_FIELDS["gemm"]] = len(_train.GEMM_BACKENDS)

@@ -106,3 +106,17 @@ def test_divergence_error_says_where(impl):
     err = info.value
     assert err.epoch == len(net.history) and err.step is not None and err.step >= 0
     assert str(err).startswith(f"epoch {err.epoch}: step {err.step}:")
+
+
+def test_fit_arguments_default_to_fits_own_defaults():
+    """FitArguments (the package's inner callers' way to fit's settings)
+    holds fit's defaults: the two must not drift apart."""
+    import dataclasses
+    import inspect
+    from fastmlp._fit_settings import FitArguments
+    signature = inspect.signature(fastmlp.reference.MLP.fit).parameters
+    fields = dataclasses.fields(FitArguments)
+    assert [f.name for f in fields] == [name for name in signature
+                                        if name not in ("self", "X", "y", "comm")]
+    for f in fields:
+        assert f.default == signature[f.name].default, f.name

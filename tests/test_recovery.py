@@ -188,7 +188,8 @@ def test_checkpoint_bookkeeping_hands_the_kernel_the_right_epochs(monkeypatch):
     an update fails, replays exactly the epochs run since then (row orders
     and learning rates), then the failed epoch's steps before the failure."""
     from fastmlp import _recovery
-    from fastmlp._epoch import EpochLoop, OptimizerState
+    from fastmlp._epoch import EpochLoop, OptimizerState, StepPlan
+    from fastmlp._kernel_network import Objective
 
     monkeypatch.setattr(fastmlp.mlp, "CHECKPOINT_ROWS", 4 * 37)  # every 4 epochs
     spies = []
@@ -213,11 +214,10 @@ def test_checkpoint_bookkeeping_hands_the_kernel_the_right_epochs(monkeypatch):
     # restore, replay epochs 4 and 5 in their orders and at their learning
     # rates, then steps [0, 3) of epoch 6 in its order and at its rate.
     Xc, Y = net._check_Xy(X, y)
-    loop = EpochLoop(net._layout, net.layer_activations, net.loss_name, net.dtype,
-                     net.params, Xc, Y, 5,
+    loop = EpochLoop(net._kernels, net.params, Xc, Y, Objective(),
                      OptimizerState("momentum", net.params.size, net.dtype,
-                                    first=net.velocity),
-                     momentum=0.9, checkpoint_rows=4 * 37)
+                                    first=net.velocity).with_hyperparameters(0.9),
+                     StepPlan(5), recovery=(4 * 37, True))
     spy = spies[1]
     orders = [rng.permutation(37) for _ in range(7)]
     for e, order in enumerate(orders):
@@ -237,15 +237,16 @@ def test_checkpoint_holds_the_whole_rule_state(rule):
     """save_state / restore_state cover every buffer the rule updates (Adam:
     both moments and the step count), so a restored run repeats exactly;
     a checkpoint of the wrong size or dtype is refused before any copy."""
-    from fastmlp._epoch import EpochLoop, OptimizerState
+    from fastmlp._epoch import EpochLoop, OptimizerState, StepPlan
+    from fastmlp._kernel_network import Objective
 
     rng = np.random.default_rng(3)
     net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)
     X, Y = net._check_Xy(rng.standard_normal((20, 3)), rng.integers(0, 2, 20))
     state = OptimizerState(rule, net.params.size, net.dtype,
                            first=net.velocity if rule == "momentum" else None)
-    loop = EpochLoop(net._layout, net.layer_activations, net.loss_name, net.dtype,
-                     net.params, X, Y, 4, state, momentum=0.9)
+    loop = EpochLoop(net._kernels, net.params, X, Y, Objective(),
+                     state.with_hyperparameters(0.9), StepPlan(4))
     kernel = loop.kernel
     perm = rng.permutation(20)
     kernel.run(perm, 0.05)

@@ -20,8 +20,9 @@ import pytest
 
 import fastmlp
 from fastmlp import _mpi
-from fastmlp._epoch import EpochLoop, OptimizerState
+from fastmlp._epoch import EpochLoop, OptimizerState, StepPlan
 from fastmlp._fit_settings import FitArguments
+from fastmlp._kernel_network import Objective
 from fastmlp._kernels import _train
 from fastmlp._strategy import SingleProcess
 
@@ -75,10 +76,10 @@ def _loop(rule, dtype, reduction=None, weights=None, momentum=0.9, l2=1e-3, comb
     Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 40)]
     state = OptimizerState(rule, net.params.size, dtype,
                            first=net.velocity if rule == "momentum" else None)
-    loop = EpochLoop(net._layout, net.layer_activations, net.loss_name, net.dtype,
-                     net.params, X, Y, 8, state, momentum=momentum, l2=net.l2,
-                     row_weights=weights, weighted_objective=weights is not None,
-                     combine=None if reduction else combine, reduction=reduction)
+    terms = Objective(net.l2, row_weights=weights, weighted=weights is not None)
+    plan = StepPlan(8, combine=None if reduction else combine, reduction=reduction)
+    loop = EpochLoop(net._kernels, net.params, X, Y, terms,
+                     state.with_hyperparameters(momentum), plan)
     return net, state, loop
 
 
@@ -157,20 +158,22 @@ def test_a_failed_reduction_stops_the_epoch_before_its_update():
     strategy = Reducing(_mpi.Reduction(failing.handles(), 5))
     settings, data = strategy.begin(
         m, np.ones((40, 6), np.float32), np.ones((40, 3), np.float32),
-        FitArguments.with_defaults(batch_size=8, lr=0.05, momentum=0.9))
+        FitArguments(batch_size=8, lr=0.05, momentum=0.9))
     run = m._epoch_runner(data, settings, strategy)
     with pytest.raises(RuntimeError, match="MPI_Allreduce of the gradient failed"):
         run(None)
 
 
-def test_the_kernel_refuses_a_reduction_without_its_buffers():
-    net, state, loop = _loop("momentum", np.float64)
+def test_the_kernel_makes_the_reduced_message_itself():
+    """Under a reduction the kernel decides the combination and makes the
+    message (the gradient sums, then the step's rows, weight and loss sum),
+    zeroed; its step count is the reduction's; a reduction without the
+    address of its MPI_Allreduce is refused."""
     fake = FakeAllreduce(2)
-    with pytest.raises(ValueError, match="gradient buffer"):
-        _train.EpochKernel(loop.spec, net.params, np.zeros((4, 6)), np.zeros((4, 3)), None, 2,
-                           loop.work, rule=_train.RULE_CODES["momentum"], state1=net.velocity,
-                           grads=np.zeros(net.params.size), allreduce=fake.handles())
-    with pytest.raises(ValueError, match="n_steps differs"):
-        _train.EpochKernel(loop.spec, net.params, np.zeros((4, 6)), np.zeros((4, 3)), None, 2,
-                           loop.work, rule=_train.RULE_CODES["momentum"], state1=net.velocity,
-                           n_steps=5)
+    net, state, loop = _loop("momentum", np.float64, _mpi.Reduction(fake.handles(), 7))
+    assert loop.kernel.combine == "reduced" and loop.kernel.n_steps == 7
+    assert loop.grads.shape == (net.params.size + _train.REDUCED_EXTRA,)
+    assert not loop.grads.any()
+    assert _loop("momentum", np.float64, combine="fused")[2].grads is None
+    with pytest.raises(ValueError, match="address of MPI_Allreduce"):
+        _loop("momentum", np.float64, _mpi.Reduction({**fake.handles(), "address": 0}, 5))

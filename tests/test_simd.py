@@ -13,6 +13,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
+from fastmlp._kernels._rows import DenseRows
 from fastmlp._kernels import _probes, _train
 from fastmlp import _workspace
 from fastmlp._workspace import ACTIVATION_CODES
@@ -153,7 +154,7 @@ def test_probes_run_the_path_training_runs(simd_path, dtype):
     spec, work = _workspace.build(net._layout, net.layer_activations, net.loss_name,
                                   x.size, net.dtype)
     trained = np.empty((x.size, 1), dtype=dtype)
-    _train.forward(spec, net.params, x.reshape(-1, 1), work, trained)
+    _train.forward(spec, net.params, DenseRows(x.reshape(-1, 1)), work, trained)
     probed = x.copy()
     _probes.activate_inplace(SIGMOID, probed)
     np.testing.assert_array_equal(probed, trained[:, 0])

@@ -18,6 +18,9 @@ import numpy as np
 import pytest
 from fastmlp._kernels import _train
 from fastmlp.sklearn._network import Network, SolverState, EpochRunner
+from fastmlp._epoch import OptimizerState, StepPlan
+from fastmlp._kernel_network import Objective
+from fastmlp._kernels._rows import DenseRows
 from fastmlp import _workspace
 
 UPDATE_RTOL = {np.float32: 1e-6, np.float64: 1e-14}
@@ -38,9 +41,8 @@ def _net(out_activation, k, hidden="tanh", seed=0):
 
 
 def _objective(net, flat, X, Y, sw, denom, alpha, loss_coef):
-    spec, work = net.workspace(X.shape[0])
-    return _train.objective(spec, flat, X, Y, work, alpha / denom, None, sw,
-                            loss_coef, denom)
+    terms = Objective(alpha / denom, row_weights=sw, loss_coef=loss_coef, denom=denom)
+    return net.kernels.objective(flat, X, Y, terms)
 
 
 def _central_differences(net, X, Y, sw, denom, alpha, h=1e-6):
@@ -173,13 +175,13 @@ def test_first_layer_stored_transposed_computes_the_same(dtype):
     tol = {"rtol": LAYOUT_RTOL[dtype], "atol": LAYOUT_RTOL[dtype]}
 
     out = np.empty((13, 3), dtype=dtype)
-    _train.forward(spec, flat, X, work, out)
+    _train.forward(spec, flat, DenseRows(X), work, out)
     np.testing.assert_allclose(net.forward(X), out, **tol)
 
     g_t, g_plain = np.empty_like(flat), np.empty_like(flat)
     loss_t = net.loss_and_gradients(X, Y, None, 13.0, 0.1, g_t)
-    loss_plain = _train.loss_and_gradients(spec, flat, X, Y, work, g_plain, 0.1 / 13.0,
-                                           loss_coef=1.0, delta_coef=1.0, denom=13.0)
+    loss_plain = _train.loss_and_gradients(spec, flat, DenseRows(X), Y, work, g_plain,
+                                           Objective(0.1 / 13.0, denom=13.0))
     assert loss_t == pytest.approx(loss_plain, rel=LAYOUT_RTOL[dtype])
     for got, expected in zip(net.layout.weight_views(g_t), plain.weight_views(g_plain)):
         np.testing.assert_allclose(got, expected, **tol)
@@ -208,7 +210,7 @@ def _one_step(rule, dtype, momentum=0.9):
     g = np.empty_like(net.flat)
     net.loss_and_gradients(X, Y, None, 9.0, 0.0, g)  # data part only
     g[:net.layout.n_weights] += (alpha / 9.0) * w0[:net.layout.n_weights]
-    status, _, _ = EpochRunner(net, X, Y, None, 9, state, alpha).run(None)
+    status, _, _ = EpochRunner(net, (X, Y, None), 9, state, alpha).run(None)
     assert status == 0
     if rule == _workspace.RULE_ADAM:
         t = 4
@@ -250,11 +252,11 @@ def test_update_pass_sums_squares_as_the_objective_does(simd_path, solver, neste
     X = rng.normal(size=(9, 13)).astype(dtype)
     Y = np.eye(5, dtype=dtype)[rng.integers(0, 5, 9)]
     alpha = 50.0
-    spec, work = net.workspace(9)
-    expected = _train.objective(spec, net.flat.copy(), X, Y, work, alpha / 9.0, None, None,
-                                net.loss_coef, 9.0)
+    expected = net.kernels.objective(net.flat.copy(), X, Y,
+                                     Objective(alpha / 9.0, loss_coef=net.loss_coef,
+                                               denom=9.0))
     state = SolverState(net.flat.size, dtype, solver, 1e-3, nesterov=nesterov)
-    status, total, _ = EpochRunner(net, X, Y, None, 9, state, alpha).run(None)
+    status, total, _ = EpochRunner(net, (X, Y, None), 9, state, alpha).run(None)
     assert status == 0
     if dtype == np.float32:
         assert total / 9.0 == expected, simd_path
@@ -275,7 +277,7 @@ def _epoch_peak(rule, n):
     solver = "adam" if rule == _workspace.RULE_ADAM else "sgd"
     state = SolverState(net.flat.size, np.float64, solver, 0.01,
                         nesterov=rule == _workspace.RULE_NESTEROV)
-    runner = EpochRunner(net, X, Y, sw, 1, state, 1e-3)
+    runner = EpochRunner(net, (X, Y, sw), 1, state, 1e-3)
     perm = rng.permutation(n).astype(np.intp)
     runner.run(perm)
     tracemalloc.start()
@@ -307,28 +309,29 @@ def test_epoch_kernel_refuses_buffers_a_rule_would_overrun():
     net = Network([3, 4, 2], "tanh", "softmax", np.float64)
     X = np.zeros((5, 3))
     Y = np.zeros((5, 2))
-    spec, work = net.workspace(5)
+    spec, work = net.kernels.workspace(5)
     n = net.flat.size
     full = np.zeros(n)
 
-    def make(rule, grads=full, second=full, weights=None, velocity=full, **kw):
+    def make(rule, second=full, weights=None, velocity=full, combine=None, **kw):
         kw = dict(dict(X=X, Y=Y, work=work, params=net.flat), **kw)
-        return _train.EpochKernel(spec, kw["params"], kw["X"], kw["Y"], weights, 5,
-                                  kw["work"], rule=rule, state1=velocity, state2=second,
-                                  grads=grads)
+        state = OptimizerState("sklearn_sgd", n, np.float64, first=velocity)
+        state.rule, state.second = rule, second
+        return _train.EpochKernel(_workspace.Workspace(spec, kw["work"]), kw["params"],
+                                  DenseRows(kw["X"]), kw["Y"],
+                                  Objective(row_weights=weights), state,
+                                  StepPlan(kw.get("rows", 5), combine))
 
     assert make(_workspace.RULE_ADAM).run(None, 0.1)[0] == 0  # correctly sized: runs
-    with pytest.raises(ValueError, match="second-moment"):
+    with pytest.raises(ValueError, match="second moment"):
         make(_workspace.RULE_ADAM, second=np.zeros(0))
-    with pytest.raises(ValueError, match="gradient buffer"):
-        make(_workspace.RULE_SGD, grads=np.zeros(0))
     with pytest.raises(ValueError, match="velocity"):
         make(_workspace.RULE_NESTEROV, velocity=np.zeros(n - 1))
     with pytest.raises(ValueError, match="row_weights"):
         make(_workspace.RULE_SGD, weights=np.ones(4))
     with pytest.raises(ValueError, match="unknown update rule"):
         make(7)
-    with pytest.raises(ValueError, match="X must be"):
+    with pytest.raises(ValueError, match="does not match the network"):
         make(_workspace.RULE_SGD, X=np.zeros((5, 4)))
     with pytest.raises(ValueError, match="Y must be"):
         make(_workspace.RULE_SGD, Y=np.zeros((4, 2)))
@@ -339,5 +342,4 @@ def test_epoch_kernel_refuses_buffers_a_rule_would_overrun():
     with pytest.raises(TypeError, match="float32 or float64"):
         make(_workspace.RULE_SGD, params=net.flat.astype(np.int64))
     with pytest.raises(ValueError, match="workspace chunk"):
-        _train.EpochKernel(spec, net.flat, X, Y, None, 6, work, rule=0, state1=full,
-                           combine="fused")
+        make(0, rows=6, combine="fused")

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 import fastmlp
 from fastmlp import _sparse, reference
+from fastmlp._kernels import _rows
 
 PASS_TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-5, atol=1e-6)}
 FIT_TOL = {np.float64: dict(rtol=1e-9, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
@@ -206,7 +207,7 @@ def test_coo_with_bad_row_index():
 def test_batch_capacity_bounds_every_batch():
     X = _sparse.check_csr(sparse_X(200, 50, 0.1, 7), 50, np.float64)
     counts = X.row_nnz()
-    cap = _sparse.batch_capacity(X, 16)
+    cap = _rows.SparseRows(X.indptr, X.indices, X.data, 50).batch(16).capacity
     assert cap == np.sort(counts)[-16:].sum()
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -216,18 +217,18 @@ def test_batch_capacity_bounds_every_batch():
     np.testing.assert_array_equal(taken.matrix().toarray(), X.matrix().toarray()[perm[:7]])
 
 
-def test_epoch_kernel_checks_its_csr_buffers():
-    from fastmlp._epoch import EpochLoop, OptimizerState
+def test_epoch_kernel_gathers_csr_batches_into_room_of_its_own():
+    from fastmlp._epoch import OptimizerState, StepPlan
+    from fastmlp._kernel_network import Objective
     X = _sparse.check_csr(sparse_X(20, 10, 0.3, 8), 10, np.float64)
     net = fastmlp.MLP([10, 2], dtype="float64")
     state = OptimizerState("momentum", net.params.size, np.float64)
-    loop = EpochLoop(net._layout, net.layer_activations, net.loss_name, net.dtype,
-                     net.params, X, np.zeros((20, 2)), 5, state)
-    small = (loop.x_batch[0], loop.x_batch[1][:1], loop.x_batch[2][:1])
-    from fastmlp._kernels import _train
-    with pytest.raises(ValueError, match="fewer than"):
-        _train.EpochKernel(loop.spec, net.params, X, np.zeros((20, 2)), None, 5, loop.work,
-                           x_batch=small, rule=state.rule, state1=state.first)
-    with pytest.raises(TypeError, match="x_batch"):
-        _train.EpochKernel(loop.spec, net.params, X, np.zeros((20, 2)), None, 5, loop.work,
-                           rule=state.rule, state1=state.first)
+    loop = net._kernels.epochs(net.params, (X, np.zeros((20, 2)), Objective()), state,
+                               StepPlan(5))
+    room = loop.x_batch
+    assert room.rows == 5 and room.capacity == np.sort(X.row_nnz())[-5:].sum()
+    # The source checks that its arrays agree before any kernel reads them.
+    with pytest.raises(ValueError, match="disagree"):
+        _rows.SparseRows(X.indptr, X.indices[:-1], X.data, 10)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        _rows.SparseRows(X.indptr, X.indices, X.data.astype(np.int64), 10)

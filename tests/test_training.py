@@ -166,7 +166,7 @@ def test_training_steps_allocate_nothing():
     net = fastmlp.MLP(sizes, loss="cross_entropy", seed=0)
     Xc, Y = net._check_Xy(X, y)
     strategy = SingleProcess()
-    settings, _ = strategy.begin(net, X, y, FitArguments.with_defaults(batch_size=1, lr=0.01,
+    settings, _ = strategy.begin(net, X, y, FitArguments(batch_size=1, lr=0.01,
                                                                        momentum=0.9))
     run = net._epoch_runner(FitData(Xc, Y, None), settings, strategy)
     perm = net.rng.permutation(4000)

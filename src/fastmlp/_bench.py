@@ -55,7 +55,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from . import __version__
 from . import reference as _reference
 from .mlp import MLP
-from ._epoch import EpochLoop
+from ._fit_settings import FitData, fit_settings
 from ._kernels import _probes, _train
 from ._validation import check_X, check_y
 
@@ -166,7 +166,7 @@ def build_case(cfg, seed=0):
     n, B = cfg.n, cfg.batch
 
     # fit's own epoch object, without fit's per-call validation.
-    loop = EpochLoop.for_model(net, Xc, Y, B, momentum=MOMENTUM)
+    loop = net._epochs(FitData(Xc, Y, None), fit_settings(net, Xc, y, B, MOMENTUM))
     rng = net.rng
 
     def fast_epoch():

@@ -9,7 +9,6 @@ runners read. The execution strategy (fastmlp._strategy) calls
 agreed schedule, its verbose flag on rank 0 only).
 """
 import dataclasses
-import inspect
 
 import numpy as np
 
@@ -24,35 +23,34 @@ class FitArguments:
     ranks of a data-parallel fit compare them, and ``check_fit`` validates
     them."""
 
-    epochs: object
-    batch_size: object
-    lr: object
-    momentum: object
-    shuffle: object
-    optimizer: object
-    beta_2: object
-    epsilon: object
-    sample_weight: object
-    class_weight: object
-    validation_data: object
-    patience: object
-    min_delta: object
-    verbose: object
-    callback: object
-
-    @classmethod
-    def with_defaults(cls, **given):
-        """The ``given`` arguments, fit's own defaults for the others (for
-        callers inside the package, its tests and benchmarks)."""
-        from ._model import BaseMLP  # _model imports this module
-        signature = inspect.signature(BaseMLP.fit).parameters
-        values = {field.name: signature[field.name].default for field in dataclasses.fields(cls)}
-        values.update(given)
-        return cls(**values)
+    # fit's own defaults (tests/test_fit_options.py holds the two equal),
+    # for callers inside the package, its tests and benchmarks.
+    epochs: object = 10
+    batch_size: object = 32
+    lr: object = 0.01
+    momentum: object = 0.9
+    shuffle: object = True
+    optimizer: object = "momentum"
+    beta_2: object = 0.999
+    epsilon: object = 1e-8
+    sample_weight: object = None
+    class_weight: object = None
+    validation_data: object = None
+    patience: object = None
+    min_delta: object = 0.0
+    verbose: object = False
+    callback: object = None
 
     def items(self):
         """(name, value) of every argument, in fit's order."""
         return [(field.name, getattr(self, field.name)) for field in dataclasses.fields(self)]
+
+
+def fit_settings(net, X, y, batch_size, momentum):
+    """The FitSettings of fit(X, y, batch_size=batch_size, momentum=momentum)
+    with the other arguments at their defaults (the benchmarks' epochs)."""
+    arguments = FitArguments(batch_size=batch_size, momentum=momentum)
+    return check_fit(net, X, y, arguments)[0]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

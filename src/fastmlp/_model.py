@@ -354,8 +354,7 @@ class BaseMLP:
         out = {"val_loss": float(self._objective(Xv, Yv, outputs))}
         if self.loss_name == "cross_entropy":
             predicted = np.argmax(outputs, axis=1)
-            labels = (Yv[:, 0] if v.holds_class_indices(Yv, self.loss_name,
-                                                      self.layer_sizes[-1])
+            labels = (np.asarray(Yv)[:, 0] if v.holds_class_indices(Yv)
                       else np.argmax(Yv, axis=1))
             out["val_accuracy"] = float(np.mean(predicted == labels))
         elif self.loss_name == "binary_cross_entropy":

@@ -16,7 +16,8 @@ written to nor aliased), and ``shape``.
 """
 import numpy as np
 
-from ._validation import check_X_shape
+from ._kernels import _rows
+from ._shapes import check_X_shape
 
 FORMATS = ("csr", "csc", "coo")
 
@@ -194,20 +195,9 @@ def check_csr(X, n_features, dtype):
                    np.ascontiguousarray(csr.indices, dtype=np.int32), data, shape)
 
 
-def entry_point(name, X):
-    """The kernels' entry point `name` for this X and its X arguments: the
-    dense one with X, or its CSR twin with X's indptr, indices and data."""
-    from ._kernels import _train
+def input_rows(X):
+    """The kernels' input source for validated X: SparseRows for a
+    fastmlp._sparse.CsrRows, else DenseRows (a C-contiguous 2-D array)."""
     if isinstance(X, CsrRows):
-        return getattr(_train, name + "_csr"), (X.indptr, X.indices, X.data)
-    return getattr(_train, name), (X,)
-
-
-def batch_capacity(X, rows):
-    """Stored entries the fullest batch of `rows` rows can hold, whatever the
-    row order: the sum of the `rows` largest row counts."""
-    counts = X.row_nnz()
-    rows = min(int(rows), counts.shape[0])
-    if rows == counts.shape[0]:
-        return int(counts.sum())
-    return int(np.partition(counts, counts.shape[0] - rows)[counts.shape[0] - rows:].sum())
+        return _rows.SparseRows(X.indptr, X.indices, X.data, X.shape[1])
+    return _rows.DenseRows(X)

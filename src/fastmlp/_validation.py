@@ -11,6 +11,9 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from . import _sparse
+from ._shapes import BLAS_INT_MAX, check_X_shape
+
 HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu")
 LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
 INITS = ("xavier", "glorot", "he")
@@ -26,9 +29,6 @@ ALLOWED_OUTPUT = {
 }
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# BLAS takes its dimensions as C ints; every dimension and every product used
-# as a leading dimension or a buffer length must stay below this.
-BLAS_INT_MAX = 2**31 - 1
 # Rows of class probabilities must sum to one within this.
 PROB_SUM_ATOL = 1e-6
 
@@ -257,17 +257,6 @@ def _first_nonfinite(a):
     return None
 
 
-def check_X_shape(shape, n_features):
-    """The checks of a 2-D X's (n, d) shape, dense or sparse."""
-    n, d = shape
-    if n == 0:
-        raise ValueError("X is empty: it has 0 rows")
-    if d != n_features:
-        raise ValueError(f"X has {d} features but the network expects {n_features}")
-    if n > BLAS_INT_MAX:
-        raise ValueError(f"X has {n} rows, more than a BLAS call can address")
-
-
 def check_X(X, n_features, dtype):
     """A C-contiguous, aligned, finite (n, n_features) array of the model
     dtype; scipy.sparse X becomes a fastmlp._sparse.CsrRows instead.
@@ -282,7 +271,6 @@ def check_X(X, n_features, dtype):
             and X.flags.c_contiguous and X.flags.aligned and np.isfinite(X).all()):
         return X
     if not isinstance(X, np.ndarray):
-        from . import _sparse
         if _sparse.is_sparse(X):
             return _sparse.check_csr(X, n_features, dtype)
     arr = _as_numeric_array(X, "X")
@@ -311,10 +299,17 @@ def check_X(X, n_features, dtype):
 MAX_INDEX_CLASSES = 2**24
 
 
-def holds_class_indices(Y, loss, n_outputs):
-    """Whether a target encoded by check_y(..., as_indices=True) is the (n, 1)
-    column of class indices rather than (n, n_outputs) rows."""
-    return loss == "cross_entropy" and n_outputs >= 2 and Y.shape[1] == 1
+class ClassIndices(np.ndarray):
+    """The (n, 1) column of cross_entropy class indices, in the model dtype,
+    that check_y(..., as_indices=True) makes of integer labels: its type
+    carries what it holds from validation to the kernels, so no caller
+    guesses it from the shape."""
+
+
+def holds_class_indices(Y):
+    """Whether a validated target is a column of class indices (ClassIndices)
+    rather than (n, n_outputs) rows."""
+    return isinstance(Y, ClassIndices)
 
 
 def check_y(y, n_rows, loss, n_outputs, dtype, as_indices=False):
@@ -348,7 +343,8 @@ def check_y(y, n_rows, loss, n_outputs, dtype, as_indices=False):
                     f"from {lo} to {hi}"
                 )
             if as_indices and 2 <= n_outputs <= MAX_INDEX_CLASSES:
-                return np.ascontiguousarray(arr.reshape(n_rows, 1), dtype=dtype)
+                return np.ascontiguousarray(arr.reshape(n_rows, 1),
+                                            dtype=dtype).view(ClassIndices)
             target = np.zeros((n_rows, n_outputs), dtype=dtype)
             target[np.arange(n_rows), arr.astype(np.intp)] = 1
             return target
@@ -460,8 +456,8 @@ def row_classes(y, Y, loss, n_outputs):
     cross_entropy (1-D y), or the 0/1 target of binary_cross_entropy with one
     output; anything else has no class per row (ValueError)."""
     if loss == "cross_entropy" and np.ndim(y) == 1:
-        if holds_class_indices(Y, loss, n_outputs):
-            return Y[:, 0].astype(np.intp)
+        if holds_class_indices(Y):
+            return np.asarray(Y)[:, 0].astype(np.intp)
         return np.argmax(Y, axis=1)
     if loss == "binary_cross_entropy" and n_outputs == 1:
         return Y[:, 0].astype(np.intp)

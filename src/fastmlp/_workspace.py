@@ -11,6 +11,7 @@ Every code and header position comes from the compiled module, where the
 kernels define them (fastmlp/_kernels/_codes.pxd, csrc/elementwise.h).
 """
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,9 +62,15 @@ def bf16_region(layout, rows, gemm, sparse=False):
     return (halves + 1) // 2
 
 
+class Workspace(NamedTuple):
+    """The spec array and the workspace buffer of one call or fit."""
+    spec: np.ndarray
+    work: np.ndarray
+
+
 def build(layout, activations, loss, rows, dtype, gemm="openblas", sparse=False):
-    """(spec, work) for blocks of at most ``rows`` rows (of sparse X: no
-    room for gathered input rows)."""
+    """Workspace (spec, work) for blocks of at most ``rows`` rows (of
+    sparse X: no room for gathered input rows)."""
     sizes = layout.sizes
     L = layout.n_layers
     outs = sizes[1:]
@@ -91,7 +98,7 @@ def build(layout, activations, loss, rows, dtype, gemm="openblas", sparse=False)
         np.asarray(act_off, dtype=np.intp),
     ]).astype(np.intp)
     work = np.zeros(fields["work_size"], dtype=dtype)
-    return spec, work
+    return Workspace(spec, work)
 
 
 # Workspaces of forward calls on few rows, kept between calls: building one

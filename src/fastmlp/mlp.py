@@ -7,12 +7,13 @@ training) and makes one kernel call per call (one per epoch for training).
 import numpy as np
 
 from ._kernels import _train
+from ._kernel_network import KernelNetwork, Objective
 from ._model import BaseMLP, DivergenceError
-from . import _bf16lib, _stats, _validation, _workspace
-from ._sparse import CsrRows, entry_point as _kernel_x
+from . import _bf16lib, _stats
+from ._sparse import CsrRows
 from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
-    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_REDUCE_FAILED, EpochLoop,
-    step_flops)
+    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_REDUCE_FAILED, OptimizerState,
+    StepPlan, step_flops)
 
 # The divergence checkpoint copies parameters and velocity: on the medium
 # benchmark network (535k parameters, float32) about 200 us, the time of
@@ -21,9 +22,6 @@ from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tes
 # few steps long; the replay after a divergence is then at most that many
 # rows plus an epoch (fastmlp._recovery).
 CHECKPOINT_ROWS = 16384
-
-
-_FORWARD = {np.float32: _train.forward["float"], np.float64: _train.forward["double"]}
 
 
 def _after(step):
@@ -66,6 +64,17 @@ class MLP(BaseMLP):
         """The kernels' GEMM backend (_workspace.build) for self.matmul_dtype."""
         return "bf16" if self.matmul_dtype == "bfloat16" else "openblas"
 
+    @property
+    def _kernels(self):
+        """The model's network as the kernels run it (made once)."""
+        kernels = self.__dict__.get("_kernel_network")
+        if kernels is None:
+            kernels = self._kernel_network = KernelNetwork(
+                self._layout, self.layer_activations, self.loss_name, self.dtype,
+                self._gemm)
+        return kernels
+
+
     def _strategy(self, comm):
         if comm is None:
             return super()._strategy(comm)
@@ -73,62 +82,37 @@ class MLP(BaseMLP):
         from . import _mpi
         return _mpi.strategy(comm)
 
-    def _workspace(self, rows, sparse=False, Y=None):
-        rows = _workspace.chunk_rows(self.layer_sizes, rows, sparse)
-        return _workspace.build(self._layout, self.layer_activations, self._kernel_loss(Y),
-                                rows, self.dtype, self._gemm, sparse=sparse)
-
-    def _kernel_loss(self, Y):
-        """The kernels' loss for target Y: class indices (v.check_y's
-        as_indices) have their own, so no n x K one-hot array is formed."""
-        if Y is not None and _validation.holds_class_indices(Y, self.loss_name,
-                                                             self.layer_sizes[-1]):
-            return "cross_entropy_labels"
-        return self.loss_name
-
     def _forward(self, X):
-        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        if isinstance(X, CsrRows):
-            spec, work = self._workspace(X.shape[0], sparse=True)
-            _train.forward_csr(spec, self.params, X.indptr, X.indices, X.data, work, out)
-        else:
-            spec, work = _workspace.kept(self, X.shape[0], self._workspace)
-            # The kernel's specialization for the model dtype: skips the fused
-            # function's dispatch on argument types (0.2 us of a 5 us call).
-            _FORWARD[self.dtype.type](spec, self.params, X, work, out)
-        if self.matmul_dtype is not None:
-            _bf16lib.check_products()
-        return out
+        return self._kernels.forward(self.params, X)
 
     def _objective(self, X, Y, outputs=None):
-        spec, work = self._workspace(X.shape[0], isinstance(X, CsrRows), Y)
-        objective, xargs = _kernel_x("objective", X)
-        value = objective(spec, self.params, *xargs, Y, work, self.l2, outputs)
-        if self.matmul_dtype is not None:
-            _bf16lib.check_products()
-        return value
+        return self._kernels.objective(self.params, X, Y, Objective(self.l2), outputs)
 
     def _gradients(self, X, Y):
-        spec, work = self._workspace(X.shape[0], isinstance(X, CsrRows), Y)
         grads = np.empty_like(self.params)
-        gradients, xargs = _kernel_x("loss_and_gradients", X)
-        gradients(spec, self.params, *xargs, Y, work, grads, self.l2)
-        if self.matmul_dtype is not None:
-            _bf16lib.check_products()
+        self._kernels.loss_and_gradients(self.params, X, Y, grads, Objective(self.l2))
         return grads
 
     def _layer_stats(self, X, Y):
-        # One chunk for all rows: statistics are over the whole batch.
-        spec, work = _workspace.build(self._layout, self.layer_activations, self.loss_name,
-                                      X.shape[0], self.dtype, self._gemm,
-                                      sparse=isinstance(X, CsrRows))
-        grads = np.empty_like(self.params)
         table = np.empty((self._layout.n_layers, len(_stats.COLUMNS)))
-        statistics, xargs = _kernel_x("layer_statistics", X)
-        statistics(spec, self.params, *xargs, Y, work, grads, table)
-        if self.matmul_dtype is not None:
-            _bf16lib.check_products()
-        return table
+        return self._kernels.layer_statistics(self.params, X, Y, table)
+
+    def _epochs(self, data, settings, reduction=None, recovery=None):
+        """The EpochLoop of a fit of data (a FitData) with settings (a
+        FitSettings): the model's parameters, l2 and optimizer
+        (self.optimizer, with the state buffers the model keeps; momentum is
+        Adam's beta_1); reduction and recovery as StepPlan and EpochLoop
+        take them."""
+        state = OptimizerState(self.optimizer, self.params.size, self.dtype,
+                               first=self.velocity, second=self.second_moment,
+                               steps=self._optimizer_steps)
+        state.with_hyperparameters(settings.momentum, beta_1=settings.momentum,
+                                   beta_2=settings.beta_2, epsilon=settings.epsilon)
+        weights = settings.row_weights
+        terms = Objective(self.l2, row_weights=weights, weighted=weights is not None)
+        plan = StepPlan(settings.batch_rows, reduction=reduction)
+        return self._kernels.epochs(self.params, (data.X, data.Y, terms), state, plan,
+                                    recovery)
 
     def _epoch_runner(self, data, settings, strategy):
         """run(perm, lr=None): one epoch of data (a FitData) in the row
@@ -147,12 +131,8 @@ class MLP(BaseMLP):
         # takes its own (see CHECKPOINT_ROWS).
         isolated = settings.callback is None and strategy.reduction is None
         with strategy.agreeing():
-            loop = EpochLoop.for_model(self, data.X, data.Y, settings.batch_rows,
-                                       momentum=settings.momentum, beta_2=settings.beta_2,
-                                       epsilon=settings.epsilon,
-                                       row_weights=settings.row_weights,
-                                       checkpoint_rows=CHECKPOINT_ROWS, isolated=isolated,
-                                       reduction=strategy.reduction)
+            loop = self._epochs(data, settings, strategy.reduction,
+                                recovery=(CHECKPOINT_ROWS, isolated))
         # Over every process's rows: history's mean is the same float on each.
         total_weight = strategy.total_weight
         default_lr = settings.constant_lr
@@ -160,8 +140,6 @@ class MLP(BaseMLP):
         def run(perm, lr=None):
             lr = default_lr if lr is None else lr
             status, total, step = loop.run(perm, lr)
-            if self.matmul_dtype is not None:
-                _bf16lib.check_products()
             if status == STATUS_NONFINITE_LOSS:
                 raise DivergenceError(
                     f"step {step}: the training objective is not finite; the step was "

@@ -10,20 +10,8 @@ import numpy as np
 
 from ._kernels._train import LEAKY_SLOPE, SATURATED
 from ._model import BaseMLP, DivergenceError
+from ._bfloat16 import round_to_bfloat16
 from ._sparse import CsrRows
-
-
-def round_to_bfloat16(x):
-    """float32 x rounded to the nearest bfloat16 (ties to even, on the bits;
-    NaN stays NaN, inf stays inf, beyond the largest bfloat16 is inf), as
-    float32: the operands of matmul_dtype="bfloat16" products."""
-    x = np.asarray(x, dtype=np.float32)
-    u = np.ascontiguousarray(x).view(np.uint32)
-    with np.errstate(over="ignore"):
-        rounded = (u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)
-    nan = (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
-    quiet = (u & np.uint32(0xFFFF0000)) | np.uint32(0x00400000)
-    return np.where(nan, quiet, rounded).view(np.float32).reshape(x.shape)
 
 
 def activate(name, z):

@@ -12,8 +12,7 @@
 #
 # Batches: rows read in place share X's arrays (indptr advanced to the
 # first row); rows taken by a permutation are gathered into a CsrBatch,
-# preallocated by the caller for the fullest batch (fastmlp._sparse.
-# batch_capacity).
+# preallocated for the fullest batch (SparseBatch, _rows.pyx).
 from cython cimport floating
 from libc.stdint cimport uint16_t
 from libc.string cimport memcpy, memset

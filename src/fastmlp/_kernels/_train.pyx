@@ -25,9 +25,9 @@
 # - Rows are processed in chunks of at most `chunk_rows` so that the
 #   workspace stays bounded for full-batch work on large n; gradients
 #   accumulate across chunks through the GEMM beta.
-# - X is dense (a C-contiguous 2-D array) or CSR (the `_csr` twins of the
-#   entry points, and EpochKernel given a fastmlp._sparse.CsrRows): only
-#   the first layer reads it (_sparse.pxd), the rest is the same code.
+# - X is an input source (_rows.pxd): DenseRows or SparseRows behind one
+#   type, so each operation has one entry point; only the first layer
+#   tells them apart (_sparse.pxd), the rest is the same code.
 # - Training steps are stages (_steps.pxd) over the network's passes
 #   (_network.pxd, _dense.pxd), the update (_update.pxd) and one GEMM
 #   backend table (_gemm.pxd); how they combine is chosen once per fit.
@@ -52,6 +52,7 @@ from fastmlp._kernels._elementwise cimport (
     fm_simd_supported, output_loss, softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, net_from_spec, transposed
+from fastmlp._kernels._rows cimport Rows, SparseBatch, SparseRows, csr_of
 from fastmlp._kernels._sparse cimport CsrRows, csr_block
 from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
 from fastmlp._kernels._steps cimport (
@@ -225,46 +226,74 @@ cdef inline const CsrRows* csr_at(const CsrRows* xs, Py_ssize_t first,
     return block
 
 
-cdef void forward_loop(const Net* net, const floating* pp, const floating* px,
-                       const CsrRows* xs, Py_ssize_t n, Py_ssize_t n_out, floating* pw,
-                       floating* po) noexcept nogil:
-    cdef Py_ssize_t done = 0, rows
+cdef int check_rows(const Net* net, Rows X, Py_ssize_t n_rows, bint is_double) except -1:
+    """X holds n_rows rows of the network's inputs, in the parameters' dtype."""
+    if X.n != n_rows or X.n_cols != net.sizes[0]:
+        raise ValueError(f"X ({X.n} x {X.n_cols}) does not match {n_rows} rows of the "
+                         f"network's {net.sizes[0]} inputs")
+    if (X.dtype.itemsize == 8) != is_double:
+        raise ValueError(f"X holds {X.dtype} values but the parameters do not")
+    return 0
+
+
+cdef class Objective:
+    """The terms of an objective over rows: loss_coef * (sum of per-row
+    losses, each weighted by row_weights when given) / denom + (l2 / 2) *
+    sum of squared weights, denom 0 meaning the number of rows; its data
+    gradient is scaled by delta_coef / denom, so delta_coef != loss_coef
+    gives a gradient that is not the objective's own (what scikit-learn's
+    squared loss does, on purpose of the caller).
+
+    For training batches (EpochKernel) denom is each batch's row count or
+    weight, the L2 coefficient is l2 / denom with l2_per_denom (scikit-learn's
+    convention), and with weighted (row_weights needed) a batch of weight 0
+    takes no step and the epoch's total weighs batches by their weight
+    (fastmlp.MLP's sample weights)."""
+    cdef readonly double l2, loss_coef, delta_coef, denom
+    cdef readonly object row_weights
+    cdef readonly bint l2_per_denom, weighted
+
+    def __init__(self, double l2=0.0, *, row_weights=None, double loss_coef=1.0,
+                 double delta_coef=1.0, double denom=0.0, bint l2_per_denom=False,
+                 bint weighted=False):
+        self.l2 = l2
+        self.row_weights = row_weights
+        self.loss_coef = loss_coef
+        self.delta_coef = delta_coef
+        self.denom = denom
+        self.l2_per_denom = l2_per_denom
+        self.weighted = weighted
+
+
+cdef void forward_loop(const Net* net, const floating* pp, Rows X, Py_ssize_t n_out,
+                       floating* pw, floating* po) noexcept:
+    cdef Py_ssize_t done = 0, rows, n = X.n
     cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef const floating* px = <const floating*> X.x
+    cdef const CsrRows* xs = csr_of(X)
     cdef floating* block
     cdef CsrRows rows_csr
-    while done < n:
-        rows = min(net.chunk_rows, n - done)
-        block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
-                             po + done * n_out, csr_at(xs, done, &rows_csr))
-        if out_act == FM_SOFTMAX:
-            softmax_rows(block, rows, n_out)
-        else:
-            activate(out_act, block, <size_t> (rows * n_out))
-        done += rows
+    with nogil:
+        while done < n:
+            rows = min(net.chunk_rows, n - done)
+            block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
+                                 po + done * n_out, csr_at(xs, done, &rows_csr))
+            if out_act == FM_SOFTMAX:
+                softmax_rows(block, rows, n_out)
+            else:
+                activate(out_act, block, <size_t> (rows * n_out))
+            done += rows
 
 
-def forward(const Py_ssize_t[::1] spec, const floating[::1] params,
-            const floating[:, ::1] X, floating[::1] work, floating[:, ::1] out):
-    """out = output-layer activations for every row of X."""
+def forward(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
+            floating[::1] work, floating[:, ::1] out):
+    """out = output-layer activations for every row of X (DenseRows or
+    SparseRows)."""
     cdef Net net = read_spec(spec)
-    cdef const floating* px = &X[0, 0]
-    cdef const floating* pp = &params[0]
-    if X.shape[0] != out.shape[0] or X.shape[1] != net.sizes[0]:
-        raise ValueError("X and out disagree with each other or the network")
+    check_rows(&net, X, out.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
-    cdef floating* pw = &work[0]
-    cdef floating* po = &out[0, 0]
-    with nogil:
-        forward_loop(&net, pp, px, <const CsrRows*> NULL, X.shape[0], out.shape[1], pw, po)
-
-
-cdef int check_dense_rows(const Net* net, Py_ssize_t n, Py_ssize_t n_in,
-                         Py_ssize_t n_targets) except -1:
-    if n != n_targets or n_in != net.sizes[0]:
-        raise ValueError(f"X ({n} x {n_in}) does not match Y's {n_targets} rows or the "
-                         f"network's {net.sizes[0]} inputs")
-    return 0
+    forward_loop(&net, &params[0], X, out.shape[1], &work[0], &out[0, 0])
 
 
 cdef Py_ssize_t target_columns(const Net* net, const floating[:, ::1] Y) except -1:
@@ -279,79 +308,23 @@ cdef Py_ssize_t target_columns(const Net* net, const floating[:, ::1] Y) except 
     return y_cols
 
 
-cdef CsrRows csr_arg(const Py_ssize_t[::1] indptr, const int[::1] indices,
-                     const void* data, Py_ssize_t nnz, Py_ssize_t n) except *:
-    """The CsrRows of validated CSR arrays (fastmlp._sparse.check_csr: every
-    column index in range), once their lengths agree with n rows."""
-    cdef CsrRows xs
-    if indptr.shape[0] != n + 1:
-        raise ValueError(f"indptr must hold {n + 1} offsets, got {indptr.shape[0]}")
-    if indices.shape[0] != nnz or indptr[n] > nnz or indptr[0] != 0:
-        raise ValueError("indptr, indices and data of CSR X disagree on its entries")
-    xs.indptr = &indptr[0]
-    xs.indices = &indices[0] if nnz > 0 else NULL
-    xs.data = data
-    return xs
-
-
-def forward_csr(const Py_ssize_t[::1] spec, const floating[::1] params,
-                const Py_ssize_t[::1] indptr, const int[::1] indices,
-                const floating[::1] data, floating[::1] work, floating[:, ::1] out):
-    """forward() for CSR X (indptr, indices, data) of out.shape[0] rows."""
+def objective(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
+              const floating[:, ::1] Y, floating[::1] work, Objective terms,
+              floating[:, ::1] out=None):
+    """The objective `terms` describe over the rows of X (DenseRows or
+    SparseRows) and Y. The output activations of the same pass go to
+    `out` when it is given."""
     cdef Net net = read_spec(spec)
-    cdef CsrRows xs = csr_arg(indptr, indices, ptr_or_null_const(data), data.shape[0],
-                              out.shape[0])
+    check_rows(&net, X, Y.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
-    cdef const floating* pp = &params[0]
-    cdef floating* pw = &work[0]
-    cdef floating* po = &out[0, 0]
-    with nogil:
-        forward_loop(&net, pp, <const floating*> NULL, &xs, out.shape[0], out.shape[1],
-                     pw, po)
-
-
-def objective(const Py_ssize_t[::1] spec, const floating[::1] params,
-              const floating[:, ::1] X, const floating[:, ::1] Y,
-              floating[::1] work, double l2, floating[:, ::1] out=None,
-              const floating[::1] row_weights=None, double loss_coef=1.0,
-              double denom=0.0):
-    """loss_coef * (sum of per-sample losses over X, each weighted by
-    row_weights when given) / denom + (l2 / 2) * sum of squared weights;
-    denom 0 means the number of rows. The output activations of the same
-    pass go to `out` when it is given."""
-    cdef Net net = read_spec(spec)
-    check_dense_rows(&net, X.shape[0], X.shape[1], Y.shape[0])
-    cdef Bf16Binding bb
-    bound(&net, &bb, <floating*> &params[0], &work[0])
-    return objective_of(&net, params, &X[0, 0], NULL, Y, work, l2, out, row_weights,
-                        loss_coef, denom)
-
-
-def objective_csr(const Py_ssize_t[::1] spec, const floating[::1] params,
-                  const Py_ssize_t[::1] indptr, const int[::1] indices,
-                  const floating[::1] data, const floating[:, ::1] Y,
-                  floating[::1] work, double l2, floating[:, ::1] out=None,
-                  const floating[::1] row_weights=None, double loss_coef=1.0,
-                  double denom=0.0):
-    """objective() for CSR X (indptr, indices, data) of Y.shape[0] rows."""
-    cdef Net net = read_spec(spec)
-    cdef CsrRows xs = csr_arg(indptr, indices, ptr_or_null_const(data), data.shape[0],
-                              Y.shape[0])
-    cdef Bf16Binding bb
-    bound(&net, &bb, <floating*> &params[0], &work[0])
-    return objective_of(&net, params, NULL, &xs, Y, work, l2, out, row_weights,
-                        loss_coef, denom)
-
-
-cdef double objective_of(const Net* net, const floating[::1] params, const floating* px,
-                         const CsrRows* xs, const floating[:, ::1] Y, floating[::1] work,
-                         double l2, floating[:, ::1] out, const floating[::1] row_weights,
-                         double loss_coef, double denom):
+    cdef const floating[::1] row_weights = terms.row_weights
     cdef Py_ssize_t n = Y.shape[0], n_out = net.sizes[net.n_layers]
-    cdef Py_ssize_t y_cols = target_columns(net, Y)
+    cdef Py_ssize_t y_cols = target_columns(&net, Y)
     cdef Py_ssize_t done = 0, rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef const floating* px = <const floating*> X.x
+    cdef const CsrRows* xs = csr_of(X)
     cdef const floating* py = &Y[0, 0]
     cdef const floating* pp = &params[0]
     cdef const floating* prw = ptr_or_null_const(row_weights)
@@ -359,13 +332,12 @@ cdef double objective_of(const Net* net, const floating[::1] params, const float
     cdef floating* po = &out[0, 0] if out is not None else NULL
     cdef floating* block
     cdef CsrRows rows_csr
-    cdef double total = 0, sq = 0
-    if denom == 0:
-        denom = n
+    cdef double total = 0, sq = 0, denom = terms.denom if terms.denom != 0 else n
+    cdef double l2 = terms.l2
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
-            block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
+            block = forward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
                                  po + done * n_out if po != NULL else NULL,
                                  csr_at(xs, done, &rows_csr))
             # The fused loss leaves the output activations in the block.
@@ -375,82 +347,53 @@ cdef double objective_of(const Net* net, const floating[::1] params, const float
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
-    return loss_coef * total / denom + 0.5 * l2 * sq
+    return terms.loss_coef * total / denom + 0.5 * l2 * sq
 
 
-def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params,
-                       const floating[:, ::1] X, const floating[:, ::1] Y,
-                       floating[::1] work, floating[::1] grads, double l2,
-                       const floating[::1] row_weights=None, double loss_coef=1.0,
-                       double delta_coef=1.0, double denom=0.0):
-    """grads = gradient of the objective over all rows of X; returns the
-    objective: loss_coef * (weighted) sum of per-sample losses / denom +
-    (l2 / 2) * sum of squared weights, denom 0 meaning the number of rows.
-    The data part of the gradient is scaled by delta_coef / denom, so
-    delta_coef != loss_coef gives a gradient that is not the objective's
-    own (what scikit-learn's squared loss does, on purpose of the caller)."""
+def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
+                       const floating[:, ::1] Y, floating[::1] work, floating[::1] grads,
+                       Objective terms):
+    """grads = the gradient `terms` describe over all rows of X (DenseRows
+    or SparseRows) and Y; returns the objective."""
     cdef Net net = read_spec(spec)
-    check_dense_rows(&net, X.shape[0], X.shape[1], Y.shape[0])
+    check_rows(&net, X, Y.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
-    return gradients_of(&net, params, &X[0, 0], NULL, Y, work, grads, l2, row_weights,
-                        loss_coef, delta_coef, denom)
-
-
-def loss_and_gradients_csr(const Py_ssize_t[::1] spec, floating[::1] params,
-                           const Py_ssize_t[::1] indptr, const int[::1] indices,
-                           const floating[::1] data, const floating[:, ::1] Y,
-                           floating[::1] work, floating[::1] grads, double l2,
-                           const floating[::1] row_weights=None, double loss_coef=1.0,
-                           double delta_coef=1.0, double denom=0.0):
-    """loss_and_gradients() for CSR X (indptr, indices, data) of Y.shape[0] rows."""
-    cdef Net net = read_spec(spec)
-    cdef CsrRows xs = csr_arg(indptr, indices, ptr_or_null_const(data), data.shape[0],
-                              Y.shape[0])
-    cdef Bf16Binding bb
-    bound(&net, &bb, <floating*> &params[0], &work[0])
-    return gradients_of(&net, params, NULL, &xs, Y, work, grads, l2, row_weights,
-                        loss_coef, delta_coef, denom)
-
-
-cdef double gradients_of(const Net* net, floating[::1] params, const floating* px,
-                         const CsrRows* xs, const floating[:, ::1] Y, floating[::1] work,
-                         floating[::1] grads, double l2, const floating[::1] row_weights,
-                         double loss_coef, double delta_coef, double denom):
+    cdef const floating[::1] row_weights = terms.row_weights
     cdef Py_ssize_t n = Y.shape[0], n_out = net.sizes[net.n_layers]
-    cdef Py_ssize_t y_cols = target_columns(net, Y)
+    cdef Py_ssize_t y_cols = target_columns(&net, Y)
     cdef Py_ssize_t done = 0, rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
+    cdef const floating* px = <const floating*> X.x
+    cdef const CsrRows* xs = csr_of(X)
     cdef const floating* py = &Y[0, 0]
     cdef const floating* prw = ptr_or_null_const(row_weights)
     cdef floating* pp = &params[0]
     cdef floating* pw = &work[0]
     cdef floating* pg = &grads[0]
     cdef floating* block
-    cdef floating scale
     cdef CsrRows rows_csr
     cdef const CsrRows* at
-    cdef double total = 0, sq = 0
-    if denom == 0:
-        denom = n
-    scale = <floating> (delta_coef / denom)
+    cdef double total = 0, sq = 0, denom = terms.denom if terms.denom != 0 else n
+    cdef double l2 = terms.l2
+    cdef floating scale = <floating> (terms.delta_coef / denom)
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
             at = csr_at(xs, done, &rows_csr)
-            block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
+            block = forward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
                                  NULL, at)
             total += output_loss(net.loss, out_act, block, py + done * y_cols,
                                  pw + net.off_delta_a, <size_t> rows, <size_t> n_out,
                                  scale, prw + done if prw != NULL else NULL)
-            backward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw,
+            backward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw,
                           pw + net.off_delta_a, pw + net.off_delta_b, <int> rows, pg,
                           <floating> 1, <floating> (0 if done == 0 else 1), NULL, at)
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
             axpy(<floating> l2, pp, pg, <size_t> net.n_weights)
-    return loss_coef * total / denom + 0.5 * l2 * sq
+    return terms.loss_coef * total / denom + 0.5 * l2 * sq
 
 
 # == training epochs ============================================================
@@ -531,212 +474,197 @@ cdef int mpi_allreduce(void* ctx, void* buf, Py_ssize_t count, bint is_double) n
 
 
 cdef class EpochKernel:
-    """The compiled side of a fit's epochs: every buffer and setting of the
-    fit, read once into one C struct (an Epoch of _steps.pxd); each run()
-    then trains one epoch, or its first steps, in the row order it is given.
+    """The compiled side of a fit's epochs: the fit's objects, read once into
+    one C struct (an Epoch of _steps.pxd) when it is made (its _read_*
+    steps, one per object); each run() then
+    trains one epoch, or its first steps, in the row order it is given.
 
-    Made by fastmlp._epoch.EpochLoop, which owns the buffers:
+    Made by fastmlp._epoch.EpochLoop from:
 
-    - spec, work: fastmlp._workspace.build for the fit's batch size;
+    - workspace: fastmlp._workspace.build's (spec, work) for the fit's
+      chunk of rows;
     - params: the flat parameters, updated in place;
-    - rule: a RULE_CODES value; state1 the velocity (Adam: its first
-      moment), state2 Adam's second moment (else None); steps a 1-element
-      intp array holding Adam's step count, read and kept current in place
-      (an interruption included; None for the other rules);
-    - grads: a gradient buffer of n_params, needed by every rule but
-      "momentum" and by the formed combination; else None;
-    - X (n, n_in), Y (n, n_out) and row_weights (n,) or None: the data;
-      with the loss "cross_entropy_labels" Y is (n, 1), each row's class
-      index in [0, n_out) (an integer held in the model dtype).
+    - X: the rows (DenseRows or SparseRows); Y (n, n_out), or (n, 1) of
+      class indices in [0, n_out) (an integer held in the model dtype) with
+      the loss "cross_entropy_labels";
+    - objective: an Objective (row weights, l2, loss and delta
+      coefficients); each batch's objective is loss_coef * (loss sum, rows
+      weighted by row_weights) / denom + (l2c / 2) * sum of squared
+      weights, denom being the batch's row count or weight and l2c = l2 /
+      denom with l2_per_denom, else l2; its data gradient is scaled by
+      delta_coef / denom. With weighted (row_weights needed) a batch whose
+      weights sum to 0 takes no step and the returned total weighs each
+      batch by its weight (fastmlp.MLP's sample weights); else by its rows
+      (scikit-learn's);
+    - optimizer: the update rule and its state (fastmlp._epoch.
+      OptimizerState: rule, first, second, steps and the hyperparameters
+      momentum, beta_1, beta_2, epsilon), updated in place (the step count
+      too, even when an epoch is interrupted);
+    - plan: the steps (fastmlp._epoch.StepPlan): batch_rows; combine,
+      "fused" (each layer updated right after its backward pass; batches
+      must fit one workspace chunk), "formed" (the batch's gradient formed
+      whole, then updated) or None: fused when the batch fits one chunk;
+      reduction, None (one process) or a data-parallel fit's (fastmlp._mpi:
+      ``allreduce``, a dict with "address" of MPI_Allreduce,
+      "pointer_handles", "in_place", "comm", "op_sum", "float32" and
+      "float64", and ``n_steps``, the steps of an epoch on every process,
+      which may exceed this process's batches): the gradient message is
+      then reduced in place and the steps are reduced_step's.
 
-    Each batch's objective is loss_coef * (loss sum, rows weighted by
-    row_weights) / denom + (l2c / 2) * sum of squared weights, denom being
-    the batch's row count or weight and l2c = l2 / denom with l2_per_denom,
-    else l2; its data gradient is scaled by delta_coef / denom. With
-    weighted_objective (row_weights needed) a batch whose weights sum to 0
-    takes no step and the returned total weighs each batch by its weight
-    (fastmlp.MLP's sample weights); else by its rows (scikit-learn's).
-
-    combine: "fused" (each layer updated right after its backward pass;
-    batches must fit one workspace chunk), "formed" (the batch's gradient
-    formed whole, then updated; needs grads) or None: fused when the batch
-    fits one chunk.
-
-    allreduce: None (one process), or a data-parallel fit's reduction
-    (fastmlp._mpi): a dict with "address" (of MPI_Allreduce),
-    "pointer_handles" (bool), "in_place" (MPI_IN_PLACE), "comm", "op_sum",
-    "float32" and "float64" (the handles as ints); grads then holds
-    n_params + REDUCED_EXTRA elements, reduced in place, the steps are
-    reduced_step's, and n_steps (the steps of an epoch on every process) may
-    exceed this process's batches.
+    The kernel decides here, once, how steps combine and whether a gradient
+    buffer is needed (``grads``: every rule but "momentum", and every
+    combination but "fused", need one), and makes it.
     """
     cdef Epoch ep
     cdef MpiAllreduce mpi
     cdef Bf16Binding bf16       # the fit's bfloat16 shadows, when its spec has them
     cdef StepFn step_fn
     cdef bint is_double
-    cdef Py_ssize_t own_steps       # Adam's step count when the caller keeps none
+    cdef readonly object grads      # the gradient (or reduced message) buffer, or None
+    cdef readonly object x_batch    # CSR X: the SparseBatch chunks are gathered into
     cdef object keep                # the buffers the struct points into
     cdef readonly Py_ssize_t n_steps
     cdef readonly str combine
     cdef readonly object dtype
 
-    def __init__(self, spec, params, X, Y, row_weights, Py_ssize_t batch_rows, work, *,
-                 x_batch=None,
-                 int rule, state1, state2=None, steps=None, grads=None,
-                 double momentum=0.0, double l2=0.0, bint l2_per_denom=False,
-                 bint weighted_objective=False,
-                 double loss_coef=1.0, double delta_coef=1.0, double beta_1=0.9,
-                 double beta_2=0.999, double epsilon=1e-8, combine=None,
-                 allreduce=None, Py_ssize_t n_steps=-1):
-        # The Net points into the spec: keep the very array it was read from.
-        spec = np.ascontiguousarray(spec, dtype=np.intp)
-        cdef Net net = read_spec(spec)
-        cdef Py_ssize_t n_params = net.n_params
-        if not 0 <= rule < N_RULES:
-            raise ValueError(f"unknown update rule {rule}")
+    def __init__(self, workspace, params, Rows X, Y, Objective objective, optimizer, plan):
         dtype = getattr(params, "dtype", None)
         if dtype not in (np.float32, np.float64):
             raise TypeError("params must be a float32 or float64 array")
-        if batch_rows < 1:
+        self.dtype = np.dtype(dtype)
+        self.is_double = dtype == np.float64
+        # The Net points into the spec: keep the very array it was read from.
+        spec = np.ascontiguousarray(workspace.spec, dtype=np.intp)
+        self.ep.net = read_spec(spec)
+        self.combine = self._choose_combination(plan)
+        self._read_network(params, workspace.work)
+        self._read_data(X, Y, objective, plan.batch_rows)
+        self._read_update(optimizer)
+        self._read_steps(plan)
+        self.keep = (spec, params, workspace.work, X, Y, objective.row_weights, optimizer,
+                     self.grads)
+
+    cdef str _choose_combination(self, plan):
+        cdef Py_ssize_t chunk = self.ep.net.chunk_rows
+        if plan.batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
+        combine = plan.combine
         if combine is None:
-            combine = "fused" if batch_rows <= net.chunk_rows else "formed"
-        if allreduce is not None:
+            combine = "fused" if plan.batch_rows <= chunk else "formed"
+        if plan.reduction is not None:
             combine = "reduced"
         if combine not in ("fused", "formed", "reduced"):
             raise ValueError(f"combine must be 'fused', 'formed' or None, got {combine!r}")
-        if combine == "fused" and batch_rows > net.chunk_rows:
+        if combine == "fused" and plan.batch_rows > chunk:
             raise ValueError("a fused step needs the batch in one workspace chunk")
-        # (No negative indexing in this module: wraparound is off.)
-        n_in, n_out = net.sizes[0], net.sizes[net.n_layers]
-        self.ep.net = net
-        self.ep.params = <void*> <uintptr_t> _address(params, dtype, (n_params,), "params",
-                                                      True)
-        self.ep.xs.indptr = NULL
-        if isinstance(X, np.ndarray) or X is None:
-            n = X.shape[0] if isinstance(X, np.ndarray) and X.ndim == 2 else 0
-            self.ep.X = <const void*> <uintptr_t> _address(X, dtype, (n, n_in), "X")
+        return combine
+
+    cdef _read_network(self, params, work):
+        cdef Net* net = &self.ep.net
+        self.ep.params = <void*> <uintptr_t> _address(params, self.dtype, (net.n_params,),
+                                                      "params", True)
+        self.ep.work = <void*> <uintptr_t> _address(work, self.dtype, (net.work_size,),
+                                                    "work", True)
+        if self.is_double:
+            bound(net, &self.bf16, <double*> self.ep.params, <double*> self.ep.work)
         else:
-            n = self._read_csr(X, x_batch, dtype, n_in, min(batch_rows, net.chunk_rows))
-            self.ep.X = NULL
+            bound(net, &self.bf16, <float*> self.ep.params, <float*> self.ep.work)
+
+    cdef _read_data(self, Rows X, Y, Objective objective, Py_ssize_t batch_rows):
+        cdef Net* net = &self.ep.net
+        cdef Py_ssize_t n = X.n, n_out = net.sizes[net.n_layers]
+        cdef SparseBatch room
+        if X.dtype != self.dtype or X.n_cols != net.sizes[0]:
+            raise ValueError(f"X ({X.dtype}, {X.n_cols} columns) does not match the "
+                             f"network's {net.sizes[0]} {self.dtype} inputs")
+        self.ep.X = X.x
+        self.ep.xs = X.xs
+        if X.is_sparse:
+            # CSR X: a chunk's rows are gathered into room made here, sized
+            # for the fullest chunk any row order can give.
+            room = (<SparseRows> X).batch(min(batch_rows, net.chunk_rows))
+            self.ep.xbatch = room.buf
+            self.x_batch = room
         y_cols = 1 if net.loss == FM_CROSS_ENTROPY_LABELS else n_out
-        self.ep.Y = <const void*> <uintptr_t> _address(Y, dtype, (n, y_cols), "Y")
+        self.ep.Y = <const void*> <uintptr_t> _address(Y, self.dtype, (n, y_cols), "Y")
         if y_cols != n_out and n and not (0 <= np.min(Y) and np.max(Y) < n_out):
             raise ValueError(f"class indices in Y must be in [0, {n_out})")
+        row_weights = objective.row_weights
         self.ep.row_weights = NULL
         if row_weights is not None:
-            if getattr(row_weights, "shape", None) != (n,):
-                raise ValueError("row_weights must hold one weight per row of X")
             self.ep.row_weights = <const void*> <uintptr_t> _address(
-                row_weights, dtype, (n,), "row_weights")
-        self.ep.work = <void*> <uintptr_t> _address(work, dtype, (net.work_size,), "work",
-                                                    True)
-        if dtype == np.float32:
-            bound(&self.ep.net, &self.bf16, <float*> self.ep.params, <float*> self.ep.work)
-        else:
-            bound(&self.ep.net, &self.bf16, <double*> self.ep.params,
-                  <double*> self.ep.work)
-        if getattr(state1, "shape", None) != (n_params,):
-            raise ValueError("velocity (state1) must hold one value per parameter")
-        s1 = <uintptr_t> _address(state1, dtype, (n_params,), "state1", True)
-        s2 = 0
-        if has_second_moment(rule):
-            if getattr(state2, "shape", None) != (n_params,):
-                raise ValueError("Adam needs a second-moment buffer of n_params")
-            s2 = <uintptr_t> _address(state2, dtype, (n_params,), "state2", True)
-        self.ep.grads = NULL
-        self.ep.reduction.fn = NULL
-        self.ep.reduction.ctx = NULL
-        n_grads = n_params + (REDUCED_TAIL if combine == "reduced" else 0)
-        if rule != RULE_MOMENTUM or combine != "fused":
-            if getattr(grads, "shape", None) != (n_grads,):
-                raise ValueError(f"this rule or combination needs a gradient buffer of "
-                                 f"{n_grads}")
-            self.ep.grads = <void*> <uintptr_t> _address(grads, dtype, (n_grads,), "grads",
-                                                         True)
-        if combine == "reduced":
-            if n_grads > 2**31 - 1:
-                raise ValueError("a reduced message is limited to 2**31 - 1 elements")
-            self.mpi.fn = <void*> <uintptr_t> allreduce["address"]
-            if self.mpi.fn == NULL:
-                raise ValueError("allreduce needs the address of MPI_Allreduce")
-            self.mpi.pointer_handles = bool(allreduce["pointer_handles"])
-            self.mpi.in_place = <uintptr_t> allreduce["in_place"]
-            self.mpi.comm = <uintptr_t> allreduce["comm"]
-            self.mpi.op_sum = <uintptr_t> allreduce["op_sum"]
-            self.mpi.dtype[0] = <uintptr_t> allreduce["float32"]
-            self.mpi.dtype[1] = <uintptr_t> allreduce["float64"]
-            self.ep.reduction.fn = mpi_allreduce
-            self.ep.reduction.ctx = &self.mpi
-        steps_at = <uintptr_t> &self.own_steps
-        if steps is not None:
-            steps_at = <uintptr_t> _address(steps, np.intp, (1,), "steps", True)
-        self.own_steps = 0
-        init_update(&self.ep.update, rule, <void*> s1, <void*> s2,
-                    <Py_ssize_t*> steps_at, n_params, momentum, beta_1, beta_2, epsilon)
-        self.ep.perm = NULL
+                row_weights, self.dtype, (n,), "row_weights")
+        if objective.weighted and row_weights is None:
+            raise ValueError("a weighted objective needs row_weights")
         self.ep.n = n
-        self.ep.n_in = n_in
+        self.ep.n_in = X.n_cols
         self.ep.n_out = n_out
         self.ep.y_cols = y_cols
         self.ep.batch_rows = batch_rows
-        self.ep.l2 = l2
-        self.ep.l2_per_denom = l2_per_denom
-        if weighted_objective and row_weights is None:
-            raise ValueError("weighted_objective needs row_weights")
-        self.ep.weighted_objective = weighted_objective
-        self.ep.loss_coef = loss_coef
-        self.ep.delta_coef = delta_coef
+        self.ep.l2 = objective.l2
+        self.ep.l2_per_denom = objective.l2_per_denom
+        self.ep.weighted_objective = objective.weighted
+        self.ep.loss_coef = objective.loss_coef
+        self.ep.delta_coef = objective.delta_coef
+
+    cdef _read_update(self, optimizer):
+        cdef Py_ssize_t n_params = self.ep.net.n_params
+        cdef int rule = optimizer.rule
+        if not 0 <= rule < N_RULES:
+            raise ValueError(f"unknown update rule {rule}")
+        s1 = <uintptr_t> _address(optimizer.first, self.dtype, (n_params,), "the velocity",
+                                  True)
+        s2 = 0
+        if has_second_moment(rule):
+            s2 = <uintptr_t> _address(optimizer.second, self.dtype, (n_params,),
+                                      "the second moment", True)
+        steps_at = <uintptr_t> _address(optimizer.steps, np.intp, (1,), "steps", True)
+        init_update(&self.ep.update, rule, <void*> s1, <void*> s2,
+                    <Py_ssize_t*> steps_at, n_params, optimizer.momentum, optimizer.beta_1,
+                    optimizer.beta_2, optimizer.epsilon)
+
+    cdef _read_steps(self, plan):
+        cdef Py_ssize_t n_params = self.ep.net.n_params
+        cdef bint reduced = self.combine == "reduced"
+        self.ep.grads = NULL
+        self.ep.reduction.fn = NULL
+        self.ep.reduction.ctx = NULL
+        self.grads = None
+        if self.ep.update.rule != RULE_MOMENTUM or self.combine != "fused":
+            # The reduced message: the gradient sums, then the step's rows,
+            # weight and loss sum (_steps.pxd), reduced in place.
+            self.grads = (np.zeros(n_params + REDUCED_TAIL, self.dtype) if reduced
+                          else np.empty(n_params, self.dtype))
+            self.ep.grads = <void*> <uintptr_t> self.grads.ctypes.data
+        if reduced:
+            self._read_reduction(plan.reduction.allreduce, n_params + REDUCED_TAIL)
+        self.ep.perm = NULL
         self.ep.total = 0
         self.ep.reduce_seconds = 0
-        self.is_double = dtype == np.float64
-        if combine == "fused":
+        if self.combine == "fused":
             self.step_fn = fused_step_f64 if self.is_double else fused_step_f32
-        elif combine == "formed":
+        elif self.combine == "formed":
             self.step_fn = formed_step_f64 if self.is_double else formed_step_f32
         else:
             self.step_fn = reduced_step_f64 if self.is_double else reduced_step_f32
-        self.n_steps = (n + batch_rows - 1) // batch_rows
-        if n_steps >= 0:
-            if combine != "reduced" and n_steps != self.n_steps:
-                raise ValueError("n_steps differs from the batches only under a reduction")
-            self.n_steps = n_steps
-        self.combine = combine
-        self.dtype = np.dtype(dtype)
-        self.keep = (spec, params, X, Y, row_weights, work, state1, state2, steps, grads,
-                     x_batch)
+        self.n_steps = (self.ep.n + self.ep.batch_rows - 1) // self.ep.batch_rows
+        if reduced:
+            self.n_steps = plan.reduction.n_steps
 
-    def _read_csr(self, X, x_batch, dtype, Py_ssize_t n_in, Py_ssize_t chunk):
-        """Point the Epoch at CSR X (a fastmlp._sparse.CsrRows, its column
-        indices checked there) and at x_batch, the (indptr, indices, data)
-        buffers a gathered chunk of `chunk` rows is copied into; returns X's
-        row count."""
-        from fastmlp._sparse import batch_capacity
-        n, cols = X.shape
-        if cols != n_in:
-            raise ValueError(f"X has {cols} columns but the network {n_in} inputs")
-        nnz = X.data.shape[0] if isinstance(X.data, np.ndarray) else -1
-        self.ep.xs.indptr = <const Py_ssize_t*> <uintptr_t> _address(
-            X.indptr, np.intp, (n + 1,), "X.indptr")
-        self.ep.xs.indices = <const int*> <uintptr_t> _address(
-            X.indices, np.intc, (nnz,), "X.indices")
-        self.ep.xs.data = <const void*> <uintptr_t> _address(X.data, dtype, (nnz,), "X.data")
-        if X.indptr[0] != 0 or X.indptr[n] != nnz:
-            raise ValueError("X.indptr does not span X's stored entries")
-        if not isinstance(x_batch, tuple) or len(x_batch) != 3:
-            raise TypeError("CSR X needs x_batch = (indptr, indices, data) buffers")
-        cap = batch_capacity(X, chunk)
-        if getattr(x_batch[1], "shape", (0,))[0] < cap:
-            raise ValueError(f"x_batch holds fewer than the {cap} entries a chunk may have")
-        size = x_batch[1].shape[0]
-        self.ep.xbatch.indptr = <Py_ssize_t*> <uintptr_t> _address(
-            x_batch[0], np.intp, (chunk + 1,), "x_batch indptr", True)
-        self.ep.xbatch.indices = <int*> <uintptr_t> _address(
-            x_batch[1], np.intc, (size,), "x_batch indices", True)
-        self.ep.xbatch.data = <void*> <uintptr_t> _address(
-            x_batch[2], dtype, (size,), "x_batch data", True)
-        return n
+    cdef _read_reduction(self, allreduce, Py_ssize_t count):
+        if count > 2**31 - 1:
+            raise ValueError("a reduced message is limited to 2**31 - 1 elements")
+        self.mpi.fn = <void*> <uintptr_t> allreduce["address"]
+        if self.mpi.fn == NULL:
+            raise ValueError("allreduce needs the address of MPI_Allreduce")
+        self.mpi.pointer_handles = bool(allreduce["pointer_handles"])
+        self.mpi.in_place = <uintptr_t> allreduce["in_place"]
+        self.mpi.comm = <uintptr_t> allreduce["comm"]
+        self.mpi.op_sum = <uintptr_t> allreduce["op_sum"]
+        self.mpi.dtype[0] = <uintptr_t> allreduce["float32"]
+        self.mpi.dtype[1] = <uintptr_t> allreduce["float64"]
+        self.ep.reduction.fn = mpi_allreduce
+        self.ep.reduction.ctx = &self.mpi
 
     def run(self, const Py_ssize_t[::1] perm, double lr, *, Py_ssize_t steps=-1,
             double signal_interval=0.0, Py_ssize_t clock_every=1):
@@ -885,34 +813,19 @@ cdef double inactive_fraction(int act, const floating* a, Py_ssize_t rows,
     return NAN
 
 
-def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params,
-                     const floating[:, ::1] X, const floating[:, ::1] Y,
-                     floating[::1] work, floating[::1] grads, double[:, ::1] stats):
+def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
+                     const floating[:, ::1] Y, floating[::1] work, floating[::1] grads,
+                     double[:, ::1] stats):
     """Fill stats (n_layers x N_STATS) for one forward pass over all rows of
-    X (and, when Y is not None, one backward pass, its gradient left in
-    grads). The workspace must hold all rows in one chunk."""
+    X (DenseRows or SparseRows; and, when Y is not None, one backward pass,
+    its gradient left in grads). The workspace must hold all rows in one
+    chunk."""
     cdef Net net = read_spec(spec)
-    if X.shape[1] != net.sizes[0] or (Y is not None and Y.shape[0] != X.shape[0]):
-        raise ValueError("X does not match the network or Y")
+    check_rows(&net, X, X.n if Y is None else Y.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
-    return statistics_of(&net, params, &X[0, 0], NULL, X.shape[0], Y, work, grads, stats)
-
-
-def layer_statistics_csr(const Py_ssize_t[::1] spec, floating[::1] params,
-                         const Py_ssize_t[::1] indptr, const int[::1] indices,
-                         const floating[::1] data, const floating[:, ::1] Y,
-                         floating[::1] work, floating[::1] grads, double[:, ::1] stats):
-    """layer_statistics() for CSR X (indptr, indices, data) of
-    indptr.shape[0] - 1 rows."""
-    cdef Net net = read_spec(spec)
-    cdef Py_ssize_t n = indptr.shape[0] - 1
-    cdef CsrRows xs = csr_arg(indptr, indices, ptr_or_null_const(data), data.shape[0], n)
-    if Y is not None and Y.shape[0] != n:
-        raise ValueError("X and Y disagree on the number of rows")
-    cdef Bf16Binding bb
-    bound(&net, &bb, <floating*> &params[0], &work[0])
-    return statistics_of(&net, params, NULL, &xs, n, Y, work, grads, stats)
+    return statistics_of(&net, params, <const floating*> X.x, csr_of(X), X.n, Y, work,
+                         grads, stats)
 
 
 cdef object statistics_of(const Net* netp, floating[::1] params, const floating* px,

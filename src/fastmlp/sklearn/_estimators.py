@@ -301,7 +301,7 @@ class _FastMLPMixin:
                     "sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        runner = EpochRunner(net, X_train, Y_train, sw_train, batch_size, state, self.alpha)
+        runner = EpochRunner(net, (X_train, Y_train, sw_train), batch_size, state, self.alpha)
 
         try:
             self.n_iter_ = 0

@@ -15,11 +15,10 @@ the right shape here or by the estimator's validation.
 import numpy as np
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
-from .._epoch import EpochLoop, OptimizerState
-from .._kernels import _train
+from .._epoch import OptimizerState, StepPlan
+from .._kernel_network import KernelNetwork, Objective
 from .._layout import Layout
 from .. import _workspace
-from .._sparse import CsrRows, entry_point
 
 # Activation names of scikit-learn and the kernels' names for them.
 KERNEL_ACTIVATION = {
@@ -54,6 +53,7 @@ class Network:
                             + [KERNEL_ACTIVATION[out_activation]])
         self.loss, self.loss_coef, self.delta_coef = loss_terms(out_activation,
                                                                 self.sizes[-1])
+        self.kernels = KernelNetwork(self.layout, self.activations, self.loss, self.dtype)
         self.flat = np.zeros(self.layout.n_params, dtype=self.dtype)
         self.coefs = [w.T for w in self.layout.weight_views(self.flat)]
         self.intercepts = self.layout.bias_views(self.flat)
@@ -74,31 +74,16 @@ class Network:
     def matches(self, layer_units, dtype):
         return self.sizes == tuple(layer_units) and self.dtype == np.dtype(dtype)
 
-    def workspace(self, rows, sparse=False):
-        rows = _workspace.chunk_rows(self.sizes, rows, sparse)
-        return _workspace.build(self.layout, self.activations, self.loss, rows,
-                                self.dtype, sparse=sparse)
-
     def forward(self, X, flat=None):
         """Output activations for the rows of X (C-contiguous, network dtype,
         or a fastmlp._sparse.CsrRows of it)."""
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        flat = self.flat if flat is None else flat
-        if isinstance(X, CsrRows):
-            spec, work = self.workspace(X.shape[0], sparse=True)
-            _train.forward_csr(spec, flat, X.indptr, X.indices, X.data, work, out)
-            return out
-        spec, work = _workspace.kept(self, X.shape[0], self.workspace)
-        _train.forward(spec, flat, X, work, out)
-        return out
+        return self.kernels.forward(self.flat if flat is None else flat, X)
 
     def loss_and_gradients(self, X, Y, sample_weight, denom, alpha, grads):
         """scikit-learn's objective over all rows, its gradient into grads."""
-        spec, work = self.workspace(X.shape[0], isinstance(X, CsrRows))
-        gradients, xargs = entry_point("loss_and_gradients", X)
-        return gradients(
-            spec, self.flat, *xargs, Y, work, grads, alpha / denom, row_weights=sample_weight,
-            loss_coef=self.loss_coef, delta_coef=self.delta_coef, denom=denom)
+        terms = Objective(alpha / denom, row_weights=sample_weight, loss_coef=self.loss_coef,
+                          delta_coef=self.delta_coef, denom=denom)
+        return self.kernels.loss_and_gradients(self.flat, X, Y, grads, terms)
 
 
 class SolverState(OptimizerState):
@@ -146,13 +131,13 @@ class SolverState(OptimizerState):
                                  / (1 - opt.beta_1 ** opt.t))
         return opt
 
-    def hyperparameters(self):
-        """(momentum, beta_1, beta_2, epsilon) for the epoch kernel, fixed
-        for a fit."""
+    def for_fit(self):
+        """This state with the hyperparameters of scikit-learn's optimizer
+        object, fixed for a fit."""
         opt = self.optimizer
         if self.rule == _workspace.RULE_ADAM:
-            return 0.0, opt.beta_1, opt.beta_2, opt.epsilon
-        return float(opt.momentum), 0.9, 0.999, 1e-8
+            return self.with_hyperparameters(0.0, opt.beta_1, opt.beta_2, opt.epsilon)
+        return self.with_hyperparameters(opt.momentum)
 
     def learning_rate(self):
         """This epoch's learning rate; for Adam learning_rate_init, which the
@@ -168,14 +153,13 @@ class EpochRunner:
     scikit-learn's objective conventions); run() trains one epoch with no
     allocation per step."""
 
-    def __init__(self, net, X, Y, sample_weight, batch_size, state, alpha):
-        momentum, beta_1, beta_2, epsilon = state.hyperparameters()
+    def __init__(self, net, data, batch_size, state, alpha):
+        X, Y, sample_weight = data
         self.state = state
-        self.loop = EpochLoop(
-            net.layout, net.activations, net.loss, net.dtype, net.flat, X, Y, batch_size,
-            state, momentum=momentum, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-            l2=float(alpha), l2_per_denom=True, loss_coef=net.loss_coef,
-            delta_coef=net.delta_coef, row_weights=sample_weight)
+        terms = Objective(float(alpha), row_weights=sample_weight, loss_coef=net.loss_coef,
+                          delta_coef=net.delta_coef, l2_per_denom=True)
+        self.loop = net.kernels.epochs(net.flat, (X, Y, terms), state.for_fit(),
+                                       StepPlan(int(batch_size)))
 
     def run(self, perm):
         """Returns (status, sum of batch sizes * batch losses, failing step)."""
