@@ -17,7 +17,8 @@ few ulp of it (1e-14 in float64, 1e-6 in float32).
 import numpy as np
 import pytest
 from fastmlp._kernels import _train
-from fastmlp.sklearn._network import Network, SolverState, EpochRunner
+from fastmlp.sklearn import MLPClassifier
+from fastmlp.sklearn._network import Network, SolverState, EpochRunner, new_sklearn_optimizer
 from fastmlp._epoch import OptimizerState, StepPlan
 from fastmlp._kernel_network import Objective
 from fastmlp._kernels._rows import DenseRows
@@ -188,6 +189,13 @@ def test_first_layer_stored_transposed_computes_the_same(dtype):
     np.testing.assert_allclose(g_t[plain.n_weights:], g_plain[plain.n_weights:], **tol)
 
 
+def _solver_state(net, solver, learning_rate_init, **params):
+    """net's SolverState as an estimator with these parameters (the others
+    scikit-learn's defaults) makes it."""
+    est = MLPClassifier(solver=solver, learning_rate_init=learning_rate_init, **params)
+    return SolverState(new_sklearn_optimizer(est), net.flat.size, net.dtype)
+
+
 def _one_step(rule, dtype, momentum=0.9):
     """One full-batch epoch (a single step) of the kernel, and the same step
     in NumPy from the kernel's own gradient."""
@@ -198,8 +206,8 @@ def _one_step(rule, dtype, momentum=0.9):
     Y = (rng.random((9, 2)) < 0.5).astype(dtype)
     alpha, lr = 0.2, 0.05
     solver = "adam" if rule == _workspace.RULE_ADAM else "sgd"
-    state = SolverState(net.flat.size, dtype, solver, lr, momentum=momentum,
-                        nesterov=rule == _workspace.RULE_NESTEROV)
+    state = _solver_state(net, solver, lr, momentum=momentum,
+                          nesterovs_momentum=rule == _workspace.RULE_NESTEROV)
     assert state.rule == rule
     state.first[:] = rng.normal(scale=0.1, size=net.flat.size)
     if state.second is not None:
@@ -255,7 +263,7 @@ def test_update_pass_sums_squares_as_the_objective_does(simd_path, solver, neste
     expected = net.kernels.objective(net.flat.copy(), X, Y,
                                      Objective(alpha / 9.0, loss_coef=net.loss_coef,
                                                denom=9.0))
-    state = SolverState(net.flat.size, dtype, solver, 1e-3, nesterov=nesterov)
+    state = _solver_state(net, solver, 1e-3, nesterovs_momentum=nesterov)
     status, total, _ = EpochRunner(net, (X, Y, None), 9, state, alpha).run(None)
     assert status == 0
     if dtype == np.float32:
@@ -275,8 +283,8 @@ def _epoch_peak(rule, n):
     Y = np.eye(8)[rng.integers(0, 8, n)]
     sw = rng.uniform(0.5, 2.0, n)
     solver = "adam" if rule == _workspace.RULE_ADAM else "sgd"
-    state = SolverState(net.flat.size, np.float64, solver, 0.01,
-                        nesterov=rule == _workspace.RULE_NESTEROV)
+    state = _solver_state(net, solver, 0.01,
+                          nesterovs_momentum=rule == _workspace.RULE_NESTEROV)
     runner = EpochRunner(net, (X, Y, sw), 1, state, 1e-3)
     perm = rng.permutation(n).astype(np.intp)
     runner.run(perm)

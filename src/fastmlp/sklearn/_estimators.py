@@ -29,7 +29,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from .._validation import FINITE_CHECK_ELEMENTS, check_layer_sizes
 from .. import _sparse
 from .._epoch import STATUS_NONFINITE_LOSS, STATUS_OK
-from ._network import EpochRunner, Network, SolverState
+from ._network import EpochRunner, Network, SolverState, new_sklearn_optimizer
 
 _NONFINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may"
@@ -247,11 +247,8 @@ class _FastMLPMixin:
         indicator columns), which the early-stopping split stratifies by, as
         scikit-learn does (its error for a too small class names them)."""
         if not incremental or not hasattr(self, "_solver_state"):
-            self._solver_state = SolverState(
-                net.layout.n_params, net.dtype, self.solver, self.learning_rate_init,
-                momentum=self.momentum, nesterov=self.nesterovs_momentum,
-                schedule=self.learning_rate, power_t=self.power_t, beta_1=self.beta_1,
-                beta_2=self.beta_2, epsilon=self.epsilon)
+            self._solver_state = SolverState(new_sklearn_optimizer(self), net.layout.n_params,
+                                             net.dtype)
         state = self._solver_state
 
         if self.early_stopping and incremental:

@@ -95,19 +95,11 @@ class SolverState(OptimizerState):
     created with (a later set_params does not reach a solver that
     partial_fit continues), the current learning rate, and the schedule and
     stopping rules (iteration_ends, trigger_stopping), which are
-    scikit-learn's code."""
+    scikit-learn's code; the kernel's update rule is read from it."""
 
-    def __init__(self, n_params, dtype, solver, learning_rate_init, *, momentum=0.9,
-                 nesterov=True, schedule="constant", power_t=0.5, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8):
-        if solver == "adam":
-            self.optimizer = AdamOptimizer([], learning_rate_init, beta_1, beta_2, epsilon)
-            rule = "sklearn_adam"
-        else:
-            self.optimizer = SGDOptimizer([], learning_rate_init, schedule, momentum,
-                                          nesterov, power_t)
-            rule = "sklearn_nesterov" if nesterov else "sklearn_sgd"
-        super().__init__(rule, n_params, dtype)
+    def __init__(self, optimizer, n_params, dtype):
+        self.optimizer = optimizer
+        super().__init__(_kernel_rule(optimizer), n_params, dtype)
 
     @property
     def adam_steps(self):
@@ -146,6 +138,25 @@ class SolverState(OptimizerState):
         if self.rule == _workspace.RULE_ADAM:
             return float(opt.learning_rate_init)
         return float(opt.learning_rate)
+
+
+def new_sklearn_optimizer(est):
+    """scikit-learn's optimizer object for the stochastic solver of
+    estimator ``est``, made from its parameters as scikit-learn's
+    _fit_stochastic makes it, but for no parameter arrays: the kernels keep
+    the per-parameter state in flat buffers."""
+    if est.solver == "adam":
+        return AdamOptimizer([], est.learning_rate_init, est.beta_1, est.beta_2, est.epsilon)
+    return SGDOptimizer([], est.learning_rate_init, est.learning_rate, est.momentum,
+                        est.nesterovs_momentum, est.power_t)
+
+
+def _kernel_rule(optimizer):
+    """The kernel's update rule that does what scikit-learn's optimizer
+    object does."""
+    if isinstance(optimizer, AdamOptimizer):
+        return "sklearn_adam"
+    return "sklearn_nesterov" if optimizer.nesterov else "sklearn_sgd"
 
 
 class EpochRunner:
