@@ -12,6 +12,7 @@ by predict, predict_proba and score). The intended differences from
 scikit-learn are listed in docs/sklearn.md.
 """
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
@@ -51,6 +52,13 @@ def _needs_no_validation(est, X):
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class _Rows(NamedTuple):
+    """Rows of a fit: inputs, targets and sample weights (or None)."""
+    X: object
+    y: object
+    sample_weight: object
 
 
 def _dense_c(X, dtype):
@@ -242,125 +250,168 @@ class _FastMLPMixin:
         self.loss_ = np.float64(opt_res.fun)  # a NumPy scalar, as scikit-learn's
         np.copyto(net.flat, opt_res.x, casting="same_kind")
 
+    # --- the stochastic solvers (sgd and adam) ---------------------------
+    # scikit-learn's _fit_stochastic piece by piece, in its order: the same
+    # RandomState draws (the validation split, then one shuffle per epoch),
+    # the same warnings and the same attributes, with its batch loop
+    # replaced by one kernel call per epoch.
+
     def _fit_stochastic_kernels(self, net, X, Y, sample_weight, incremental, labels):
         """labels: y as _validate_input returned it (the classifiers' boolean
         indicator columns), which the early-stopping split stratifies by, as
         scikit-learn does (its error for a too small class names them)."""
+        state = self._solver_state_for_fit(net, incremental)
+        # After the solver is made, as in scikit-learn: a refused
+        # partial_fit still leaves the estimator its _optimizer.
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        train, validation = self._training_and_validation_rows(X, Y, sample_weight, labels)
+        n_samples = train.X.shape[0]
+        runner = EpochRunner(net, train, self._batch_rows(n_samples), state, self.alpha)
+        try:
+            self._train_epochs(runner, n_samples, validation, incremental)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if self.early_stopping:
+            # Restore the best weights into the buffer the views share.
+            self._adopt(net, self._best_coefs, self._best_intercepts)
+
+    def _solver_state_for_fit(self, net, incremental):
+        """The solver state a partial_fit continues, else a new one made
+        from the estimator's parameters (kept, like scikit-learn's
+        _optimizer, for the partial_fit calls that follow)."""
         if not incremental or not hasattr(self, "_solver_state"):
             self._solver_state = SolverState(new_sklearn_optimizer(self), net.layout.n_params,
                                              net.dtype)
-        state = self._solver_state
+        return self._solver_state
 
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        if early_stopping:
-            # Split exactly as scikit-learn does, with its function and the
-            # same RandomState; no stratification for multilabel targets.
-            stratify = labels if is_classifier(self) and self.n_outputs_ == 1 else None
-            # Sparse X is split by row numbers: the split depends on the row
-            # count and stratify only, so it is the same one.
-            sparse = isinstance(X, _sparse.CsrRows)
-            X_split = np.arange(X.shape[0]) if sparse else X
-            arrays = (X_split, Y) if sample_weight is None else (X_split, Y, sample_weight)
-            parts = train_test_split(*arrays, random_state=self._random_state,
-                                     test_size=self.validation_fraction, stratify=stratify)
-            X_train, X_val, Y_train, Y_val = parts[:4]
-            if sparse:
-                # The validation rows go through score(), as scipy.sparse.
-                X_train, X_val = X.take(X_train), X.take(X_val).matrix()
-            sw_train, sw_val = parts[4:] if sample_weight is not None else (None, None)
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' "
-                    "or the size of your dataset.")
-            if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(Y_val)
-            else:
-                y_val = Y_val if Y_val.shape[1] > 1 else Y_val.ravel()
-            if not sparse:
-                X_train = np.ascontiguousarray(X_train)
-            Y_train = np.ascontiguousarray(Y_train)
-            if sw_train is not None:
-                sw_train = np.ascontiguousarray(sw_train)
-        else:
-            X_train, Y_train, sw_train = X, Y, sample_weight
-            X_val = y_val = sw_val = None
+    def _training_and_validation_rows(self, X, Y, sample_weight, labels):
+        """The rows to train on, as the kernels read them, and the rows that
+        score each epoch, as score() takes them (all None without early
+        stopping)."""
+        if not self.early_stopping:
+            return _Rows(X, Y, sample_weight), _Rows(None, None, None)
+        # Split exactly as scikit-learn does, with its function and the
+        # same RandomState; no stratification for multilabel targets.
+        stratify = labels if is_classifier(self) and self.n_outputs_ == 1 else None
+        # Sparse X is split by row numbers: the split depends on the row
+        # count and stratify only, so it is the same one.
+        sparse = isinstance(X, _sparse.CsrRows)
+        X_split = np.arange(X.shape[0]) if sparse else X
+        arrays = (X_split, Y) if sample_weight is None else (X_split, Y, sample_weight)
+        parts = train_test_split(*arrays, random_state=self._random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)
+        X_train, X_val, Y_train, Y_val = parts[:4]
+        if sparse:
+            # The validation rows go through score(), as scipy.sparse.
+            X_train, X_val = X.take(X_train), X.take(X_val).matrix()
+        sw_train, sw_val = parts[4:] if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset.")
+        # The kernels read C-contiguous arrays only (no copy when the
+        # split's arrays already are).
+        train = _Rows(X_train if sparse else np.ascontiguousarray(X_train),
+                      np.ascontiguousarray(Y_train),
+                      None if sw_train is None else np.ascontiguousarray(sw_train))
+        return train, _Rows(X_val, self._targets_to_score(Y_val), sw_val)
 
-        n_samples = X_train.shape[0]
-        sample_idx = np.arange(n_samples, dtype=np.intp)
+    def _targets_to_score(self, Y):
+        """Target rows Y (n, n_outputs) as score() takes them, which is how
+        scikit-learn's validation split holds them: the classifiers' labels,
+        the regressor's y 1-D for one output."""
+        if is_classifier(self):
+            return self._label_binarizer.inverse_transform(Y)
+        return Y if Y.shape[1] > 1 else Y.ravel()
+
+    def _batch_rows(self, n_samples):
+        """batch_size resolved for n_samples training rows as scikit-learn
+        resolves it, with its warning when it is clipped."""
         if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than "
+                "sample size. It is going to be clipped")
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _train_epochs(self, runner, n_samples, validation, incremental):
+        """scikit-learn's epoch loop: train an epoch, book it, apply the
+        stopping rules; up to max_iter epochs (one for partial_fit)."""
+        optimizer = runner.state.optimizer
+        sample_idx = np.arange(n_samples, dtype=np.intp)
+        self.n_iter_ = 0
+        for _ in range(self.max_iter):
+            status, total, step = runner.run(self._epoch_order(sample_idx))
+            if status != STATUS_OK:
+                self._stop_diverged(status, step, n_samples)
+                return
+            self._book_epoch(np.float64(total) / n_samples, n_samples)  # scikit-learn's type
+            self._update_no_improvement_count(self.early_stopping, *validation)
+            optimizer.iteration_ends(self.t_)
+            if self._stops_for_no_improvement(optimizer) or incremental:
+                return
+            if self.n_iter_ == self.max_iter:
                 warnings.warn(
-                    "Got `batch_size` less than 1 or larger than "
-                    "sample size. It is going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+                    "Stochastic Optimizer: Maximum iterations (%d) "
+                    "reached and the optimization hasn't converged yet."
+                    % self.max_iter,
+                    ConvergenceWarning)
 
-        runner = EpochRunner(net, (X_train, Y_train, sw_train), batch_size, state, self.alpha)
+    def _epoch_order(self, sample_idx):
+        """The order of the next epoch's rows: sample_idx shuffled again, or
+        None (in order) without shuffle."""
+        if not self.shuffle:
+            return None
+        # One permutation of the running index per epoch, as
+        # sklearn.utils.shuffle(sample_idx, random_state=...) makes it: a
+        # RandomState.shuffle of arange(n), then indexing. Its swaps do not
+        # depend on the data, so shuffling sample_idx in place gives the same
+        # array from the same draws (11 us instead of 78 on 1347 rows).
+        self._random_state.shuffle(sample_idx)
+        return sample_idx
 
-        try:
-            self.n_iter_ = 0
-            for it in range(self.max_iter):
-                if self.shuffle:
-                    # One permutation of the running index per epoch, as
-                    # sklearn.utils.shuffle(sample_idx, random_state=...)
-                    # makes it: a RandomState.shuffle of arange(n), then
-                    # indexing. Its swaps do not depend on the data, so
-                    # shuffling sample_idx in place gives the same array
-                    # from the same draws (11 us instead of 78 on 1347 rows).
-                    self._random_state.shuffle(sample_idx)
-                    perm = sample_idx
-                else:
-                    perm = None
-                status, total, step = runner.run(perm)
-                if status != STATUS_OK:
-                    where = (f"training diverged at epoch {self.n_iter_ + 1}, step {step}: the "
-                             f"{'loss' if status == STATUS_NONFINITE_LOSS else 'update'} "
-                             "was not finite")
-                    if not early_stopping:
-                        raise ValueError(f"{_NONFINITE_MESSAGE} ({where})")
-                    self._end_diverged_epoch(n_samples, where)
-                    break
+    def _book_epoch(self, loss, n_samples):
+        """Count an epoch over n_samples rows that ended with this loss, in
+        the attributes scikit-learn keeps."""
+        self.n_iter_ += 1
+        self.loss_ = loss
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
-                self.n_iter_ += 1
-                self.loss_ = np.float64(total) / n_samples  # as scikit-learn's type
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+    def _stops_for_no_improvement(self, optimizer):
+        """Whether training ends because the loss (or the validation score)
+        stopped improving. When the adaptive schedule can still lower the
+        learning rate, trigger_stopping does so instead, and the count
+        starts again."""
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        if self.early_stopping:
+            msg = ("Validation score did not improve more than "
+                   "tol=%f for %d consecutive epochs."
+                   % (self.tol, self.n_iter_no_change))
+        else:
+            msg = ("Training loss did not improve more than tol=%f"
+                   " for %d consecutive epochs."
+                   % (self.tol, self.n_iter_no_change))
+        if optimizer.trigger_stopping(msg, self.verbose):
+            return True
+        self._no_improvement_count = 0
+        return False
 
-                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-                state.optimizer.iteration_ends(self.t_)
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than "
-                               "tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f"
-                               " for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    if state.optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter,
-                        ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-
-        if early_stopping:
-            # Restore the best weights into the buffer the views share.
-            self._adopt(net, self._best_coefs, self._best_intercepts)
+    def _stop_diverged(self, status, step, n_samples):
+        """End training at the epoch whose loss or update was not finite:
+        scikit-learn's error, or with early stopping its ending (see
+        _end_diverged_epoch)."""
+        where = (f"training diverged at epoch {self.n_iter_ + 1}, step {step}: the "
+                 f"{'loss' if status == STATUS_NONFINITE_LOSS else 'update'} "
+                 "was not finite")
+        if not self.early_stopping:
+            raise ValueError(f"{_NONFINITE_MESSAGE} ({where})")
+        self._end_diverged_epoch(n_samples, where)
 
     def _end_diverged_epoch(self, n_samples, where):
         """Book a diverged epoch of an early-stopping fit as scikit-learn
@@ -369,13 +420,9 @@ class _FastMLPMixin:
         stops here (scikit-learn trains on to max_iter, every later epoch nan
         again) and the fit ends, like scikit-learn's, with the weights of the
         best validation score, not with an error."""
-        self.n_iter_ += 1
-        self.loss_ = np.float64(np.nan)
-        self.t_ += n_samples
-        self.loss_curve_.append(self.loss_)
+        self._book_epoch(np.float64(np.nan), n_samples)
         self.validation_scores_.append(np.nan)
         if self.verbose:
-            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             print("Validation score: %f" % self.validation_scores_[-1])
         kept = ("the initial weights are kept (no epoch had a finite validation score)"
                 if self.best_validation_score_ == -np.inf else
