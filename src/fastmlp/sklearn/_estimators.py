@@ -432,22 +432,23 @@ class _FastMLPMixin:
                       ConvergenceWarning)
 
 
-class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):
-    __doc__ = (
-        "Multi-layer perceptron classifier: scikit-learn's MLPClassifier with "
+def _drop_in_doc(sk_class, kind):
+    """The docstring of the drop-in for scikit-learn's sk_class: what
+    differs, then scikit-learn's own."""
+    return (
+        f"Multi-layer perceptron {kind}: scikit-learn's {sk_class.__name__} with "
         "its training and prediction run by fastmlp's kernels.\n\n"
         "Same parameters, attributes and results (see docs/sklearn.md for the "
         "intended differences); scikit-learn's documentation follows.\n\n"
-        + (_SkMLPClassifier.__doc__ or ""))
+        + (sk_class.__doc__ or ""))
+
+
+class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):
+    __doc__ = _drop_in_doc(_SkMLPClassifier, "classifier")
 
 
 class MLPRegressor(_FastMLPMixin, _SkMLPRegressor):
-    __doc__ = (
-        "Multi-layer perceptron regressor: scikit-learn's MLPRegressor with "
-        "its training and prediction run by fastmlp's kernels.\n\n"
-        "Same parameters, attributes and results (see docs/sklearn.md for the "
-        "intended differences); scikit-learn's documentation follows.\n\n"
-        + (_SkMLPRegressor.__doc__ or ""))
+    __doc__ = _drop_in_doc(_SkMLPRegressor, "regressor")
 
     # scikit-learn's regressor offers partial_fit for every solver (its
     # availability test forgets to call _check_solver) and then runs a whole

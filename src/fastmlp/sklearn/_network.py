@@ -5,8 +5,9 @@ every parameter lives in one flat buffer laid out as fastmlp's kernels want
 it (W_0 as (fan_in, fan_out) rows, the faster form for its GEMMs, each
 later W_l as (fan_out, fan_in) rows; all weights, then all biases), and
 ``coefs_[l]`` / ``intercepts_[l]`` are views into it: ``coefs_[l]`` is the
-transpose of W_l, C-contiguous for the first layer. Writing into those arrays therefore changes the model, and
-L-BFGS and the epoch kernels work on the buffer with no packing.
+transpose of W_l, C-contiguous for the first layer. Writing into those
+arrays therefore changes the model, and L-BFGS and the epoch kernels work on
+the buffer with no packing.
 
 This module is the only one in fastmlp.sklearn that calls the kernels; every
 array it passes has been made C-contiguous, of the network's dtype and of
@@ -81,9 +82,16 @@ class Network:
 
     def loss_and_gradients(self, X, Y, sample_weight, denom, alpha, grads):
         """scikit-learn's objective over all rows, its gradient into grads."""
-        terms = Objective(alpha / denom, row_weights=sample_weight, loss_coef=self.loss_coef,
-                          delta_coef=self.delta_coef, denom=denom)
+        terms = self.objective(alpha / denom, sample_weight, denom=denom)
         return self.kernels.loss_and_gradients(self.flat, X, Y, grads, terms)
+
+    def objective(self, l2, sample_weight, **l2_scale):
+        """The kernels' Objective for scikit-learn's loss on this network's
+        outputs (its loss and delta coefficients), with L2 coefficient l2
+        and row weights sample_weight (or None); l2_scale: Objective's denom
+        (one denominator for all rows) or l2_per_denom (each batch's)."""
+        return Objective(l2, row_weights=sample_weight, loss_coef=self.loss_coef,
+                         delta_coef=self.delta_coef, **l2_scale)
 
 
 class SolverState(OptimizerState):
@@ -167,8 +175,7 @@ class EpochRunner:
     def __init__(self, net, data, batch_size, state, alpha):
         X, Y, sample_weight = data
         self.state = state
-        terms = Objective(float(alpha), row_weights=sample_weight, loss_coef=net.loss_coef,
-                          delta_coef=net.delta_coef, l2_per_denom=True)
+        terms = net.objective(float(alpha), sample_weight, l2_per_denom=True)
         self.loop = net.kernels.epochs(net.flat, (X, Y, terms), state.for_fit(),
                                        StepPlan(int(batch_size)))
 
