@@ -8,7 +8,7 @@ softmax cross-entropy, batches of ``batch`` rows, momentum SGD), one epoch
 per call:
 
 - ``fastmlp_f32`` / ``fastmlp_bf16``: fit's own epoch object
-  (``EpochLoop``, as ``fastmlp._bench``), a fresh permutation per epoch;
+  (``EpochLoop``, as ``fastmlp.cli.bench``), a fresh permutation per epoch;
 - ``floor_f32`` / ``floor_bf16``: only the GEMMs of the same steps
   (``_probes.gemm_floor`` on each loop's own spec), the floor a step cannot
   go below; step minus floor is the time of everything else (the
@@ -27,10 +27,10 @@ sequential layer is one thread anyway) and ``torch.set_num_threads(1)``.
 import numpy as np
 
 from fastmlp import MLP
-from fastmlp._bench import Config
-from fastmlp._fit_settings import FitData, fit_settings
+from fastmlp.cli.bench import Config
+from fastmlp.training.settings import FitData, fit_settings
 from fastmlp._kernels import _probes, _train
-from fastmlp._validation import check_X, check_y
+from fastmlp.inputs.validation import check_X, check_y
 
 LR = 1e-3
 MOMENTUM = 0.9

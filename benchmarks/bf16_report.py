@@ -30,8 +30,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bf16  # noqa: E402
-from fastmlp import _bench  # noqa: E402
-from fastmlp._bf16lib import cpu_bf16_flags, cpu_flags  # noqa: E402
+from fastmlp.cli import bench as _bench  # noqa: E402
+from fastmlp.network.bf16lib import cpu_bf16_flags, cpu_flags  # noqa: E402
 
 # (config, numerator kind, denominator kind, at least): time(den) / time(num).
 SPEEDUP_TARGETS = [

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from fastmlp._kernels import _probes, _train
-from fastmlp._workspace import ACTIVATION_CODES
+from fastmlp.network.workspace import ACTIVATION_CODES
 
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu"]
 

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from fastmlp import _bench
+from fastmlp.cli import bench as _bench
 
 CONTENDERS = ("fastmlp.MLP.forward", "fastmlp.sklearn predict_proba",
               "scikit-learn predict_proba", "onnxruntime")

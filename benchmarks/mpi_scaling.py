@@ -41,12 +41,12 @@ def fit_reduced_on_self(net, X, y, **options):
     """net.fit(X, y, **options) through the data-parallel step, reducing
     over MPI_COMM_SELF (one rank: the reduction is a copy). fit(comm=) takes
     the plain step for a communicator of one rank, so this gives the fit
-    the data-parallel strategy itself, as fastmlp._mpi.strategy does for
+    the data-parallel strategy itself, as fastmlp.training.mpi.strategy does for
     more ranks."""
     from mpi4py import MPI
 
-    from fastmlp import _mpi
-    from fastmlp._fit_settings import FitArguments
+    from fastmlp.training import mpi as _mpi
+    from fastmlp.training.settings import FitArguments
     return net._fit_with(_mpi.MpiRanks(MPI.COMM_SELF), X, y,
                          FitArguments(**options))
 
@@ -119,7 +119,7 @@ def worker(name, threads, use_comm, reduced_self=False):
         # The call the compiled epoch makes instead (through ctypes here,
         # which adds about a microsecond): MPI_Allreduce by its address.
         import ctypes
-        from fastmlp import _mpi
+        from fastmlp.training import mpi as _mpi
         h = _mpi.allreduce_of(comm)
         handle = ctypes.c_void_p if h["pointer_handles"] else ctypes.c_int
         fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,

@@ -15,7 +15,7 @@ above its minimum). The ratio fastmlp/floor is the ratio of the minima;
 that does not depend on one lucky round. The garbage collector is off
 during the timed blocks.
 
-The measurement and the table are ``fastmlp._bench`` (shared with the
+The measurement and the table are ``fastmlp.cli.bench`` (shared with the
 installed ``fastmlp bench`` command, which times the reference only with
 ``--reference`` and shows no targets). The targets, the "target" and "met"
 columns and ``--strict`` are this report's: see targets.py.
@@ -23,7 +23,7 @@ columns and ``--strict`` are this report's: see targets.py.
 import argparse
 import sys
 
-from fastmlp import _bench
+from fastmlp.cli import bench as _bench
 
 import targets
 

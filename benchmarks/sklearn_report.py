@@ -23,7 +23,7 @@ scikit-learn gives at ``max_iter`` is silenced, in both). The configs:
 Everything runs in this one process with one BLAS thread
 (``threadpool_limits(1, user_api="blas")``): fastmlp's kernels call SciPy's
 BLAS, scikit-learn calls NumPy's; both are limited. The two fits of a
-config are interleaved with ``fastmlp._bench.measure`` (one warm-up fit of
+config are interleaved with ``fastmlp.cli.bench.measure`` (one warm-up fit of
 each, then every round times one fit of each, in an order that alternates
 from round to round, garbage collector off): the reported time is the
 MINIMUM over rounds, the median is shown beside it, the speedup is the ratio
@@ -58,7 +58,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from threadpoolctl import threadpool_info
 
-from fastmlp import _bench
+from fastmlp.cli import bench as _bench
 from fastmlp._kernels import _probes, _train
 from fastmlp.sklearn import MLPClassifier as FastMLPClassifier
 
@@ -234,7 +234,7 @@ def agreement(a, b):
 # -- measurement ------------------------------------------------------------------
 
 class _FitCase:
-    """The duck type ``fastmlp._bench.measure`` times: one call (one fit) per
+    """The duck type ``fastmlp.cli.bench.measure`` times: one call (one fit) per
     round and kind, so its "per step" values are seconds per fit."""
 
     def __init__(self, fits):

@@ -28,7 +28,7 @@ class Target:
         return f"<= {self.us:g} us" if self.us is not None else f"<= {self.ratio:g}x floor"
 
     def met(self, result):
-        """Whether a result of ``fastmlp._bench.summarize`` meets the target."""
+        """Whether a result of ``fastmlp.cli.bench.summarize`` meets the target."""
         if self.us is not None:
             return result["fastmlp_us"] <= self.us
         return result["fastmlp_us"] <= self.ratio * result["floor_us"]

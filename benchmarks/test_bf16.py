@@ -10,7 +10,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import bf16
-from fastmlp import _bf16lib
+from fastmlp.network import bf16lib as _bf16lib
 
 _cases = {}
 

@@ -40,7 +40,7 @@ def test_reduced_step_on_self_trains_like_fit_and_goes_through_the_reduction(mon
     import numpy as np
 
     import fastmlp
-    from fastmlp import _mpi
+    from fastmlp.training import mpi as _mpi
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 6)).astype(np.float32)
     y = rng.integers(0, 3, 50)

@@ -15,8 +15,8 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastmlp
-from fastmlp._fit_settings import FitData, fit_settings
-from fastmlp._validation import check_X, check_y
+from fastmlp.training.settings import FitData, fit_settings
+from fastmlp.inputs.validation import check_X, check_y
 from fastmlp.mlp import step_flops
 
 CONFIGS = [

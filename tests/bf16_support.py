@@ -5,7 +5,7 @@ and the libraries' adapters (on stand-ins, test_bf16_libraries.py) are
 tested everywhere; what needs a library skips with the reason printed."""
 import pytest
 
-from fastmlp import _bf16lib
+from fastmlp.network import bf16lib as _bf16lib
 
 try:
     _bf16lib.library()
@@ -16,7 +16,7 @@ except ImportError as exc:
 needs_bf16_gemm = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
 
 # Why each library cannot run here (None: it can). oneDNN refuses CPUs
-# without bfloat16 instructions (its probe product, fastmlp._bf16lib).
+# without bfloat16 instructions (its probe product, fastmlp.network.bf16lib).
 LIBRARY_SKIPS = {name: (None if lib is not None else why)
                  for name, (lib, _, why) in ((n, _bf16lib._load(n)) for n in _bf16lib.LIBRARIES)}
 

@@ -1,11 +1,11 @@
-"""fastmlp._atomic.atomic_write: the target holds the old bytes or the new
+"""fastmlp.io.atomic.atomic_write: the target holds the old bytes or the new
 ones, never a mixture, and no temporary file is left behind."""
 import os
 
 import pytest
 
-from fastmlp import _atomic
-from fastmlp._atomic import atomic_write
+from fastmlp.io import atomic as _atomic
+from fastmlp.io.atomic import atomic_write
 
 
 def _writer(data):

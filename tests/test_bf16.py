@@ -11,7 +11,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _bf16lib
+from fastmlp.network import bf16lib as _bf16lib
 from fastmlp._kernels import _train
 from fastmlp.reference import round_to_bfloat16
 
@@ -217,7 +217,7 @@ def test_fit_depth_and_batch_sizes(depth, batch_size, optimizer):
 def test_chunked_full_batch_and_shuffled_rows_match(monkeypatch):
     """Chunks over a small workspace budget (each chunk's rows converted as
     it is loaded) and gathered, shuffled rows."""
-    from fastmlp import _workspace
+    from fastmlp.network import workspace as _workspace
     monkeypatch.setattr(_workspace, "WORK_BUDGET", 400)
     sizes = [5, 9, 3]
     X, y = make_data("labels", 41, sizes, seed=5)

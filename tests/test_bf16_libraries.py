@@ -1,4 +1,4 @@
-"""The two bfloat16 GEMM libraries of fastmlp._bf16lib: which one is used on
+"""The two bfloat16 GEMM libraries of fastmlp.network.bf16lib: which one is used on
 which CPU, the fallback when one cannot run, and the adapters of
 _kernels/_bf16_libs.pxd. The adapters are tested on NumPy stand-ins of each
 library's function (ctypes callbacks with the library's own signature), so
@@ -12,7 +12,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _bf16lib
+from fastmlp.network import bf16lib as _bf16lib
 from fastmlp._kernels import _train
 
 from bf16_support import FIT_RTOL, LIBRARY_SKIPS, PASS_RTOL

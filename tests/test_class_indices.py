@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import _validation
+from fastmlp.inputs import validation as _validation
 from fastmlp._kernels import _train
 
 
@@ -82,15 +82,16 @@ def test_the_kernel_checks_the_index_range():
     net = fastmlp.MLP([2, 3], loss="cross_entropy", dtype="float64", seed=0)
     X = np.zeros((4, 2))
     with pytest.raises(ValueError, match=r"class indices in Y must be in \[0, 3\)"):
-        net._kernels.epochs(net.params, (X, np.full((4, 1), 3.0).view(_validation.ClassIndices),
-                                         fastmlp._kernel_network.Objective()),
-                            fastmlp._epoch.OptimizerState("momentum", 9, net.dtype),
-                            fastmlp._epoch.StepPlan(2))
+        fastmlp.training.epoch.EpochLoop(
+            net._kernels, net.params, X, np.full((4, 1), 3.0).view(_validation.ClassIndices),
+            fastmlp.network.kernels.Objective(),
+            fastmlp.training.epoch.OptimizerState("momentum", 9, net.dtype),
+            fastmlp.training.epoch.StepPlan(2))
     indices = net._kernels.for_targets(np.zeros((4, 1)).view(_validation.ClassIndices))
     with pytest.raises(ValueError, match=r"Y must be a C-contiguous float64 array of "
                                          r"shape \(4, 1\)"):
-        fastmlp._epoch.EpochLoop(indices, net.params, X, np.zeros((4, 3)),
-                                 fastmlp._kernel_network.Objective(),
-                                 fastmlp._epoch.OptimizerState("momentum", 9, net.dtype),
-                                 fastmlp._epoch.StepPlan(2))
+        fastmlp.training.epoch.EpochLoop(indices, net.params, X, np.zeros((4, 3)),
+                                 fastmlp.network.kernels.Objective(),
+                                 fastmlp.training.epoch.OptimizerState("momentum", 9, net.dtype),
+                                 fastmlp.training.epoch.StepPlan(2))
     assert "cross_entropy_labels" in _train.LOSS_CODES

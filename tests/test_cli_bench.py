@@ -1,4 +1,4 @@
-"""``fastmlp bench`` in process (fastmlp._bench.run_report through
+"""``fastmlp bench`` in process (fastmlp.cli.bench.run_report through
 fastmlp.cli.main), on the smallest config with one round so that it takes
 well under a second: the load-average note, which some systems (Windows)
 cannot give, the JSON file, and the performance targets, which only
@@ -134,7 +134,7 @@ def test_every_config_has_a_target():
     spec = importlib.util.spec_from_file_location("bench_targets", BENCHMARKS / "targets.py")
     targets = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(targets)
-    from fastmlp import _bench
+    from fastmlp.cli import bench as _bench
 
     assert set(targets.TARGETS) == set(_bench.CONFIGS)
     with pytest.raises(ValueError):

@@ -1,7 +1,7 @@
 """Malformed input never crashes the interpreter.
 
 The kernels run with bounds checks off, so the Python boundary
-(``fastmlp._validation``) must stop every malformed input before it reaches
+(``fastmlp.inputs.validation``) must stop every malformed input before it reaches
 them. A validation hole shows up as a segfault or an abort, which would take
 the whole pytest run down with it and hide which input caused it, so every
 case here runs in a child interpreter: one child per group of cases, which
@@ -1024,7 +1024,7 @@ def test_case_names_are_unique():
 def test_validated_arrays_are_aligned(dtype):
     """The kernels get raw pointers: an unaligned X or y (a slice of a byte
     buffer) reaches them only as an aligned copy, with the same values."""
-    from fastmlp import _validation as v
+    from fastmlp.inputs import validation as v
 
     dt = np.dtype(dtype)
     X = _unaligned(good_X().astype(dt))

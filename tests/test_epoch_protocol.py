@@ -20,12 +20,15 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _bf16lib, _onnx, _stats, _workspace
-from fastmlp._epoch import EpochLoop, OptimizerState, StepPlan
-from fastmlp._kernel_network import Objective
+from fastmlp.network import bf16lib as _bf16lib
+from fastmlp.io import onnx as _onnx
+from fastmlp.network import stats as _stats
+from fastmlp.network import workspace as _workspace
+from fastmlp.training.epoch import EpochLoop, OptimizerState, StepPlan
+from fastmlp.network.kernels import Objective
 from fastmlp._kernels._rows import DenseRows
 from fastmlp._kernels import _train
-from fastmlp._layout import TRANSPOSE_FIRST_MAX_WEIGHTS, first_layer_transposed
+from fastmlp.network.layout import TRANSPOSE_FIRST_MAX_WEIGHTS, first_layer_transposed
 
 SRC = pathlib.Path(fastmlp.__file__).parent
 COMBINE_RTOL = {np.float32: 1e-5, np.float64: 1e-12}

@@ -82,7 +82,7 @@ def test_chunked_full_batch_matches_reference(monkeypatch):
     """Full-batch work larger than the workspace budget runs in row chunks
     (gradients accumulated through the GEMM beta, then one momentum step);
     force that path with a tiny budget and compare with the reference."""
-    from fastmlp import _workspace
+    from fastmlp.network import workspace as _workspace
 
     monkeypatch.setattr(_workspace, "WORK_BUDGET", 200)
     sizes = [5, 9, 3]

@@ -113,7 +113,7 @@ def test_fit_arguments_default_to_fits_own_defaults():
     holds fit's defaults: the two must not drift apart."""
     import dataclasses
     import inspect
-    from fastmlp._fit_settings import FitArguments
+    from fastmlp.training.settings import FitArguments
     signature = inspect.signature(fastmlp.reference.MLP.fit).parameters
     fields = dataclasses.fields(FitArguments)
     assert [f.name for f in fields] == [name for name in signature

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastmlp._kernels import _probes
-from fastmlp._workspace import ACTIVATION_CODES
+from fastmlp.network.workspace import ACTIVATION_CODES
 
 # Measured on this project's machine: float32 at most 0.88 ulp from the
 # exactly rounded value (float64 exp as the reference) on the AVX2 and

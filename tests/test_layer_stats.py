@@ -5,7 +5,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp._stats import COLUMNS
+from fastmlp.network.stats import COLUMNS
 
 from conftest import ACTIVATIONS, LOSS_CASES, loss_case_id, make_data
 

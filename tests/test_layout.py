@@ -1,4 +1,4 @@
-"""fastmlp._layout.Layout: the canonical layout (every W_l row-major in its
+"""fastmlp.network.layout.Layout: the canonical layout (every W_l row-major in its
 (n_{l+1}, n_l) shape, then every b_l) and the conversions to and from it,
 for the plain and the first-transposed memory layouts."""
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastmlp._layout import Layout
+from fastmlp.network.layout import Layout
 
 # Deterministic, so that a failure in CI is the same failure locally.
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None)

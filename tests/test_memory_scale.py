@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import _validation
+from fastmlp.inputs import validation as _validation
 
 
 def _traced_peak(fn):
@@ -47,7 +47,7 @@ def test_loss_and_gradients_take_labels_as_indices_too():
     float32, whatever n is), plus the index column and the parameters; the
     one-hot rows (800 MB) would come on top. Each gives exactly what the
     one-hot rows give (the index kernel forms the same delta, p - e_y)."""
-    from fastmlp import _workspace
+    from fastmlp.network import workspace as _workspace
     n, d, k = 200_000, 2, 1000
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, d)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Data-parallel fit over MPI (fastmlp._mpi), under mpiexec -n 2 and -n 3.
+"""Data-parallel fit over MPI (fastmlp.training.mpi), under mpiexec -n 2 and -n 3.
 
 Each test runs tests/mpi_worker.py under ``mpiexec -n P python -m mpi4py``
 (tests/mpi_launch.py and its settings: 3 ranks oversubscribe the
@@ -117,7 +117,7 @@ def mpi_train(ranks, *args):
 def replay_data_parallel(X, y, ranks, epochs, batch_size, net_kw, fit_kw):
     """The fit of fastmlp train under mpiexec -n ranks, on one process: rank
     r's rows are its block of X, shuffled every epoch by its own copy of the
-    model's generator (fastmlp._mpi), and every step is one full batch of
+    model's generator (fastmlp.training.mpi), and every step is one full batch of
     the union of the ranks' batches (as mpi_worker.equivalence checks)."""
     import copy
     import numpy as np

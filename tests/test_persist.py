@@ -19,8 +19,10 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _model, _persist, _rngstate
-from fastmlp._layout import Layout
+from fastmlp import _model
+from fastmlp.io import persist as _persist
+from fastmlp.io import rngstate as _rngstate
+from fastmlp.network.layout import Layout
 
 from conftest import make_data
 

@@ -15,7 +15,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _persist
+from fastmlp.io import persist as _persist
 
 from test_persist import (
     _DELETE, _encode, _load_bad, _members, _parts, _set, _write, canonical,

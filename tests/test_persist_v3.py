@@ -1,5 +1,5 @@
 """Format version 3: the model's data metadata (``target_name``,
-``class_labels``, ``standardization``; fastmlp._metadata) is saved and
+``class_labels``, ``standardization``; fastmlp.io.metadata) is saved and
 restored exactly, version-2 files load with all three None, ``save``
 refuses metadata ``load`` would reject, and every malformed value is a
 ValueError naming the field."""
@@ -10,7 +10,7 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp import _persist
+from fastmlp.io import persist as _persist
 
 from test_persist import _encode, _load_bad, _write
 

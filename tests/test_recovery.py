@@ -187,9 +187,9 @@ def test_checkpoint_bookkeeping_hands_the_kernel_the_right_epochs(monkeypatch):
     """The recovery takes the checkpoint every CHECKPOINT_ROWS rows and, when
     an update fails, replays exactly the epochs run since then (row orders
     and learning rates), then the failed epoch's steps before the failure."""
-    from fastmlp import _recovery
-    from fastmlp._epoch import EpochLoop, OptimizerState, StepPlan
-    from fastmlp._kernel_network import Objective
+    from fastmlp.training import recovery as _recovery
+    from fastmlp.training.epoch import EpochLoop, OptimizerState, StepPlan
+    from fastmlp.network.kernels import Objective
 
     monkeypatch.setattr(fastmlp.mlp, "CHECKPOINT_ROWS", 4 * 37)  # every 4 epochs
     spies = []
@@ -237,8 +237,8 @@ def test_checkpoint_holds_the_whole_rule_state(rule):
     """save_state / restore_state cover every buffer the rule updates (Adam:
     both moments and the step count), so a restored run repeats exactly;
     a checkpoint of the wrong size or dtype is refused before any copy."""
-    from fastmlp._epoch import EpochLoop, OptimizerState, StepPlan
-    from fastmlp._kernel_network import Objective
+    from fastmlp.training.epoch import EpochLoop, OptimizerState, StepPlan
+    from fastmlp.network.kernels import Objective
 
     rng = np.random.default_rng(3)
     net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)

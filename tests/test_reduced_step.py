@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import _mpi
-from fastmlp._epoch import EpochLoop, OptimizerState, StepPlan
-from fastmlp._fit_settings import FitArguments
-from fastmlp._kernel_network import Objective
+from fastmlp.training import mpi as _mpi
+from fastmlp.training.epoch import EpochLoop, OptimizerState, StepPlan
+from fastmlp.training.settings import FitArguments
+from fastmlp.network.kernels import Objective
 from fastmlp._kernels import _train
-from fastmlp._strategy import SingleProcess
+from fastmlp.training.strategy import SingleProcess
 
 COMBINE_RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 ALLREDUCE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,

@@ -1,4 +1,4 @@
-"""fastmlp._rngstate: a generator's exact state to plain JSON values and back,
+"""fastmlp.io.rngstate: a generator's exact state to plain JSON values and back,
 and a ValueError naming the entry for anything out of range."""
 import copy
 import json
@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from fastmlp import _rngstate
-from fastmlp._rngstate import STATE_SCHEMAS, generator_from_json, generator_to_json
+from fastmlp.io import rngstate as _rngstate
+from fastmlp.io.rngstate import STATE_SCHEMAS, generator_from_json, generator_to_json
 
 BIT_GENERATORS = ["PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"]
 

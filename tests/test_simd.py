@@ -15,8 +15,8 @@ import fastmlp
 import fastmlp.reference
 from fastmlp._kernels._rows import DenseRows
 from fastmlp._kernels import _probes, _train
-from fastmlp import _workspace
-from fastmlp._workspace import ACTIVATION_CODES
+from fastmlp.network import workspace as _workspace
+from fastmlp.network.workspace import ACTIVATION_CODES
 
 from conftest import (ACTIVATIONS, FIT_RTOL, LOSS_CASES, PASS_RTOL, assert_close,
                       loss_case_id, make_data)

@@ -272,7 +272,7 @@ def test_batches_split_into_chunks_give_the_same_model(monkeypatch, solver):
     # Batches larger than the workspace budget are processed in chunks whose
     # gradients accumulate before one update; only the summation order
     # differs from the one-chunk path.
-    from fastmlp import _workspace
+    from fastmlp.network import workspace as _workspace
     X, y = _classification(n=90)
     sw = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
     kw = dict(hidden_layer_sizes=(6,), solver=solver, batch_size=40, max_iter=4,

@@ -19,10 +19,10 @@ import pytest
 from fastmlp._kernels import _train
 from fastmlp.sklearn import MLPClassifier
 from fastmlp.sklearn._network import Network, SolverState, EpochRunner, new_sklearn_optimizer
-from fastmlp._epoch import OptimizerState, StepPlan
-from fastmlp._kernel_network import Objective
+from fastmlp.training.epoch import OptimizerState, StepPlan
+from fastmlp.network.kernels import Objective
 from fastmlp._kernels._rows import DenseRows
-from fastmlp import _workspace
+from fastmlp.network import workspace as _workspace
 
 UPDATE_RTOL = {np.float32: 1e-6, np.float64: 1e-14}
 
@@ -159,7 +159,7 @@ def test_first_layer_stored_transposed_computes_the_same(dtype):
     """Network keeps W_0 as (fan_in, fan_out) rows (the faster GEMM form,
     _kernels/_dense.pxd): outputs, objective and gradients must be those of
     the same weights in the row-major layout of fastmlp.MLP."""
-    from fastmlp._layout import Layout
+    from fastmlp.network.layout import Layout
     rng = np.random.default_rng(6)
     net = Network([5, 7, 4, 3], "tanh", "softmax", dtype)
     net.flat[:] = rng.normal(scale=0.5, size=net.flat.size)

@@ -1,7 +1,7 @@
 """fastmlp.sklearn on scipy.sparse X: the same model as scikit-learn's on the
 same sparse X (the tolerances of test_sklearn_equivalence: float64 rtol 1e-6
 for sgd / adam, 1e-4 for lbfgs, element-wise), trained and predicted
-without densifying X (fastmlp._sparse.CsrRows reaches the kernels; a
+without densifying X (fastmlp.inputs.sparse.CsrRows reaches the kernels; a
 densifying path would call toarray, which these tests forbid)."""
 import warnings
 

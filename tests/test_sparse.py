@@ -15,7 +15,8 @@ import pytest
 import scipy.sparse as sp
 
 import fastmlp
-from fastmlp import _sparse, reference
+from fastmlp import reference
+from fastmlp.inputs import sparse as _sparse
 from fastmlp._kernels import _rows
 
 PASS_TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-5, atol=1e-6)}
@@ -95,7 +96,7 @@ def test_fit_equals_dense_and_reference(sizes, dtype, optimizer, batch_size):
 def test_chunked_batches_equal_dense(monkeypatch):
     """A batch larger than the workspace budget: the formed step over
     several gathered chunks (and full-batch gradients over chunks)."""
-    from fastmlp import _workspace
+    from fastmlp.network import workspace as _workspace
     monkeypatch.setattr(_workspace, "WORK_BUDGET", 7 * _workspace.row_width((40, 6, 3), True))
     X = sparse_X(60, 40, 0.1, 4)
     y = np.random.default_rng(3).integers(0, 3, 60)
@@ -218,13 +219,13 @@ def test_batch_capacity_bounds_every_batch():
 
 
 def test_epoch_kernel_gathers_csr_batches_into_room_of_its_own():
-    from fastmlp._epoch import OptimizerState, StepPlan
-    from fastmlp._kernel_network import Objective
+    from fastmlp.training.epoch import EpochLoop, OptimizerState, StepPlan
+    from fastmlp.network.kernels import Objective
     X = _sparse.check_csr(sparse_X(20, 10, 0.3, 8), 10, np.float64)
     net = fastmlp.MLP([10, 2], dtype="float64")
     state = OptimizerState("momentum", net.params.size, np.float64)
-    loop = net._kernels.epochs(net.params, (X, np.zeros((20, 2)), Objective()), state,
-                               StepPlan(5))
+    loop = EpochLoop(net._kernels, net.params, X, np.zeros((20, 2)), Objective(), state,
+                     StepPlan(5))
     room = loop.x_batch
     assert room.rows == 5 and room.capacity == np.sort(X.row_nnz())[-5:].sum()
     # The source checks that its arrays agree before any kernel reads them.

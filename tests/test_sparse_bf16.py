@@ -12,7 +12,7 @@ import pytest
 
 import fastmlp
 from fastmlp import reference
-from fastmlp._layout import TRANSPOSE_FIRST_MAX_WEIGHTS
+from fastmlp.network.layout import TRANSPOSE_FIRST_MAX_WEIGHTS
 
 from bf16_support import FIT_RTOL, PASS_RTOL, bf16_library, needs_bf16_gemm  # noqa: F401
 from conftest import assert_close
@@ -63,7 +63,7 @@ def test_fit_equals_dense_and_reference(sizes, batch_size, shuffle):
 def test_chunked_batches_equal_dense(monkeypatch):
     """A batch over several gathered chunks (the formed step), each chunk's
     entries rounded as they are read."""
-    from fastmlp import _workspace
+    from fastmlp.network import workspace as _workspace
     monkeypatch.setattr(_workspace, "WORK_BUDGET", 7 * _workspace.row_width((40, 6, 3), True))
     X = sparse_X(60, 40, 0.1, 4, dtype=np.float32)
     y = np.random.default_rng(3).integers(0, 3, 60)

@@ -275,7 +275,7 @@ def test_forward_workspaces_are_per_thread_and_bounded():
     one model never share scratch memory, and large ones are not kept."""
     import threading
 
-    from fastmlp import _workspace
+    from fastmlp.network import workspace as _workspace
 
     rng = np.random.default_rng(0)
     net = fastmlp.MLP([16, 64, 8], loss="cross_entropy", seed=0)

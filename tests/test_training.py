@@ -7,8 +7,8 @@ import pytest
 
 import fastmlp
 import fastmlp.reference
-from fastmlp._fit_settings import FitArguments, FitData
-from fastmlp._strategy import SingleProcess
+from fastmlp.training.settings import FitArguments, FitData
+from fastmlp.training.strategy import SingleProcess
 
 from conftest import make_data
 

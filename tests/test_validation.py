@@ -532,7 +532,7 @@ def test_the_finiteness_check_of_X_streams():
     still found and located."""
     import tracemalloc
 
-    from fastmlp import _validation
+    from fastmlp.inputs import validation as _validation
 
     X = np.zeros((200_000, 64), dtype=np.float32)
     tracemalloc.start()

@@ -45,7 +45,8 @@ def show_config(file=None):
     import scipy
     from threadpoolctl import threadpool_info
 
-    from . import __version__, _bf16lib
+    from . import __version__
+    from .network import bf16lib as _bf16lib
     from ._kernels import _train
 
     out = file if file is not None else sys.stdout
@@ -77,7 +78,7 @@ def show_config(file=None):
             f"arch={lib.get('architecture')} threads={lib.get('num_threads')} "
             f"file={lib.get('filepath')}"
         )
-    # oneDNN's bfloat16 GEMMs run on OpenMP threads (fastmlp._bf16lib).
+    # oneDNN's bfloat16 GEMMs run on OpenMP threads (fastmlp.network.bf16lib).
     openmp = [lib for lib in threadpool_info() if lib.get("user_api") == "openmp"]
     if openmp:
         lines.append("openmp libraries (threadpoolctl):")

@@ -9,11 +9,11 @@ what each method returns. Subclasses supply the numerics through these hooks:
 - ``_objective(X, Y, outputs=None)``: the objective (mean loss + l2 term)
   as a float, also writing the output activations into ``outputs`` if given;
 - ``_gradients(X, Y)``: flat gradient of that objective, layout of ``params``;
-- ``_epoch_runner(data, settings, strategy)`` (fastmlp._fit_settings'
+- ``_epoch_runner(data, settings, strategy)`` (fastmlp.training.settings'
   FitData and FitSettings of a validated fit, Y as
   ``_check_Xy(X, y, self._fit_class_indices)`` gave it, for fit, loss,
   gradients and validation data alike; the fit's execution strategy,
-  fastmlp._strategy): a callable ``run(perm, lr=None)`` that trains one
+  fastmlp.training.strategy): a callable ``run(perm, lr=None)`` that trains one
   epoch (rows in ``perm`` order, or in order when ``perm`` is None; at
   learning rate ``lr``, None meaning the settings' constant one) and
   returns the mean of its batch objectives weighted by their rows (by
@@ -22,9 +22,9 @@ what each method returns. Subclasses supply the numerics through these hooks:
   (``strategy.total_weight``); a fit with a callback may change the model
   between two calls;
 - ``_layer_stats(X, Y or None)``: the (n_layers, 7) table of
-  fastmlp._stats.COLUMNS for one pass over X;
+  fastmlp.network.stats.COLUMNS for one pass over X;
 - ``_strategy(comm)``: the execution strategy of fit(comm=comm)
-  (fastmlp.MLP: a data-parallel one for a communicator, fastmlp._mpi);
+  (fastmlp.MLP: a data-parallel one for a communicator, fastmlp.training.mpi);
   here SingleProcess, and a TypeError for a communicator.
 
 Because both implementations inherit the same orchestration, the same seed
@@ -35,25 +35,15 @@ import warnings
 
 import numpy as np
 
-from . import _frames
-from . import _progress
-from . import _stats
-from . import _validation as v
-from ._fit_settings import FitArguments
-from ._init import initialize
-from ._layout import Layout, first_layer_transposed
-from ._strategy import SingleProcess
-
-
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite objective or parameter; lower the
-    learning rate. ``epoch`` and ``step`` (0-based, within the epoch) say
-    where; the model is left as it was after the last finite step."""
-
-    def __init__(self, message, epoch=None, step=None):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
+from .inputs import frames as _frames
+from .training import progress as _progress
+from .network import stats as _stats
+from .inputs import validation as v
+from .training.settings import FitArguments
+from .network.init import initialize
+from .network.layout import Layout, first_layer_transposed
+from .training.errors import DivergenceError
+from .training.strategy import SingleProcess
 
 
 class _EarlyStopping:
@@ -135,7 +125,7 @@ class BaseMLP:
         # The column names of the DataFrame the model was first fit on
         # (a tuple of str), or None; later DataFrames are read by them.
         self.feature_names = None
-        # What the caller did to the data (fastmlp._metadata; the command
+        # What the caller did to the data (fastmlp.io.metadata; the command
         # line sets them): saved with the model, applied by nothing here.
         self.target_name = None
         self.class_labels = None
@@ -228,7 +218,7 @@ class BaseMLP:
         returning False stops training. The metrics of each epoch are also
         appended to ``net.metrics``. comm: an mpi4py communicator for a
         data-parallel fit over its processes, each with its own rows
-        (fastmlp.MLP only; fastmlp._mpi).
+        (fastmlp.MLP only; fastmlp.training.mpi).
         """
         arguments = FitArguments(
             epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, shuffle=shuffle,
@@ -238,7 +228,7 @@ class BaseMLP:
         return self._fit_with(self._strategy(comm), X, y, arguments)
 
     def _strategy(self, comm):
-        """fit's execution strategy for ``comm`` (fastmlp._strategy):
+        """fit's execution strategy for ``comm`` (fastmlp.training.strategy):
         SingleProcess for None; any communicator is a TypeError here."""
         if comm is not None:
             raise TypeError(f"{type(self).__module__}.{type(self).__name__}.fit takes "
@@ -323,7 +313,7 @@ class BaseMLP:
 
     def layer_stats(self, X, y=None):
         """Per-layer statistics of one forward (and, with y, backward) pass
-        over the batch X: see fastmlp._stats.LayerStats. Changes nothing."""
+        over the batch X: see fastmlp.network.stats.LayerStats. Changes nothing."""
         Xc = self._check_X(X)
         Y = None
         if y is not None:
@@ -364,19 +354,19 @@ class BaseMLP:
     def to_onnx(self):
         """The forward pass as an ``onnx.ModelProto``: input "X" (n, n0) and
         output "Y" (= ``forward(X)``) in the model dtype. Needs
-        ``pip install "fastmlp[onnx]"``; see fastmlp._onnx."""
-        from . import _onnx
+        ``pip install "fastmlp[onnx]"``; see fastmlp.io.onnx."""
+        from .io import onnx as _onnx
         return _onnx.to_onnx(self)
 
-    # -- persistence (format and guarantees: fastmlp._persist) ---------------
+    # -- persistence (format and guarantees: fastmlp.io.persist) ---------------
     def save(self, path):
         """Write the model to ``path`` (exact name, atomically; no pickle)."""
-        from . import _persist
+        from .io import persist as _persist
         _persist.save(self, path)
 
     @classmethod
     def load(cls, path):
         """A new ``cls`` model from a file written by ``save``; a truncated,
         corrupted or tampered file raises ValueError."""
-        from . import _persist
+        from .io import persist as _persist
         return _persist.load(cls, path)

@@ -7,20 +7,21 @@ training) and makes one kernel call per call (one per epoch for training).
 import numpy as np
 
 from ._kernels import _train
-from ._kernel_network import KernelNetwork, Objective
+from .network.kernels import KernelNetwork, Objective
 from ._model import BaseMLP, DivergenceError
-from . import _bf16lib, _stats
-from ._sparse import CsrRows
-from ._epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
-    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_REDUCE_FAILED, OptimizerState,
-    StepPlan, step_flops)
+from .network import bf16lib as _bf16lib
+from .network import stats as _stats
+from .inputs.sparse import CsrRows
+from .training.epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
+    STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_REDUCE_FAILED, EpochLoop,
+    OptimizerState, StepPlan, step_flops)
 
 # The divergence checkpoint copies parameters and velocity: on the medium
 # benchmark network (535k parameters, float32) about 200 us, the time of
 # about 20 rows of training. Renewed once per CHECKPOINT_ROWS rows rather
 # than once per epoch, it stays near 0.1% of the time even when epochs are a
 # few steps long; the replay after a divergence is then at most that many
-# rows plus an epoch (fastmlp._recovery).
+# rows plus an epoch (fastmlp.training.recovery).
 CHECKPOINT_ROWS = 16384
 
 
@@ -79,7 +80,7 @@ class MLP(BaseMLP):
         if comm is None:
             return super()._strategy(comm)
         # Here, not at the top: import fastmlp never imports mpi4py.
-        from . import _mpi
+        from .training import mpi as _mpi
         return _mpi.strategy(comm)
 
     def _forward(self, X):
@@ -111,8 +112,8 @@ class MLP(BaseMLP):
         weights = settings.row_weights
         terms = Objective(self.l2, row_weights=weights, weighted=weights is not None)
         plan = StepPlan(settings.batch_rows, reduction=reduction)
-        return self._kernels.epochs(self.params, (data.X, data.Y, terms), state, plan,
-                                    recovery)
+        return EpochLoop(self._kernels, self.params, data.X, data.Y, terms, state, plan,
+                         recovery)
 
     def _epoch_runner(self, data, settings, strategy):
         """run(perm, lr=None): one epoch of data (a FitData) in the row
@@ -121,7 +122,7 @@ class MLP(BaseMLP):
 
         settings (a FitSettings) give the batch rows, momentum (Adam's
         beta_1), beta_2, epsilon and row weights; the update rule is
-        self.optimizer. strategy (fastmlp._strategy) gives the steps'
+        self.optimizer. strategy (fastmlp.training.strategy) gives the steps'
         reduction, agrees on the training buffers, and weighs the epoch.
         """
         # The divergence checkpoint one call takes stays valid for the next

@@ -10,8 +10,8 @@ import numpy as np
 
 from ._kernels._train import LEAKY_SLOPE, SATURATED
 from ._model import BaseMLP, DivergenceError
-from ._bfloat16 import round_to_bfloat16
-from ._sparse import CsrRows
+from .network.bfloat16 import round_to_bfloat16
+from .inputs.sparse import CsrRows
 
 
 def activate(name, z):
@@ -80,7 +80,7 @@ def output_delta(loss, out_name, z, y):
 
 def _operand(X):
     """X as NumPy/SciPy arithmetic takes it: sparse X (a validated
-    fastmlp._sparse.CsrRows) as a scipy CSR matrix, whose products with
+    fastmlp.inputs.sparse.CsrRows) as a scipy CSR matrix, whose products with
     dense arrays are dense arrays."""
     return X.matrix() if isinstance(X, CsrRows) else X
 

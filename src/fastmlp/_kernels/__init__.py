@@ -1,2 +1,2 @@
-"""Compiled kernels. Reached only through fastmlp.mlp, fastmlp._epoch and
+"""Compiled kernels. Reached only through fastmlp.mlp, fastmlp.training.epoch and
 fastmlp.sklearn._network, which validate first."""

@@ -135,7 +135,7 @@ def cmd_predict(args):
 # == bench ========================================================================
 
 def cmd_bench(args):
-    from fastmlp import _bench
+    from fastmlp.cli import bench as _bench
 
     try:
         chosen = _bench.prepare(args.configs, args.repeat, args.simd)

@@ -14,7 +14,7 @@ module gives it ``RankRows``, the training rows as the ranks hold them:
 - an error met on some ranks only (bad data in one block) is an error on
   every rank, reported by every rank with the first failing rank's message
   (naming it) and the same exit status; the fit is ``fit(comm=COMM_WORLD)``
-  (fastmlp._mpi), whose validation and divergence are already collective;
+  (fastmlp.training.mpi), whose validation and divergence are already collective;
 - rank 0 alone prints and saves the model.
 
 Launch it as ``mpiexec -n P fastmlp train data.npy --val-fraction 0 ...``

@@ -9,7 +9,7 @@ message that says what was expected; argparse adds the option's name.
 import argparse
 import math
 
-from .._validation import INITS, MATMUL_DTYPES
+from ..inputs.validation import INITS, MATMUL_DTYPES
 from .status import EXIT_STATUS_HELP, CLIError
 
 COMMANDS = ("train", "predict", "bench")
@@ -220,7 +220,7 @@ def _bench_parser(prog):
                     "(minimum over rounds). Every config with the default rounds takes "
                     "about half a minute.",
         epilog=EXIT_STATUS_HELP)
-    from fastmlp import _bench
+    from fastmlp.cli import bench as _bench
     _bench.add_arguments(p, reference_flag=True)
     return p
 

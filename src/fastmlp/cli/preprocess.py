@@ -11,7 +11,7 @@
   training split (a constant feature gets scale 1), and so does an mse
   target; predictions are mapped back with ``out * scale + mean``.
 
-What was done is recorded on the model (fastmlp._metadata) and saved with
+What was done is recorded on the model (fastmlp.io.metadata) and saved with
 it. Nothing here prints or knows argparse.
 """
 import numpy as np
@@ -111,7 +111,7 @@ def usable_scale(mean, std):
 
 
 def standardization(X_train, y_train=None, scale_of=fit_scale):
-    """The standardization record (fastmlp._metadata) fitted on the training
+    """The standardization record (fastmlp.io.metadata) fitted on the training
     split: of the features, and of an mse target when given; ``scale_of``
     is fit_scale, or its equivalent over the blocks of every rank."""
     mean, scale = scale_of(X_train)

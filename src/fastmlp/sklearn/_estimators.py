@@ -27,9 +27,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from .._validation import FINITE_CHECK_ELEMENTS, check_layer_sizes
-from .. import _sparse
-from .._epoch import STATUS_NONFINITE_LOSS, STATUS_OK
+from ..inputs.validation import FINITE_CHECK_ELEMENTS, check_layer_sizes
+from ..inputs import sparse as _sparse
+from ..training.epoch import STATUS_NONFINITE_LOSS, STATUS_OK
 from ._network import EpochRunner, Network, SolverState, new_sklearn_optimizer
 
 _NONFINITE_MESSAGE = (
@@ -63,7 +63,7 @@ class _Rows(NamedTuple):
 
 def _dense_c(X, dtype):
     """X as the kernels read it: a C-contiguous array of dtype, or for
-    sparse X a fastmlp._sparse.CsrRows (never densified)."""
+    sparse X a fastmlp.inputs.sparse.CsrRows (never densified)."""
     if _sparse.is_sparse(X):
         return _sparse.check_csr(X, X.shape[1], dtype)
     return np.ascontiguousarray(X, dtype=dtype)

@@ -16,10 +16,10 @@ the right shape here or by the estimator's validation.
 import numpy as np
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
-from .._epoch import OptimizerState, StepPlan
-from .._kernel_network import KernelNetwork, Objective
-from .._layout import Layout
-from .. import _workspace
+from ..training.epoch import EpochLoop, OptimizerState, StepPlan
+from ..network.kernels import KernelNetwork, Objective
+from ..network.layout import Layout
+from ..network import workspace as _workspace
 
 # Activation names of scikit-learn and the kernels' names for them.
 KERNEL_ACTIVATION = {
@@ -77,7 +77,7 @@ class Network:
 
     def forward(self, X, flat=None):
         """Output activations for the rows of X (C-contiguous, network dtype,
-        or a fastmlp._sparse.CsrRows of it)."""
+        or a fastmlp.inputs.sparse.CsrRows of it)."""
         return self.kernels.forward(self.flat if flat is None else flat, X)
 
     def loss_and_gradients(self, X, Y, sample_weight, denom, alpha, grads):
@@ -176,8 +176,8 @@ class EpochRunner:
         X, Y, sample_weight = data
         self.state = state
         terms = net.objective(float(alpha), sample_weight, l2_per_denom=True)
-        self.loop = net.kernels.epochs(net.flat, (X, Y, terms), state.for_fit(),
-                                       StepPlan(int(batch_size)))
+        self.loop = EpochLoop(net.kernels, net.flat, X, Y, terms, state.for_fit(),
+                              StepPlan(int(batch_size)))
 
     def run(self, perm):
         """Returns (status, sum of batch sizes * batch losses, failing step)."""

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._kernels._train import (
+from .._kernels._train import (
     ACTIVATION_CODES, GEMM_BACKENDS, LOSS_CODES, RULE_CODES, SPEC_FIELDS,
     SPEC_HEADER_SIZE)
 

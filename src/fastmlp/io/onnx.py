@@ -13,7 +13,7 @@ imported only here.
 """
 import numpy as np
 
-from ._kernels._train import LEAKY_SLOPE
+from .._kernels._train import LEAKY_SLOPE
 
 ONNX_OPSET = 17
 
@@ -48,7 +48,7 @@ def to_onnx(net, name="fastmlp_mlp"):
     current = "X"
     bf16 = getattr(net, "matmul_dtype", None) == "bfloat16"
     if bf16:
-        from ._bfloat16 import round_to_bfloat16
+        from ..network.bfloat16 import round_to_bfloat16
     last = len(net.weights) - 1
     for l, (W, b, act) in enumerate(zip(net.weights, net.biases, net.layer_activations)):
         w_name, b_name, z_name = f"W{l}", f"b{l}", f"z{l}"

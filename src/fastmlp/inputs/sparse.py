@@ -16,8 +16,8 @@ written to nor aliased), and ``shape``.
 """
 import numpy as np
 
-from ._kernels import _rows
-from ._shapes import check_X_shape
+from .._kernels import _rows
+from .shapes import check_X_shape
 
 FORMATS = ("csr", "csc", "coo")
 
@@ -197,7 +197,7 @@ def check_csr(X, n_features, dtype):
 
 def input_rows(X):
     """The kernels' input source for validated X: SparseRows for a
-    fastmlp._sparse.CsrRows, else DenseRows (a C-contiguous 2-D array)."""
+    fastmlp.inputs.sparse.CsrRows, else DenseRows (a C-contiguous 2-D array)."""
     if isinstance(X, CsrRows):
         return _rows.SparseRows(X.indptr, X.indices, X.data, X.shape[1])
     return _rows.DenseRows(X)

@@ -4,14 +4,14 @@
 calls it at fixed points:
 
 1. ``settings, data = strategy.begin(net, X, y, arguments)``: validates the
-   call (``fastmlp._fit_settings.check_fit``) and readies the strategy for
+   call (``fastmlp.training.settings.check_fit``) and readies the strategy for
    this fit; returns the settings and data the fit trains with. Nothing of
    the model has changed when it raises.
 2. ``with strategy.agreeing():`` around the making of the training buffers
    (the epoch runner's).
 3. ``strategy.reduction``: what the compiled epoch reduces each step's
    gradient through (an object with ``allreduce`` and ``n_steps``, given to
-   fastmlp._epoch.EpochLoop), or None when each step's gradient is its own
+   fastmlp.training.epoch.EpochLoop), or None when each step's gradient is its own
    batch's.
 4. ``strategy.epoch_rows`` and ``strategy.total_weight``: the rows and the
    weight of one epoch over every process (samples per second; the
@@ -20,12 +20,12 @@ calls it at fixed points:
    DivergenceError), both outcomes every process reaches together; not
    after other errors, which may be one process's own.
 
-``SingleProcess`` is the default; fastmlp._mpi.MpiRanks extends it over the
+``SingleProcess`` is the default; fastmlp.training.mpi.MpiRanks extends it over the
 ranks of an MPI communicator.
 """
 import contextlib
 
-from ._fit_settings import check_fit, epoch_weight
+from .settings import check_fit, epoch_weight
 
 
 class SingleProcess:

@@ -12,11 +12,11 @@ import zipfile
 
 import numpy as np
 
-from . import _metadata
-from . import _validation as v
-from ._atomic import atomic_write
-from ._layout import Layout
-from ._rngstate import generator_from_json, generator_to_json, json_type, short
+from . import metadata as _metadata
+from ..inputs import validation as v
+from .atomic import atomic_write
+from ..network.layout import Layout
+from .rngstate import generator_from_json, generator_to_json, json_type, short
 
 FORMAT_NAME = "fastmlp-mlp"
 FORMAT_VERSION = 3  # what save writes

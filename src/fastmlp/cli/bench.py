@@ -52,12 +52,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from . import __version__
-from . import reference as _reference
-from .mlp import MLP
-from ._fit_settings import FitData, fit_settings
-from ._kernels import _probes, _train
-from ._validation import check_X, check_y
+from .. import __version__
+from .. import reference as _reference
+from ..mlp import MLP
+from ..training.settings import FitData, fit_settings
+from .._kernels import _probes, _train
+from ..inputs.validation import check_X, check_y
 
 LR = 1e-3
 MOMENTUM = 0.9

@@ -1,6 +1,6 @@
 """bfloat16 rounding in NumPy: what matmul_dtype="bfloat16" does to a
 product's operands, written independently of the kernels (csrc/bf16.h) so
-that the reference (fastmlp.reference) and the ONNX export (fastmlp._onnx)
+that the reference (fastmlp.reference) and the ONNX export (fastmlp.io.onnx)
 can round as the contract says."""
 import numpy as np
 

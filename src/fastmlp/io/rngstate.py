@@ -23,14 +23,14 @@ Guarantees:
   state it reads it back and insists it is exactly what was given, since
   the setters convert silently.
 
-It knows nothing about files; fastmlp._persist stores the value in a
+It knows nothing about files; fastmlp.io.persist stores the value in a
 model file's header.
 """
 from numbers import Integral, Real
 
 import numpy as np
 
-from ._validation import _is_int
+from ..inputs.validation import _is_int
 
 # The layout of ``bit_generator.state`` for each bit generator numpy
 # provides. A leaf is ("int", lo, hi): an int in [lo, hi); or

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._kernels._train import SATURATED, STAT_COLUMNS
+from .._kernels._train import SATURATED, STAT_COLUMNS
 
 # Column order of the table the kernels fill (defined in
 # fastmlp/_kernels/_codes.pxd); the reference fills its table in this order.

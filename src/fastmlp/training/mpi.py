@@ -2,7 +2,7 @@
 
 Every rank of an mpi4py communicator calls fit with its own rows and the
 same arguments. This module does what only a data-parallel fit does, as
-fit's execution strategy ``MpiRanks`` (fastmlp._strategy), which extends
+fit's execution strategy ``MpiRanks`` (fastmlp.training.strategy), which extends
 the single-process one at the points where fit calls it:
 
 - collective validation: every rank validates its own call, then one
@@ -34,8 +34,8 @@ import numbers
 
 import numpy as np
 
-from ._model import DivergenceError
-from ._strategy import SingleProcess
+from .errors import DivergenceError
+from .strategy import SingleProcess
 
 # Exception types a rank's failure is raised as on every rank (others:
 # RuntimeError, whose message names the original type).
@@ -47,7 +47,7 @@ _UNSUPPORTED = ("validation_data", "patience", "callback")
 
 
 class Reduction:
-    """What the compiled epoch (fastmlp._epoch.EpochLoop) reduces each step
+    """What the compiled epoch (fastmlp.training.epoch.EpochLoop) reduces each step
     through: the MPI_Allreduce (``allreduce_of``), and the steps of an
     epoch, the same on every rank."""
 
@@ -174,7 +174,7 @@ def agreed_schedule(comm, schedule):
     return lr
 
 
-# The model's metadata (fastmlp._metadata), rank 0's everywhere.
+# The model's metadata (fastmlp.io.metadata), rank 0's everywhere.
 _METADATA = ("feature_names", "target_name", "class_labels", "standardization")
 
 

@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
-from . import _validation as v
-from ._rngstate import short
+from ..inputs import validation as v
+from .rngstate import short
 
 FIELDS = ("target_name", "class_labels", "standardization")
 _STANDARDIZATION_KEYS = ("mean", "scale", "target_mean", "target_scale")

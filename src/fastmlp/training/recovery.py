@@ -26,7 +26,7 @@ training has already failed.
 """
 import numpy as np
 
-from ._kernels._train import STATUS_CODES
+from .._kernels._train import STATUS_CODES
 
 STATUS_OK = STATUS_CODES["ok"]
 STATUS_NONFINITE_PARAMS = STATUS_CODES["nonfinite_params"]

@@ -39,7 +39,7 @@ import os
 import sys
 import threading
 
-from ._kernels import _train
+from .._kernels import _train
 
 INSTALL_HINT = 'pip install "fastmlp[bf16]"'
 LIBRARIES = _train.BF16_ADAPTERS    # one adapter each in the kernels

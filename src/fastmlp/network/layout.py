@@ -10,7 +10,7 @@ _kernels/_dense.pxd). The views still have W_l's shape (n_{l+1}, n_l).
 
 The canonical layout is the plain one (``first_transposed=False``): every
 W_l row-major in its (n_{l+1}, n_l) shape, then every b_l. It is what leaves
-the process (model files, fastmlp._persist), so that what is stored does not
+the process (model files, fastmlp.io.persist), so that what is stored does not
 depend on which memory layout a model happens to use; ``to_canonical`` and
 ``from_canonical`` convert, going through the views and so correct for any
 layout whose views are.

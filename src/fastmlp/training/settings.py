@@ -4,7 +4,7 @@ made of it.
 ``BaseMLP.fit`` packs its keyword arguments into a ``FitArguments``;
 ``check_fit`` (the one place fit's arguments are validated) turns them into
 a ``FitSettings`` and a ``FitData``, which the training loop and the epoch
-runners read. The execution strategy (fastmlp._strategy) calls
+runners read. The execution strategy (fastmlp.training.strategy) calls
 ``check_fit`` and may hand the fit adjusted settings (a data-parallel fit's
 agreed schedule, its verbose flag on rank 0 only).
 """
@@ -12,8 +12,8 @@ import dataclasses
 
 import numpy as np
 
-from . import _frames
-from . import _validation as v
+from ..inputs import frames as _frames
+from ..inputs import validation as v
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -11,8 +11,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from . import _sparse
-from ._shapes import BLAS_INT_MAX, check_X_shape
+from . import sparse as _sparse
+from .shapes import BLAS_INT_MAX, check_X_shape
 
 HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu")
 LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
@@ -259,7 +259,7 @@ def _first_nonfinite(a):
 
 def check_X(X, n_features, dtype):
     """A C-contiguous, aligned, finite (n, n_features) array of the model
-    dtype; scipy.sparse X becomes a fastmlp._sparse.CsrRows instead.
+    dtype; scipy.sparse X becomes a fastmlp.inputs.sparse.CsrRows instead.
 
     Always a new or converted array when the input is not already exactly
     that, so nothing downstream ever writes into the caller's memory.

@@ -4,20 +4,20 @@
 A ``KernelNetwork`` holds what the kernels need to know of a network (its
 layout, activations, loss, dtype and GEMM backend) and runs every one-shot
 operation on a parameter buffer it is given: forward, objective, loss and
-gradients, layer statistics, and the making of a fit's ``EpochLoop``. It
+gradients, layer statistics, and the workspace of a fit's ``EpochLoop``. It
 sizes the workspace, turns X into the kernels' input source (``input_rows``:
 the type of X decides, dense or CSR), picks the loss the kernels read by the
 kind of target validation made (``ClassIndices`` or rows), and checks after
 every call that no bfloat16 product was refused. Inputs arrive validated
-(fastmlp._validation, fastmlp._sparse): C-contiguous, in the model dtype.
+(fastmlp.inputs.validation, fastmlp.inputs.sparse): C-contiguous, in the model dtype.
 """
 import numpy as np
 
-from . import _bf16lib, _workspace
-from ._epoch import EpochLoop
-from ._kernels import _train
-from ._sparse import input_rows
-from ._validation import holds_class_indices
+from . import bf16lib as _bf16lib
+from . import workspace as _workspace
+from .._kernels import _train
+from ..inputs.sparse import input_rows
+from ..inputs.validation import holds_class_indices
 
 # The kernels' specializations per model dtype: they skip the fused
 # function's dispatch on argument types (0.2 us of a 5 us forward call).
@@ -30,7 +30,7 @@ Objective = _train.Objective
 class KernelNetwork:
     """A network as the kernels see it (see the module docstring).
 
-    layout: fastmlp._layout.Layout; activations: one kernel activation name
+    layout: fastmlp.network.layout.Layout; activations: one kernel activation name
     per layer (the output's last); loss: the kernel loss for target rows
     ("mse", "cross_entropy", "binary_cross_entropy", "poisson"); gemm:
     "openblas", or "bf16" for bfloat16 products."""
@@ -56,7 +56,9 @@ class KernelNetwork:
         return _workspace.build(self.layout, self.activations, self.kernel_loss(Y), rows,
                                 self.dtype, self.gemm, sparse=sparse)
 
-    def _chunked(self, rows, sparse=False, Y=None):
+    def chunked_workspace(self, rows, sparse=False, Y=None):
+        """A Workspace for ``rows`` rows, in chunks when they exceed the
+        workspace budget."""
         return self.workspace(_workspace.chunk_rows(self.sizes, rows, sparse), sparse, Y)
 
     def check_products(self):
@@ -69,11 +71,11 @@ class KernelNetwork:
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         rows = input_rows(X)
         if rows.is_sparse:
-            spec, work = self._chunked(X.shape[0], True)
+            spec, work = self.chunked_workspace(X.shape[0], True)
         else:
             # Small workspaces are kept between calls (building one costs
             # more than a one-row forward pass).
-            spec, work = _workspace.kept(self, X.shape[0], self._chunked)
+            spec, work = _workspace.kept(self, X.shape[0], self.chunked_workspace)
         self._forward(spec, params, rows, work, out)
         self.check_products()
         return out
@@ -82,7 +84,7 @@ class KernelNetwork:
         """The objective ``terms`` (an Objective) describe over X and Y; the
         output activations go to ``outputs`` when given."""
         rows = input_rows(X)
-        spec, work = self._chunked(X.shape[0], rows.is_sparse, Y)
+        spec, work = self.chunked_workspace(X.shape[0], rows.is_sparse, Y)
         value = _train.objective(spec, params, rows, Y, work, terms, outputs)
         self.check_products()
         return value
@@ -91,13 +93,13 @@ class KernelNetwork:
         """grads = the gradient of the objective ``terms`` describe; returns
         the objective."""
         rows = input_rows(X)
-        spec, work = self._chunked(X.shape[0], rows.is_sparse, Y)
+        spec, work = self.chunked_workspace(X.shape[0], rows.is_sparse, Y)
         value = _train.loss_and_gradients(spec, params, rows, Y, work, grads, terms)
         self.check_products()
         return value
 
     def layer_statistics(self, params, X, Y, table):
-        """Fill ``table`` (n_layers x 7, fastmlp._stats.COLUMNS) for one pass
+        """Fill ``table`` (n_layers x 7, fastmlp.network.stats.COLUMNS) for one pass
         over all rows of X (with Y, a backward pass too)."""
         rows = input_rows(X)
         # One chunk for all rows: statistics are over the whole batch.
@@ -106,14 +108,6 @@ class KernelNetwork:
         _train.layer_statistics(spec, params, rows, Y, work, grads, table)
         self.check_products()
         return table
-
-    def epochs(self, params, data, optimizer, plan, recovery=None):
-        """The EpochLoop of one fit: data is (X, Y, Objective), optimizer an
-        OptimizerState with the fit's hyperparameters, plan a StepPlan,
-        recovery (checkpoint_rows, isolated) or None."""
-        X, Y, terms = data
-        return EpochLoop(self.for_targets(Y), params, X, Y, terms, optimizer, plan,
-                         recovery)
 
     def for_targets(self, Y):
         """This network with the loss its kernels read for target Y."""

@@ -1,7 +1,7 @@
 """One fit's epochs, for every caller: ``fastmlp.MLP`` and ``fastmlp.sklearn``.
 
-An ``EpochLoop`` is made once per fit (by ``KernelNetwork.epochs``) and
-owns what the fit's epochs need: the workspace (fastmlp._workspace), the
+An ``EpochLoop`` is made once per fit (from the model's ``KernelNetwork``) and
+owns what the fit's epochs need: the workspace (fastmlp.network.workspace), the
 compiled ``EpochKernel`` made from the fit's objects (the input source, the
 ``Objective``, the ``OptimizerState``, the ``StepPlan``) as one C struct,
 the divergence ``Recovery`` when asked for, and the signal settings. ``run(perm, lr)`` then trains one epoch in one compiled call
@@ -15,10 +15,9 @@ import threading
 
 import numpy as np
 
-from . import _workspace
-from ._kernels import _train
-from ._recovery import Recovery
-from ._sparse import input_rows
+from .._kernels import _train
+from .recovery import Recovery
+from ..inputs.sparse import input_rows
 
 STATUS_OK = _train.STATUS_CODES["ok"]
 STATUS_NONFINITE_LOSS = _train.STATUS_CODES["nonfinite_loss"]
@@ -74,7 +73,7 @@ class StepPlan:
     """How an epoch's steps run: ``batch_rows`` rows per batch (the last
     one smaller); ``combine`` None (chosen by the kernel: "fused" when a
     batch fits one workspace chunk, else "formed") or one of them forced
-    (tests); ``reduction`` a data-parallel fit's (fastmlp._mpi: the
+    (tests); ``reduction`` a data-parallel fit's (fastmlp.training.mpi: the
     MPI_Allreduce and the epoch's steps over every process), else None."""
     batch_rows: int
     combine: str = None
@@ -82,9 +81,10 @@ class StepPlan:
 
 
 class EpochLoop:
-    """One fit's epochs over validated data: X (n, n_in) C-contiguous in
-    the model dtype, or a fastmlp._sparse.CsrRows of it; Y (n, n_out), or
-    (n, 1) class indices with the loss "cross_entropy_labels"; the
+    """One fit's epochs of ``network`` (a fastmlp.network.kernels.
+    KernelNetwork) over validated data: X (n, n_in) C-contiguous in the
+    model dtype, or a fastmlp.inputs.sparse.CsrRows of it; Y (n, n_out), or
+    a ClassIndices column (n, 1) of class indices; the
     objective's terms (``_train.Objective``: row weights, l2 and the
     coefficients; see ``EpochKernel``), the optimizer (``OptimizerState``
     with the fit's hyperparameters) and the steps (``StepPlan``).
@@ -96,10 +96,12 @@ class EpochLoop:
 
     def __init__(self, network, params, X, Y, objective, optimizer, plan, recovery=None):
         rows = input_rows(X)
-        chunk = _workspace.chunk_rows(network.sizes, plan.batch_rows, rows.is_sparse)
-        self.spec, self.work = network.workspace(chunk, rows.is_sparse)
+        # The loss the kernels read depends on the kind of target.
+        network = network.for_targets(Y)
+        workspace = network.chunked_workspace(plan.batch_rows, rows.is_sparse)
+        self.spec, self.work = workspace
         self.network = network
-        self.kernel = _train.EpochKernel(_workspace.Workspace(self.spec, self.work), params,
+        self.kernel = _train.EpochKernel(workspace, params,
                                          rows, Y, objective, optimizer, plan)
         self.n_rows = X.shape[0]
         self.clock_every = max(1, int(CLOCK_CHECK_FLOPS // step_flops(network.sizes,

@@ -1,5 +1,5 @@
 """The limits of X's shape that every input kind shares (dense and sparse
-X are checked by fastmlp._validation and fastmlp._sparse alike)."""
+X are checked by fastmlp.inputs.validation and fastmlp.inputs.sparse alike)."""
 
 # BLAS takes its dimensions as C ints; every dimension and every product used
 # as a leading dimension or a buffer length must stay below this.
