@@ -31,10 +31,7 @@ from fastmlp._kernels._elementwise cimport (
     FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum, gather_rows)
 from fastmlp._kernels._update cimport Update, update_block
 
-cdef extern from "bf16.h" nogil:
-    void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
-    void fm_gather_to_bf16(const float* src, const Py_ssize_t* idx, size_t rows,
-                           size_t cols, uint16_t* dst)
+from fastmlp._kernels._bf16_c cimport fm_gather_to_bf16, fm_to_bf16
 
 cdef enum:
     # Rows per block of a fused pass: a block of a 2048-wide layer (64 KiB

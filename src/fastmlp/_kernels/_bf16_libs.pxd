@@ -5,8 +5,7 @@
 # with that library's function; a new library is a new adapter here.
 from libc.stdint cimport int64_t, uint16_t
 
-cdef extern from "bf16.h" nogil:
-    void fm_bf16_gemm_failed(float* c, int m, int n, int ldc)
+from fastmlp._kernels._bf16_c cimport fm_bf16_gemm_failed
 
 ctypedef void (*bf16_gemm_fn)(const void* fn, bint trans_a, bint trans_b, int m, int n,
                               int k, float alpha, const uint16_t* a, int lda,

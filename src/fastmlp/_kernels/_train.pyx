@@ -38,11 +38,9 @@ from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
-from fastmlp._kernels._bf16 cimport bf16_product, bind_x, fm_to_bf16, refresh
+from fastmlp._kernels._bf16 cimport bf16_product, bind_x, refresh
+from fastmlp._kernels._bf16_c cimport fm_bf16_gemm_failures, fm_to_bf16
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn, mkl_bf16_gemm, onednn_bf16_gemm
-
-cdef extern from "bf16.h" nogil:
-    long fm_bf16_gemm_failures()
 from fastmlp._kernels._codes cimport *
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._elementwise cimport (
