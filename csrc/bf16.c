@@ -61,24 +61,8 @@ void fm_gather_to_bf16(const float* src, const ptrdiff_t* idx, size_t rows, size
     }
 }
 
-static long bf16_gemm_failures;
-
 void fm_bf16_gemm_failed(float* c, int m, int n, int ldc)
 {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = NAN;
-#if defined(__GNUC__) || defined(__clang__)
-    __atomic_add_fetch(&bf16_gemm_failures, 1, __ATOMIC_RELAXED);
-#else
-    bf16_gemm_failures++;
-#endif
-}
-
-long fm_bf16_gemm_failures(void)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    return __atomic_load_n(&bf16_gemm_failures, __ATOMIC_RELAXED);
-#else
-    return bf16_gemm_failures;
-#endif
 }

@@ -47,9 +47,8 @@ void fm_gather_to_bf16(const float* src, const ptrdiff_t* idx, size_t rows, size
 /* A bfloat16 GEMM the library refused (a nonzero status: oneDNN's, which
  * reports failure instead of computing): c (m x n, leading dimension ldc)
  * becomes NaN, so the failure cannot pass for a result (a fit stops at
- * that step as on divergence), and the process-wide failure count that
- * fastmlp._bf16lib checks after each call goes up. */
+ * that step as on divergence). The refusal itself is counted by the
+ * caller, in the context of its own call (_kernels/_bf16.pxd). */
 void fm_bf16_gemm_failed(float* c, int m, int n, int ldc);
-long fm_bf16_gemm_failures(void);
 
 #endif

@@ -6,14 +6,15 @@ layout, activations, loss, dtype and GEMM backend) and runs every one-shot
 operation on a parameter buffer it is given: forward, objective, loss and
 gradients, layer statistics, and the making of a fit's ``EpochLoop``. It
 sizes the workspace, turns X into the kernels' input source (``input_rows``:
-the type of X decides, dense or CSR), picks the loss the kernels read by the
-kind of target validation made (``ClassIndices`` or rows), and checks after
-every call that no bfloat16 product was refused. Inputs arrive validated
+the type of X decides, dense or CSR) and picks the loss the kernels read by
+the kind of target validation made (``ClassIndices`` or rows). A bfloat16
+product the library refuses raises RuntimeError from the kernel call it was
+in, which keeps its own record. Inputs arrive validated
 (fastmlp._validation, fastmlp._sparse): C-contiguous, in the model dtype.
 """
 import numpy as np
 
-from . import _bf16lib, _workspace
+from . import _workspace
 from ._epoch import EpochLoop
 from ._kernels import _train
 from ._sparse import input_rows
@@ -59,11 +60,6 @@ class KernelNetwork:
     def _chunked(self, rows, sparse=False, Y=None):
         return self.workspace(_workspace.chunk_rows(self.sizes, rows, sparse), sparse, Y)
 
-    def check_products(self):
-        """RuntimeError if a bfloat16 product was refused (its output NaN)."""
-        if self.gemm == "bf16":
-            _bf16lib.check_products()
-
     def forward(self, params, X):
         """Output activations of every row of X."""
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
@@ -75,7 +71,6 @@ class KernelNetwork:
             # more than a one-row forward pass).
             spec, work = _workspace.kept(self, X.shape[0], self._chunked)
         self._forward(spec, params, rows, work, out)
-        self.check_products()
         return out
 
     def objective(self, params, X, Y, terms, outputs=None):
@@ -84,7 +79,6 @@ class KernelNetwork:
         rows = input_rows(X)
         spec, work = self._chunked(X.shape[0], rows.is_sparse, Y)
         value = _train.objective(spec, params, rows, Y, work, terms, outputs)
-        self.check_products()
         return value
 
     def loss_and_gradients(self, params, X, Y, grads, terms):
@@ -93,7 +87,6 @@ class KernelNetwork:
         rows = input_rows(X)
         spec, work = self._chunked(X.shape[0], rows.is_sparse, Y)
         value = _train.loss_and_gradients(spec, params, rows, Y, work, grads, terms)
-        self.check_products()
         return value
 
     def layer_statistics(self, params, X, Y, table):
@@ -104,7 +97,6 @@ class KernelNetwork:
         spec, work = self.workspace(X.shape[0], rows.is_sparse)
         grads = np.empty_like(params)
         _train.layer_statistics(spec, params, rows, Y, work, grads, table)
-        self.check_products()
         return table
 
     def epochs(self, params, data, optimizer, plan, recovery=None):

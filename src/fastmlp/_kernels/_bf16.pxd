@@ -31,7 +31,7 @@ from fastmlp._kernels._elementwise cimport (
     FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum, gather_rows)
 from fastmlp._kernels._update cimport Update, update_block
 
-from fastmlp._kernels._bf16_c cimport fm_gather_to_bf16, fm_to_bf16
+from fastmlp._kernels._bf16_c cimport fm_bf16_gemm_failed, fm_gather_to_bf16, fm_to_bf16
 
 cdef enum:
     # Rows per block of a fused pass: a block of a 2048-wide layer (64 KiB
@@ -42,6 +42,8 @@ cdef enum:
 cdef struct Bf16Shadow:
     bf16_gemm_fn gemm       # the library's adapter (_bf16_libs.pxd)
     const void* gemm_fn     # and the library's function
+    int library             # its name's place in _train.BF16_ADAPTERS
+    Py_ssize_t refused      # products the library refused since the last check
     uintptr_t work          # the float32 workspace [work, work + work_n)
     size_t work_n
     uint16_t* work_bf
@@ -73,10 +75,14 @@ cdef inline void bf16_product(void* ctx, bint trans_a, bint trans_b, int m, int 
                               float alpha, const float* a, int lda, const float* b,
                               int ldb, float beta, float* c, int ldc) noexcept nogil:
     """c = alpha op(bf16(a)) op(bf16(b)) + beta c, row-major, through the
-    operands' shadows."""
-    cdef const Bf16Shadow* s = <const Bf16Shadow*> ctx
-    s.gemm(s.gemm_fn, trans_a, trans_b, m, n, k, alpha, shadow_of(s, a), lda,
-           shadow_of(s, b), ldb, beta, c, ldc)
+    operands' shadows. A refused product leaves NaN in c, so that it cannot
+    pass for a result, and is counted in this call's context, which the
+    entry point checks (_train.check_products): never another call's."""
+    cdef Bf16Shadow* s = <Bf16Shadow*> ctx
+    if s.gemm(s.gemm_fn, trans_a, trans_b, m, n, k, alpha, shadow_of(s, a), lda,
+              shadow_of(s, b), ldb, beta, c, ldc) != 0:
+        fm_bf16_gemm_failed(c, m, n, ldc)
+        s.refused += 1
 
 
 cdef inline Bf16Shadow* shadow(const GemmBackend* be, floating dummy) noexcept nogil:

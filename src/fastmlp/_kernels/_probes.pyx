@@ -3,11 +3,12 @@
 # step is measured against) and exp_nonpositive_inplace / activate_inplace /
 # derivative_mul_inplace (the elementwise kernels on one array).
 #
-# Specs are read and bfloat16 products bound by _train's own read_spec and
-# bound (_train.pxd): its GEMM table, its installed bfloat16 GEMM. The C
-# kernels are linked into this module too, with their own record of the
-# instruction-set path; every entry point first takes _train's (simd_select,
-# FASTMLP_SIMD), so a probe runs the code training runs.
+# Specs are read, bfloat16 products bound and their refusals checked by
+# _train's own read_spec, bound and check_products (_train.pxd): its GEMM
+# table, its installed bfloat16 GEMM. The C kernels are linked into this
+# module too, with their own record of the instruction-set path; every
+# entry point first takes _train's (simd_select, FASTMLP_SIMD), so a probe
+# runs the code training runs.
 from cython cimport floating
 
 from fastmlp._kernels._bf16 cimport bind_x
@@ -16,7 +17,7 @@ from fastmlp._kernels._dense cimport (
 from fastmlp._kernels._elementwise cimport (
     activate, derivative_mul, exp_nonpositive, fm_simd_select)
 from fastmlp._kernels._network cimport Net, transposed
-from fastmlp._kernels._train cimport Bf16Binding, bound, read_spec
+from fastmlp._kernels._train cimport Bf16Binding, bound, check_products, read_spec
 
 from fastmlp._kernels import _train
 
@@ -76,6 +77,7 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
                 if l > 0:
                     input_delta_product(net.gemm, delta_a, pp + net.w_off[l], delta_b, <int> rows,
                                         ni, no, False)
+    check_products(&bb)
 
 
 def _check_elementwise(int act, Py_ssize_t n):

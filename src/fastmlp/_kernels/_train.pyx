@@ -39,7 +39,7 @@ from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
 from fastmlp._kernels._bf16 cimport bf16_product, bind_x, refresh
-from fastmlp._kernels._bf16_c cimport fm_bf16_gemm_failures, fm_to_bf16
+from fastmlp._kernels._bf16_c cimport fm_to_bf16
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn, mkl_bf16_gemm, onednn_bf16_gemm
 from fastmlp._kernels._codes cimport *
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
@@ -128,6 +128,7 @@ BACKENDS[GEMM_BF16].ctx = NULL
 # installed by fastmlp._bf16lib once it loaded the library.
 cdef bf16_gemm_fn BF16_ADAPTER = NULL
 cdef const void* BF16_GEMM = NULL
+cdef int BF16_LIBRARY = 0           # the installed one's place in BF16_ADAPTERS
 BF16_ADAPTERS = ("mkl", "onednn")   # the function each takes: cblas_gemm_bf16bf16f32
                                     # (MKL), dnnl_gemm_bf16bf16f32 (oneDNN)
 
@@ -136,23 +137,18 @@ def bf16_install(uintptr_t address, str library):
     """Use the bfloat16 GEMM at `address` (from fastmlp._bf16lib, which
     loaded `library`, one of BF16_ADAPTERS, and looked the symbol up) for
     bfloat16 products, from the next call on."""
-    global BF16_GEMM, BF16_ADAPTER
+    global BF16_GEMM, BF16_ADAPTER, BF16_LIBRARY
     if address == 0:
         raise ValueError("null function address")
     if library not in BF16_ADAPTERS:
         raise ValueError(f"library must be one of {BF16_ADAPTERS}, got {library!r}")
     BF16_ADAPTER = mkl_bf16_gemm if library == "mkl" else onednn_bf16_gemm
+    BF16_LIBRARY = BF16_ADAPTERS.index(library)
     BF16_GEMM = <const void*> address
 
 
 def bf16_installed():
     return BF16_GEMM != NULL
-
-
-def bf16_gemm_failures():
-    """How many bfloat16 GEMMs the library refused in this process (each
-    left NaN in its output: csrc/bf16.h)."""
-    return fm_bf16_gemm_failures()
 
 
 def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
@@ -168,8 +164,10 @@ def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
 cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) except -1:
     """For a spec with bfloat16 products: net's products through bb, whose
     shadows live in work's bfloat16 region (fastmlp._workspace), and every
-    weight converted. Nothing for other specs."""
+    weight converted. Nothing for other specs but a clean failure record
+    (check_products)."""
     cdef uint16_t* region
+    bb.sh.refused = 0
     if net.gemm != &BACKENDS[GEMM_BF16]:
         return 0
     if floating is double:
@@ -182,6 +180,7 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
         bb.be = net.gemm[0]
         bb.sh.gemm = BF16_ADAPTER
         bb.sh.gemm_fn = BF16_GEMM
+        bb.sh.library = BF16_LIBRARY
         bb.sh.work = <uintptr_t> work
         bb.sh.work_n = <size_t> net.off_bf16
         bb.sh.work_bf = region
@@ -197,6 +196,21 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
         with nogil:
             fm_to_bf16(params, bb.sh.params_bf, <size_t> net.n_weights)
     return 0
+
+
+cdef int check_products(Bf16Binding* bb) except -1:
+    """RuntimeError if the library refused a product bound to bb since it
+    was bound or last checked (each left NaN in its output). The record is
+    the call's (or the fit's) own: a refusal elsewhere, in another model or
+    thread, never shows here."""
+    cdef Py_ssize_t refused = bb.sh.refused
+    if refused == 0:
+        return 0
+    bb.sh.refused = 0
+    raise RuntimeError(
+        f"the bfloat16 GEMM library ({BF16_ADAPTERS[bb.sh.library]}) refused {refused} "
+        "product(s) (out of memory?); their outputs were NaN, and a fit stopped at that "
+        "step with the model as it was before it")
 
 
 cdef Net read_spec(const Py_ssize_t[::1] spec) except *:
@@ -292,6 +306,7 @@ def forward(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
     forward_loop(&net, &params[0], X, out.shape[1], &work[0], &out[0, 0])
+    check_products(&bb)
 
 
 cdef Py_ssize_t target_columns(const Net* net, const floating[:, ::1] Y) except -1:
@@ -345,6 +360,7 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
+    check_products(&bb)
     return terms.loss_coef * total / denom + 0.5 * l2 * sq
 
 
@@ -391,6 +407,7 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
             axpy(<floating> l2, pp, pg, <size_t> net.n_weights)
+    check_products(&bb)
     return terms.loss_coef * total / denom + 0.5 * l2 * sq
 
 
@@ -515,7 +532,8 @@ cdef class EpochKernel:
     """
     cdef Epoch ep
     cdef MpiAllreduce mpi
-    cdef Bf16Binding bf16       # the fit's bfloat16 shadows, when its spec has them
+    cdef Bf16Binding bf16       # the fit's bfloat16 shadows, when its spec has them,
+                                # and the products refused since check_products
     cdef StepFn step_fn
     cdef bint is_double
     cdef readonly object grads      # the gradient (or reduced message) buffer, or None
@@ -724,6 +742,14 @@ cdef class EpochKernel:
                     fold_velocity(&self.ep.update, <float> 0)
         return status, self.ep.total, stopped
 
+    def check_products(self):
+        """RuntimeError if the bfloat16 library refused a product of this
+        kernel's runs since the last check (each left NaN in its output, so
+        the step it was in was not taken, or was rolled back by
+        fastmlp._recovery). Called after each run, with the rolled-back
+        state in place; only this fit's refusals count."""
+        check_products(&self.bf16)
+
     @property
     def reduce_seconds(self):
         """Seconds this kernel's steps spent in the reduction (waiting for
@@ -822,8 +848,10 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
     check_rows(&net, X, X.n if Y is None else Y.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
-    return statistics_of(&net, params, <const floating*> X.x, csr_of(X), X.n, Y, work,
+    loss = statistics_of(&net, params, <const floating*> X.x, csr_of(X), X.n, Y, work,
                          grads, stats)
+    check_products(&bb)
+    return loss
 
 
 cdef object statistics_of(const Net* netp, floating[::1] params, const floating* px,
