@@ -38,7 +38,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
-from fastmlp._kernels._bf16 cimport bf16_product, bind_x, refresh
+from fastmlp._kernels._bf16 cimport LayerGemm, bf16_product, bind_x, refresh, work_copy
 from fastmlp._kernels._bf16_c cimport fm_to_bf16
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn, mkl_bf16_gemm, onednn_bf16_gemm
 from fastmlp._kernels._codes cimport *
@@ -49,7 +49,8 @@ from fastmlp._kernels._elementwise cimport (
     FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, fm_simd_active, fm_simd_select,
     fm_simd_supported, output_loss, softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
-from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, net_from_spec, transposed
+from fastmlp._kernels._network cimport (
+    Net, backward_gemm, backward_rows, forward_rows, layer_gemm, net_from_spec, transposed)
 from fastmlp._kernels._rows cimport Rows, SparseBatch, SparseRows, csr_of
 from fastmlp._kernels._sparse cimport CsrRows, csr_block
 from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
@@ -115,13 +116,13 @@ SATURATED = {"tanh": SATURATED_TANH, "sigmoid": SATURATED_SIGMOID}
 cdef GemmBackend BACKENDS[N_GEMM]
 BACKENDS[GEMM_OPENBLAS].f32 = openblas_gemm[float]
 BACKENDS[GEMM_OPENBLAS].f64 = openblas_gemm[double]
-BACKENDS[GEMM_OPENBLAS].f32_ctx = NULL
+BACKENDS[GEMM_OPENBLAS].bf16 = NULL
 BACKENDS[GEMM_OPENBLAS].ctx = NULL
 # bfloat16: float32 products through the shadows a call binds (bound());
 # float64 never gets here (matmul_dtype is validated against the dtype).
 BACKENDS[GEMM_BF16].f32 = openblas_gemm[float]
 BACKENDS[GEMM_BF16].f64 = openblas_gemm[double]
-BACKENDS[GEMM_BF16].f32_ctx = bf16_product
+BACKENDS[GEMM_BF16].bf16 = bf16_product
 BACKENDS[GEMM_BF16].ctx = NULL
 
 # The bfloat16 GEMM: a library's function and its adapter (_bf16_libs.pxd),
@@ -181,16 +182,14 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
         bb.sh.gemm = BF16_ADAPTER
         bb.sh.gemm_fn = BF16_GEMM
         bb.sh.library = BF16_LIBRARY
-        bb.sh.work = <uintptr_t> work
-        bb.sh.work_n = <size_t> net.off_bf16
+        # The region's layout (fastmlp._workspace.bf16_region): the copy of
+        # the float32 workspace before it, of the parameters, of a chunk.
         bb.sh.work_bf = region
-        bb.sh.params = <uintptr_t> params
-        bb.sh.params_n = <size_t> net.n_params
         bb.sh.params_bf = region + net.off_bf16
+        bb.sh.x_bf = region + net.off_bf16 + net.n_params
         bb.sh.x = 0
         bb.sh.x_n = 0
         bb.sh.x_gathered = False
-        bb.sh.x_bf = region + net.off_bf16 + net.n_params
         bb.be.ctx = &bb.sh
         net.gemm = &bb.be
         with nogil:
@@ -400,8 +399,7 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
             total += output_loss(net.loss, out_act, block, py + done * y_cols,
                                  pw + net.off_delta_a, <size_t> rows, <size_t> n_out,
                                  scale, prw + done if prw != NULL else NULL)
-            backward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw,
-                          pw + net.off_delta_a, pw + net.off_delta_b, <int> rows, pg,
+            backward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows, pg,
                           <floating> 1, <floating> (0 if done == 0 else 1), NULL, at)
             done += rows
         if l2 != 0:
@@ -866,10 +864,10 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
     cdef floating* pw = &work[0]
     cdef floating* pg = &grads[0]
     cdef floating* out
-    cdef floating* delta = pw + net.off_delta_a
-    cdef floating* spare = pw + net.off_delta_b
-    cdef floating* tmp
+    cdef Py_ssize_t delta_at = net.off_delta_a, spare_at = net.off_delta_b, tmp
+    cdef floating* delta = pw + delta_at
     cdef int act
+    cdef LayerGemm g
     cdef double m[2]
     cdef double loss_sum = 0
     with nogil:
@@ -880,11 +878,12 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
             n_out = net.sizes[l + 1]
             act = <int> net.act[l]
             out = pw + net.act_off[l]
+            g = layer_gemm(&net, l)
             if l == 0 and xs != NULL:
-                sparse_forward_op(net.gemm, xs, pp + net.w_off[0], pp + net.b_off[0], out,
+                sparse_forward_op(&g, xs, pp + net.w_off[0], pp + net.b_off[0], out,
                                   <int> n, <int> n_in, <int> n_out, -1, transposed(&net, 0))
             else:
-                dense_forward(net.gemm, a, pp + net.w_off[l], pp + net.b_off[l], out,
+                dense_forward(&g, a, pp + net.w_off[l], pp + net.b_off[l], out,
                               <int> n, <int> n_in, <int> n_out, -1, transposed(&net, l))
             moments(out, n * n_out, m)
             stats[l, STAT_PRE_MEAN] = m[0]
@@ -901,33 +900,37 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
             stats[l, STAT_ACT_MEAN] = m[0]
             stats[l, STAT_ACT_VAR] = m[1]
             stats[l, STAT_INACTIVE] = inactive_fraction(act, out, n, n_out)
-            refresh(net.gemm, <const floating*> out, <size_t> (n * n_out))
+            refresh(net.gemm, <const floating*> out, g.bf.out, <size_t> (n * n_out))
             stats[l, STAT_DELTA_VAR] = NAN
             stats[l, STAT_GRAD_VAR] = NAN
             a = out
         if with_targets:
-            refresh(net.gemm, <const floating*> delta, <size_t> (n * net.sizes[L]))
+            refresh(net.gemm, <const floating*> delta, work_copy(net.gemm, delta_at),
+                    <size_t> (n * net.sizes[L]))
             for l in range(L - 1, -1, -1):
                 n_in = net.sizes[l]
                 n_out = net.sizes[l + 1]
+                delta = pw + delta_at
+                g = backward_gemm(&net, l, delta_at, spare_at)
                 moments(delta, n * n_out, m)
                 stats[l, STAT_DELTA_VAR] = m[1]
                 if l == 0 and xs != NULL:
-                    sparse_backward_op(net.gemm, xs, delta, pg + net.w_off[0],
+                    sparse_backward_op(&g, xs, delta, pg + net.w_off[0],
                                        pg + net.b_off[0], <floating> 1, <floating> 0,
                                        <int> n, <int> n_in, <int> n_out, transposed(&net, 0))
                 else:
-                    dense_backward(net.gemm, delta, px if l == 0 else pw + net.act_off[l - 1],
+                    dense_backward(&g, delta, px if l == 0 else pw + net.act_off[l - 1],
                                    pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
-                                   <floating> 1, <floating> 0, spare if l > 0 else NULL,
+                                   <floating> 1, <floating> 0,
+                                   pw + spare_at if l > 0 else NULL,
                                    <int> net.act[l - 1] if l > 0 else 0, NULL,
                                    <int> n, <int> n_in, <int> n_out,
                                    transposed(&net, l))
                 moments(pg + net.w_off[l], n_in * n_out, m)
                 stats[l, STAT_GRAD_VAR] = m[1]
-                tmp = delta
-                delta = spare
-                spare = tmp
+                tmp = delta_at
+                delta_at = spare_at
+                spare_at = tmp
     return loss_sum / n if with_targets else None
 
 
