@@ -6,7 +6,7 @@
  *
  * Branch-free on purpose: GCC and Clang vectorize the loop at -O3 (the
  * select becomes a blend), 4 lanes in baseline x86-64, 16 with AVX-512
- * (csrc/bf16.c). Not VCVTNEPS2BF16: it flushes subnormal inputs to zero,
+ * (csrc/bf16_impl.h). Not VCVTNEPS2BF16: it flushes subnormal inputs to zero,
  * which is not round to nearest. */
 #ifndef FASTMLP_BF16_H
 #define FASTMLP_BF16_H
@@ -34,8 +34,8 @@ static inline float fm_bf16_widen(uint16_t b)
 }
 
 /* dst[i] = bfloat16 bits of src[i]; the loop compiled for each instruction
- * set of csrc/elementwise.c and chosen by its run-time selection
- * (fm_simd_active: FASTMLP_SIMD applies here too). */
+ * set and chosen at run time as every kernel of csrc/ is (csrc/simd.h:
+ * fm_simd_active, so FASTMLP_SIMD applies here too). */
 void fm_to_bf16(const float* src, uint16_t* dst, size_t n);
 
 /* dst (rows x cols) = bfloat16 bits of the rows idx[0..rows) of src: the
