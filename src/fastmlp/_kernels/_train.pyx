@@ -21,7 +21,10 @@
 # - Each entry point turns its buffers into raw pointers while holding the
 #   GIL, then does all its work in one `with nogil:` region; no allocation
 #   happens inside it. Errors found inside (a non-finite objective) are
-#   returned as a status and raised by Python.
+#   returned as a status and raised by Python; a bfloat16 product the
+#   library refused is raised here, after the work, from the call's own
+#   record (check_products; EpochKernel's per fit), so it can never be
+#   reported to another model's call.
 # - Rows are processed in chunks of at most `chunk_rows` so that the
 #   workspace stays bounded for full-batch work on large n; gradients
 #   accumulate across chunks through the GEMM beta.
