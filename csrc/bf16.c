@@ -1,46 +1,20 @@
-/* fm_to_bf16 (csrc/bf16.h) for each instruction set, chosen at run time
- * like the elementwise kernels. */
+/* The bfloat16 conversions of csrc/bf16.h: fm_to_bf16's loop compiled for
+ * each instruction-set level and chosen at run time by the one mechanism of
+ * csrc/simd.h, as the elementwise kernels are (FASTMLP_SIMD applies). */
 #include <math.h>
 #include <string.h>
 
 #include "bf16.h"
-#include "elementwise.h"
+#include "simd.h"
 
-#define FM_BF16_BODY                                  \
-    {                                                 \
-        size_t i;                                     \
-        for (i = 0; i < n; i++) {                     \
-            uint32_t u;                               \
-            memcpy(&u, src + i, sizeof u);            \
-            dst[i] = fm_bf16_round_bits(u);           \
-        }                                             \
-    }
-
-static void to_bf16_baseline(const float* src, uint16_t* dst, size_t n) FM_BF16_BODY
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define FM_BF16_X86 1
-__attribute__((target("avx2")))
-static void to_bf16_avx2(const float* src, uint16_t* dst, size_t n) FM_BF16_BODY
-
-__attribute__((target("avx512f,avx512vl,avx512bw")))
-static void to_bf16_avx512(const float* src, uint16_t* dst, size_t n) FM_BF16_BODY
-#endif
+#define FM_SIMD_IMPL "bf16_impl.h"
+#include "simd_each_level.h"
+#undef FM_SIMD_IMPL
 
 void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
 {
-#ifdef FM_BF16_X86
     int level = fm_simd_active();
-    if (level == FM_SIMD_AVX512) {
-        to_bf16_avx512(src, dst, n);
-        return;
-    }
-    if (level == FM_SIMD_AVX2) {
-        to_bf16_avx2(src, dst, n);
-        return;
-    }
-#endif
-    to_bf16_baseline(src, dst, n);
+    FM_SIMD_CALL(level, to_bf16, (src, dst, n));
 }
 
 void fm_gather_to_bf16(const float* src, const ptrdiff_t* idx, size_t rows, size_t cols,
@@ -61,24 +35,8 @@ void fm_gather_to_bf16(const float* src, const ptrdiff_t* idx, size_t rows, size
     }
 }
 
-static long bf16_gemm_failures;
-
 void fm_bf16_gemm_failed(float* c, int m, int n, int ldc)
 {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = NAN;
-#if defined(__GNUC__) || defined(__clang__)
-    __atomic_add_fetch(&bf16_gemm_failures, 1, __ATOMIC_RELAXED);
-#else
-    bf16_gemm_failures++;
-#endif
-}
-
-long fm_bf16_gemm_failures(void)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    return __atomic_load_n(&bf16_gemm_failures, __ATOMIC_RELAXED);
-#else
-    return bf16_gemm_failures;
-#endif
 }

@@ -6,7 +6,7 @@
  *
  * Branch-free on purpose: GCC and Clang vectorize the loop at -O3 (the
  * select becomes a blend), 4 lanes in baseline x86-64, 16 with AVX-512
- * (csrc/bf16.c). Not VCVTNEPS2BF16: it flushes subnormal inputs to zero,
+ * (csrc/bf16_impl.h). Not VCVTNEPS2BF16: it flushes subnormal inputs to zero,
  * which is not round to nearest. */
 #ifndef FASTMLP_BF16_H
 #define FASTMLP_BF16_H
@@ -34,8 +34,8 @@ static inline float fm_bf16_widen(uint16_t b)
 }
 
 /* dst[i] = bfloat16 bits of src[i]; the loop compiled for each instruction
- * set of csrc/elementwise.c and chosen by its run-time selection
- * (fm_simd_active: FASTMLP_SIMD applies here too). */
+ * set and chosen at run time as every kernel of csrc/ is (csrc/simd.h:
+ * fm_simd_active, so FASTMLP_SIMD applies here too). */
 void fm_to_bf16(const float* src, uint16_t* dst, size_t n);
 
 /* dst (rows x cols) = bfloat16 bits of the rows idx[0..rows) of src: the
@@ -47,9 +47,8 @@ void fm_gather_to_bf16(const float* src, const ptrdiff_t* idx, size_t rows, size
 /* A bfloat16 GEMM the library refused (a nonzero status: oneDNN's, which
  * reports failure instead of computing): c (m x n, leading dimension ldc)
  * becomes NaN, so the failure cannot pass for a result (a fit stops at
- * that step as on divergence), and the process-wide failure count that
- * fastmlp._bf16lib checks after each call goes up. */
+ * that step as on divergence). The refusal itself is counted by the
+ * caller, in the context of its own call (_kernels/_bf16.pxd). */
 void fm_bf16_gemm_failed(float* c, int m, int n, int ldc);
-long fm_bf16_gemm_failures(void);
 
 #endif

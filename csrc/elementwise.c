@@ -1,22 +1,22 @@
 /*
  * The elementwise kernels, compiled once per instruction-set level and
- * dispatched at run time.
+ * dispatched at run time, and the run-time selection of the level itself
+ * (fm_simd_*), which every kernel of csrc/ dispatched by simd.h follows.
  *
  * elementwise_impl.h holds each kernel once, written as plain loops the
  * compiler vectorizes; elementwise_precisions.h instantiates it for float
- * and double; this file instantiates that for the portable baseline and, on
- * x86-64 with GCC or Clang, for AVX2+FMA and AVX-512 through target pragmas
- * (never -march=native, which would crash older CPUs). The public fm_*_f /
- * fm_*_d functions of elementwise.h call the level chosen by
+ * and double; simd_each_level.h compiles that for the portable baseline
+ * and, on x86-64 with GCC or Clang, for AVX2+FMA and AVX-512. The public
+ * fm_*_f / fm_*_d functions of elementwise.h call the level chosen by
  * fm_simd_select: by default the best one the CPU supports, or the one
- * FASTMLP_SIMD names (the Cython layer reads it). On aarch64 the baseline
- * is already NEON, which the architecture guarantees.
+ * FASTMLP_SIMD names (the Cython layer reads it).
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "elementwise.h"
+#include "simd.h"
 
 #if defined(_MSC_VER)
 #define FM_RESTRICT __restrict
@@ -35,16 +35,6 @@
 #define FM_PREFETCH(p) ((void)(p))
 #endif
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#define FM_X86_DISPATCH 1
-#else
-#define FM_X86_DISPATCH 0
-#endif
-
-#define FM_CAT2_(a, b) a##_##b
-#define FM_CAT2(a, b) FM_CAT2_(a, b)
-#define FM_CAT3_(a, b, c) a##_##b##_##c
-#define FM_CAT3(a, b, c) FM_CAT3_(a, b, c)
 /* Name of a kernel at the current precision and level, inside the impl. */
 #define FN(name) FM_CAT3(name, FM_SUFFIX, FM_ISA)
 
@@ -55,38 +45,15 @@ static const double fm_inverse_factorial[15] = {
     1.0 / 479001600, 1.0 / 6227020800.0, 1.0 / 87178291200.0,
 };
 
-#define FM_ISA baseline
-#include "elementwise_precisions.h"
-#undef FM_ISA
-
-#if FM_X86_DISPATCH
-#define FM_STR(x) #x
-#if defined(__clang__)
-#define FM_TARGET_BEGIN(isa) \
-    _Pragma(FM_STR(clang attribute push(__attribute__((target(isa))), apply_to = function)))
-#define FM_TARGET_END _Pragma("clang attribute pop")
-#else
-#define FM_TARGET_BEGIN(isa) _Pragma("GCC push_options") _Pragma(FM_STR(GCC target(isa)))
-#define FM_TARGET_END _Pragma("GCC pop_options")
-#endif
-
-FM_TARGET_BEGIN("avx2,fma")
-#define FM_ISA avx2
-#include "elementwise_precisions.h"
-#undef FM_ISA
-FM_TARGET_END
-
-FM_TARGET_BEGIN("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
-#define FM_ISA avx512
-#include "elementwise_precisions.h"
-#undef FM_ISA
-FM_TARGET_END
-#endif /* FM_X86_DISPATCH */
+#define FM_SIMD_IMPL "elementwise_precisions.h"
+#include "simd_each_level.h"
+#undef FM_SIMD_IMPL
 
 /* ---- run-time selection ---- */
 
 static int fm_simd_level = -1; /* -1: not chosen yet, use the best */
 
+/* Each level's checks are the instruction sets of its FM_TARGET_* (simd.h). */
 int fm_simd_supported(int level)
 {
     if (level == FM_SIMD_BASELINE) return 1;
@@ -122,14 +89,8 @@ int fm_simd_active(void)
     return fm_simd_level;
 }
 
-#if FM_X86_DISPATCH
-#define FM_CALL(name, args)                                                        \
-    (fm_simd_level == FM_SIMD_AVX512 ? FM_CAT3(name, FM_SUFFIX, avx512) args :     \
-     fm_simd_level == FM_SIMD_AVX2   ? FM_CAT3(name, FM_SUFFIX, avx2) args :       \
-                                       FM_CAT3(name, FM_SUFFIX, baseline) args)
-#else
-#define FM_CALL(name, args) FM_CAT3(name, FM_SUFFIX, baseline) args
-#endif
+/* The level is read as set: _train chose it at import (fm_simd_active). */
+#define FM_CALL(name, args) FM_SIMD_CALL(fm_simd_level, FM_CAT2(name, FM_SUFFIX), args)
 
 #define T float
 #define FM_SUFFIX f

@@ -5,8 +5,9 @@
  * Plain C so that the compiler vectorizes the simple loops; each kernel
  * exists for float (_f) and double (_d), generated from one definition
  * (elementwise_impl.h) and compiled for several instruction sets, one of
- * which is chosen at run time (elementwise.c). Callers (the Cython layer)
- * guarantee valid pointers and sizes: nothing here checks its arguments.
+ * which is chosen at run time (elementwise.c, simd.h). Callers (the Cython
+ * layer) guarantee valid pointers and sizes: nothing here checks its
+ * arguments.
  *
  * Derivatives are computed from the activation *output* a = sigma(z), so the
  * pre-activations never need to be stored.
@@ -48,7 +49,8 @@ enum {
 /* fm_sgd_update's third variant: v = m v + (1 - m) g; w -= lr (m v + (1 - m) g). */
 #define FM_NESTEROV_AVERAGED 2
 
-/* Instruction-set levels of the kernels (see elementwise.c). */
+/* Instruction-set levels of the kernels, selected in elementwise.c and
+ * dispatched to by csrc/simd.h. */
 enum {
     FM_SIMD_BASELINE = 0,
     FM_SIMD_AVX2 = 1,

@@ -6,6 +6,7 @@ they are covered on any CPU, oneDNN's included where oneDNN itself refuses
 to run (no bfloat16 instructions); the real libraries run in test_bf16.py
 wherever they can."""
 import ctypes
+import threading
 
 import numpy as np
 import pytest
@@ -48,10 +49,12 @@ def _product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 
 class StandIn:
     """One library's bfloat16 GEMM in NumPy; records the transposes seen.
-    fail_status: what the oneDNN stand-in returns instead of computing."""
+    fail_status: what the oneDNN stand-in returns instead of computing;
+    refuse(m, n, k), when given, picks the products it refuses (else all)."""
 
-    def __init__(self, library, fail_status=0):
+    def __init__(self, library, fail_status=0, refuse=None):
         self.library, self.fail_status, self.calls = library, fail_status, []
+        self.refuse = refuse
         if library == "onednn":
             self.fn = DNNL_GEMM(self._dnnl)
         else:
@@ -60,7 +63,7 @@ class StandIn:
 
     def _dnnl(self, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         self.calls.append((ta, tb))
-        if self.fail_status:
+        if self.fail_status and (self.refuse is None or self.refuse(m, n, k)):
             return self.fail_status
         _product(ta == b"T", tb == b"T", m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return 0
@@ -187,3 +190,76 @@ def test_a_refused_product_raises_and_the_fit_keeps_its_model(installed):
         net.gradients(X, y)
     installed(StandIn("onednn"))
     assert np.isfinite(net.forward(X)).all()     # and the next good call is good
+
+
+# Two models told apart by their products: A's hidden layer is REFUSED_WIDTH
+# wide, so every product of A (and none of B) has it among its dimensions.
+REFUSED_WIDTH = 11
+
+
+def _refused_and_fine_models():
+    sizes_a, sizes_b = [5, REFUSED_WIDTH, 3], [5, 7, 3]
+    X, y = make_data("labels", 30, sizes_b, seed=2)
+    a = fastmlp.MLP(sizes_a, seed=3, loss="cross_entropy", matmul_dtype=BF16)
+    b = fastmlp.MLP(sizes_b, seed=4, loss="cross_entropy", matmul_dtype=BF16)
+    return a, b, X, y
+
+
+def test_a_refused_product_raises_in_its_own_model_only(installed):
+    a, b, X, y = _refused_and_fine_models()
+    installed(StandIn("onednn", fail_status=2, refuse=lambda m, n, k: REFUSED_WIDTH in (m, n, k)))
+    with pytest.raises(RuntimeError, match=r"library \(onednn\) refused 2 product"):
+        a.forward(X)
+    assert np.isfinite(b.forward(X)).all()
+    b.fit(X, y, epochs=1, batch_size=8)
+    with pytest.raises(RuntimeError, match="refused"):
+        a.fit(X, y, epochs=1, batch_size=8)
+    assert np.isfinite(b.forward(X)).all()
+
+
+def test_a_refused_product_in_one_thread_does_not_raise_in_another(installed):
+    """Model A's products are refused in one thread while model B trains and
+    predicts in another; the stand-in orders them so that B's calls finish
+    (and are checked) between A's first refusal and the end of A's call:
+    only A raises, and for both of its products."""
+    a, b, X, y = _refused_and_fine_models()
+    a_refused, b_done = threading.Event(), threading.Event()
+    refusals = []
+
+    def refuse(m, n, k):
+        if REFUSED_WIDTH in (m, n, k):
+            refusals.append((m, n, k))
+            if len(refusals) == 2:
+                # The first refusal is recorded: let B run to its end.
+                a_refused.set()
+                b_done.wait(60)
+            return True
+        a_refused.wait(60)
+        return False
+
+    installed(StandIn("onednn", fail_status=2, refuse=refuse))
+    errors = {}
+
+    def run(name, work):
+        try:
+            work()
+        except BaseException as exc:    # reported below, in the test's thread
+            errors[name] = exc
+        finally:
+            if name == "b":
+                b_done.set()
+
+    def b_work():
+        b.fit(X, y, epochs=1, batch_size=8)
+        assert np.isfinite(b.forward(X)).all()
+
+    threads = [threading.Thread(target=run, args=("a", lambda: a.forward(X))),
+               threading.Thread(target=run, args=("b", b_work))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert a_refused.is_set() and b_done.is_set()
+    assert "b" not in errors, errors["b"]
+    assert isinstance(errors.get("a"), RuntimeError), errors
+    assert "library (onednn) refused 2 product" in str(errors["a"])

@@ -6,11 +6,13 @@
 # Each float32 buffer a GEMM reads has a bfloat16 copy (its shadow) in the
 # workspace's bfloat16 region (fastmlp/_workspace.py): one shadow element
 # per element of the float32 workspace, of the parameters and of one chunk
-# of input rows. A GemmBackend whose ctx is a Bf16Shadow sends float32
-# products to bf16_product, which hands the library the shadows of its two float32
-# operands; so _dense.pxd and _network.pxd keep passing float32 pointers
-# and the shadows are written where the float32 data is produced, in the
-# passes that produce it (the hooks below):
+# of input rows. A call's Bf16Shadow names the three regions (work_bf,
+# params_bf, x_bf); the network's passes (_network.pxd: layer_gemm) pick
+# from them, by name and offset, the copies of each layer (a Bf16Layer)
+# and hand them to the products (gemm's Bf16Operands) and to the hooks
+# below that write them, so no copy is ever found from a float32 address
+# and none can silently stand for the float32 data. The shadows are written
+# where the float32 data is produced, in the passes that produce it:
 # - bias_activate_op: the bias+activation pass, block by block, each block's
 #   bfloat16 copy written while it is in cache;
 # - derivative_op: the derivative pass of the input delta, likewise;
@@ -25,16 +27,12 @@
 from cython cimport floating
 from libc.stdint cimport uint16_t, uintptr_t
 
+from fastmlp._kernels._bf16_c cimport fm_bf16_gemm_failed, fm_gather_to_bf16, fm_to_bf16
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._elementwise cimport (
     FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum, gather_rows)
 from fastmlp._kernels._update cimport Update, update_block
-
-cdef extern from "bf16.h" nogil:
-    void fm_to_bf16(const float* src, uint16_t* dst, size_t n)
-    void fm_gather_to_bf16(const float* src, const Py_ssize_t* idx, size_t rows,
-                           size_t cols, uint16_t* dst)
 
 cdef enum:
     # Rows per block of a fused pass: a block of a 2048-wide layer (64 KiB
@@ -45,41 +43,46 @@ cdef enum:
 cdef struct Bf16Shadow:
     bf16_gemm_fn gemm       # the library's adapter (_bf16_libs.pxd)
     const void* gemm_fn     # and the library's function
-    uintptr_t work          # the float32 workspace [work, work + work_n)
-    size_t work_n
-    uint16_t* work_bf
-    uintptr_t params        # the parameters
-    size_t params_n
-    uint16_t* params_bf
-    uintptr_t x             # the current chunk of input rows, if bound
+    int library             # its name's place in _train.BF16_ADAPTERS
+    Py_ssize_t refused      # products the library refused since the last check
+    uint16_t* work_bf       # the copy of the float32 workspace, element by element
+    uint16_t* params_bf     # of the parameters
+    uint16_t* x_bf          # of the current chunk of input rows
+    uintptr_t x             # that chunk, if bound
     size_t x_n
-    uint16_t* x_bf
     bint x_gathered         # x_bf holds the rows gather_x_op gathered to x
 
 
-cdef inline bint within(uintptr_t p, uintptr_t base, size_t n) noexcept nogil:
-    return p >= base and p < base + n * sizeof(float)
+cdef struct Bf16Layer:
+    # One layer's copies, from its call's Bf16Shadow (_network.pxd); all
+    # NULL without bfloat16 products.
+    const uint16_t* a_in    # its input (the chunk's, for the first layer)
+    const uint16_t* w       # its weights, as stored (W or W^T)
+    uint16_t* out           # its output, written by bias_activate_op
+    const uint16_t* delta   # dLoss/dz of its output (backward passes)
+    uint16_t* delta_prev    # its input delta, written by derivative_op
 
 
-cdef inline uint16_t* shadow_of(const Bf16Shadow* s, const float* p) noexcept nogil:
-    """The bfloat16 copy of float32 element *p (a chunk, workspace or
-    parameter element: the only operands a product ever reads)."""
-    cdef uintptr_t a = <uintptr_t> p
-    if s.x_n != 0 and within(a, s.x, s.x_n):
-        return s.x_bf + (a - s.x) // sizeof(float)
-    if within(a, s.work, s.work_n):
-        return s.work_bf + (a - s.work) // sizeof(float)
-    return s.params_bf + (a - s.params) // sizeof(float)
+cdef struct LayerGemm:
+    # What one layer's products and hooks go through: the network's backend
+    # and the layer's copies.
+    const GemmBackend* be
+    Bf16Layer bf
 
 
 cdef inline void bf16_product(void* ctx, bint trans_a, bint trans_b, int m, int n, int k,
-                              float alpha, const float* a, int lda, const float* b,
+                              float alpha, const uint16_t* a, int lda, const uint16_t* b,
                               int ldb, float beta, float* c, int ldc) noexcept nogil:
-    """c = alpha op(bf16(a)) op(bf16(b)) + beta c, row-major, through the
-    operands' shadows."""
-    cdef const Bf16Shadow* s = <const Bf16Shadow*> ctx
-    s.gemm(s.gemm_fn, trans_a, trans_b, m, n, k, alpha, shadow_of(s, a), lda,
-           shadow_of(s, b), ldb, beta, c, ldc)
+    """c = alpha op(a) op(b) + beta c, row-major, on the bfloat16 copies a
+    and b. A refused product leaves NaN in c, so that it cannot pass for a
+    result, and is counted in this call's context, which the entry point
+    checks (_train.check_products): never another call's. A missing copy
+    counts as refused: loud, never a product of stale or float32 data."""
+    cdef Bf16Shadow* s = <Bf16Shadow*> ctx
+    if a == NULL or b == NULL or s.gemm(s.gemm_fn, trans_a, trans_b, m, n, k, alpha, a,
+                                        lda, b, ldb, beta, c, ldc) != 0:
+        fm_bf16_gemm_failed(c, m, n, ldc)
+        s.refused += 1
 
 
 cdef inline Bf16Shadow* shadow(const GemmBackend* be, floating dummy) noexcept nogil:
@@ -90,17 +93,25 @@ cdef inline Bf16Shadow* shadow(const GemmBackend* be, floating dummy) noexcept n
         return NULL
 
 
-cdef inline void refresh(const GemmBackend* be, const floating* p, size_t n) noexcept nogil:
-    """The shadow of p[0:n] rewritten from p (nothing without shadows)."""
+cdef inline uint16_t* work_copy(const GemmBackend* be, Py_ssize_t at) noexcept nogil:
+    """The copy of the workspace from its element `at` on (NULL without
+    bfloat16 products)."""
+    cdef Bf16Shadow* s = <Bf16Shadow*> be.ctx
+    return s.work_bf + at if s != NULL else NULL
+
+
+cdef inline void refresh(const GemmBackend* be, const floating* p, uint16_t* copy,
+                         size_t n) noexcept nogil:
+    """copy[0:n], p's copy, rewritten from p (nothing without shadows)."""
     cdef Bf16Shadow* s = shadow(be, <floating> 0)
     if floating is float:
         if s != NULL and n > 0:
-            fm_to_bf16(p, shadow_of(s, p), n)
+            fm_to_bf16(p, copy, n)
 
 
 cdef inline void bind_x(const GemmBackend* be, const floating* x, size_t n) noexcept nogil:
     """x[0:n], the chunk of input rows the next products read, converted
-    (unless gather_x_op just gathered it so)."""
+    into x_bf (unless gather_x_op just gathered it so)."""
     cdef Bf16Shadow* s = shadow(be, <floating> 0)
     if floating is float:
         if s != NULL:
@@ -135,11 +146,11 @@ cdef inline int block_rows(size_t cols) noexcept nogil:
     return <int> (r if r > 0 else 1)
 
 
-cdef inline void bias_activate_op(const GemmBackend* be, int act, floating* out,
+cdef inline void bias_activate_op(const LayerGemm* g, int act, floating* out,
                                   const floating* b, int rows, int cols) noexcept nogil:
-    """out = act(out + b) (act < 0: out + b), and out's shadow for a hidden
-    layer (act >= 0), block by block in the same pass."""
-    cdef Bf16Shadow* s = shadow(be, <floating> 0)
+    """out = act(out + b) (act < 0: out + b), and its copy g.bf.out for a
+    hidden layer (act >= 0), block by block in the same pass."""
+    cdef Bf16Shadow* s = shadow(g.be, <floating> 0)
     cdef int r0 = 0, r, step
     if act < 0 or s == NULL:
         bias_activate(act if act >= 0 else FM_IDENTITY, out, b, rows, cols)
@@ -148,16 +159,18 @@ cdef inline void bias_activate_op(const GemmBackend* be, int act, floating* out,
     while r0 < rows:
         r = min(step, rows - r0)
         bias_activate(act, out + <size_t> r0 * cols, b, r, cols)
-        refresh(be, out + <size_t> r0 * cols, <size_t> r * cols)
+        refresh(g.be, out + <size_t> r0 * cols, g.bf.out + <size_t> r0 * cols,
+                <size_t> r * cols)
         r0 += r
 
 
-cdef inline void derivative_op(const GemmBackend* be, int act, const floating* a,
+cdef inline void derivative_op(const LayerGemm* g, int act, const floating* a,
                                floating* delta, int rows, int cols, floating alpha,
                                floating beta, floating* out_b) noexcept nogil:
     """delta *= act'(a) (and out_b = beta out_b + alpha colsum(delta) unless
-    NULL), with delta's shadow written block by block in the same pass."""
-    cdef Bf16Shadow* s = shadow(be, <floating> 0)
+    NULL), with its copy g.bf.delta_prev written block by block in the same
+    pass."""
+    cdef Bf16Shadow* s = shadow(g.be, <floating> 0)
     cdef int r0 = 0, r, step
     cdef size_t o
     if s == NULL:
@@ -176,15 +189,15 @@ cdef inline void derivative_op(const GemmBackend* be, int act, const floating* a
                                   beta if r0 == 0 else <floating> 1, out_b)
         else:
             derivative_mul(act, a + o, delta + o, <size_t> r * cols)
-        refresh(be, delta + o, <size_t> r * cols)
+        refresh(g.be, delta + o, g.bf.delta_prev + o, <size_t> r * cols)
         r0 += r
 
 
 cdef inline double update_op(const GemmBackend* be, Update* u, floating* params,
                              floating* out, Py_ssize_t wo, size_t nw, Py_ssize_t bo,
                              size_t nb) noexcept nogil:
-    """update_block on one layer, and with shadows the new weights' bfloat16
-    copy written block by block in the same pass."""
+    """update_block on one layer, and with shadows the new weights' copy
+    (params_bf from wo on) written block by block in the same pass."""
     cdef Bf16Shadow* s = shadow(be, <floating> 0)
     cdef size_t done = 0, m, step = BF16_BLOCK_BYTES // sizeof(floating)
     cdef double sq = 0
@@ -193,7 +206,7 @@ cdef inline double update_op(const GemmBackend* be, Update* u, floating* params,
     while done < nw:
         m = min(step, nw - done)
         sq += update_block(u, params, out, wo + <Py_ssize_t> done, m, bo, 0)
-        refresh(be, params + wo + done, m)
+        refresh(be, params + wo + done, s.params_bf + wo + done, m)
         done += m
     update_block(u, params, out, wo, 0, bo, nb)
     return sq

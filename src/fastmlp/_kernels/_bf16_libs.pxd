@@ -1,14 +1,13 @@
 # The bfloat16 GEMM libraries (loaded at run time by fastmlp/_bf16lib.py),
 # each behind an adapter of one signature, bf16_gemm_fn: row-major
-# c = alpha op(a) op(b) + beta c on bfloat16 operands, float32 accumulation.
-# _bf16.pxd calls the adapter of the library installed (_train.bf16_install)
-# with that library's function; a new library is a new adapter here.
+# c = alpha op(a) op(b) + beta c on bfloat16 operands, float32 accumulation,
+# returning 0, or nonzero when the library refused the product (c is then
+# not written). _bf16.pxd calls the adapter of the library installed
+# (_train.bf16_install) with that library's function and records a refusal
+# in the call's own context; a new library is a new adapter here.
 from libc.stdint cimport int64_t, uint16_t
 
-cdef extern from "bf16.h" nogil:
-    void fm_bf16_gemm_failed(float* c, int m, int n, int ldc)
-
-ctypedef void (*bf16_gemm_fn)(const void* fn, bint trans_a, bint trans_b, int m, int n,
+ctypedef int (*bf16_gemm_fn)(const void* fn, bint trans_a, bint trans_b, int m, int n,
                               int k, float alpha, const uint16_t* a, int lda,
                               const uint16_t* b, int ldb, float beta, float* c,
                               int ldc) noexcept nogil
@@ -31,22 +30,24 @@ cdef enum:
     CBLAS_TRANS = 112
 
 
-cdef inline void mkl_bf16_gemm(const void* fn, bint trans_a, bint trans_b, int m, int n,
-                               int k, float alpha, const uint16_t* a, int lda,
-                               const uint16_t* b, int ldb, float beta, float* c,
-                               int ldc) noexcept nogil:
+cdef inline int mkl_bf16_gemm(const void* fn, bint trans_a, bint trans_b, int m, int n,
+                              int k, float alpha, const uint16_t* a, int lda,
+                              const uint16_t* b, int ldb, float beta, float* c,
+                              int ldc) noexcept nogil:
+    # CBLAS has no status: MKL computes (emulated where the CPU lacks
+    # bfloat16 instructions).
     (<cblas_bf16_fn> fn)(CBLAS_ROW_MAJOR, CBLAS_TRANS if trans_a else CBLAS_NO_TRANS,
                          CBLAS_TRANS if trans_b else CBLAS_NO_TRANS, m, n, k, alpha, a,
                          lda, b, ldb, beta, c, ldc)
+    return 0
 
 
-cdef inline void onednn_bf16_gemm(const void* fn, bint trans_a, bint trans_b, int m, int n,
-                                  int k, float alpha, const uint16_t* a, int lda,
-                                  const uint16_t* b, int ldb, float beta, float* c,
-                                  int ldc) noexcept nogil:
+cdef inline int onednn_bf16_gemm(const void* fn, bint trans_a, bint trans_b, int m, int n,
+                                 int k, float alpha, const uint16_t* a, int lda,
+                                 const uint16_t* b, int ldb, float beta, float* c,
+                                 int ldc) noexcept nogil:
     # oneDNN reports what it cannot do (an instruction set it lacks, memory
     # for its packed copies) instead of computing: loud, never a silent
     # stale c (fastmlp._bf16lib probes it once before using it).
-    if (<dnnl_bf16_fn> fn)(b'T' if trans_a else b'N', b'T' if trans_b else b'N', m, n, k,
-                           alpha, a, lda, b, ldb, beta, c, ldc) != 0:
-        fm_bf16_gemm_failed(c, m, n, ldc)
+    return (<dnnl_bf16_fn> fn)(b'T' if trans_a else b'N', b'T' if trans_b else b'N', m, n,
+                               k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -2,7 +2,10 @@
 # fastmlp/_workspace.py), and its forward and backward passes over a block
 # of rows, layer by layer (_dense.pxd). The spec was built and checked by
 # Python; nothing here checks it again. With `xs` (not NULL) the input is
-# CSR rows and x is not read: the first layer is _sparse.pxd's.
+# CSR rows and x is not read: the first layer is _sparse.pxd's. Each layer's
+# products go through its LayerGemm (layer_gemm, backward_gemm): with
+# bfloat16 products, the copies of its operands picked by name and offset
+# from the call's Bf16Shadow, as the layout places their float32 data.
 from cython cimport floating
 
 from fastmlp._kernels._codes cimport (
@@ -12,7 +15,8 @@ from fastmlp._kernels._codes cimport (
     SPEC_OFF_XBUF, SPEC_OFF_YBUF, SPEC_WORK_SIZE)
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._gemm cimport GemmBackend
-from fastmlp._kernels._bf16 cimport bind_x, refresh, update_op
+from fastmlp._kernels._bf16 cimport (
+    Bf16Shadow, LayerGemm, bind_x, refresh, update_op, work_copy)
 from fastmlp._kernels._sparse cimport CsrRows
 from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
 from fastmlp._kernels._update cimport Update
@@ -71,6 +75,37 @@ cdef inline bint transposed(const Net* net, Py_ssize_t l) noexcept nogil:
     return net.first_w_t and l == 0
 
 
+cdef inline LayerGemm layer_gemm(const Net* net, Py_ssize_t l) noexcept nogil:
+    """Layer l's forward products: the copies of its input (the chunk's,
+    bound by bind_x or gather_x_op, for the first layer), weights and
+    output; no deltas."""
+    cdef LayerGemm g
+    cdef const Bf16Shadow* s = <const Bf16Shadow*> net.gemm.ctx
+    g.be = net.gemm
+    g.bf.delta = NULL
+    g.bf.delta_prev = NULL
+    if s == NULL:
+        g.bf.a_in = NULL
+        g.bf.w = NULL
+        g.bf.out = NULL
+        return g
+    g.bf.a_in = s.x_bf if l == 0 else s.work_bf + net.act_off[l - 1]
+    g.bf.w = s.params_bf + net.w_off[l]
+    g.bf.out = s.work_bf + net.act_off[l]
+    return g
+
+
+cdef inline LayerGemm backward_gemm(const Net* net, Py_ssize_t l, Py_ssize_t delta_at,
+                                    Py_ssize_t prev_at) noexcept nogil:
+    """Layer l's backward products: layer_gemm's copies and those of the
+    deltas at workspace offsets delta_at (its output's) and prev_at (its
+    input's)."""
+    cdef LayerGemm g = layer_gemm(net, l)
+    g.bf.delta = work_copy(net.gemm, delta_at)
+    g.bf.delta_prev = work_copy(net.gemm, prev_at)
+    return g
+
+
 cdef inline floating* forward_rows(const Net* net, const floating* params,
                                    const floating* x, floating* work, int rows,
                                    floating* last_out,
@@ -80,20 +115,23 @@ cdef inline floating* forward_rows(const Net* net, const floating* params,
     cdef Py_ssize_t l, L = net.n_layers
     cdef const floating* a = x
     cdef floating* out = NULL
+    cdef LayerGemm g
     if xs == NULL:
         bind_x(net.gemm, x, <size_t> rows * net.sizes[0])
     for l in range(L):
+        # last_out is the output layer's: never an operand, so no copy.
         if l == L - 1 and last_out != NULL:
             out = last_out
         else:
             out = work + net.act_off[l]
+        g = layer_gemm(net, l)
         if l == 0 and xs != NULL:
-            sparse_forward_op(net.gemm, xs, params + net.w_off[0], params + net.b_off[0],
+            sparse_forward_op(&g, xs, params + net.w_off[0], params + net.b_off[0],
                               out, rows, <int> net.sizes[0], <int> net.sizes[1],
                               <int> net.act[0] if L > 1 else -1, transposed(net, 0))
             a = out
             continue
-        dense_forward(net.gemm, a, params + net.w_off[l], params + net.b_off[l], out,
+        dense_forward(&g, a, params + net.w_off[l], params + net.b_off[l], out,
                       rows, <int> net.sizes[l], <int> net.sizes[l + 1],
                       <int> net.act[l] if l < L - 1 else -1, transposed(net, l))
         a = out
@@ -110,28 +148,37 @@ cdef inline double update_layer(const Net* net, Update* u, floating* params,
 
 
 cdef inline double backward_rows(const Net* net, floating* params, const floating* x,
-                                 floating* work, floating* delta, floating* spare,
-                                 int rows, floating* out, floating alpha, floating beta,
-                                 Update* update, const CsrRows* xs=NULL) noexcept nogil:
-    """Backpropagate delta (dLoss/dz of the output block) through every layer,
-    writing out = beta out + alpha grad. With an update, each layer is then
+                                 floating* work, int rows, floating* out, floating alpha,
+                                 floating beta, Update* update,
+                                 const CsrRows* xs=NULL) noexcept nogil:
+    """Backpropagate the output block's delta (dLoss/dz, in the workspace's
+    first delta buffer, off_delta_a) through every layer, writing out =
+    beta out + alpha grad; each layer's input delta goes to the other
+    delta buffer, and the two swap. With an update, each layer is then
     stepped by it (update_block) while its gradient is still in cache, and
     the sum of squared weights before the step is returned (else 0)."""
     cdef Py_ssize_t l, L = net.n_layers
+    cdef Py_ssize_t delta_at = net.off_delta_a, spare_at = net.off_delta_b, tmp
     cdef const floating* a_in
-    cdef floating* tmp
+    cdef floating* delta
+    cdef floating* spare
     cdef double sq = 0
-    refresh(net.gemm, delta, <size_t> rows * net.sizes[L])
+    cdef LayerGemm g
+    refresh(net.gemm, work + delta_at, work_copy(net.gemm, delta_at),
+            <size_t> rows * net.sizes[L])
     for l in range(L - 1, -1, -1):
         a_in = x if l == 0 else work + net.act_off[l - 1]
+        delta = work + delta_at
+        spare = work + spare_at
+        g = backward_gemm(net, l, delta_at, spare_at)
         # Below the output layer, each bias gradient was summed by the
         # layer above, in the pass that formed its delta.
         if l == 0 and xs != NULL:
-            sparse_backward_op(net.gemm, xs, delta, out + net.w_off[0],
+            sparse_backward_op(&g, xs, delta, out + net.w_off[0],
                                out + net.b_off[0] if L == 1 else NULL, alpha, beta, rows,
                                <int> net.sizes[0], <int> net.sizes[1], transposed(net, 0))
         else:
-            dense_backward(net.gemm, delta, a_in, params + net.w_off[l],
+            dense_backward(&g, delta, a_in, params + net.w_off[l],
                            out + net.w_off[l], out + net.b_off[l] if l == L - 1 else NULL,
                            alpha, beta, spare if l > 0 else NULL,
                            <int> net.act[l - 1] if l > 0 else 0,
@@ -140,7 +187,7 @@ cdef inline double backward_rows(const Net* net, floating* params, const floatin
                            transposed(net, l))
         if update != NULL:
             sq += update_layer(net, update, params, out, l)
-        tmp = delta
-        delta = spare
-        spare = tmp
+        tmp = delta_at
+        delta_at = spare_at
+        spare_at = tmp
     return sq

@@ -3,11 +3,12 @@
 # step is measured against) and exp_nonpositive_inplace / activate_inplace /
 # derivative_mul_inplace (the elementwise kernels on one array).
 #
-# Specs are read and bfloat16 products bound by _train's own read_spec and
-# bound (_train.pxd): its GEMM table, its installed bfloat16 GEMM. The C
-# kernels are linked into this module too, with their own record of the
-# instruction-set path; every entry point first takes _train's (simd_select,
-# FASTMLP_SIMD), so a probe runs the code training runs.
+# Specs are read, bfloat16 products bound and their refusals checked by
+# _train's own read_spec, bound and check_products (_train.pxd): its GEMM
+# table, its installed bfloat16 GEMM. The C kernels are linked into this
+# module too, with their own record of the instruction-set path; every
+# entry point first takes _train's (simd_select, FASTMLP_SIMD), so a probe
+# runs the code training runs.
 from cython cimport floating
 
 from fastmlp._kernels._bf16 cimport bind_x
@@ -15,8 +16,9 @@ from fastmlp._kernels._dense cimport (
     forward_product, input_delta_product, weight_gradient_product)
 from fastmlp._kernels._elementwise cimport (
     activate, derivative_mul, exp_nonpositive, fm_simd_select)
-from fastmlp._kernels._network cimport Net, transposed
-from fastmlp._kernels._train cimport Bf16Binding, bound, read_spec
+from fastmlp._kernels._bf16 cimport LayerGemm
+from fastmlp._kernels._network cimport Net, backward_gemm, layer_gemm, transposed
+from fastmlp._kernels._train cimport Bf16Binding, bound, check_products, read_spec
 
 from fastmlp._kernels import _train
 
@@ -47,6 +49,7 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
     cdef floating* delta_a = pw + net.off_delta_a
     cdef floating* delta_b = pw + net.off_delta_b
     cdef const floating* a
+    cdef LayerGemm g
     cdef Bf16Binding bb
     cdef bint bf16 = False
     follow_train_path()
@@ -62,7 +65,8 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
             rows = batch_rows
             a = px + start * n_in
             for l in range(L):
-                forward_product(net.gemm, a, pp + net.w_off[l], pw + net.act_off[l], <int> rows,
+                g = layer_gemm(&net, l)
+                forward_product(&g, a, pp + net.w_off[l], pw + net.act_off[l], <int> rows,
                                 <int> net.sizes[l], <int> net.sizes[l + 1],
                                 transposed(&net, l))
                 a = pw + net.act_off[l]
@@ -70,12 +74,14 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
                 ni = <int> net.sizes[l]
                 no = <int> net.sizes[l + 1]
                 a = px + start * n_in if l == 0 else pw + net.act_off[l - 1]
-                weight_gradient_product(net.gemm, delta_a, a, pg + net.w_off[l], <floating> 1,
+                g = backward_gemm(&net, l, net.off_delta_a, net.off_delta_b)
+                weight_gradient_product(&g, delta_a, a, pg + net.w_off[l], <floating> 1,
                                         <floating> 0, <int> rows, ni, no,
                                         transposed(&net, l))
                 if l > 0:
-                    input_delta_product(net.gemm, delta_a, pp + net.w_off[l], delta_b, <int> rows,
+                    input_delta_product(&g, delta_a, pp + net.w_off[l], delta_b, <int> rows,
                                         ni, no, False)
+    check_products(&bb)
 
 
 def _check_elementwise(int act, Py_ssize_t n):

@@ -19,8 +19,7 @@ from libc.string cimport memcpy, memset
 
 from fastmlp._kernels._elementwise cimport FM_IDENTITY, bias_activate, colsum
 
-cdef extern from "bf16.h" nogil:
-    float fm_bf16_widen(uint16_t b)
+from fastmlp._kernels._bf16_c cimport fm_bf16_widen
 
 # A weight or delta operand of the sparse layer's products: in the model
 # dtype, or the bfloat16 bits of its copy (bfloat16 products,

@@ -185,8 +185,7 @@ cdef inline double backward(Epoch* ep, const Chunk* c, GradientSink sink, Update
     by u unless NULL); returns the sum of squared weights u saw."""
     cdef floating* pw = <floating*> ep.work
     return backward_rows(&ep.net, <floating*> ep.params, <const floating*> c.x, pw,
-                         pw + ep.net.off_delta_a, pw + ep.net.off_delta_b, <int> c.rows,
-                         <floating*> sink.out, <floating> sink.alpha,
+                         <int> c.rows, <floating*> sink.out, <floating> sink.alpha,
                          <floating> sink.beta, u, chunk_csr(c))
 
 

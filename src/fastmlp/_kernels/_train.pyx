@@ -21,7 +21,10 @@
 # - Each entry point turns its buffers into raw pointers while holding the
 #   GIL, then does all its work in one `with nogil:` region; no allocation
 #   happens inside it. Errors found inside (a non-finite objective) are
-#   returned as a status and raised by Python.
+#   returned as a status and raised by Python; a bfloat16 product the
+#   library refused is raised here, after the work, from the call's own
+#   record (check_products; EpochKernel's per fit), so it can never be
+#   reported to another model's call.
 # - Rows are processed in chunks of at most `chunk_rows` so that the
 #   workspace stays bounded for full-batch work on large n; gradients
 #   accumulate across chunks through the GEMM beta.
@@ -38,11 +41,9 @@ from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
-from fastmlp._kernels._bf16 cimport bf16_product, bind_x, fm_to_bf16, refresh
+from fastmlp._kernels._bf16 cimport LayerGemm, bf16_product, bind_x, refresh, work_copy
+from fastmlp._kernels._bf16_c cimport fm_to_bf16
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn, mkl_bf16_gemm, onednn_bf16_gemm
-
-cdef extern from "bf16.h" nogil:
-    long fm_bf16_gemm_failures()
 from fastmlp._kernels._codes cimport *
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._elementwise cimport (
@@ -51,7 +52,8 @@ from fastmlp._kernels._elementwise cimport (
     FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, fm_simd_active, fm_simd_select,
     fm_simd_supported, output_loss, softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
-from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, net_from_spec, transposed
+from fastmlp._kernels._network cimport (
+    Net, backward_gemm, backward_rows, forward_rows, layer_gemm, net_from_spec, transposed)
 from fastmlp._kernels._rows cimport Rows, SparseBatch, SparseRows, csr_of
 from fastmlp._kernels._sparse cimport CsrRows, csr_block
 from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
@@ -117,19 +119,20 @@ SATURATED = {"tanh": SATURATED_TANH, "sigmoid": SATURATED_SIGMOID}
 cdef GemmBackend BACKENDS[N_GEMM]
 BACKENDS[GEMM_OPENBLAS].f32 = openblas_gemm[float]
 BACKENDS[GEMM_OPENBLAS].f64 = openblas_gemm[double]
-BACKENDS[GEMM_OPENBLAS].f32_ctx = NULL
+BACKENDS[GEMM_OPENBLAS].bf16 = NULL
 BACKENDS[GEMM_OPENBLAS].ctx = NULL
 # bfloat16: float32 products through the shadows a call binds (bound());
 # float64 never gets here (matmul_dtype is validated against the dtype).
 BACKENDS[GEMM_BF16].f32 = openblas_gemm[float]
 BACKENDS[GEMM_BF16].f64 = openblas_gemm[double]
-BACKENDS[GEMM_BF16].f32_ctx = bf16_product
+BACKENDS[GEMM_BF16].bf16 = bf16_product
 BACKENDS[GEMM_BF16].ctx = NULL
 
 # The bfloat16 GEMM: a library's function and its adapter (_bf16_libs.pxd),
 # installed by fastmlp._bf16lib once it loaded the library.
 cdef bf16_gemm_fn BF16_ADAPTER = NULL
 cdef const void* BF16_GEMM = NULL
+cdef int BF16_LIBRARY = 0           # the installed one's place in BF16_ADAPTERS
 BF16_ADAPTERS = ("mkl", "onednn")   # the function each takes: cblas_gemm_bf16bf16f32
                                     # (MKL), dnnl_gemm_bf16bf16f32 (oneDNN)
 
@@ -138,23 +141,18 @@ def bf16_install(uintptr_t address, str library):
     """Use the bfloat16 GEMM at `address` (from fastmlp._bf16lib, which
     loaded `library`, one of BF16_ADAPTERS, and looked the symbol up) for
     bfloat16 products, from the next call on."""
-    global BF16_GEMM, BF16_ADAPTER
+    global BF16_GEMM, BF16_ADAPTER, BF16_LIBRARY
     if address == 0:
         raise ValueError("null function address")
     if library not in BF16_ADAPTERS:
         raise ValueError(f"library must be one of {BF16_ADAPTERS}, got {library!r}")
     BF16_ADAPTER = mkl_bf16_gemm if library == "mkl" else onednn_bf16_gemm
+    BF16_LIBRARY = BF16_ADAPTERS.index(library)
     BF16_GEMM = <const void*> address
 
 
 def bf16_installed():
     return BF16_GEMM != NULL
-
-
-def bf16_gemm_failures():
-    """How many bfloat16 GEMMs the library refused in this process (each
-    left NaN in its output: csrc/bf16.h)."""
-    return fm_bf16_gemm_failures()
 
 
 def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
@@ -170,8 +168,10 @@ def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
 cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) except -1:
     """For a spec with bfloat16 products: net's products through bb, whose
     shadows live in work's bfloat16 region (fastmlp._workspace), and every
-    weight converted. Nothing for other specs."""
+    weight converted. Nothing for other specs but a clean failure record
+    (check_products)."""
     cdef uint16_t* region
+    bb.sh.refused = 0
     if net.gemm != &BACKENDS[GEMM_BF16]:
         return 0
     if floating is double:
@@ -184,21 +184,35 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
         bb.be = net.gemm[0]
         bb.sh.gemm = BF16_ADAPTER
         bb.sh.gemm_fn = BF16_GEMM
-        bb.sh.work = <uintptr_t> work
-        bb.sh.work_n = <size_t> net.off_bf16
+        bb.sh.library = BF16_LIBRARY
+        # The region's layout (fastmlp._workspace.bf16_region): the copy of
+        # the float32 workspace before it, of the parameters, of a chunk.
         bb.sh.work_bf = region
-        bb.sh.params = <uintptr_t> params
-        bb.sh.params_n = <size_t> net.n_params
         bb.sh.params_bf = region + net.off_bf16
+        bb.sh.x_bf = region + net.off_bf16 + net.n_params
         bb.sh.x = 0
         bb.sh.x_n = 0
         bb.sh.x_gathered = False
-        bb.sh.x_bf = region + net.off_bf16 + net.n_params
         bb.be.ctx = &bb.sh
         net.gemm = &bb.be
         with nogil:
             fm_to_bf16(params, bb.sh.params_bf, <size_t> net.n_weights)
     return 0
+
+
+cdef int check_products(Bf16Binding* bb) except -1:
+    """RuntimeError if the library refused a product bound to bb since it
+    was bound or last checked (each left NaN in its output). The record is
+    the call's (or the fit's) own: a refusal elsewhere, in another model or
+    thread, never shows here."""
+    cdef Py_ssize_t refused = bb.sh.refused
+    if refused == 0:
+        return 0
+    bb.sh.refused = 0
+    raise RuntimeError(
+        f"the bfloat16 GEMM library ({BF16_ADAPTERS[bb.sh.library]}) refused {refused} "
+        "product(s) (out of memory?); their outputs were NaN, and a fit stopped at that "
+        "step with the model as it was before it")
 
 
 cdef Net read_spec(const Py_ssize_t[::1] spec) except *:
@@ -294,6 +308,7 @@ def forward(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
     forward_loop(&net, &params[0], X, out.shape[1], &work[0], &out[0, 0])
+    check_products(&bb)
 
 
 cdef Py_ssize_t target_columns(const Net* net, const floating[:, ::1] Y) except -1:
@@ -347,6 +362,7 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
+    check_products(&bb)
     return terms.loss_coef * total / denom + 0.5 * l2 * sq
 
 
@@ -386,13 +402,13 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
             total += output_loss(net.loss, out_act, block, py + done * y_cols,
                                  pw + net.off_delta_a, <size_t> rows, <size_t> n_out,
                                  scale, prw + done if prw != NULL else NULL)
-            backward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw,
-                          pw + net.off_delta_a, pw + net.off_delta_b, <int> rows, pg,
+            backward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows, pg,
                           <floating> 1, <floating> (0 if done == 0 else 1), NULL, at)
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
             axpy(<floating> l2, pp, pg, <size_t> net.n_weights)
+    check_products(&bb)
     return terms.loss_coef * total / denom + 0.5 * l2 * sq
 
 
@@ -517,7 +533,8 @@ cdef class EpochKernel:
     """
     cdef Epoch ep
     cdef MpiAllreduce mpi
-    cdef Bf16Binding bf16       # the fit's bfloat16 shadows, when its spec has them
+    cdef Bf16Binding bf16       # the fit's bfloat16 shadows, when its spec has them,
+                                # and the products refused since check_products
     cdef StepFn step_fn
     cdef bint is_double
     cdef readonly object grads      # the gradient (or reduced message) buffer, or None
@@ -726,6 +743,14 @@ cdef class EpochKernel:
                     fold_velocity(&self.ep.update, <float> 0)
         return status, self.ep.total, stopped
 
+    def check_products(self):
+        """RuntimeError if the bfloat16 library refused a product of this
+        kernel's runs since the last check (each left NaN in its output, so
+        the step it was in was not taken, or was rolled back by
+        fastmlp._recovery). Called after each run, with the rolled-back
+        state in place; only this fit's refusals count."""
+        check_products(&self.bf16)
+
     @property
     def reduce_seconds(self):
         """Seconds this kernel's steps spent in the reduction (waiting for
@@ -824,8 +849,10 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
     check_rows(&net, X, X.n if Y is None else Y.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
-    return statistics_of(&net, params, <const floating*> X.x, csr_of(X), X.n, Y, work,
+    loss = statistics_of(&net, params, <const floating*> X.x, csr_of(X), X.n, Y, work,
                          grads, stats)
+    check_products(&bb)
+    return loss
 
 
 cdef object statistics_of(const Net* netp, floating[::1] params, const floating* px,
@@ -840,10 +867,10 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
     cdef floating* pw = &work[0]
     cdef floating* pg = &grads[0]
     cdef floating* out
-    cdef floating* delta = pw + net.off_delta_a
-    cdef floating* spare = pw + net.off_delta_b
-    cdef floating* tmp
+    cdef Py_ssize_t delta_at = net.off_delta_a, spare_at = net.off_delta_b, tmp
+    cdef floating* delta = pw + delta_at
     cdef int act
+    cdef LayerGemm g
     cdef double m[2]
     cdef double loss_sum = 0
     with nogil:
@@ -854,11 +881,12 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
             n_out = net.sizes[l + 1]
             act = <int> net.act[l]
             out = pw + net.act_off[l]
+            g = layer_gemm(&net, l)
             if l == 0 and xs != NULL:
-                sparse_forward_op(net.gemm, xs, pp + net.w_off[0], pp + net.b_off[0], out,
+                sparse_forward_op(&g, xs, pp + net.w_off[0], pp + net.b_off[0], out,
                                   <int> n, <int> n_in, <int> n_out, -1, transposed(&net, 0))
             else:
-                dense_forward(net.gemm, a, pp + net.w_off[l], pp + net.b_off[l], out,
+                dense_forward(&g, a, pp + net.w_off[l], pp + net.b_off[l], out,
                               <int> n, <int> n_in, <int> n_out, -1, transposed(&net, l))
             moments(out, n * n_out, m)
             stats[l, STAT_PRE_MEAN] = m[0]
@@ -875,33 +903,37 @@ cdef object statistics_of(const Net* netp, floating[::1] params, const floating*
             stats[l, STAT_ACT_MEAN] = m[0]
             stats[l, STAT_ACT_VAR] = m[1]
             stats[l, STAT_INACTIVE] = inactive_fraction(act, out, n, n_out)
-            refresh(net.gemm, <const floating*> out, <size_t> (n * n_out))
+            refresh(net.gemm, <const floating*> out, g.bf.out, <size_t> (n * n_out))
             stats[l, STAT_DELTA_VAR] = NAN
             stats[l, STAT_GRAD_VAR] = NAN
             a = out
         if with_targets:
-            refresh(net.gemm, <const floating*> delta, <size_t> (n * net.sizes[L]))
+            refresh(net.gemm, <const floating*> delta, work_copy(net.gemm, delta_at),
+                    <size_t> (n * net.sizes[L]))
             for l in range(L - 1, -1, -1):
                 n_in = net.sizes[l]
                 n_out = net.sizes[l + 1]
+                delta = pw + delta_at
+                g = backward_gemm(&net, l, delta_at, spare_at)
                 moments(delta, n * n_out, m)
                 stats[l, STAT_DELTA_VAR] = m[1]
                 if l == 0 and xs != NULL:
-                    sparse_backward_op(net.gemm, xs, delta, pg + net.w_off[0],
+                    sparse_backward_op(&g, xs, delta, pg + net.w_off[0],
                                        pg + net.b_off[0], <floating> 1, <floating> 0,
                                        <int> n, <int> n_in, <int> n_out, transposed(&net, 0))
                 else:
-                    dense_backward(net.gemm, delta, px if l == 0 else pw + net.act_off[l - 1],
+                    dense_backward(&g, delta, px if l == 0 else pw + net.act_off[l - 1],
                                    pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
-                                   <floating> 1, <floating> 0, spare if l > 0 else NULL,
+                                   <floating> 1, <floating> 0,
+                                   pw + spare_at if l > 0 else NULL,
                                    <int> net.act[l - 1] if l > 0 else 0, NULL,
                                    <int> n, <int> n_in, <int> n_out,
                                    transposed(&net, l))
                 moments(pg + net.w_off[l], n_in * n_out, m)
                 stats[l, STAT_GRAD_VAR] = m[1]
-                tmp = delta
-                delta = spare
-                spare = tmp
+                tmp = delta_at
+                delta_at = spare_at
+                spare_at = tmp
     return loss_sum / n if with_targets else None
 
 

@@ -29,10 +29,11 @@ thread (all cores unless ``OMP_NUM_THREADS`` or threadpoolctl's limits on
 its "openmp" library say less), as OpenBLAS's float32 products do.
 
 A GEMM the library refuses (oneDNN returns a status instead of computing)
-leaves NaN in its output and is counted (``_train.bf16_gemm_failures``);
-``check_products()``, called after each kernel call of a bfloat16 model,
-turns that into RuntimeError (a fit stops at that step as on divergence,
-its model restored, then raises it).
+leaves NaN in its output and is counted in the context of the kernel call it
+was in, never process-wide: that call raises RuntimeError (a fit stops at
+that step as on divergence, its model restored, then raises it:
+``EpochKernel.check_products``), and no other model's call, in this thread or
+another, sees it.
 """
 import ctypes
 import os
@@ -47,7 +48,7 @@ FORCE_VARIABLE = "FASTMLP_BF16_LIBRARY"
 MKL_THREADING_SEQUENTIAL = 1
 
 _lock = threading.Lock()
-_state = {"name": None, "lib": None, "path": None, "failures_seen": 0}
+_state = {"name": None, "lib": None, "path": None}
 
 
 def _library_dirs(distribution, names):
@@ -220,18 +221,6 @@ def available():
     except ImportError:
         return False
     return True
-
-
-def check_products():
-    """RuntimeError if a bfloat16 GEMM was refused since the last check."""
-    failures = _train.bf16_gemm_failures()
-    if failures != _state["failures_seen"]:
-        new = failures - _state["failures_seen"]
-        _state["failures_seen"] = failures
-        raise RuntimeError(
-            f"the bfloat16 GEMM library ({_state['name']}) refused {new} product(s) "
-            "(out of memory?); their outputs were NaN, and a fit stopped at that step "
-            "with the model as it was before it")
 
 
 def describe():

@@ -6,14 +6,14 @@ layout, activations, loss, dtype and GEMM backend) and runs every one-shot
 operation on a parameter buffer it is given: forward, objective, loss and
 gradients, layer statistics, and the workspace of a fit's ``EpochLoop``. It
 sizes the workspace, turns X into the kernels' input source (``input_rows``:
-the type of X decides, dense or CSR), picks the loss the kernels read by the
-kind of target validation made (``ClassIndices`` or rows), and checks after
-every call that no bfloat16 product was refused. Inputs arrive validated
+the type of X decides, dense or CSR) and picks the loss the kernels read by
+the kind of target validation made (``ClassIndices`` or rows). A bfloat16
+product the library refuses raises RuntimeError from the kernel call it was
+in, which keeps its own record. Inputs arrive validated
 (fastmlp.inputs.validation, fastmlp.inputs.sparse): C-contiguous, in the model dtype.
 """
 import numpy as np
 
-from . import bf16lib as _bf16lib
 from . import workspace as _workspace
 from .._kernels import _train
 from ..inputs.sparse import input_rows
@@ -61,11 +61,6 @@ class KernelNetwork:
         workspace budget."""
         return self.workspace(_workspace.chunk_rows(self.sizes, rows, sparse), sparse, Y)
 
-    def check_products(self):
-        """RuntimeError if a bfloat16 product was refused (its output NaN)."""
-        if self.gemm == "bf16":
-            _bf16lib.check_products()
-
     def forward(self, params, X):
         """Output activations of every row of X."""
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
@@ -77,7 +72,6 @@ class KernelNetwork:
             # more than a one-row forward pass).
             spec, work = _workspace.kept(self, X.shape[0], self.chunked_workspace)
         self._forward(spec, params, rows, work, out)
-        self.check_products()
         return out
 
     def objective(self, params, X, Y, terms, outputs=None):
@@ -86,7 +80,6 @@ class KernelNetwork:
         rows = input_rows(X)
         spec, work = self.chunked_workspace(X.shape[0], rows.is_sparse, Y)
         value = _train.objective(spec, params, rows, Y, work, terms, outputs)
-        self.check_products()
         return value
 
     def loss_and_gradients(self, params, X, Y, grads, terms):
@@ -95,7 +88,6 @@ class KernelNetwork:
         rows = input_rows(X)
         spec, work = self.chunked_workspace(X.shape[0], rows.is_sparse, Y)
         value = _train.loss_and_gradients(spec, params, rows, Y, work, grads, terms)
-        self.check_products()
         return value
 
     def layer_statistics(self, params, X, Y, table):
@@ -106,7 +98,6 @@ class KernelNetwork:
         spec, work = self.workspace(X.shape[0], rows.is_sparse)
         grads = np.empty_like(params)
         _train.layer_statistics(spec, params, rows, Y, work, grads, table)
-        self.check_products()
         return table
 
     def for_targets(self, Y):

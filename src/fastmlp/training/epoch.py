@@ -125,10 +125,12 @@ class EpochLoop:
         """One epoch, rows in ``perm`` order (None: in order), learning rate
         ``lr``. Returns (status, sum over finished steps of rows * batch
         objective, failing step); see ``EpochKernel.run``. With recovery, a
-        STATUS_NONFINITE_PARAMS epoch has already been rolled back."""
+        STATUS_NONFINITE_PARAMS epoch has already been rolled back; a
+        bfloat16 product of this fit that the library refused raises
+        RuntimeError (after the rollback)."""
         on_main = threading.current_thread() is threading.main_thread()
         interval = SIGNAL_CHECK_SECONDS if on_main else 0.0
         run = self.kernel.run if self.recovery is None else self.recovery.run
         result = run(perm, float(lr), signal_interval=interval, clock_every=self.clock_every)
-        self.network.check_products()
+        self.kernel.check_products()
         return result
