@@ -1,10 +1,10 @@
 # bfloat16 matrix products (matmul_dtype="bfloat16"): every GEMM operand
 # rounded to bfloat16, the products accumulated in float32 by a bfloat16
-# GEMM library (MKL or oneDNN, loaded at run time: fastmlp/_bf16lib.py,
+# GEMM library (MKL or oneDNN, loaded at run time: fastmlp/network/bf16lib.py,
 # called through its adapter in _bf16_libs.pxd).
 #
 # Each float32 buffer a GEMM reads has a bfloat16 copy (its shadow) in the
-# workspace's bfloat16 region (fastmlp/_workspace.py): one shadow element
+# workspace's bfloat16 region (fastmlp/network/workspace.py): one shadow element
 # per element of the float32 workspace, of the parameters and of one chunk
 # of input rows. A call's Bf16Shadow names the three regions (work_bf,
 # params_bf, x_bf); the network's passes (_network.pxd: layer_gemm) pick

@@ -1,4 +1,4 @@
-# The bfloat16 GEMM libraries (loaded at run time by fastmlp/_bf16lib.py),
+# The bfloat16 GEMM libraries (loaded at run time by fastmlp/network/bf16lib.py),
 # each behind an adapter of one signature, bf16_gemm_fn: row-major
 # c = alpha op(a) op(b) + beta c on bfloat16 operands, float32 accumulation,
 # returning 0, or nonzero when the library refused the product (c is then
@@ -48,6 +48,6 @@ cdef inline int onednn_bf16_gemm(const void* fn, bint trans_a, bint trans_b, int
                                  int ldc) noexcept nogil:
     # oneDNN reports what it cannot do (an instruction set it lacks, memory
     # for its packed copies) instead of computing: loud, never a silent
-    # stale c (fastmlp._bf16lib probes it once before using it).
+    # stale c (fastmlp.network.bf16lib probes it once before using it).
     return (<dnnl_bf16_fn> fn)(b'T' if trans_a else b'N', b'T' if trans_b else b'N', m, n,
                                k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -5,7 +5,7 @@
 # by name (SPEC_FIELDS, RULE_CODES, STATUS_*, STAT_COLUMNS,
 # ACTIVATION_CODES, LOSS_CODES), so no Python module repeats a number.
 
-# Positions in the header of the spec array (built by fastmlp/_workspace.py).
+# Positions in the header of the spec array (built by fastmlp/network/workspace.py).
 cdef enum:
     SPEC_LAYERS = 0
     SPEC_LOSS = 1

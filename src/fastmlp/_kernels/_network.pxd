@@ -1,5 +1,5 @@
 # The network as the kernels see it (a Net read from the spec array built by
-# fastmlp/_workspace.py), and its forward and backward passes over a block
+# fastmlp/network/workspace.py), and its forward and backward passes over a block
 # of rows, layer by layer (_dense.pxd). The spec was built and checked by
 # Python; nothing here checks it again. With `xs` (not NULL) the input is
 # CSR rows and x is not read: the first layer is _sparse.pxd's. Each layer's

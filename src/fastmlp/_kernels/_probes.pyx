@@ -102,7 +102,7 @@ def exp_nonpositive_inplace(floating[::1] x):
 
 
 def activate_inplace(int act, floating[::1] x):
-    """x = sigma(x) for an activation code of fastmlp._workspace (not softmax);
+    """x = sigma(x) for an activation code of fastmlp.network.workspace (not softmax);
     for accuracy tests and the elementwise benchmarks."""
     _check_elementwise(act, x.shape[0])
     follow_train_path()

@@ -2,7 +2,7 @@
 # behind one type, so each operation has one entry point whatever the input
 # kind (the model: scikit-learn's SequentialDataset with ArrayDataset and
 # CSRDataset). Python makes the source once per call or per fit from
-# validated arrays (fastmlp._sparse.check_csr, fastmlp._validation.check_X);
+# validated arrays (fastmlp.inputs.sparse.check_csr, fastmlp.inputs.validation.check_X);
 # the kernels read `x` (dense, C order) or `xs` (CSR), whichever is set.
 from fastmlp._kernels._sparse cimport CsrBatch, CsrRows
 

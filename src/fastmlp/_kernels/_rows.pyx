@@ -57,7 +57,7 @@ cdef class DenseRows(Rows):
 cdef class SparseRows(Rows):
     """CSR rows: indptr (n + 1,) intp from 0 to nnz, never decreasing;
     indices (nnz,) int32, each in [0, n_cols) (checked by
-    fastmlp._sparse.check_csr, which made them); data (nnz,) float32 or
+    fastmlp.inputs.sparse.check_csr, which made them); data (nnz,) float32 or
     float64."""
 
     def __init__(self, indptr, indices, data, Py_ssize_t n_cols):

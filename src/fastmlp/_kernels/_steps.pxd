@@ -18,7 +18,7 @@
 #   several chunks when the batch is larger than the workspace), then one
 #   update pass;
 # - reduced_step: formed_step with a reduction across processes between
-#   the two (data-parallel fit, fastmlp._mpi): each process forms the
+#   the two (data-parallel fit, fastmlp.training.mpi): each process forms the
 #   unnormalized gradient sum of its own rows, one reduction sums it with
 #   the rows, weight and loss sum of the step over every process, and every
 #   process applies the same update.

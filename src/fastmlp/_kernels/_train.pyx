@@ -12,10 +12,10 @@
 # (the saturation thresholds, which no C code reads: here).
 #
 # Design, in a few points:
-# - The caller (fastmlp.mlp, fastmlp._epoch, fastmlp.sklearn._network) has
+# - The caller (fastmlp.mlp, fastmlp.training.epoch, fastmlp.sklearn._network) has
 #   validated every shape, dtype and contiguity and built `spec`, one intp
 #   array describing the network and the workspace (see
-#   fastmlp/_workspace.py); bounds checks are off because of that
+#   fastmlp/network/workspace.py); bounds checks are off because of that
 #   validation, not in spite of it. EpochKernel, which keeps raw pointers
 #   for a whole fit, checks its buffers once more when it is made.
 # - Each entry point turns its buffers into raw pointers while holding the
@@ -129,7 +129,7 @@ BACKENDS[GEMM_BF16].bf16 = bf16_product
 BACKENDS[GEMM_BF16].ctx = NULL
 
 # The bfloat16 GEMM: a library's function and its adapter (_bf16_libs.pxd),
-# installed by fastmlp._bf16lib once it loaded the library.
+# installed by fastmlp.network.bf16lib once it loaded the library.
 cdef bf16_gemm_fn BF16_ADAPTER = NULL
 cdef const void* BF16_GEMM = NULL
 cdef int BF16_LIBRARY = 0           # the installed one's place in BF16_ADAPTERS
@@ -138,7 +138,7 @@ BF16_ADAPTERS = ("mkl", "onednn")   # the function each takes: cblas_gemm_bf16bf
 
 
 def bf16_install(uintptr_t address, str library):
-    """Use the bfloat16 GEMM at `address` (from fastmlp._bf16lib, which
+    """Use the bfloat16 GEMM at `address` (from fastmlp.network.bf16lib, which
     loaded `library`, one of BF16_ADAPTERS, and looked the symbol up) for
     bfloat16 products, from the next call on."""
     global BF16_GEMM, BF16_ADAPTER, BF16_LIBRARY
@@ -167,7 +167,7 @@ def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
 
 cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) except -1:
     """For a spec with bfloat16 products: net's products through bb, whose
-    shadows live in work's bfloat16 region (fastmlp._workspace), and every
+    shadows live in work's bfloat16 region (fastmlp.network.workspace), and every
     weight converted. Nothing for other specs but a clean failure record
     (check_products)."""
     cdef uint16_t* region
@@ -179,13 +179,13 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
     else:
         if BF16_GEMM == NULL:
             raise ImportError("bfloat16 products need the library of fastmlp[bf16], "
-                              "loaded by fastmlp._bf16lib")
+                              "loaded by fastmlp.network.bf16lib")
         region = <uint16_t*> (work + net.off_bf16)
         bb.be = net.gemm[0]
         bb.sh.gemm = BF16_ADAPTER
         bb.sh.gemm_fn = BF16_GEMM
         bb.sh.library = BF16_LIBRARY
-        # The region's layout (fastmlp._workspace.bf16_region): the copy of
+        # The region's layout (fastmlp.network.workspace.bf16_region): the copy of
         # the float32 workspace before it, of the parameters, of a chunk.
         bb.sh.work_bf = region
         bb.sh.params_bf = region + net.off_bf16
@@ -217,7 +217,7 @@ cdef int check_products(Bf16Binding* bb) except -1:
 
 cdef Net read_spec(const Py_ssize_t[::1] spec) except *:
     if spec.shape[0] < SPEC_HEADER or not 0 <= spec[SPEC_GEMM] < N_GEMM:
-        raise ValueError("not a spec array of fastmlp._workspace")
+        raise ValueError("not a spec array of fastmlp.network.workspace")
     return net_from_spec(&spec[0], BACKENDS)
 
 
@@ -333,37 +333,10 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
     check_rows(&net, X, Y.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
-    cdef const floating[::1] row_weights = terms.row_weights
-    cdef Py_ssize_t n = Y.shape[0], n_out = net.sizes[net.n_layers]
-    cdef Py_ssize_t y_cols = target_columns(&net, Y)
-    cdef Py_ssize_t done = 0, rows
-    cdef int out_act = <int> net.act[net.n_layers - 1]
-    cdef const floating* px = <const floating*> X.x
-    cdef const CsrRows* xs = csr_of(X)
-    cdef const floating* py = &Y[0, 0]
-    cdef const floating* pp = &params[0]
-    cdef const floating* prw = ptr_or_null_const(row_weights)
-    cdef floating* pw = &work[0]
-    cdef floating* po = &out[0, 0] if out is not None else NULL
-    cdef floating* block
-    cdef CsrRows rows_csr
-    cdef double total = 0, sq = 0, denom = terms.denom if terms.denom != 0 else n
-    cdef double l2 = terms.l2
-    with nogil:
-        while done < n:
-            rows = min(net.chunk_rows, n - done)
-            block = forward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
-                                 po + done * n_out if po != NULL else NULL,
-                                 csr_at(xs, done, &rows_csr))
-            # The fused loss leaves the output activations in the block.
-            total += output_loss(net.loss, out_act, block, py + done * y_cols, NULL,
-                                 <size_t> rows, <size_t> n_out, <floating> 0,
-                                 prw + done if prw != NULL else NULL)
-            done += rows
-        if l2 != 0:
-            sq = sumsq(pp, <size_t> net.n_weights)
+    value = objective_pass(&net, <floating*> &params[0], X, Y, &work[0], terms,
+                           &out[0, 0] if out is not None else NULL, NULL)
     check_products(&bb)
-    return terms.loss_coef * total / denom + 0.5 * l2 * sq
+    return value
 
 
 def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
@@ -375,40 +348,53 @@ def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
     check_rows(&net, X, Y.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
+    value = objective_pass(&net, &params[0], X, Y, &work[0], terms, NULL, &grads[0])
+    check_products(&bb)
+    return value
+
+
+cdef double objective_pass(const Net* net, floating* pp, Rows X, const floating[:, ::1] Y,
+                           floating* pw, Objective terms, floating* po,
+                           floating* pg) except? -1:
+    """One pass of the objective over all rows, chunk by chunk: its value,
+    the output activations into po (when not NULL), and with pg (not NULL)
+    its gradient, the backward pass of each chunk accumulated through the
+    GEMM beta."""
     cdef const floating[::1] row_weights = terms.row_weights
     cdef Py_ssize_t n = Y.shape[0], n_out = net.sizes[net.n_layers]
-    cdef Py_ssize_t y_cols = target_columns(&net, Y)
+    cdef Py_ssize_t y_cols = target_columns(net, Y)
     cdef Py_ssize_t done = 0, rows
     cdef int out_act = <int> net.act[net.n_layers - 1]
     cdef const floating* px = <const floating*> X.x
     cdef const CsrRows* xs = csr_of(X)
     cdef const floating* py = &Y[0, 0]
     cdef const floating* prw = ptr_or_null_const(row_weights)
-    cdef floating* pp = &params[0]
-    cdef floating* pw = &work[0]
-    cdef floating* pg = &grads[0]
     cdef floating* block
     cdef CsrRows rows_csr
     cdef const CsrRows* at
     cdef double total = 0, sq = 0, denom = terms.denom if terms.denom != 0 else n
     cdef double l2 = terms.l2
-    cdef floating scale = <floating> (terms.delta_coef / denom)
+    # Without a gradient the fused loss forms no delta (scale 0, no buffer).
+    cdef floating scale = <floating> (terms.delta_coef / denom) if pg != NULL else 0
+    cdef floating* delta = pw + net.off_delta_a if pg != NULL else NULL
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
             at = csr_at(xs, done, &rows_csr)
-            block = forward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
-                                 NULL, at)
-            total += output_loss(net.loss, out_act, block, py + done * y_cols,
-                                 pw + net.off_delta_a, <size_t> rows, <size_t> n_out,
-                                 scale, prw + done if prw != NULL else NULL)
-            backward_rows(&net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows, pg,
-                          <floating> 1, <floating> (0 if done == 0 else 1), NULL, at)
+            block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
+                                 po + done * n_out if po != NULL else NULL, at)
+            # The fused loss leaves the output activations in the block.
+            total += output_loss(net.loss, out_act, block, py + done * y_cols, delta,
+                                 <size_t> rows, <size_t> n_out, scale,
+                                 prw + done if prw != NULL else NULL)
+            if pg != NULL:
+                backward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows, pg,
+                              <floating> 1, <floating> (0 if done == 0 else 1), NULL, at)
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
-            axpy(<floating> l2, pp, pg, <size_t> net.n_weights)
-    check_products(&bb)
+            if pg != NULL:
+                axpy(<floating> l2, pp, pg, <size_t> net.n_weights)
     return terms.loss_coef * total / denom + 0.5 * l2 * sq
 
 
@@ -457,7 +443,7 @@ cdef int reduced_step_f64(Epoch* ep, Py_ssize_t step) noexcept nogil:
 
 # The reduction of a data-parallel step: MPI_Allreduce(MPI_IN_PLACE, buf,
 # count, datatype, MPI_SUM, comm) of the MPI library that mpi4py loaded, called
-# without the GIL through its address; fastmlp._mpi finds the address and
+# without the GIL through its address; fastmlp.training.mpi finds the address and
 # the handles at run time, so the core never builds against MPI. Handles
 # are ints in the MPICH ABI and pointers in Open MPI's: two signatures. In
 # place, because MPICH then skips copying the message into the receive
@@ -495,9 +481,9 @@ cdef class EpochKernel:
     steps, one per object); each run() then
     trains one epoch, or its first steps, in the row order it is given.
 
-    Made by fastmlp._epoch.EpochLoop from:
+    Made by fastmlp.training.epoch.EpochLoop from:
 
-    - workspace: fastmlp._workspace.build's (spec, work) for the fit's
+    - workspace: fastmlp.network.workspace.build's (spec, work) for the fit's
       chunk of rows;
     - params: the flat parameters, updated in place;
     - X: the rows (DenseRows or SparseRows); Y (n, n_out), or (n, 1) of
@@ -512,15 +498,15 @@ cdef class EpochKernel:
       weights sum to 0 takes no step and the returned total weighs each
       batch by its weight (fastmlp.MLP's sample weights); else by its rows
       (scikit-learn's);
-    - optimizer: the update rule and its state (fastmlp._epoch.
+    - optimizer: the update rule and its state (fastmlp.training.epoch.
       OptimizerState: rule, first, second, steps and the hyperparameters
       momentum, beta_1, beta_2, epsilon), updated in place (the step count
       too, even when an epoch is interrupted);
-    - plan: the steps (fastmlp._epoch.StepPlan): batch_rows; combine,
+    - plan: the steps (fastmlp.training.epoch.StepPlan): batch_rows; combine,
       "fused" (each layer updated right after its backward pass; batches
       must fit one workspace chunk), "formed" (the batch's gradient formed
       whole, then updated) or None: fused when the batch fits one chunk;
-      reduction, None (one process) or a data-parallel fit's (fastmlp._mpi:
+      reduction, None (one process) or a data-parallel fit's (fastmlp.training.mpi:
       ``allreduce``, a dict with "address" of MPI_Allreduce,
       "pointer_handles", "in_place", "comm", "op_sum", "float32" and
       "float64", and ``n_steps``, the steps of an epoch on every process,
@@ -700,7 +686,7 @@ cdef class EpochKernel:
         first step not taken). STATUS_NONFINITE_LOSS: that step's objective
         was not finite and it was not taken; STATUS_NONFINITE_PARAMS: its
         update made a parameter inf or NaN, and the state is as that update
-        left it (fastmlp._recovery restores it). The velocity buffer holds
+        left it (fastmlp.training.recovery restores it). The velocity buffer holds
         the true velocity on every return."""
         cdef Py_ssize_t last = self.n_steps if steps < 0 else min(steps, self.n_steps)
         cdef Py_ssize_t step = 0, stopped = 0
@@ -747,7 +733,7 @@ cdef class EpochKernel:
         """RuntimeError if the bfloat16 library refused a product of this
         kernel's runs since the last check (each left NaN in its output, so
         the step it was in was not taken, or was rolled back by
-        fastmlp._recovery). Called after each run, with the rolled-back
+        fastmlp.training.recovery). Called after each run, with the rolled-back
         state in place; only this fit's refusals count."""
         check_products(&self.bf16)
 
@@ -849,16 +835,18 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
     check_rows(&net, X, X.n if Y is None else Y.shape[0], floating is double)
     cdef Bf16Binding bb
     bound(&net, &bb, <floating*> &params[0], &work[0])
-    loss = statistics_of(&net, params, <const floating*> X.x, csr_of(X), X.n, Y, work,
-                         grads, stats)
+    loss = statistics_of(&net, params, X, Y, work, grads, stats)
     check_products(&bb)
     return loss
 
 
-cdef object statistics_of(const Net* netp, floating[::1] params, const floating* px,
-                          const CsrRows* xs, Py_ssize_t n, const floating[:, ::1] Y,
-                          floating[::1] work, floating[::1] grads, double[:, ::1] stats):
+cdef object statistics_of(const Net* netp, floating[::1] params, Rows X,
+                          const floating[:, ::1] Y, floating[::1] work, floating[::1] grads,
+                          double[:, ::1] stats):
     cdef Net net = netp[0]
+    cdef const floating* px = <const floating*> X.x
+    cdef const CsrRows* xs = csr_of(X)
+    cdef Py_ssize_t n = X.n
     cdef Py_ssize_t L = net.n_layers, l, n_in, n_out
     cdef bint with_targets = Y is not None
     cdef const floating* py = &Y[0, 0] if with_targets else NULL
