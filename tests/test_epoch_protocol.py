@@ -95,8 +95,6 @@ def test_constants_come_from_the_compiled_module():
     assert _workspace.ACTIVATION_CODES is _train.ACTIVATION_CODES
     assert _workspace.RULE_ADAM == _train.RULE_CODES["sklearn_adam"]
     assert len(set(_train.RULE_CODES.values())) == len(_train.RULE_CODES) == 6
-    # Every position of the spec header once, and nothing else in it.
-    assert sorted(_train.SPEC_FIELDS.values()) == list(range(_train.SPEC_HEADER_SIZE))
     assert len(set(_train.ACTIVATION_CODES.values())) == len(_train.ACTIVATION_CODES)
     assert len(set(_train.STATUS_CODES.values())) == len(_train.STATUS_CODES) == 4
     # Python constants with a C twin or a second user take the compiled value.
@@ -120,18 +118,39 @@ def test_the_estimators_import_no_kernel_internals_from_the_public_module():
             assert module not in ("..mlp", "fastmlp.mlp"), (path.name, module)
 
 
-def test_a_spec_with_an_unknown_gemm_backend_is_refused():
+def test_a_spec_that_is_not_make_specs_is_refused():
+    """The spec's format is the kernels' alone (made by make_spec, read by
+    net_from_spec): an unknown backend is refused when it is made, a spec
+    of another length when it is read."""
     net = fastmlp.MLP([3, 4, 2], loss="cross_entropy", seed=0)
     spec, work = _workspace.build(net._layout, net.layer_activations, net.loss_name, 5,
                                   net.dtype)
     X = DenseRows(np.zeros((5, 3), dtype=net.dtype))
     out = np.empty((5, 2), dtype=net.dtype)
     _train.forward(spec, net.params, X, work, out)
-    spec[_train.SPEC_FIELDS["gemm"]] = len(_train.GEMM_BACKENDS)
-    with pytest.raises(ValueError, match="spec"):
-        _train.forward(spec, net.params, X, work, out)
+    with pytest.raises(ValueError, match="unknown GEMM backend"):
+        _workspace.build(net._layout, net.layer_activations, net.loss_name, 5, net.dtype,
+                         gemm="cuBLAS")
     with pytest.raises(ValueError, match="spec"):
         _train.forward(spec[:5], net.params, X, work, out)
+    with pytest.raises(ValueError, match="spec"):
+        _train.forward(np.concatenate([spec, [0]]), net.params, X, work, out)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("gemm", ["openblas", "bf16"])
+def test_the_workspace_holds_what_a_row_needs_and_the_bfloat16_copies(gemm, sparse):
+    """The workspace make_spec sizes is its rows times the row width that
+    chunk sizing uses; bfloat16 products add one 16-bit copy per element
+    before them, per parameter and per dense input element, two to an
+    element."""
+    net = fastmlp.MLP([6, 9, 7, 3], loss="cross_entropy", seed=0)
+    rows, width = 11, _workspace.row_width([6, 9, 7, 3], sparse)
+    spec, work = _workspace.build(net._layout, net.layer_activations, net.loss_name, rows,
+                                  net.dtype, gemm=gemm, sparse=sparse)
+    halves = rows * width + net.params.size + (0 if sparse else rows * 6)
+    assert work.size == rows * width + ((halves + 1) // 2 if gemm == "bf16" else 0)
+    assert width == (9 + 7 + 3) + 2 * 9 + (0 if sparse else 6) + 3 + 1
 
 
 @pytest.mark.parametrize("impl", [fastmlp.MLP, fastmlp.reference.MLP],

@@ -1,11 +1,13 @@
 # The kernels' own constants, defined once: the spec array's header
 # positions, the update rules, the status codes of a training run and the
 # columns of the statistics table. Activation and loss codes are the C
-# enums of csrc/elementwise.h. _train.pyx publishes all of them to Python
-# by name (SPEC_FIELDS, RULE_CODES, STATUS_*, STAT_COLUMNS,
-# ACTIVATION_CODES, LOSS_CODES), so no Python module repeats a number.
+# enums of csrc/elementwise.h. _train.pyx publishes them to Python by name
+# (RULE_CODES, STATUS_*, STAT_COLUMNS, ACTIVATION_CODES, LOSS_CODES), so no
+# Python module repeats a number; the spec header's positions it does not
+# publish: the spec is made (make_spec) and read by the kernels alone.
 
-# Positions in the header of the spec array (built by fastmlp/network/workspace.py).
+# Positions in the header of the spec array (filled by make_spec, _train.pyx;
+# read by net_from_spec, _network.pxd; never seen by Python).
 cdef enum:
     SPEC_LAYERS = 0
     SPEC_LOSS = 1

@@ -1,7 +1,8 @@
-# The network as the kernels see it (a Net read from the spec array built by
-# fastmlp/network/workspace.py), and its forward and backward passes over a block
-# of rows, layer by layer (_dense.pxd). The spec was built and checked by
-# Python; nothing here checks it again. With `xs` (not NULL) the input is
+# The network as the kernels see it (a Net read from the spec array that
+# make_spec in _train.pyx builds: the header's positions are _codes.pxd's,
+# filled there and read here, nowhere else), and its forward and backward
+# passes over a block of rows, layer by layer (_dense.pxd). The spec was
+# built and checked by _train.pyx; nothing here checks it again. With `xs` (not NULL) the input is
 # CSR rows and x is not read: the first layer is _sparse.pxd's. Each layer's
 # products go through its LayerGemm (layer_gemm, backward_gemm): with
 # bfloat16 products, the copies of its operands picked by name and offset
@@ -17,9 +18,10 @@ from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._bf16 cimport (
     Bf16Shadow, LayerGemm, bind_x, refresh, update_op, work_copy)
+from fastmlp._kernels._elementwise cimport activate
 from fastmlp._kernels._sparse cimport CsrRows
 from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
-from fastmlp._kernels._update cimport Update
+from fastmlp._kernels._update cimport GradientSink, Update
 
 
 cdef struct Net:
@@ -42,6 +44,45 @@ cdef struct Net:
     const Py_ssize_t* b_off     # offset of b_l
     const Py_ssize_t* act       # activation code of layer l's output
     const Py_ssize_t* act_off   # offset of layer l's output in the workspace
+
+
+cdef struct Chunk:
+    # A block of rows the passes run on.
+    const void* x          # dense rows, or NULL
+    CsrRows xs             # CSR rows (indptr NULL when x is dense)
+    const void* y
+    const void* w          # row weights, or NULL
+    Py_ssize_t rows
+
+
+cdef inline const CsrRows* chunk_csr(const Chunk* c) noexcept nogil:
+    """The chunk's CSR rows, or NULL when its rows are dense."""
+    return &c.xs if c.xs.indptr != NULL else NULL
+
+
+# What a LayerWatch is shown, layer by layer (layer_statistics' hook into
+# the passes training runs): the forward pass's pre-activations and (hidden
+# layers) activations, the backward pass's delta (dLoss/dz) before and the
+# weight gradient after each layer's backward step.
+cdef enum:
+    WATCH_PRE_ACTIVATION = 0
+    WATCH_ACTIVATION = 1
+    WATCH_DELTA = 2
+    WATCH_WEIGHT_GRADIENT = 3
+
+
+cdef struct LayerWatch:
+    # seen(ctx, what, layer, data, count): count values of the model dtype.
+    void (*seen)(void* ctx, int what, Py_ssize_t layer, const void* data,
+                 Py_ssize_t count) noexcept nogil
+    void* ctx
+
+
+cdef inline Py_ssize_t spec_length(Py_ssize_t n_layers) noexcept nogil:
+    """Elements of the spec of an n_layers network: the header, then sizes
+    (n_layers + 1), weight and bias offsets, activation codes and output
+    offsets (n_layers each)."""
+    return SPEC_HEADER + n_layers + 1 + 4 * n_layers
 
 
 cdef inline Net net_from_spec(const Py_ssize_t* s, const GemmBackend* backends) noexcept nogil:
@@ -106,18 +147,22 @@ cdef inline LayerGemm backward_gemm(const Net* net, Py_ssize_t l, Py_ssize_t del
     return g
 
 
-cdef inline floating* forward_rows(const Net* net, const floating* params,
-                                   const floating* x, floating* work, int rows,
-                                   floating* last_out,
-                                   const CsrRows* xs=NULL) noexcept nogil:
+cdef inline floating* forward_rows(const Net* net, const floating* params, const Chunk* c,
+                                   floating* work, floating* last_out,
+                                   const LayerWatch* watch) noexcept nogil:
     """Hidden layers activated; the output layer left as pre-activation, in
-    last_out if given, else in the workspace. Returns the output block."""
+    last_out if given, else in the workspace. Returns the output block.
+    With a watch, each layer's product is shown before its activation and
+    (hidden layers) after it, the activation then being a pass of its own."""
     cdef Py_ssize_t l, L = net.n_layers
-    cdef const floating* a = x
+    cdef const floating* a = <const floating*> c.x
+    cdef const CsrRows* xs = chunk_csr(c)
     cdef floating* out = NULL
+    cdef int rows = <int> c.rows, act
+    cdef size_t count
     cdef LayerGemm g
     if xs == NULL:
-        bind_x(net.gemm, x, <size_t> rows * net.sizes[0])
+        bind_x(net.gemm, a, <size_t> rows * net.sizes[0])
     for l in range(L):
         # last_out is the output layer's: never an operand, so no copy.
         if l == L - 1 and last_out != NULL:
@@ -125,15 +170,22 @@ cdef inline floating* forward_rows(const Net* net, const floating* params,
         else:
             out = work + net.act_off[l]
         g = layer_gemm(net, l)
+        act = <int> net.act[l] if l < L - 1 and watch == NULL else -1
         if l == 0 and xs != NULL:
             sparse_forward_op(&g, xs, params + net.w_off[0], params + net.b_off[0],
-                              out, rows, <int> net.sizes[0], <int> net.sizes[1],
-                              <int> net.act[0] if L > 1 else -1, transposed(net, 0))
-            a = out
-            continue
-        dense_forward(&g, a, params + net.w_off[l], params + net.b_off[l], out,
-                      rows, <int> net.sizes[l], <int> net.sizes[l + 1],
-                      <int> net.act[l] if l < L - 1 else -1, transposed(net, l))
+                              out, rows, <int> net.sizes[0], <int> net.sizes[1], act,
+                              transposed(net, 0))
+        else:
+            dense_forward(&g, a, params + net.w_off[l], params + net.b_off[l], out,
+                          rows, <int> net.sizes[l], <int> net.sizes[l + 1], act,
+                          transposed(net, l))
+        if watch != NULL:
+            count = <size_t> rows * net.sizes[l + 1]
+            watch.seen(watch.ctx, WATCH_PRE_ACTIVATION, l, out, <Py_ssize_t> count)
+            if l < L - 1:
+                activate(<int> net.act[l], out, count)
+                refresh(net.gemm, <const floating*> out, g.bf.out, count)
+                watch.seen(watch.ctx, WATCH_ACTIVATION, l, out, <Py_ssize_t> count)
         a = out
     return out
 
@@ -147,18 +199,24 @@ cdef inline double update_layer(const Net* net, Update* u, floating* params,
                      <size_t> net.sizes[l + 1])
 
 
-cdef inline double backward_rows(const Net* net, floating* params, const floating* x,
-                                 floating* work, int rows, floating* out, floating alpha,
-                                 floating beta, Update* update,
-                                 const CsrRows* xs=NULL) noexcept nogil:
+cdef inline double backward_rows(const Net* net, floating* params, const Chunk* c,
+                                 floating* work, GradientSink sink, Update* update,
+                                 const LayerWatch* watch) noexcept nogil:
     """Backpropagate the output block's delta (dLoss/dz, in the workspace's
-    first delta buffer, off_delta_a) through every layer, writing out =
-    beta out + alpha grad; each layer's input delta goes to the other
-    delta buffer, and the two swap. With an update, each layer is then
+    first delta buffer, off_delta_a) through every layer, writing
+    sink.out = beta out + alpha grad; each layer's input delta goes to the
+    other delta buffer, and the two swap. With an update, each layer is then
     stepped by it (update_block) while its gradient is still in cache, and
-    the sum of squared weights before the step is returned (else 0)."""
+    the sum of squared weights before the step is returned (else 0). A
+    watch is shown each layer's delta before its step and its weight
+    gradient after."""
     cdef Py_ssize_t l, L = net.n_layers
     cdef Py_ssize_t delta_at = net.off_delta_a, spare_at = net.off_delta_b, tmp
+    cdef const floating* x = <const floating*> c.x
+    cdef const CsrRows* xs = chunk_csr(c)
+    cdef int rows = <int> c.rows
+    cdef floating* out = <floating*> sink.out
+    cdef floating alpha = <floating> sink.alpha, beta = <floating> sink.beta
     cdef const floating* a_in
     cdef floating* delta
     cdef floating* spare
@@ -171,6 +229,8 @@ cdef inline double backward_rows(const Net* net, floating* params, const floatin
         delta = work + delta_at
         spare = work + spare_at
         g = backward_gemm(net, l, delta_at, spare_at)
+        if watch != NULL:
+            watch.seen(watch.ctx, WATCH_DELTA, l, delta, rows * net.sizes[l + 1])
         # Below the output layer, each bias gradient was summed by the
         # layer above, in the pass that formed its delta.
         if l == 0 and xs != NULL:
@@ -185,6 +245,9 @@ cdef inline double backward_rows(const Net* net, floating* params, const floatin
                            out + net.b_off[l - 1] if l > 0 else NULL,
                            rows, <int> net.sizes[l], <int> net.sizes[l + 1],
                            transposed(net, l))
+        if watch != NULL:
+            watch.seen(watch.ctx, WATCH_WEIGHT_GRADIENT, l, out + net.w_off[l],
+                       net.sizes[l] * net.sizes[l + 1])
         if update != NULL:
             sq += update_layer(net, update, params, out, l)
         tmp = delta_at

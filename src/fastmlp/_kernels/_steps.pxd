@@ -29,7 +29,8 @@ from fastmlp._kernels._codes cimport (
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK, STATUS_REDUCE_FAILED)
 from fastmlp._kernels._bf16 cimport gather_x_op
 from fastmlp._kernels._elementwise cimport gather_rows, output_loss
-from fastmlp._kernels._network cimport Net, backward_rows, forward_rows, update_layer
+from fastmlp._kernels._network cimport (
+    Chunk, Net, backward_rows, chunk_csr, forward_rows, update_layer)
 from fastmlp._kernels._sparse cimport CsrBatch, CsrRows, csr_block, gather_csr
 from fastmlp._kernels._update cimport (
     GradientSink, Update, begin_update, end_mix, end_update, mix_gradient)
@@ -97,14 +98,6 @@ cdef struct Batch:
     double l2              # the L2 coefficient of the batch objective
 
 
-cdef struct Chunk:
-    const void* x          # dense rows, or NULL
-    CsrRows xs             # CSR rows (indptr NULL when x is dense)
-    const void* y
-    const void* w          # row weights, or NULL
-    Py_ssize_t rows
-
-
 ctypedef int (*StepFn)(Epoch* ep, Py_ssize_t step) noexcept nogil
 
 
@@ -160,20 +153,14 @@ cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
     return c
 
 
-cdef inline const CsrRows* chunk_csr(const Chunk* c) noexcept nogil:
-    """The chunk's CSR rows, or NULL when its rows are dense."""
-    return &c.xs if c.xs.indptr != NULL else NULL
-
-
 cdef inline double forward_loss(Epoch* ep, const Chunk* c,
                                 floating batch_scale) noexcept nogil:
     """Forward pass over the chunk; returns its (weighted) loss sum and
     leaves batch_scale * dLoss/dz of the output layer in delta_a."""
     cdef const Net* net = &ep.net
     cdef floating* pw = <floating*> ep.work
-    cdef floating* block = forward_rows(net, <const floating*> ep.params,
-                                        <const floating*> c.x, pw, <int> c.rows, NULL,
-                                        chunk_csr(c))
+    cdef floating* block = forward_rows(net, <const floating*> ep.params, c, pw, NULL,
+                                        NULL)
     return output_loss(net.loss, <int> net.act[net.n_layers - 1], block,
                        <const floating*> c.y, pw + net.off_delta_a, <size_t> c.rows,
                        <size_t> ep.n_out, batch_scale, <const floating*> c.w)
@@ -184,9 +171,7 @@ cdef inline double backward(Epoch* ep, const Chunk* c, GradientSink sink, Update
     """Backward pass of the chunk's delta into the sink (stepping each layer
     by u unless NULL); returns the sum of squared weights u saw."""
     cdef floating* pw = <floating*> ep.work
-    return backward_rows(&ep.net, <floating*> ep.params, <const floating*> c.x, pw,
-                         <int> c.rows, <floating*> sink.out, <floating> sink.alpha,
-                         <floating> sink.beta, u, chunk_csr(c))
+    return backward_rows(&ep.net, <floating*> ep.params, c, pw, sink, u, NULL)
 
 
 cdef inline int finish_step(Epoch* ep, const Batch* b, double loss_sum,

@@ -7,9 +7,11 @@
 # read_spec and bound (declared in _train.pxd, so there is one GEMM table
 # and one installed bfloat16 GEMM). The kernels' constants are published
 # here by name (ACTIVATION_CODES, LOSS_CODES, RULE_CODES, STATUS_CODES,
-# SPEC_FIELDS, GEMM_BACKENDS, STAT_COLUMNS, LEAKY_SLOPE, SATURATED) for the
+# GEMM_BACKENDS, STAT_COLUMNS, LEAKY_SLOPE, SATURATED) for the
 # Python layer; their one definition is in _codes.pxd and csrc/elementwise.h
-# (the saturation thresholds, which no C code reads: here).
+# (the saturation thresholds, which no C code reads: here). The spec array
+# is made here (make_spec, with the workspace's size) and read by
+# _network.pxd's net_from_spec: its format never reaches Python.
 #
 # Design, in a few points:
 # - The caller (fastmlp.mlp, fastmlp.training.epoch, fastmlp.sklearn._network) has
@@ -41,11 +43,10 @@ from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
-from fastmlp._kernels._bf16 cimport LayerGemm, bf16_product, bind_x, refresh, work_copy
+from fastmlp._kernels._bf16 cimport bf16_product
 from fastmlp._kernels._bf16_c cimport fm_to_bf16
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn, mkl_bf16_gemm, onednn_bf16_gemm
 from fastmlp._kernels._codes cimport *
-from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._elementwise cimport (
     FM_BINARY_CROSS_ENTROPY, FM_CROSS_ENTROPY, FM_CROSS_ENTROPY_LABELS, FM_EXP, FM_IDENTITY, FM_LEAKY_RELU,
     FM_LEAKY_SLOPE, FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
@@ -53,14 +54,15 @@ from fastmlp._kernels._elementwise cimport (
     fm_simd_supported, output_loss, softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport (
-    Net, backward_gemm, backward_rows, forward_rows, layer_gemm, net_from_spec, transposed)
+    WATCH_ACTIVATION, WATCH_DELTA, WATCH_PRE_ACTIVATION, Chunk, LayerWatch, Net,
+    backward_rows, forward_rows, net_from_spec, spec_length)
 from fastmlp._kernels._rows cimport Rows, SparseBatch, SparseRows, csr_of
 from fastmlp._kernels._sparse cimport CsrRows, csr_block
-from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
 from fastmlp._kernels._steps cimport (
     REDUCED_TAIL, Epoch, ReduceFn, StepFn, fm_monotonic_seconds, formed_step, fused_step,
     reduced_step, run_steps)
-from fastmlp._kernels._update cimport fold_velocity, has_second_moment, init_update, start_run
+from fastmlp._kernels._update cimport (
+    GradientSink, fold_velocity, has_second_moment, init_update, start_run)
 
 # == the constants, by name ====================================================
 
@@ -86,16 +88,6 @@ STATUS_CODES = {"ok": STATUS_OK, "nonfinite_loss": STATUS_NONFINITE_LOSS,
 # gradient: its rows, weight and loss sum (_steps.pxd).
 REDUCED_EXTRA = REDUCED_TAIL
 GEMM_BACKENDS = {"openblas": GEMM_OPENBLAS, "bf16": GEMM_BF16}
-# Header positions of the spec array, and its length.
-SPEC_FIELDS = {
-    "layers": SPEC_LAYERS, "loss": SPEC_LOSS, "n_weights": SPEC_N_WEIGHTS,
-    "n_params": SPEC_N_PARAMS, "chunk_rows": SPEC_CHUNK_ROWS,
-    "off_delta_a": SPEC_OFF_DELTA_A, "off_delta_b": SPEC_OFF_DELTA_B,
-    "off_xbuf": SPEC_OFF_XBUF, "off_ybuf": SPEC_OFF_YBUF, "off_wbuf": SPEC_OFF_WBUF,
-    "work_size": SPEC_WORK_SIZE, "first_w_t": SPEC_FIRST_W_T, "gemm": SPEC_GEMM,
-    "off_bf16": SPEC_OFF_BF16,
-}
-SPEC_HEADER_SIZE = SPEC_HEADER
 _STAT_POSITIONS = {
     "pre_mean": STAT_PRE_MEAN, "pre_var": STAT_PRE_VAR, "act_mean": STAT_ACT_MEAN,
     "act_var": STAT_ACT_VAR, "inactive": STAT_INACTIVE, "delta_var": STAT_DELTA_VAR,
@@ -103,7 +95,7 @@ _STAT_POSITIONS = {
 }
 # Columns of the layer_statistics table, in order.
 STAT_COLUMNS = tuple(sorted(_STAT_POSITIONS, key=_STAT_POSITIONS.get))
-assert len(STAT_COLUMNS) == N_STATS and len(SPEC_FIELDS) == SPEC_HEADER
+assert len(STAT_COLUMNS) == N_STATS
 # leaky_relu(z) = z for z > 0, else LEAKY_SLOPE * z.
 LEAKY_SLOPE = FM_LEAKY_SLOPE
 # An activation counts as saturated (the statistics' "inactive" column)
@@ -185,8 +177,8 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
         bb.sh.gemm = BF16_ADAPTER
         bb.sh.gemm_fn = BF16_GEMM
         bb.sh.library = BF16_LIBRARY
-        # The region's layout (fastmlp.network.workspace.bf16_region): the copy of
-        # the float32 workspace before it, of the parameters, of a chunk.
+        # The region's layout (make_spec): the copy of the float32
+        # workspace before it, of the parameters, of a chunk.
         bb.sh.work_bf = region
         bb.sh.params_bf = region + net.off_bf16
         bb.sh.x_bf = region + net.off_bf16 + net.n_params
@@ -216,28 +208,88 @@ cdef int check_products(Bf16Binding* bb) except -1:
 
 
 cdef Net read_spec(const Py_ssize_t[::1] spec) except *:
-    if spec.shape[0] < SPEC_HEADER or not 0 <= spec[SPEC_GEMM] < N_GEMM:
-        raise ValueError("not a spec array of fastmlp.network.workspace")
+    if (spec.shape[0] < SPEC_HEADER or not 0 <= spec[SPEC_GEMM] < N_GEMM
+            or spec.shape[0] != spec_length(spec[SPEC_LAYERS])):
+        raise ValueError("not a spec array of make_spec")
     return net_from_spec(&spec[0], BACKENDS)
+
+
+# == the spec: made, and read, here only =========================================
+
+def workspace_row_width(sizes, bint sparse=False):
+    """Workspace elements one row needs: every layer output, two delta rows,
+    and the gathered input (none for sparse X: its rows are gathered as
+    CSR, outside the workspace), target and weight rows."""
+    outs = [int(s) for s in sizes[1:]]
+    return sum(outs) + 2 * max(outs) + (0 if sparse else int(sizes[0])) + outs[len(outs) - 1] + 1
+
+
+def make_spec(layout, activations, loss, Py_ssize_t rows, gemm, bint sparse):
+    """(spec, work_size): the spec array of a network (a fastmlp.network.
+    layout.Layout; activations and loss by name) and of its workspace for
+    chunks of ``rows`` rows, and the workspace's elements. With bfloat16
+    products (gemm "bf16") the workspace ends with the bfloat16 copies of
+    the GEMM operands, two to an element: one per element of the float32
+    workspace before it, per parameter and per element of a chunk of dense
+    input rows (sparse X: none; its stored values are rounded once per call
+    by fastmlp.MLP and read by _sparse_bf16.pxd)."""
+    if gemm not in GEMM_BACKENDS:
+        raise ValueError(f"unknown GEMM backend {gemm!r}; expected one of "
+                         f"{', '.join(GEMM_BACKENDS)}")
+    sizes = [int(size) for size in layout.sizes]
+    cdef Py_ssize_t L = len(sizes) - 1, l, acc = 0
+    if len(activations) != L or rows < 1:
+        raise ValueError("one activation per layer and at least one row are needed")
+    outs = sizes[1:]
+    spec = np.empty(spec_length(L), dtype=np.intp)
+    cdef Py_ssize_t[::1] h = spec
+    h[SPEC_LAYERS] = L
+    h[SPEC_LOSS] = LOSS_CODES[loss]
+    h[SPEC_N_WEIGHTS] = layout.n_weights
+    h[SPEC_N_PARAMS] = layout.n_params
+    h[SPEC_CHUNK_ROWS] = rows
+    h[SPEC_GEMM] = GEMM_BACKENDS[gemm]
+    h[SPEC_FIRST_W_T] = bool(layout.first_transposed)
+    h[SPEC_OFF_DELTA_A] = rows * sum(outs)
+    h[SPEC_OFF_DELTA_B] = h[SPEC_OFF_DELTA_A] + rows * max(outs)
+    h[SPEC_OFF_XBUF] = h[SPEC_OFF_DELTA_B] + rows * max(outs)
+    h[SPEC_OFF_YBUF] = h[SPEC_OFF_XBUF] + (0 if sparse else rows * sizes[0])
+    h[SPEC_OFF_WBUF] = h[SPEC_OFF_YBUF] + rows * sizes[L]
+    h[SPEC_OFF_BF16] = h[SPEC_OFF_WBUF] + rows
+    halves = 0
+    if gemm == "bf16":
+        halves = (rows * workspace_row_width(sizes, sparse) + layout.n_params
+                  + (0 if sparse else rows * sizes[0]))
+    h[SPEC_WORK_SIZE] = h[SPEC_OFF_BF16] + (halves + 1) // 2
+    tables = (sizes, layout.w_offsets, layout.b_offsets,
+              [ACTIVATION_CODES[a] for a in activations])
+    cdef Py_ssize_t at = SPEC_HEADER
+    for table in tables:
+        for value in table:
+            h[at] = value
+            at += 1
+    for l in range(L):
+        h[at + l] = acc
+        acc += rows * outs[l]
+    return spec, int(h[SPEC_WORK_SIZE])
 
 
 cdef inline const floating* ptr_or_null_const(const floating[::1] buf) noexcept:
     return &buf[0] if buf is not None and buf.shape[0] > 0 else NULL
 
 
-cdef inline const floating* dense_at(const floating* px, Py_ssize_t first,
-                                     Py_ssize_t n_in) noexcept nogil:
-    """Row `first` of dense X, or NULL when X is CSR (px NULL)."""
-    return px + first * n_in if px != NULL else NULL
-
-
-cdef inline const CsrRows* csr_at(const CsrRows* xs, Py_ssize_t first,
-                                  CsrRows* block) noexcept nogil:
-    """Rows from `first` of CSR X (in *block), or NULL when X is dense."""
-    if xs == NULL:
-        return NULL
-    block[0] = csr_block(xs, first)
-    return block
+cdef inline Chunk chunk_of(const floating* px, const CsrRows* xs, Py_ssize_t first,
+                           Py_ssize_t rows, Py_ssize_t n_in) noexcept nogil:
+    """Rows [first, first + rows) of X, dense (px) or CSR (xs), read in place."""
+    cdef Chunk c
+    c.x = px + first * n_in if px != NULL else NULL
+    c.xs.indptr = NULL
+    if xs != NULL:
+        c.xs = csr_block(xs, first)
+    c.y = NULL
+    c.w = NULL
+    c.rows = rows
+    return c
 
 
 cdef int check_rows(const Net* net, Rows X, Py_ssize_t n_rows, bint is_double) except -1:
@@ -286,12 +338,12 @@ cdef void forward_loop(const Net* net, const floating* pp, Rows X, Py_ssize_t n_
     cdef const floating* px = <const floating*> X.x
     cdef const CsrRows* xs = csr_of(X)
     cdef floating* block
-    cdef CsrRows rows_csr
+    cdef Chunk c
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
-            block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
-                                 po + done * n_out, csr_at(xs, done, &rows_csr))
+            c = chunk_of(px, xs, done, rows, net.sizes[0])
+            block = forward_rows(net, pp, &c, pw, po + done * n_out, NULL)
             if out_act == FM_SOFTMAX:
                 softmax_rows(block, rows, n_out)
             else:
@@ -370,26 +422,29 @@ cdef double objective_pass(const Net* net, floating* pp, Rows X, const floating[
     cdef const floating* py = &Y[0, 0]
     cdef const floating* prw = ptr_or_null_const(row_weights)
     cdef floating* block
-    cdef CsrRows rows_csr
-    cdef const CsrRows* at
+    cdef Chunk c
+    cdef GradientSink sink
     cdef double total = 0, sq = 0, denom = terms.denom if terms.denom != 0 else n
     cdef double l2 = terms.l2
     # Without a gradient the fused loss forms no delta (scale 0, no buffer).
     cdef floating scale = <floating> (terms.delta_coef / denom) if pg != NULL else 0
     cdef floating* delta = pw + net.off_delta_a if pg != NULL else NULL
+    sink.out = pg
+    sink.alpha = 1
     with nogil:
         while done < n:
             rows = min(net.chunk_rows, n - done)
-            at = csr_at(xs, done, &rows_csr)
-            block = forward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows,
-                                 po + done * n_out if po != NULL else NULL, at)
+            c = chunk_of(px, xs, done, rows, net.sizes[0])
+            block = forward_rows(net, pp, &c, pw, po + done * n_out if po != NULL else NULL,
+                                 NULL)
             # The fused loss leaves the output activations in the block.
             total += output_loss(net.loss, out_act, block, py + done * y_cols, delta,
                                  <size_t> rows, <size_t> n_out, scale,
                                  prw + done if prw != NULL else NULL)
             if pg != NULL:
-                backward_rows(net, pp, dense_at(px, done, net.sizes[0]), pw, <int> rows, pg,
-                              <floating> 1, <floating> (0 if done == 0 else 1), NULL, at)
+                # Chunk gradients accumulate through the GEMM beta.
+                sink.beta = 0 if done == 0 else 1
+                backward_rows(net, pp, &c, pw, sink, NULL, NULL)
             done += rows
         if l2 != 0:
             sq = sumsq(pp, <size_t> net.n_weights)
@@ -840,88 +895,86 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
     return loss
 
 
+cdef struct StatsWatch:
+    # layer_statistics' LayerWatch context: the table it fills.
+    double* table          # n_layers x N_STATS, row-major
+    const Py_ssize_t* act  # each layer's activation code
+    Py_ssize_t rows
+    bint is_double
+
+
+cdef void stats_seen(void* ctx, int what, Py_ssize_t l, const void* data,
+                     Py_ssize_t count) noexcept nogil:
+    """A layer's values as the passes show them, into its row of the table."""
+    cdef StatsWatch* w = <StatsWatch*> ctx
+    cdef double* row = w.table + l * N_STATS
+    cdef double m[2]
+    if w.is_double:
+        moments(<const double*> data, count, m)
+    else:
+        moments(<const float*> data, count, m)
+    if what == WATCH_PRE_ACTIVATION:
+        row[STAT_PRE_MEAN] = m[0]
+        row[STAT_PRE_VAR] = m[1]
+    elif what == WATCH_ACTIVATION:
+        row[STAT_ACT_MEAN] = m[0]
+        row[STAT_ACT_VAR] = m[1]
+        if w.is_double:
+            row[STAT_INACTIVE] = inactive_fraction(<int> w.act[l], <const double*> data,
+                                                   w.rows, count // w.rows)
+        else:
+            row[STAT_INACTIVE] = inactive_fraction(<int> w.act[l], <const float*> data,
+                                                   w.rows, count // w.rows)
+    elif what == WATCH_DELTA:
+        row[STAT_DELTA_VAR] = m[1]
+    else:
+        row[STAT_GRAD_VAR] = m[1]
+
+
 cdef object statistics_of(const Net* netp, floating[::1] params, Rows X,
                           const floating[:, ::1] Y, floating[::1] work, floating[::1] grads,
                           double[:, ::1] stats):
+    """The passes training runs, over all rows in one chunk, with a watch
+    that fills the table; the output layer's activation and loss are made
+    here, as the training step makes them."""
     cdef Net net = netp[0]
-    cdef const floating* px = <const floating*> X.x
-    cdef const CsrRows* xs = csr_of(X)
-    cdef Py_ssize_t n = X.n
-    cdef Py_ssize_t L = net.n_layers, l, n_in, n_out
+    cdef Py_ssize_t L = net.n_layers, l, n = X.n, n_out = net.sizes[L]
     cdef bint with_targets = Y is not None
     cdef const floating* py = &Y[0, 0] if with_targets else NULL
-    cdef const floating* a = px
     cdef floating* pp = &params[0]
     cdef floating* pw = &work[0]
-    cdef floating* pg = &grads[0]
     cdef floating* out
-    cdef Py_ssize_t delta_at = net.off_delta_a, spare_at = net.off_delta_b, tmp
-    cdef floating* delta = pw + delta_at
-    cdef int act
-    cdef LayerGemm g
-    cdef double m[2]
+    cdef int act = <int> net.act[L - 1]
     cdef double loss_sum = 0
+    cdef Chunk c = chunk_of(<const floating*> X.x, csr_of(X), 0, n, net.sizes[0])
+    cdef StatsWatch sw
+    cdef LayerWatch watch
+    cdef GradientSink sink
+    sw.table = &stats[0, 0]
+    sw.act = net.act
+    sw.rows = n
+    sw.is_double = floating is double
+    watch.seen = stats_seen
+    watch.ctx = &sw
+    sink.out = &grads[0]
+    sink.alpha = 1
+    sink.beta = 0
+    for l in range(L):
+        stats[l, STAT_DELTA_VAR] = NAN
+        stats[l, STAT_GRAD_VAR] = NAN
     with nogil:
-        if a != NULL:
-            bind_x(net.gemm, a, <size_t> (n * net.sizes[0]))
-        for l in range(L):
-            n_in = net.sizes[l]
-            n_out = net.sizes[l + 1]
-            act = <int> net.act[l]
-            out = pw + net.act_off[l]
-            g = layer_gemm(&net, l)
-            if l == 0 and xs != NULL:
-                sparse_forward_op(&g, xs, pp + net.w_off[0], pp + net.b_off[0], out,
-                                  <int> n, <int> n_in, <int> n_out, -1, transposed(&net, 0))
-            else:
-                dense_forward(&g, a, pp + net.w_off[l], pp + net.b_off[l], out,
-                              <int> n, <int> n_in, <int> n_out, -1, transposed(&net, l))
-            moments(out, n * n_out, m)
-            stats[l, STAT_PRE_MEAN] = m[0]
-            stats[l, STAT_PRE_VAR] = m[1]
-            if l == L - 1 and with_targets:
-                # Output activation, loss and delta in one pass, as in training.
-                loss_sum = output_loss(net.loss, act, out, py, delta, <size_t> n,
-                                       <size_t> n_out, <floating> (1.0 / n))
-            elif act == FM_SOFTMAX:
-                softmax_rows(out, n, n_out)
-            else:
-                activate(act, out, <size_t> (n * n_out))
-            moments(out, n * n_out, m)
-            stats[l, STAT_ACT_MEAN] = m[0]
-            stats[l, STAT_ACT_VAR] = m[1]
-            stats[l, STAT_INACTIVE] = inactive_fraction(act, out, n, n_out)
-            refresh(net.gemm, <const floating*> out, g.bf.out, <size_t> (n * n_out))
-            stats[l, STAT_DELTA_VAR] = NAN
-            stats[l, STAT_GRAD_VAR] = NAN
-            a = out
+        out = forward_rows(&net, pp, &c, pw, NULL, &watch)
         if with_targets:
-            refresh(net.gemm, <const floating*> delta, work_copy(net.gemm, delta_at),
-                    <size_t> (n * net.sizes[L]))
-            for l in range(L - 1, -1, -1):
-                n_in = net.sizes[l]
-                n_out = net.sizes[l + 1]
-                delta = pw + delta_at
-                g = backward_gemm(&net, l, delta_at, spare_at)
-                moments(delta, n * n_out, m)
-                stats[l, STAT_DELTA_VAR] = m[1]
-                if l == 0 and xs != NULL:
-                    sparse_backward_op(&g, xs, delta, pg + net.w_off[0],
-                                       pg + net.b_off[0], <floating> 1, <floating> 0,
-                                       <int> n, <int> n_in, <int> n_out, transposed(&net, 0))
-                else:
-                    dense_backward(&g, delta, px if l == 0 else pw + net.act_off[l - 1],
-                                   pp + net.w_off[l], pg + net.w_off[l], pg + net.b_off[l],
-                                   <floating> 1, <floating> 0,
-                                   pw + spare_at if l > 0 else NULL,
-                                   <int> net.act[l - 1] if l > 0 else 0, NULL,
-                                   <int> n, <int> n_in, <int> n_out,
-                                   transposed(&net, l))
-                moments(pg + net.w_off[l], n_in * n_out, m)
-                stats[l, STAT_GRAD_VAR] = m[1]
-                tmp = delta_at
-                delta_at = spare_at
-                spare_at = tmp
+            # Output activation, loss and delta in one pass, as in training.
+            loss_sum = output_loss(net.loss, act, out, py, pw + net.off_delta_a,
+                                   <size_t> n, <size_t> n_out, <floating> (1.0 / n))
+        elif act == FM_SOFTMAX:
+            softmax_rows(out, n, n_out)
+        else:
+            activate(act, out, <size_t> (n * n_out))
+        stats_seen(&sw, WATCH_ACTIVATION, L - 1, out, n * n_out)
+        if with_targets:
+            backward_rows(&net, pp, &c, pw, sink, NULL, &watch)
     return loss_sum / n if with_targets else None
 
 

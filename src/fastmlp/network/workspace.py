@@ -3,12 +3,11 @@
 ``spec`` is one intp array describing the network (sizes, where each W_l and
 b_l lives in the flat parameter buffer, whether W_0 is stored transposed,
 the GEMM backend, activation codes) and the workspace (where each layer's
-activations, the two delta buffers and the gathered batch live). The
-workspace is one flat buffer in the model dtype, allocated once per call or
-per fit and reused by every step.
-
-Every code and header position comes from the compiled module, where the
-kernels define them (fastmlp/_kernels/_codes.pxd, csrc/elementwise.h).
+activations, the two delta buffers and the gathered batch live); the
+kernels make it (``_train.make_spec``) and read it, so its format is theirs
+alone. The workspace is one flat buffer in the model dtype, allocated once
+per call or per fit and reused by every step; here is how many rows it
+holds (the budget) and which small ones are kept between calls.
 """
 import threading
 from typing import NamedTuple
@@ -16,8 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._kernels._train import (
-    ACTIVATION_CODES, GEMM_BACKENDS, LOSS_CODES, RULE_CODES, SPEC_FIELDS,
-    SPEC_HEADER_SIZE)
+    ACTIVATION_CODES, LOSS_CODES, RULE_CODES, make_spec, workspace_row_width)
 
 __all__ = ["ACTIVATION_CODES", "LOSS_CODES", "RULE_CODES", "RULE_MOMENTUM", "RULE_SGD",
            "RULE_NESTEROV", "RULE_ADAM", "WORK_BUDGET", "row_width", "chunk_rows", "build"]
@@ -35,31 +33,14 @@ RULE_ADAM = RULE_CODES["sklearn_adam"]
 WORK_BUDGET = 2**25
 
 
-def row_width(sizes, sparse=False):
-    """Workspace elements one row needs: every layer output, two delta rows,
-    and the gathered input (none for sparse X: its rows are gathered as
-    CSR, outside the workspace), target and weight rows."""
-    outs = sizes[1:]
-    return sum(outs) + 2 * max(outs) + (0 if sparse else sizes[0]) + sizes[-1] + 1
+# Workspace elements one row needs (the workspace's layout is the kernels':
+# _train.make_spec).
+row_width = workspace_row_width
 
 
 def chunk_rows(sizes, rows_wanted, sparse=False):
     """Rows per chunk: all wanted rows when they fit the budget."""
     return int(max(1, min(rows_wanted, WORK_BUDGET // row_width(sizes, sparse))))
-
-
-def bf16_region(layout, rows, gemm, sparse=False):
-    """Workspace elements (float32) of the bfloat16 copies of the GEMM
-    operands (_kernels/_bf16.pxd): one bfloat16 per element of the float32
-    workspace before it, per parameter and per element of a chunk of dense
-    input rows (sparse X: none; fastmlp.MLP rounds its stored values, which
-    _sparse_bf16.pxd reads), two to a float32 element; none for other
-    backends."""
-    if gemm != "bf16":
-        return 0
-    halves = (rows * row_width(layout.sizes, sparse) + layout.n_params
-              + (0 if sparse else rows * layout.sizes[0]))
-    return (halves + 1) // 2
 
 
 class Workspace(NamedTuple):
@@ -71,34 +52,8 @@ class Workspace(NamedTuple):
 def build(layout, activations, loss, rows, dtype, gemm="openblas", sparse=False):
     """Workspace (spec, work) for blocks of at most ``rows`` rows (of
     sparse X: no room for gathered input rows)."""
-    sizes = layout.sizes
-    L = layout.n_layers
-    outs = sizes[1:]
-    act_off = np.concatenate([[0], np.cumsum([rows * s for s in outs])[:-1]])
-    fields = dict(
-        layers=L, loss=LOSS_CODES[loss], n_weights=layout.n_weights,
-        n_params=layout.n_params, chunk_rows=rows, gemm=GEMM_BACKENDS[gemm],
-        first_w_t=int(layout.first_transposed))
-    fields["off_delta_a"] = rows * sum(outs)
-    fields["off_delta_b"] = fields["off_delta_a"] + rows * max(outs)
-    fields["off_xbuf"] = fields["off_delta_b"] + rows * max(outs)
-    fields["off_ybuf"] = fields["off_xbuf"] + (0 if sparse else rows * sizes[0])
-    fields["off_wbuf"] = fields["off_ybuf"] + rows * sizes[-1]
-    fields["off_bf16"] = fields["off_wbuf"] + rows
-    fields["work_size"] = fields["off_bf16"] + bf16_region(layout, rows, gemm, sparse)
-    header = np.empty(SPEC_HEADER_SIZE, dtype=np.intp)
-    for name, position in SPEC_FIELDS.items():
-        header[position] = fields[name]
-    spec = np.concatenate([
-        header,
-        np.asarray(sizes, dtype=np.intp),
-        layout.w_offsets,
-        layout.b_offsets,
-        np.array([ACTIVATION_CODES[a] for a in activations], dtype=np.intp),
-        np.asarray(act_off, dtype=np.intp),
-    ]).astype(np.intp)
-    work = np.zeros(fields["work_size"], dtype=dtype)
-    return Workspace(spec, work)
+    spec, size = make_spec(layout, activations, loss, rows, gemm, sparse)
+    return Workspace(spec, np.zeros(size, dtype=dtype))
 
 
 # Workspaces of forward calls on few rows, kept between calls: building one
