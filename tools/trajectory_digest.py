@@ -134,7 +134,6 @@ def mlp_cases():
         run(f"mlp/{dtype}/multichunk_adam", "mse", dtype, sizes=(6, 2000, 3), n=6000,
             fit_kw={"batch_size": 6000, "epochs": 2, "optimizer": "adam",
                     "sample_weight": np.linspace(0.5, 1, 6000)})
-    from fastmlp.network import bf16lib as _bf16lib  # noqa: F401  (present before and after)
     try:
         fastmlp.MLP([2, 2], matmul_dtype="bfloat16")
     except ImportError:

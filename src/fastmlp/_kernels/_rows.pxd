@@ -22,7 +22,6 @@ cdef class DenseRows(Rows):
 
 cdef class SparseRows(Rows):
     cdef readonly Py_ssize_t nnz
-    cdef readonly object row_nnz        # stored entries per row, (n,) intp
 
 
 cdef class SparseBatch:

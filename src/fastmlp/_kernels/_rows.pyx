@@ -78,7 +78,6 @@ cdef class SparseRows(Rows):
         self.nnz = nnz
         self.dtype = dtype
         self.x = NULL
-        self.row_nnz = np.diff(indptr)
         self.keep = (indptr, indices, data)
 
     def batch(self, Py_ssize_t rows):
@@ -92,7 +91,9 @@ cdef class SparseBatch:
     `rows` of its rows hold (the sum of the `rows` largest row counts)."""
 
     def __init__(self, SparseRows source, Py_ssize_t rows):
-        counts = source.row_nnz
+        # Row counts only here, once per fit: a source made for one call
+        # (forward, objective) never needs them.
+        counts = np.diff(source.keep[0])
         rows = max(0, min(rows, source.n))
         if rows == source.n:
             capacity = int(counts.sum())
