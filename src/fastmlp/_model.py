@@ -39,7 +39,7 @@ from .inputs import frames as _frames
 from .training import progress as _progress
 from .network import stats as _stats
 from .inputs import validation as v
-from .training.settings import FitArguments
+from .training.settings import ADAM_BETA_2, ADAM_EPSILON, FitArguments
 from .network.init import initialize
 from .network.layout import Layout, first_layer_transposed
 from .training.errors import DivergenceError
@@ -196,9 +196,9 @@ class BaseMLP:
                 [b.copy() for b in self._layout.bias_views(flat)])
 
     def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, momentum=0.9, shuffle=True, *,
-            optimizer="momentum", beta_2=0.999, epsilon=1e-8, sample_weight=None,
-            class_weight=None, validation_data=None, patience=None, min_delta=0.0,
-            verbose=False, callback=None, comm=None):
+            optimizer="momentum", beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON,
+            sample_weight=None, class_weight=None, validation_data=None, patience=None,
+            min_delta=0.0, verbose=False, callback=None, comm=None):
         """Mini-batch gradient descent; see the README.
 
         optimizer: "momentum" (v = m v + (1 - m) g; w -= lr v), "nesterov"

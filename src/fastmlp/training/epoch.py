@@ -17,6 +17,7 @@ import numpy as np
 
 from .._kernels import _train
 from .recovery import Recovery
+from .settings import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON
 from ..inputs.sparse import input_rows
 
 STATUS_OK = _train.STATUS_CODES["ok"]
@@ -59,9 +60,10 @@ class OptimizerState:
         if rule in ("adam", "sklearn_adam"):
             self.second = np.zeros(n_params, dtype=dtype) if second is None else second
         self.steps = np.zeros(1, dtype=np.intp) if steps is None else steps
-        self.momentum, self.beta_1, self.beta_2, self.epsilon = 0.0, 0.9, 0.999, 1e-8
+        self.with_hyperparameters()
 
-    def with_hyperparameters(self, momentum=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def with_hyperparameters(self, momentum=0.0, beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2,
+                             epsilon=ADAM_EPSILON):
         """This state with a fit's hyperparameters (returns self)."""
         self.momentum, self.beta_1 = float(momentum), float(beta_1)
         self.beta_2, self.epsilon = float(beta_2), float(epsilon)

@@ -15,6 +15,12 @@ import numpy as np
 from ..inputs import frames as _frames
 from ..inputs import validation as v
 
+# Adam's defaults (scikit-learn's and PyTorch's too), defined once: fit's
+# signature, FitArguments and OptimizerState read them from here.
+ADAM_BETA_1 = 0.9
+ADAM_BETA_2 = 0.999
+ADAM_EPSILON = 1e-8
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class FitArguments:
@@ -31,8 +37,8 @@ class FitArguments:
     momentum: object = 0.9
     shuffle: object = True
     optimizer: object = "momentum"
-    beta_2: object = 0.999
-    epsilon: object = 1e-8
+    beta_2: object = ADAM_BETA_2
+    epsilon: object = ADAM_EPSILON
     sample_weight: object = None
     class_weight: object = None
     validation_data: object = None
