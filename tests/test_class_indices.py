@@ -7,6 +7,7 @@ import pytest
 
 import fastmlp
 from fastmlp.inputs import validation as _validation
+from fastmlp.inputs.sparse import input_rows
 from fastmlp._kernels import _train
 
 
@@ -87,11 +88,12 @@ def test_the_kernel_checks_the_index_range():
             fastmlp.network.kernels.Objective(),
             fastmlp.training.epoch.OptimizerState("momentum", 9, net.dtype),
             fastmlp.training.epoch.StepPlan(2))
-    indices = net._kernels.for_targets(np.zeros((4, 1)).view(_validation.ClassIndices))
+    # A workspace whose loss reads class indices refuses target rows.
+    indices = net._kernels.workspace(2, Y=np.zeros((4, 1)).view(_validation.ClassIndices))
     with pytest.raises(ValueError, match=r"Y must be a C-contiguous float64 array of "
                                          r"shape \(4, 1\)"):
-        fastmlp.training.epoch.EpochLoop(indices, net.params, X, np.zeros((4, 3)),
-                                 fastmlp.network.kernels.Objective(),
-                                 fastmlp.training.epoch.OptimizerState("momentum", 9, net.dtype),
-                                 fastmlp.training.epoch.StepPlan(2))
+        _train.EpochKernel(indices, net.params, input_rows(X), np.zeros((4, 3)),
+                           fastmlp.network.kernels.Objective(),
+                           fastmlp.training.epoch.OptimizerState("momentum", 9, net.dtype),
+                           fastmlp.training.epoch.StepPlan(2))
     assert "cross_entropy_labels" in _train.LOSS_CODES

@@ -99,10 +99,3 @@ class KernelNetwork:
         grads = np.empty_like(params)
         _train.layer_statistics(spec, params, rows, Y, work, grads, table)
         return table
-
-    def for_targets(self, Y):
-        """This network with the loss its kernels read for target Y."""
-        loss = self.kernel_loss(Y)
-        if loss == self.loss:
-            return self
-        return KernelNetwork(self.layout, self.activations, loss, self.dtype, self.gemm)

@@ -98,9 +98,8 @@ class EpochLoop:
 
     def __init__(self, network, params, X, Y, objective, optimizer, plan, recovery=None):
         rows = input_rows(X)
-        # The loss the kernels read depends on the kind of target.
-        network = network.for_targets(Y)
-        workspace = network.chunked_workspace(plan.batch_rows, rows.is_sparse)
+        # The spec carries the loss the kernels read for this kind of target.
+        workspace = network.chunked_workspace(plan.batch_rows, rows.is_sparse, Y)
         self.spec, self.work = workspace
         self.network = network
         self.kernel = _train.EpochKernel(workspace, params,
