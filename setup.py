@@ -88,9 +88,9 @@ def kernel_module(name, c_sources):
 extensions = [
     kernel_module("_train", ["elementwise.c", "clock.c", "bf16.c"]),
     # Test and benchmark entry points; an extension of its own so the library
-    # never loads them. The C is compiled in again (one extension cannot link
-    # against another's symbols); _probes.pyx says how its state is kept one.
-    kernel_module("_probes", ["elementwise.c", "bf16.c"]),
+    # never loads them. No C of its own: it runs _train's, exported by
+    # _train.pxd (one extension cannot link against another's symbols).
+    kernel_module("_probes", []),
     # The input source (DenseRows, SparseRows): its own module, so that its
     # types are shared by cimport with every kernel module.
     kernel_module("_rows", []),

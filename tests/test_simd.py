@@ -144,10 +144,11 @@ def test_every_path_tanh_and_sigmoid_accuracy(simd_path, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_probes_run_the_path_training_runs(simd_path, dtype):
-    # _probes links its own copy of the C kernels, with its own record of the
-    # path; a 1 -> 1 network with weight 1 and bias 0 makes _train.forward
+    # _probes runs _train's C kernels (_train.pxd), under the one record of
+    # the path simd_select sets: a probe must give training's bits on every
+    # path. A 1 -> 1 network with weight 1 and bias 0 makes _train.forward
     # apply the output activation to X as it is (paths differ in sigmoid's
-    # last bits).
+    # last bits, so a probe on a path of its own would not match).
     net = fastmlp.MLP([1, 1], loss="binary_cross_entropy", dtype=dtype, seed=0)
     net.params[:] = [1, 0]
     x = np.random.default_rng(3).normal(0, 4, 4_001).astype(dtype)

@@ -3,30 +3,22 @@
 # step is measured against) and exp_nonpositive_inplace / activate_inplace /
 # derivative_mul_inplace (the elementwise kernels on one array).
 #
-# Specs are read, bfloat16 products bound and their refusals checked by
-# _train's own read_spec, bound and check_products (_train.pxd): its GEMM
-# table, its installed bfloat16 GEMM. The C kernels are linked into this
-# module too, with their own record of the instruction-set path; every
-# entry point first takes _train's (simd_select, FASTMLP_SIMD), so a probe
-# runs the code training runs.
+# This module compiles no C: specs are read, bfloat16 products bound and
+# their refusals checked by _train's own read_spec, bound and
+# check_products, and the C kernels run as _train's activate_array,
+# derivative_mul_array, exp_nonpositive_array and bind_input (_train.pxd):
+# its GEMM table, its installed bfloat16 GEMM, its one record of the
+# instruction-set path (simd_select, FASTMLP_SIMD), so a probe runs the
+# code training runs.
 from cython cimport floating
 
-from fastmlp._kernels._bf16 cimport bind_x
 from fastmlp._kernels._dense cimport (
     forward_product, input_delta_product, weight_gradient_product)
-from fastmlp._kernels._elementwise cimport (
-    activate, derivative_mul, exp_nonpositive, fm_simd_select)
 from fastmlp._kernels._bf16 cimport LayerGemm
 from fastmlp._kernels._network cimport Net, backward_gemm, layer_gemm, transposed
-from fastmlp._kernels._train cimport Bf16Binding, bound, check_products, read_spec
-
-from fastmlp._kernels import _train
-
-
-cdef int follow_train_path() except -1:
-    if fm_simd_select(_train.SIMD_LEVELS[_train.simd_active()]) != 0:
-        raise RuntimeError(f"SIMD path {_train.simd_active()!r} is not supported here")
-    return 0
+from fastmlp._kernels._train cimport (
+    Bf16Binding, activate_array, bind_input, bound, check_products, derivative_mul_array,
+    exp_nonpositive_array, read_spec)
 
 
 def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[::1] grads,
@@ -52,14 +44,13 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
     cdef LayerGemm g
     cdef Bf16Binding bb
     cdef bint bf16 = False
-    follow_train_path()
     bound(&net, &bb, <floating*> pp, pw)
     bf16 = net.gemm == &bb.be
     with nogil:
         if bf16:
             # The first batch's bfloat16 copy serves every step: the floor
             # times products only.
-            bind_x(net.gemm, px, <size_t> (batch_rows * n_in))
+            bind_input(net.gemm, px, <size_t> (batch_rows * n_in))
         for step in range(n_steps):
             start = 0 if bf16 else (step * batch_rows) % (n - batch_rows + 1)
             rows = batch_rows
@@ -96,18 +87,16 @@ def _check_elementwise(int act, Py_ssize_t n):
 def exp_nonpositive_inplace(floating[::1] x):
     """x = exp(x) with the kernels' own exp (valid for x <= 0)."""
     _check_elementwise(0, x.shape[0])
-    follow_train_path()
     with nogil:
-        exp_nonpositive(&x[0], <size_t> x.shape[0])
+        exp_nonpositive_array(&x[0], <size_t> x.shape[0])
 
 
 def activate_inplace(int act, floating[::1] x):
     """x = sigma(x) for an activation code of fastmlp.network.workspace (not softmax);
     for accuracy tests and the elementwise benchmarks."""
     _check_elementwise(act, x.shape[0])
-    follow_train_path()
     with nogil:
-        activate(act, &x[0], <size_t> x.shape[0])
+        activate_array(act, &x[0], <size_t> x.shape[0])
 
 
 def derivative_mul_inplace(int act, const floating[::1] a, floating[::1] delta):
@@ -115,6 +104,5 @@ def derivative_mul_inplace(int act, const floating[::1] a, floating[::1] delta):
     _check_elementwise(act, delta.shape[0])
     if a.shape[0] != delta.shape[0]:
         raise ValueError(f"a has {a.shape[0]} elements but delta has {delta.shape[0]}")
-    follow_train_path()
     with nogil:
-        derivative_mul(act, &a[0], &delta[0], <size_t> delta.shape[0])
+        derivative_mul_array(act, &a[0], &delta[0], <size_t> delta.shape[0])

@@ -3,9 +3,11 @@
 # (bf16_install) and the choice of instruction set for the elementwise
 # kernels (simd_paths, simd_active, simd_select; FASTMLP_SIMD at import).
 # Entry points only tests and benchmarks call live in _probes.pyx, which
-# reads specs and binds bfloat16 products through this module's own
-# read_spec and bound (declared in _train.pxd, so there is one GEMM table
-# and one installed bfloat16 GEMM). The kernels' constants are published
+# reads specs, binds bfloat16 products and runs the C kernels through this
+# module's own read_spec, bound, activate_array, ... (declared in
+# _train.pxd, so there is one GEMM table, one installed bfloat16 GEMM and
+# one compiled copy of the C kernels, with one record of the instruction-set
+# path: simd_select's). The kernels' constants are published
 # here by name (ACTIVATION_CODES, LOSS_CODES, RULE_CODES, STATUS_CODES,
 # GEMM_BACKENDS, STAT_COLUMNS, LEAKY_SLOPE, SATURATED) for the
 # Python layer; their one definition is in _codes.pxd and csrc/elementwise.h
@@ -43,15 +45,15 @@ from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 
 from fastmlp._kernels._blas cimport openblas_gemm
-from fastmlp._kernels._bf16 cimport bf16_product
+from fastmlp._kernels._bf16 cimport bf16_product, bind_x
 from fastmlp._kernels._bf16_c cimport fm_to_bf16
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn, mkl_bf16_gemm, onednn_bf16_gemm
 from fastmlp._kernels._codes cimport *
 from fastmlp._kernels._elementwise cimport (
     FM_BINARY_CROSS_ENTROPY, FM_CROSS_ENTROPY, FM_CROSS_ENTROPY_LABELS, FM_EXP, FM_IDENTITY, FM_LEAKY_RELU,
     FM_LEAKY_SLOPE, FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
-    FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, fm_simd_active, fm_simd_select,
-    fm_simd_supported, output_loss, softmax_rows, sumsq)
+    FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, derivative_mul, exp_nonpositive,
+    fm_simd_active, fm_simd_select, fm_simd_supported, output_loss, softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport (
     WATCH_ACTIVATION, WATCH_DELTA, WATCH_PRE_ACTIVATION, Chunk, LayerWatch, Net,
@@ -212,6 +214,24 @@ cdef Net read_spec(const Py_ssize_t[::1] spec) except *:
             or spec.shape[0] != spec_length(spec[SPEC_LAYERS])):
         raise ValueError("not a spec array of make_spec")
     return net_from_spec(&spec[0], BACKENDS)
+
+
+# The C kernels _probes runs, exported (_train.pxd) so that it compiles none.
+cdef void activate_array(int act, floating* x, size_t n) noexcept nogil:
+    activate(act, x, n)
+
+
+cdef void derivative_mul_array(int act, const floating* a, floating* delta,
+                               size_t n) noexcept nogil:
+    derivative_mul(act, a, delta, n)
+
+
+cdef void exp_nonpositive_array(floating* x, size_t n) noexcept nogil:
+    exp_nonpositive(x, n)
+
+
+cdef void bind_input(const GemmBackend* be, const floating* x, size_t n) noexcept nogil:
+    bind_x(be, x, n)
 
 
 # == the spec: made, and read, here only =========================================
