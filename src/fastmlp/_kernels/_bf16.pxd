@@ -29,7 +29,8 @@ from libc.stdint cimport uint16_t, uintptr_t
 
 from fastmlp._kernels._bf16_c cimport fm_bf16_gemm_failed, fm_gather_to_bf16, fm_to_bf16
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn
-from fastmlp._kernels._gemm cimport GemmBackend
+from fastmlp._kernels._gemm cimport GemmBackend, Product
+from fastmlp._kernels._layer cimport LayerShape, LayerSink
 from fastmlp._kernels._elementwise cimport (
     FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum, gather_rows)
 from fastmlp._kernels._update cimport Update, update_block
@@ -70,18 +71,17 @@ cdef struct LayerGemm:
     Bf16Layer bf
 
 
-cdef inline void bf16_product(void* ctx, bint trans_a, bint trans_b, int m, int n, int k,
-                              float alpha, const uint16_t* a, int lda, const uint16_t* b,
-                              int ldb, float beta, float* c, int ldc) noexcept nogil:
-    """c = alpha op(a) op(b) + beta c, row-major, on the bfloat16 copies a
-    and b. A refused product leaves NaN in c, so that it cannot pass for a
-    result, and is counted in this call's context, which the entry point
-    checks (_train.check_products): never another call's. A missing copy
-    counts as refused: loud, never a product of stale or float32 data."""
+cdef inline void bf16_product(void* ctx, const Product* p, float alpha, const uint16_t* a,
+                              const uint16_t* b, float beta, float* c) noexcept nogil:
+    """c = alpha op(a) op(b) + beta c, row-major, shaped by p, on the
+    bfloat16 copies a and b. A refused product leaves NaN in c, so that it
+    cannot pass for a result, and is counted in this call's context, which
+    the entry point checks (_train.check_products): never another call's. A
+    missing copy counts as refused: loud, never a product of stale or
+    float32 data."""
     cdef Bf16Shadow* s = <Bf16Shadow*> ctx
-    if a == NULL or b == NULL or s.gemm(s.gemm_fn, trans_a, trans_b, m, n, k, alpha, a,
-                                        lda, b, ldb, beta, c, ldc) != 0:
-        fm_bf16_gemm_failed(c, m, n, ldc)
+    if a == NULL or b == NULL or s.gemm(s.gemm_fn, p, alpha, a, b, beta, c) != 0:
+        fm_bf16_gemm_failed(c, p.m, p.n, p.ldc)
         s.refused += 1
 
 
@@ -164,13 +164,16 @@ cdef inline void bias_activate_op(const LayerGemm* g, int act, floating* out,
         r0 += r
 
 
-cdef inline void derivative_op(const LayerGemm* g, int act, const floating* a,
-                               floating* delta, int rows, int cols, floating alpha,
-                               floating beta, floating* out_b) noexcept nogil:
-    """delta *= act'(a) (and out_b = beta out_b + alpha colsum(delta) unless
-    NULL), with its copy g.bf.delta_prev written block by block in the same
-    pass."""
+cdef inline void derivative_op(const LayerGemm* g, const LayerShape* shape, int act,
+                               const floating* a, floating* delta,
+                               const LayerSink* sink) noexcept nogil:
+    """delta, the layer's input delta (rows x n_in), *= act'(a) (and
+    sink.out_b_prev = beta out_b_prev + alpha colsum(delta) unless NULL),
+    with its copy g.bf.delta_prev written block by block in the same pass."""
     cdef Bf16Shadow* s = shadow(g.be, <floating> 0)
+    cdef int rows = shape.rows, cols = shape.n_in
+    cdef floating alpha = <floating> sink.alpha, beta = <floating> sink.beta
+    cdef floating* out_b = <floating*> sink.out_b_prev
     cdef int r0 = 0, r, step
     cdef size_t o
     if s == NULL:

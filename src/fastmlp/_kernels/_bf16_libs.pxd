@@ -7,10 +7,11 @@
 # in the call's own context; a new library is a new adapter here.
 from libc.stdint cimport int64_t, uint16_t
 
-ctypedef int (*bf16_gemm_fn)(const void* fn, bint trans_a, bint trans_b, int m, int n,
-                              int k, float alpha, const uint16_t* a, int lda,
-                              const uint16_t* b, int ldb, float beta, float* c,
-                              int ldc) noexcept nogil
+from fastmlp._kernels._gemm cimport Product
+
+ctypedef int (*bf16_gemm_fn)(const void* fn, const Product* p, float alpha,
+                             const uint16_t* a, const uint16_t* b, float beta,
+                             float* c) noexcept nogil
 
 # MKL's cblas_gemm_bf16bf16f32 (MKL_INT = int: the LP64 interface of libmkl_rt).
 ctypedef void (*cblas_bf16_fn)(int layout, int trans_a, int trans_b, int m, int n, int k,
@@ -30,24 +31,22 @@ cdef enum:
     CBLAS_TRANS = 112
 
 
-cdef inline int mkl_bf16_gemm(const void* fn, bint trans_a, bint trans_b, int m, int n,
-                              int k, float alpha, const uint16_t* a, int lda,
-                              const uint16_t* b, int ldb, float beta, float* c,
-                              int ldc) noexcept nogil:
+cdef inline int mkl_bf16_gemm(const void* fn, const Product* p, float alpha,
+                              const uint16_t* a, const uint16_t* b, float beta,
+                              float* c) noexcept nogil:
     # CBLAS has no status: MKL computes (emulated where the CPU lacks
     # bfloat16 instructions).
-    (<cblas_bf16_fn> fn)(CBLAS_ROW_MAJOR, CBLAS_TRANS if trans_a else CBLAS_NO_TRANS,
-                         CBLAS_TRANS if trans_b else CBLAS_NO_TRANS, m, n, k, alpha, a,
-                         lda, b, ldb, beta, c, ldc)
+    (<cblas_bf16_fn> fn)(CBLAS_ROW_MAJOR, CBLAS_TRANS if p.trans_a else CBLAS_NO_TRANS,
+                         CBLAS_TRANS if p.trans_b else CBLAS_NO_TRANS, p.m, p.n, p.k, alpha,
+                         a, p.lda, b, p.ldb, beta, c, p.ldc)
     return 0
 
 
-cdef inline int onednn_bf16_gemm(const void* fn, bint trans_a, bint trans_b, int m, int n,
-                                 int k, float alpha, const uint16_t* a, int lda,
-                                 const uint16_t* b, int ldb, float beta, float* c,
-                                 int ldc) noexcept nogil:
+cdef inline int onednn_bf16_gemm(const void* fn, const Product* p, float alpha,
+                                 const uint16_t* a, const uint16_t* b, float beta,
+                                 float* c) noexcept nogil:
     # oneDNN reports what it cannot do (an instruction set it lacks, memory
     # for its packed copies) instead of computing: loud, never a silent
     # stale c (fastmlp.network.bf16lib probes it once before using it).
-    return (<dnnl_bf16_fn> fn)(b'T' if trans_a else b'N', b'T' if trans_b else b'N', m, n,
-                               k, alpha, a, lda, b, ldb, beta, c, ldc)
+    return (<dnnl_bf16_fn> fn)(b'T' if p.trans_a else b'N', b'T' if p.trans_b else b'N',
+                               p.m, p.n, p.k, alpha, a, p.lda, b, p.ldb, beta, c, p.ldc)

@@ -11,17 +11,21 @@
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
+from fastmlp._kernels._gemm cimport Product
 
-cdef inline void openblas_gemm(bint trans_a, bint trans_b, int m, int n, int k,
-                               floating alpha, const floating* a, int lda,
-                               const floating* b, int ldb, floating beta,
-                               floating* c, int ldc) noexcept nogil:
-    """c (m x n, row-major, leading dim ldc) = alpha op(a) op(b) + beta c."""
-    cdef char ta = b'T' if trans_a else b'N'
-    cdef char tb = b'T' if trans_b else b'N'
+
+cdef inline void openblas_gemm(const Product* p, floating alpha, const floating* a,
+                               const floating* b, floating beta,
+                               floating* c) noexcept nogil:
+    """c = alpha op(a) op(b) + beta c, row-major, shaped by p."""
+    cdef char ta = b'T' if p.trans_a else b'N'
+    cdef char tb = b'T' if p.trans_b else b'N'
+    # BLAS takes every argument by pointer and writes none but c: p's own
+    # fields are handed over, not copies of them.
+    cdef Product* q = <Product*> p
     if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda, &beta,
-              c, &ldc)
+        sgemm(&tb, &ta, &q.n, &q.m, &q.k, &alpha, <float*> b, &q.ldb, <float*> a, &q.lda,
+              &beta, c, &q.ldc)
     else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*> b, &ldb, <double*> a, &lda, &beta,
-              c, &ldc)
+        dgemm(&tb, &ta, &q.n, &q.m, &q.k, &alpha, <double*> b, &q.ldb, <double*> a,
+              &q.lda, &beta, c, &q.ldc)

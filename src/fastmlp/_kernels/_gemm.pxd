@@ -3,25 +3,53 @@
 # call, never branched on at the call sites. A backend is one row-major
 # GEMM per precision with the signature of _blas.openblas_gemm; a new
 # precision or library is a new field or a new table, not a new branch in
-# _dense.pxd. The tables themselves are filled in _train.pyx
-# (gemm_backend()). Every call names the bfloat16 copies of its two
-# operands too (Bf16Operands): only the bfloat16 backend reads them, and it
-# reads nothing else, so no product can find a copy by its float32 address
-# or fall back to the float32 values.
+# _dense.pxd. The tables themselves are filled in _train.pyx (BACKENDS).
+# A product's shape (transposes, dimensions, leading dimensions) is one
+# Product, which the products of _dense.pxd derive from their layer's
+# shape. Every call names the bfloat16 copies of its two operands too
+# (Bf16Operands): only the bfloat16 backend reads them, and it reads
+# nothing else, so no product can find a copy by its float32 address or
+# fall back to the float32 values.
 from cython cimport floating
 from libc.stdint cimport uint16_t
 
-ctypedef void (*sgemm_fn)(bint trans_a, bint trans_b, int m, int n, int k,
-                          float alpha, const float* a, int lda, const float* b, int ldb,
-                          float beta, float* c, int ldc) noexcept nogil
-ctypedef void (*dgemm_fn)(bint trans_a, bint trans_b, int m, int n, int k,
-                          double alpha, const double* a, int lda, const double* b,
-                          int ldb, double beta, double* c, int ldc) noexcept nogil
+
+cdef struct Product:
+    # The shape of one row-major product c = alpha op(a) op(b) + beta c:
+    # op(a) is m x k, op(b) k x n, c m x n; each leading dimension is its
+    # matrix's row stride as stored (before op).
+    bint trans_a
+    bint trans_b
+    int m
+    int n
+    int k
+    int lda
+    int ldb
+    int ldc
+
+
+cdef inline Product product(bint trans_a, bint trans_b, int m, int n, int k, int lda,
+                            int ldb, int ldc) noexcept nogil:
+    cdef Product p
+    p.trans_a = trans_a
+    p.trans_b = trans_b
+    p.m = m
+    p.n = n
+    p.k = k
+    p.lda = lda
+    p.ldb = ldb
+    p.ldc = ldc
+    return p
+
+
+ctypedef void (*sgemm_fn)(const Product* p, float alpha, const float* a, const float* b,
+                          float beta, float* c) noexcept nogil
+ctypedef void (*dgemm_fn)(const Product* p, double alpha, const double* a, const double* b,
+                          double beta, double* c) noexcept nogil
 # A float32 product on the operands' bfloat16 copies, through a context
 # (the call's Bf16Shadow, _bf16.pxd).
-ctypedef void (*bf16_ctx_fn)(void* ctx, bint trans_a, bint trans_b, int m, int n, int k,
-                             float alpha, const uint16_t* a, int lda, const uint16_t* b,
-                             int ldb, float beta, float* c, int ldc) noexcept nogil
+ctypedef void (*bf16_ctx_fn)(void* ctx, const Product* p, float alpha, const uint16_t* a,
+                             const uint16_t* b, float beta, float* c) noexcept nogil
 
 
 cdef struct GemmBackend:
@@ -45,17 +73,15 @@ cdef inline Bf16Operands bf16_operands(const uint16_t* a, const uint16_t* b) noe
     return ops
 
 
-cdef inline void gemm(const GemmBackend* be, bint trans_a, bint trans_b, int m, int n,
-                      int k, floating alpha, const floating* a, int lda,
-                      const floating* b, int ldb, floating beta,
-                      floating* c, int ldc, Bf16Operands copies) noexcept nogil:
-    """c (m x n, row-major, leading dim ldc) = alpha op(a) op(b) + beta c;
-    with bfloat16 products, op(copies.a) op(copies.b) instead."""
+cdef inline void gemm(const GemmBackend* be, const Product* p, floating alpha,
+                      const floating* a, const floating* b, floating beta, floating* c,
+                      Bf16Operands copies) noexcept nogil:
+    """c = alpha op(a) op(b) + beta c, shaped by p; with bfloat16 products,
+    op(copies.a) op(copies.b) instead."""
     if floating is float:
         if be.ctx != NULL:
-            be.bf16(be.ctx, trans_a, trans_b, m, n, k, alpha, copies.a, lda, copies.b, ldb,
-                    beta, c, ldc)
+            be.bf16(be.ctx, p, alpha, copies.a, copies.b, beta, c)
             return
-        be.f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        be.f32(p, alpha, a, b, beta, c)
     else:
-        be.f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        be.f64(p, alpha, a, b, beta, c)

@@ -3,10 +3,12 @@
 # filled there and read here, nowhere else), and its forward and backward
 # passes over a block of rows, layer by layer (_dense.pxd). The spec was
 # built and checked by _train.pyx; nothing here checks it again. With `xs` (not NULL) the input is
-# CSR rows and x is not read: the first layer is _sparse.pxd's. Each layer's
-# products go through its LayerGemm (layer_gemm, backward_gemm): with
-# bfloat16 products, the copies of its operands picked by name and offset
-# from the call's Bf16Shadow, as the layout places their float32 data.
+# CSR rows and x is not read: the first layer is _sparse.pxd's. Each layer
+# is handed its shape over the block (layer_shape) and, backward, its part
+# of the GradientSink (a LayerSink, _layer.pxd). Its products go through
+# its LayerGemm (layer_gemm, backward_gemm): with bfloat16 products, the
+# copies of its operands picked by name and offset from the call's
+# Bf16Shadow, as the layout places their float32 data.
 from cython cimport floating
 
 from fastmlp._kernels._codes cimport (
@@ -19,6 +21,7 @@ from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._bf16 cimport (
     Bf16Shadow, LayerGemm, bind_x, refresh, update_op, work_copy)
 from fastmlp._kernels._elementwise cimport activate
+from fastmlp._kernels._layer cimport LayerShape, LayerSink
 from fastmlp._kernels._sparse cimport CsrRows
 from fastmlp._kernels._sparse_bf16 cimport sparse_backward_op, sparse_forward_op
 from fastmlp._kernels._update cimport GradientSink, Update
@@ -116,6 +119,16 @@ cdef inline bint transposed(const Net* net, Py_ssize_t l) noexcept nogil:
     return net.first_w_t and l == 0
 
 
+cdef inline LayerShape layer_shape(const Net* net, Py_ssize_t l, int rows) noexcept nogil:
+    """Layer l over a block of `rows` rows."""
+    cdef LayerShape shape
+    shape.rows = rows
+    shape.n_in = <int> net.sizes[l]
+    shape.n_out = <int> net.sizes[l + 1]
+    shape.w_t = transposed(net, l)
+    return shape
+
+
 cdef inline LayerGemm layer_gemm(const Net* net, Py_ssize_t l) noexcept nogil:
     """Layer l's forward products: the copies of its input (the chunk's,
     bound by bind_x or gather_x_op, for the first layer), weights and
@@ -161,6 +174,7 @@ cdef inline floating* forward_rows(const Net* net, const floating* params, const
     cdef int rows = <int> c.rows, act
     cdef size_t count
     cdef LayerGemm g
+    cdef LayerShape shape
     if xs == NULL:
         bind_x(net.gemm, a, <size_t> rows * net.sizes[0])
     for l in range(L):
@@ -170,15 +184,14 @@ cdef inline floating* forward_rows(const Net* net, const floating* params, const
         else:
             out = work + net.act_off[l]
         g = layer_gemm(net, l)
+        shape = layer_shape(net, l, rows)
         act = <int> net.act[l] if l < L - 1 and watch == NULL else -1
         if l == 0 and xs != NULL:
-            sparse_forward_op(&g, xs, params + net.w_off[0], params + net.b_off[0],
-                              out, rows, <int> net.sizes[0], <int> net.sizes[1], act,
-                              transposed(net, 0))
+            sparse_forward_op(&g, xs, &shape, params + net.w_off[0],
+                              params + net.b_off[0], out, act)
         else:
-            dense_forward(&g, a, params + net.w_off[l], params + net.b_off[l], out,
-                          rows, <int> net.sizes[l], <int> net.sizes[l + 1], act,
-                          transposed(net, l))
+            dense_forward(&g, &shape, a, params + net.w_off[l], params + net.b_off[l],
+                          out, act)
         if watch != NULL:
             count = <size_t> rows * net.sizes[l + 1]
             watch.seen(watch.ctx, WATCH_PRE_ACTIVATION, l, out, <Py_ssize_t> count)
@@ -216,12 +229,15 @@ cdef inline double backward_rows(const Net* net, floating* params, const Chunk* 
     cdef const CsrRows* xs = chunk_csr(c)
     cdef int rows = <int> c.rows
     cdef floating* out = <floating*> sink.out
-    cdef floating alpha = <floating> sink.alpha, beta = <floating> sink.beta
     cdef const floating* a_in
     cdef floating* delta
     cdef floating* spare
     cdef double sq = 0
     cdef LayerGemm g
+    cdef LayerShape shape
+    cdef LayerSink layer_sink
+    layer_sink.alpha = sink.alpha
+    layer_sink.beta = sink.beta
     refresh(net.gemm, work + delta_at, work_copy(net.gemm, delta_at),
             <size_t> rows * net.sizes[L])
     for l in range(L - 1, -1, -1):
@@ -229,22 +245,19 @@ cdef inline double backward_rows(const Net* net, floating* params, const Chunk* 
         delta = work + delta_at
         spare = work + spare_at
         g = backward_gemm(net, l, delta_at, spare_at)
+        shape = layer_shape(net, l, rows)
         if watch != NULL:
             watch.seen(watch.ctx, WATCH_DELTA, l, delta, rows * net.sizes[l + 1])
         # Below the output layer, each bias gradient was summed by the
         # layer above, in the pass that formed its delta.
+        layer_sink.out_w = out + net.w_off[l]
+        layer_sink.out_b = out + net.b_off[l] if l == L - 1 else NULL
+        layer_sink.out_b_prev = out + net.b_off[l - 1] if l > 0 else NULL
         if l == 0 and xs != NULL:
-            sparse_backward_op(&g, xs, delta, out + net.w_off[0],
-                               out + net.b_off[0] if L == 1 else NULL, alpha, beta, rows,
-                               <int> net.sizes[0], <int> net.sizes[1], transposed(net, 0))
+            sparse_backward_op(&g, xs, &shape, delta, &layer_sink)
         else:
-            dense_backward(&g, delta, a_in, params + net.w_off[l],
-                           out + net.w_off[l], out + net.b_off[l] if l == L - 1 else NULL,
-                           alpha, beta, spare if l > 0 else NULL,
-                           <int> net.act[l - 1] if l > 0 else 0,
-                           out + net.b_off[l - 1] if l > 0 else NULL,
-                           rows, <int> net.sizes[l], <int> net.sizes[l + 1],
-                           transposed(net, l))
+            dense_backward(&g, &shape, delta, a_in, params + net.w_off[l], &layer_sink,
+                           spare if l > 0 else NULL, <int> net.act[l - 1] if l > 0 else 0)
         if watch != NULL:
             watch.seen(watch.ctx, WATCH_WEIGHT_GRADIENT, l, out + net.w_off[l],
                        net.sizes[l] * net.sizes[l + 1])

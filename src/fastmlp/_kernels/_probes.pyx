@@ -15,7 +15,8 @@ from cython cimport floating
 from fastmlp._kernels._dense cimport (
     forward_product, input_delta_product, weight_gradient_product)
 from fastmlp._kernels._bf16 cimport LayerGemm
-from fastmlp._kernels._network cimport Net, backward_gemm, layer_gemm, transposed
+from fastmlp._kernels._layer cimport LayerShape, LayerSink
+from fastmlp._kernels._network cimport Net, backward_gemm, layer_gemm, layer_shape
 from fastmlp._kernels._train cimport (
     Bf16Binding, activate_array, bind_input, bound, check_products, derivative_mul_array,
     exp_nonpositive_array, read_spec)
@@ -33,7 +34,6 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
     cdef Net net = read_spec(spec)
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1]
     cdef Py_ssize_t step, l, L = net.n_layers, start, rows
-    cdef int ni, no
     cdef const floating* px = &X[0, 0]
     cdef const floating* pp = &params[0]
     cdef floating* pg = &grads[0]
@@ -42,10 +42,16 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
     cdef floating* delta_b = pw + net.off_delta_b
     cdef const floating* a
     cdef LayerGemm g
+    cdef LayerShape shape
+    cdef LayerSink sink
     cdef Bf16Binding bb
     cdef bint bf16 = False
     bound(&net, &bb, <floating*> pp, pw)
     bf16 = net.gemm == &bb.be
+    sink.out_b = NULL
+    sink.out_b_prev = NULL
+    sink.alpha = 1
+    sink.beta = 0
     with nogil:
         if bf16:
             # The first batch's bfloat16 copy serves every step: the floor
@@ -57,21 +63,17 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
             a = px + start * n_in
             for l in range(L):
                 g = layer_gemm(&net, l)
-                forward_product(&g, a, pp + net.w_off[l], pw + net.act_off[l], <int> rows,
-                                <int> net.sizes[l], <int> net.sizes[l + 1],
-                                transposed(&net, l))
+                shape = layer_shape(&net, l, <int> rows)
+                forward_product(&g, &shape, a, pp + net.w_off[l], pw + net.act_off[l])
                 a = pw + net.act_off[l]
             for l in range(L - 1, -1, -1):
-                ni = <int> net.sizes[l]
-                no = <int> net.sizes[l + 1]
                 a = px + start * n_in if l == 0 else pw + net.act_off[l - 1]
                 g = backward_gemm(&net, l, net.off_delta_a, net.off_delta_b)
-                weight_gradient_product(&g, delta_a, a, pg + net.w_off[l], <floating> 1,
-                                        <floating> 0, <int> rows, ni, no,
-                                        transposed(&net, l))
+                shape = layer_shape(&net, l, <int> rows)
+                sink.out_w = pg + net.w_off[l]
+                weight_gradient_product(&g, &shape, delta_a, a, &sink)
                 if l > 0:
-                    input_delta_product(&g, delta_a, pp + net.w_off[l], delta_b, <int> rows,
-                                        ni, no, False)
+                    input_delta_product(&g, &shape, delta_a, pp + net.w_off[l], delta_b)
     check_products(&bb)
 
 

@@ -20,6 +20,7 @@ from libc.string cimport memcpy, memset
 from fastmlp._kernels._elementwise cimport FM_IDENTITY, bias_activate, colsum
 
 from fastmlp._kernels._bf16_c cimport fm_bf16_widen
+from fastmlp._kernels._layer cimport LayerShape, LayerSink
 
 # A weight or delta operand of the sparse layer's products: in the model
 # dtype, or the bfloat16 bits of its copy (bfloat16 products,
@@ -86,17 +87,18 @@ cdef inline floating operand_value(const sparse_operand* p, Py_ssize_t i,
 
 
 cdef inline void sparse_product(const CsrRows* x,        # IN  rows of CSR input
+                                const LayerShape* shape, # IN  rows, n_in, n_out, w_t
                                 const sparse_operand* w, # IN  W (or W^T if w_t)
-                                floating* out,           # OUT rows x n_out
-                                int rows, int n_in, int n_out, bint w_t) noexcept nogil:
+                                floating* out) noexcept nogil:  # OUT rows x n_out
     """out = x W^T (no bias, no activation)."""
+    cdef int rows = shape.rows, n_in = shape.n_in, n_out = shape.n_out
     cdef const floating* val = <const floating*> x.data
     cdef const sparse_operand* wj
     cdef floating* o
     cdef floating v
     cdef Py_ssize_t r, k, j
     cdef floating acc
-    if w_t:
+    if shape.w_t:
         for r in range(rows):
             o = out + <Py_ssize_t> r * n_out
             memset(o, 0, <size_t> n_out * sizeof(floating))
@@ -120,14 +122,14 @@ cdef inline void sparse_product(const CsrRows* x,        # IN  rows of CSR input
 
 
 cdef inline void sparse_forward(const CsrRows* x,        # IN  rows of CSR input
+                                const LayerShape* shape, # IN  rows, n_in, n_out, w_t
                                 const floating* w,       # IN  W (or W^T if w_t)
                                 const floating* b,       # IN  n_out
                                 floating* out,           # OUT rows x n_out
-                                int rows, int n_in, int n_out, int act,
-                                bint w_t) noexcept nogil:
+                                int act) noexcept nogil:
     """out = act(x W^T + b); act < 0 leaves the pre-activation."""
-    sparse_product(x, w, out, rows, n_in, n_out, w_t)
-    bias_activate(act if act >= 0 else FM_IDENTITY, out, b, rows, n_out)
+    sparse_product(x, shape, w, out)
+    bias_activate(act if act >= 0 else FM_IDENTITY, out, b, shape.rows, shape.n_out)
 
 
 cdef inline void scale_block(floating* a, size_t n, floating beta) noexcept nogil:
@@ -141,19 +143,19 @@ cdef inline void scale_block(floating* a, size_t n, floating beta) noexcept nogi
 
 
 cdef inline void sparse_weight_gradient(const CsrRows* x,           # IN  rows of CSR input
+                                        const LayerShape* shape,      # IN  its shape
                                         const sparse_operand* delta,  # IN  rows x n_out
                                         floating* out_w,              # OUT in W's layout
-                                        floating alpha, floating beta,
-                                        int rows, int n_in, int n_out,
-                                        bint w_t) noexcept nogil:
+                                        floating alpha, floating beta) noexcept nogil:
     """out_w = beta out_w + alpha delta^T x."""
+    cdef int rows = shape.rows, n_in = shape.n_in, n_out = shape.n_out
     cdef const floating* val = <const floating*> x.data
     cdef const sparse_operand* d
     cdef floating* gj
     cdef floating v
     cdef Py_ssize_t r, k, j
     scale_block(out_w, <size_t> n_in * n_out, beta)
-    if w_t:
+    if shape.w_t:
         for r in range(rows):
             d = delta + <Py_ssize_t> r * n_out
             for k in range(x.indptr[r], x.indptr[r + 1]):
@@ -172,14 +174,13 @@ cdef inline void sparse_weight_gradient(const CsrRows* x,           # IN  rows o
                     gj[x.indices[k]] += v * val[k]
 
 
-cdef inline void sparse_backward(const CsrRows* x,      # IN  rows of CSR input
-                                 const floating* delta, # IN  rows x n_out, dLoss/dz
-                                 floating* out_w,       # OUT in W's layout
-                                 floating* out_b,       # OUT n_out, or NULL
-                                 floating alpha, floating beta,
-                                 int rows, int n_in, int n_out, bint w_t) noexcept nogil:
-    """out_w = beta out_w + alpha delta^T x; out_b likewise with column sums
-    (NULL: formed by the layer above, as in dense_backward)."""
-    sparse_weight_gradient(x, delta, out_w, alpha, beta, rows, n_in, n_out, w_t)
-    if out_b != NULL:
-        colsum(delta, rows, n_out, alpha, beta, out_b)
+cdef inline void sparse_backward(const CsrRows* x,        # IN  rows of CSR input
+                                 const LayerShape* shape, # IN  rows, n_in, n_out, w_t
+                                 const floating* delta,   # IN  rows x n_out, dLoss/dz
+                                 const LayerSink* sink) noexcept nogil:  # OUT out_w, out_b
+    """sink.out_w = beta out_w + alpha delta^T x; out_b likewise with column
+    sums (NULL: formed by the layer above, as in dense_backward)."""
+    cdef floating alpha = <floating> sink.alpha, beta = <floating> sink.beta
+    sparse_weight_gradient(x, shape, delta, <floating*> sink.out_w, alpha, beta)
+    if sink.out_b != NULL:
+        colsum(delta, shape.rows, shape.n_out, alpha, beta, <floating*> sink.out_b)

@@ -10,36 +10,38 @@ from cython cimport floating
 
 from fastmlp._kernels._bf16 cimport Bf16Shadow, LayerGemm, bias_activate_op, shadow
 from fastmlp._kernels._elementwise cimport colsum
+from fastmlp._kernels._layer cimport LayerShape, LayerSink
 from fastmlp._kernels._sparse cimport (
     CsrRows, sparse_backward, sparse_forward, sparse_product, sparse_weight_gradient)
 
 
 cdef inline void sparse_forward_op(const LayerGemm* g, const CsrRows* x,
-                                   const floating* w, const floating* b, floating* out,
-                                   int rows, int n_in, int n_out, int act,
-                                   bint w_t) noexcept nogil:
+                                   const LayerShape* shape, const floating* w,
+                                   const floating* b, floating* out,
+                                   int act) noexcept nogil:
     """sparse_forward; with bfloat16 products on the rounded operands, and
     the output's bfloat16 copy written as bias_activate_op writes it."""
     cdef Bf16Shadow* s = shadow(g.be, <floating> 0)
     if s == NULL:
-        sparse_forward(x, w, b, out, rows, n_in, n_out, act, w_t)
+        sparse_forward(x, shape, w, b, out, act)
         return
     if floating is float:
-        sparse_product(x, g.bf.w, out, rows, n_in, n_out, w_t)
-        bias_activate_op(g, act, out, b, rows, n_out)
+        sparse_product(x, shape, g.bf.w, out)
+        bias_activate_op(g, act, out, b, shape.rows, shape.n_out)
 
 
 cdef inline void sparse_backward_op(const LayerGemm* g, const CsrRows* x,
-                                    const floating* delta, floating* out_w, floating* out_b,
-                                    floating alpha, floating beta, int rows, int n_in,
-                                    int n_out, bint w_t) noexcept nogil:
+                                    const LayerShape* shape, const floating* delta,
+                                    const LayerSink* sink) noexcept nogil:
     """sparse_backward; with bfloat16 products on the rounded operands (the
     bias gradient sums the float32 delta, as dense_backward's does)."""
     cdef Bf16Shadow* s = shadow(g.be, <floating> 0)
+    cdef floating alpha = <floating> sink.alpha, beta = <floating> sink.beta
     if s == NULL:
-        sparse_backward(x, delta, out_w, out_b, alpha, beta, rows, n_in, n_out, w_t)
+        sparse_backward(x, shape, delta, sink)
         return
     if floating is float:
-        sparse_weight_gradient(x, g.bf.delta, out_w, alpha, beta, rows, n_in, n_out, w_t)
-        if out_b != NULL:
-            colsum(delta, rows, n_out, alpha, beta, out_b)
+        sparse_weight_gradient(x, shape, g.bf.delta, <floating*> sink.out_w, alpha,
+                               beta)
+        if sink.out_b != NULL:
+            colsum(delta, shape.rows, shape.n_out, alpha, beta, <floating*> sink.out_b)
