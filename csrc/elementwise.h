@@ -67,6 +67,33 @@ int fm_simd_select(int level);
 /* The level in use (choosing the best one on first call). */
 int fm_simd_active(void);
 
+/* How an output layer's loss is formed (fm_output_loss): the loss code, the
+ * output activation (read by FM_MSE only; each other loss implies its own)
+ * and the scale of the delta, held in double and converted to the kernel's
+ * precision once at its top, as fm_update_coefs' scalars are. */
+typedef struct {
+    int loss;
+    int out_act;
+    double scale;
+} fm_loss_spec;
+
+/* The coefficients of one update pass (fm_apply_velocity,
+ * fm_mix_apply_velocity, fm_sgd_update, fm_adam_update), each kernel
+ * reading those of its rule. The scalars are held in double and converted
+ * to the kernel's precision once at its top by a plain C cast: the same
+ * value a caller converting them to pass as T would give. */
+typedef struct {
+    double lr;     /* the learning rate; Adam's lr_t, its bias corrections folded in */
+    double m;      /* the momentum, or Adam's b1 */
+    double b2;     /* Adam's b2 */
+    double eps;    /* Adam's epsilon as added to sqrt(m2) */
+    double l2c;    /* coefficient of w added to the gradient; 0 for biases */
+    double gs;     /* the scale of a formed gradient mixed in (fm_mix_apply_velocity) */
+    int nesterov;  /* fm_sgd_update's variant: 0, 1 or FM_NESTEROV_AVERAGED */
+    int want_sumsq;
+    int *nonfinite;
+} fm_update_coefs;
+
 #define FM_DECLARE(T, S)                                                       \
     /* x = sigma(x) in place; act is any code but FM_SOFTMAX. */               \
     void fm_activate_##S(int act, T *x, size_t n);                             \
@@ -89,14 +116,14 @@ int fm_simd_active(void);
     void fm_derivative_mul_colsum_##S(int act, const T *a, T *delta,          \
                                       size_t rows, size_t cols, T alpha,       \
                                       T beta, T *out);                         \
-    /* Output layer fused with its loss. z holds the rows x k pre-activations \
-     * and is overwritten by the output activations. Returns the sum of the    \
-     * per-sample losses (in double); when delta is not NULL also writes       \
-     * delta = scale * dLoss/dz. A row_weight array (NULL: all 1) weights  \
-     * each row's loss and delta (sample weights). y holds rows x k targets, \
-     * or rows class indices for FM_CROSS_ENTROPY_LABELS. */                  \
-    double fm_output_loss_##S(int loss, int out_act, T *z, const T *y,         \
-                              T *delta, size_t rows, size_t k, T scale,        \
+    /* Output layer fused with its loss (spec). z holds the rows x k        \
+     * pre-activations and is overwritten by the output activations. Returns \
+     * the sum of the per-sample losses (in double); when delta is not NULL  \
+     * also writes delta = spec->scale * dLoss/dz. A row_weight array (NULL: \
+     * all 1) weights each row's loss and delta (sample weights). y holds    \
+     * rows x k targets, or rows class indices for FM_CROSS_ENTROPY_LABELS. */ \
+    double fm_output_loss_##S(const fm_loss_spec *spec, T *z, const T *y,      \
+                              T *delta, size_t rows, size_t k,                 \
                               const T *row_weight);                            \
     /* Sum of squares, accumulated in double. */                              \
     double fm_sumsq_##S(const T *x, size_t n);                                 \
@@ -107,27 +134,25 @@ int fm_simd_active(void);
     /* With v already holding m*v + (1-m)*dLoss/dw: v += l2c * w (skipped    \
      * when l2c == 0), then w -= lr * v. Returns sum of w^2 before the update  \
      * when want_sumsq, else 0; sets *nonfinite to 1 if any new w is inf or   \
-     * NaN (and leaves it alone otherwise). */                                \
-    double fm_apply_velocity_##S(T *w, T *v, size_t n, T lr, T l2c,           \
-                                 int want_sumsq, int *nonfinite);             \
+     * NaN (and leaves it alone otherwise). Reads lr, l2c, want_sumsq and    \
+     * nonfinite of c. */                                                     \
+    double fm_apply_velocity_##S(T *w, T *v, size_t n,                        \
+                                 const fm_update_coefs *c);                   \
     /* v = m * v + (1 - m) * gs * g, then as fm_apply_velocity: a formed    \
      * gradient g mixed into the velocity in the update pass. */              \
-    double fm_mix_apply_velocity_##S(T *w, T *v, const T *g, size_t n, T m,    \
-                                     T gs, T lr, T l2c, int want_sumsq,        \
-                                     int *nonfinite);                          \
+    double fm_mix_apply_velocity_##S(T *w, T *v, const T *g, size_t n,         \
+                                     const fm_update_coefs *c);                \
     /* Copy the rows idx[0..rows) of src (each cols wide) into dst. */         \
     void fm_gather_rows_##S(const T *src, const ptrdiff_t *idx, size_t rows,   \
                             size_t cols, T *dst);                              \
-    /* scikit-learn's SGD step, nesterov 0 plain, 1 with its Nesterov       \
+    /* scikit-learn's SGD step, c->nesterov 0 plain, 1 with its Nesterov    \
      * momentum, FM_NESTEROV_AVERAGED fastmlp's Nesterov rule (see          \
      * elementwise_impl.h); l2c * w added to g. */                          \
-    double fm_sgd_update_##S(T *w, const T *g, T *v, size_t n, T lr, T m,       \
-                             T l2c, int nesterov, int want_sumsq,              \
-                             int *nonfinite);                                  \
-    /* scikit-learn's Adam step, lr_t with the bias corrections folded in. */  \
+    double fm_sgd_update_##S(T *w, const T *g, T *v, size_t n,                 \
+                             const fm_update_coefs *c);                        \
+    /* scikit-learn's Adam step, c->lr with the bias corrections folded in. */ \
     double fm_adam_update_##S(T *w, const T *g, T *m1, T *m2, size_t n,        \
-                              T lr_t, T b1, T b2, T eps, T l2c,                \
-                              int want_sumsq, int *nonfinite);
+                              const fm_update_coefs *c);
 
 FM_DECLARE(float, f)
 FM_DECLARE(double, d)

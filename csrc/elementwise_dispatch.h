@@ -41,10 +41,10 @@ void PUB(fm_derivative_mul_colsum)(int act, const T *a, T *delta, size_t rows, s
     FM_CALL(fm_derivative_mul_colsum, (act, a, delta, rows, cols, alpha, beta, out));
 }
 
-double PUB(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
-                           size_t rows, size_t k, T scale, const T *row_weight)
+double PUB(fm_output_loss)(const fm_loss_spec *spec, T *z, const T *y, T *delta, size_t rows,
+                           size_t k, const T *row_weight)
 {
-    return FM_CALL(fm_output_loss, (loss, out_act, z, y, delta, rows, k, scale, row_weight));
+    return FM_CALL(fm_output_loss, (spec, z, y, delta, rows, k, row_weight));
 }
 
 double PUB(fm_sumsq)(const T *x, size_t n)
@@ -62,16 +62,14 @@ void PUB(fm_scale)(T c, T *x, size_t n)
     FM_CALL(fm_scale, (c, x, n));
 }
 
-double PUB(fm_apply_velocity)(T *w, T *v, size_t n, T lr, T l2c, int want_sumsq,
-                              int *nonfinite)
+double PUB(fm_apply_velocity)(T *w, T *v, size_t n, const fm_update_coefs *c)
 {
-    return FM_CALL(fm_apply_velocity, (w, v, n, lr, l2c, want_sumsq, nonfinite));
+    return FM_CALL(fm_apply_velocity, (w, v, n, c));
 }
 
-double PUB(fm_mix_apply_velocity)(T *w, T *v, const T *g, size_t n, T m, T gs, T lr, T l2c,
-                                  int want_sumsq, int *nonfinite)
+double PUB(fm_mix_apply_velocity)(T *w, T *v, const T *g, size_t n, const fm_update_coefs *c)
 {
-    return FM_CALL(fm_mix_apply_velocity, (w, v, g, n, m, gs, lr, l2c, want_sumsq, nonfinite));
+    return FM_CALL(fm_mix_apply_velocity, (w, v, g, n, c));
 }
 
 void PUB(fm_gather_rows)(const T *src, const ptrdiff_t *idx, size_t rows, size_t cols,
@@ -80,17 +78,14 @@ void PUB(fm_gather_rows)(const T *src, const ptrdiff_t *idx, size_t rows, size_t
     FM_CALL(fm_gather_rows, (src, idx, rows, cols, dst));
 }
 
-double PUB(fm_sgd_update)(T *w, const T *g, T *v, size_t n, T lr, T m, T l2c,
-                          int nesterov, int want_sumsq, int *nonfinite)
+double PUB(fm_sgd_update)(T *w, const T *g, T *v, size_t n, const fm_update_coefs *c)
 {
-    return FM_CALL(fm_sgd_update, (w, g, v, n, lr, m, l2c, nesterov, want_sumsq, nonfinite));
+    return FM_CALL(fm_sgd_update, (w, g, v, n, c));
 }
 
-double PUB(fm_adam_update)(T *w, const T *g, T *m1, T *m2, size_t n, T lr_t, T b1, T b2,
-                           T eps, T l2c, int want_sumsq, int *nonfinite)
+double PUB(fm_adam_update)(T *w, const T *g, T *m1, T *m2, size_t n, const fm_update_coefs *c)
 {
-    return FM_CALL(fm_adam_update,
-                   (w, g, m1, m2, n, lr_t, b1, b2, eps, l2c, want_sumsq, nonfinite));
+    return FM_CALL(fm_adam_update, (w, g, m1, m2, n, c));
 }
 
 #undef PUB

@@ -441,9 +441,11 @@ static double FN(output_loss_rows)(int loss, int out_act, T *z, const T *y, T *d
     }
 }
 
-static double FN(fm_output_loss)(int loss, int out_act, T *z, const T *y, T *delta,
-                                 size_t rows, size_t k, T scale, const T *row_weight)
+static double FN(fm_output_loss)(const fm_loss_spec *spec, T *z, const T *y, T *delta,
+                                 size_t rows, size_t k, const T *row_weight)
 {
+    const int loss = spec->loss, out_act = spec->out_act;
+    const T scale = (T)spec->scale;
     if (!row_weight) return FN(output_loss_rows)(loss, out_act, z, y, delta, rows, k, scale);
     /* Weighted rows (sample weights) one at a time: the per-row loss is
      * needed to weight it, and these paths are not the unweighted hot one. */
@@ -530,38 +532,65 @@ static inline UINT FN(nonfinite_bit)(T x)
     } while (0)
 #endif
 
+/* An update pass's coefficients (fm_update_coefs) in T, each kernel's
+ * own local copy made once at its top: the steps below read them through
+ * a pointer to that local, which no store through w, v or g can reach, so
+ * they stay in registers across the loop. c = 1 - m and c2 = 1 - b2 are
+ * formed here once, as the kernels formed them before their loops. */
+typedef struct {
+    T lr, m, c, b2, c2, eps, l2c, gs;
+} FN(step_coefs);
+
+static inline FN(step_coefs) FN(step_coefs_of)(const fm_update_coefs *coefs)
+{
+    FN(step_coefs) k;
+    k.lr = (T)coefs->lr;
+    k.m = (T)coefs->m;
+    k.c = (T)1 - k.m;
+    k.b2 = (T)coefs->b2;
+    k.c2 = (T)1 - k.b2;
+    k.eps = (T)coefs->eps;
+    k.l2c = (T)coefs->l2c;
+    k.gs = (T)coefs->gs;
+    return k;
+}
+
 /* fastmlp's momentum: w -= lr v, v taking the L2 term l2c w first (the
  * plain form leaves v unwritten, for the biases). */
-static inline UINT FN(velocity_l2_step)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t i, T lr,
-                                        T l2c)
+static inline UINT FN(velocity_l2_step)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t i,
+                                        const FN(step_coefs) *k)
 {
-    v[i] += l2c * w[i];
-    T nw = w[i] - lr * v[i];
+    v[i] += k->l2c * w[i];
+    T nw = w[i] - k->lr * v[i];
     w[i] = nw;
     return FN(nonfinite_bit)(nw);
 }
 
-static inline UINT FN(velocity_step)(T *FM_RESTRICT w, const T *FM_RESTRICT v, size_t i, T lr)
+static inline UINT FN(velocity_step)(T *FM_RESTRICT w, const T *FM_RESTRICT v, size_t i,
+                                     const FN(step_coefs) *k)
 {
-    T nw = w[i] - lr * v[i];
+    T nw = w[i] - k->lr * v[i];
     w[i] = nw;
     return FN(nonfinite_bit)(nw);
 }
 
-static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n, T lr, T l2c,
-                                    int want_sumsq, int *nonfinite)
+static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n,
+                                    const fm_update_coefs *coefs)
 {
     /* The finiteness test of the new weights rides along the update: an
      * exponent field of all ones is inf or NaN. An integer OR-reduction
      * vectorizes, so the check is free in this memory-bound pass. */
+    const FN(step_coefs) k = FN(step_coefs_of)(coefs);
+    const int want_sumsq = coefs->want_sumsq;
+    int *const nonfinite = coefs->nonfinite;
     UINT bad = 0;
     double sumsq = 0;
-    if (l2c != 0) {
-#define STEP(i) FN(velocity_l2_step)(w, v, i, lr, l2c)
+    if (k.l2c != 0) {
+#define STEP(i) FN(velocity_l2_step)(w, v, i, &k)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     } else {
-#define STEP(i) FN(velocity_step)(w, v, i, lr)
+#define STEP(i) FN(velocity_step)(w, v, i, &k)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     }
@@ -575,42 +604,44 @@ static double FN(fm_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v, size_t n
  * mix and an update pass; each element takes the same operations in the
  * same order as those three passes. */
 static inline UINT FN(mix_velocity_l2_step)(T *FM_RESTRICT w, T *FM_RESTRICT v,
-                                            const T *FM_RESTRICT g, size_t i, T m, T c,
-                                            T gs, T lr, T l2c)
+                                            const T *FM_RESTRICT g, size_t i,
+                                            const FN(step_coefs) *k)
 {
-    T gi = gs * g[i];
-    T vi = (m == 0 ? gi : m * v[i] + c * gi) + l2c * w[i];
+    T gi = k->gs * g[i];
+    T vi = (k->m == 0 ? gi : k->m * v[i] + k->c * gi) + k->l2c * w[i];
     v[i] = vi;
-    T nw = w[i] - lr * vi;
+    T nw = w[i] - k->lr * vi;
     w[i] = nw;
     return FN(nonfinite_bit)(nw);
 }
 
 static inline UINT FN(mix_velocity_step)(T *FM_RESTRICT w, T *FM_RESTRICT v,
-                                         const T *FM_RESTRICT g, size_t i, T m, T c, T gs,
-                                         T lr)
+                                         const T *FM_RESTRICT g, size_t i,
+                                         const FN(step_coefs) *k)
 {
-    T gi = gs * g[i];
-    T vi = m == 0 ? gi : m * v[i] + c * gi;
+    T gi = k->gs * g[i];
+    T vi = k->m == 0 ? gi : k->m * v[i] + k->c * gi;
     v[i] = vi;
-    T nw = w[i] - lr * vi;
+    T nw = w[i] - k->lr * vi;
     w[i] = nw;
     return FN(nonfinite_bit)(nw);
 }
 
 static double FN(fm_mix_apply_velocity)(T *FM_RESTRICT w, T *FM_RESTRICT v,
-                                        const T *FM_RESTRICT g, size_t n, T m, T gs, T lr,
-                                        T l2c, int want_sumsq, int *nonfinite)
+                                        const T *FM_RESTRICT g, size_t n,
+                                        const fm_update_coefs *coefs)
 {
-    const T c = (T)1 - m;
+    const FN(step_coefs) k = FN(step_coefs_of)(coefs);
+    const int want_sumsq = coefs->want_sumsq;
+    int *const nonfinite = coefs->nonfinite;
     UINT bad = 0;
     double sumsq = 0;
-    if (l2c != 0) {
-#define STEP(i) FN(mix_velocity_l2_step)(w, v, g, i, m, c, gs, lr, l2c)
+    if (k.l2c != 0) {
+#define STEP(i) FN(mix_velocity_l2_step)(w, v, g, i, &k)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     } else {
-#define STEP(i) FN(mix_velocity_step)(w, v, g, i, m, c, gs, lr)
+#define STEP(i) FN(mix_velocity_step)(w, v, g, i, &k)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     }
@@ -654,10 +685,10 @@ static void FN(fm_gather_rows)(const T *FM_RESTRICT src, const ptrdiff_t *idx, s
 
 /* v = m v - lr g; w += v, or with Nesterov's momentum w += m v - lr g. */
 static inline UINT FN(sgd_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT v,
-                                size_t i, T lr, T m, T l2c)
+                                size_t i, const FN(step_coefs) *k)
 {
-    T gi = g[i] + l2c * w[i];
-    T vi = m * v[i] - lr * gi;
+    T gi = g[i] + k->l2c * w[i];
+    T vi = k->m * v[i] - k->lr * gi;
     v[i] = vi;
     T nw = w[i] + vi;
     w[i] = nw;
@@ -665,12 +696,12 @@ static inline UINT FN(sgd_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_
 }
 
 static inline UINT FN(nesterov_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g,
-                                     T *FM_RESTRICT v, size_t i, T lr, T m, T l2c)
+                                     T *FM_RESTRICT v, size_t i, const FN(step_coefs) *k)
 {
-    T gi = g[i] + l2c * w[i];
-    T vi = m * v[i] - lr * gi;
+    T gi = g[i] + k->l2c * w[i];
+    T vi = k->m * v[i] - k->lr * gi;
     v[i] = vi;
-    T nw = w[i] + (m * vi - lr * gi);
+    T nw = w[i] + (k->m * vi - k->lr * gi);
     w[i] = nw;
     return FN(nonfinite_bit)(nw);
 }
@@ -678,34 +709,35 @@ static inline UINT FN(nesterov_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g,
 /* fastmlp's Nesterov rule (its velocity is an average of gradients, like
  * its momentum's): v = m v + (1 - m) g; w -= lr (m v + (1 - m) g). */
 static inline UINT FN(averaged_nesterov_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g,
-                                              T *FM_RESTRICT v, size_t i, T lr, T m, T c,
-                                              T l2c)
+                                              T *FM_RESTRICT v, size_t i,
+                                              const FN(step_coefs) *k)
 {
-    T gi = g[i] + l2c * w[i];
-    T vi = m * v[i] + c * gi;
+    T gi = g[i] + k->l2c * w[i];
+    T vi = k->m * v[i] + k->c * gi;
     v[i] = vi;
-    T nw = w[i] - lr * (m * vi + c * gi);
+    T nw = w[i] - k->lr * (k->m * vi + k->c * gi);
     w[i] = nw;
     return FN(nonfinite_bit)(nw);
 }
 
 static double FN(fm_sgd_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT v,
-                                size_t n, T lr, T m, T l2c, int nesterov, int want_sumsq,
-                                int *nonfinite)
+                                size_t n, const fm_update_coefs *coefs)
 {
+    const FN(step_coefs) k = FN(step_coefs_of)(coefs);
+    const int nesterov = coefs->nesterov, want_sumsq = coefs->want_sumsq;
+    int *const nonfinite = coefs->nonfinite;
     UINT bad = 0;
     double sumsq = 0;
-    const T c = (T)1 - m;
     if (nesterov == FM_NESTEROV_AVERAGED) {
-#define STEP(i) FN(averaged_nesterov_step)(w, g, v, i, lr, m, c, l2c)
+#define STEP(i) FN(averaged_nesterov_step)(w, g, v, i, &k)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     } else if (nesterov) {
-#define STEP(i) FN(nesterov_step)(w, g, v, i, lr, m, l2c)
+#define STEP(i) FN(nesterov_step)(w, g, v, i, &k)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     } else {
-#define STEP(i) FN(sgd_step)(w, g, v, i, lr, m, l2c)
+#define STEP(i) FN(sgd_step)(w, g, v, i, &k)
         FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     }
@@ -714,29 +746,31 @@ static double FN(fm_sgd_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_
 }
 
 /* Adam: m1 = b1 m1 + (1 - b1) g; m2 = b2 m2 + (1 - b2) g^2;
- * w -= lr_t m1 / (sqrt(m2) + eps), lr_t carrying the bias corrections. */
+ * w -= lr_t m1 / (sqrt(m2) + eps), lr_t carrying the bias corrections
+ * (b1 is the coefficients' m, lr_t their lr). */
 static inline UINT FN(adam_step)(T *FM_RESTRICT w, const T *FM_RESTRICT g,
-                                 T *FM_RESTRICT m1, T *FM_RESTRICT m2, size_t i, T lr_t,
-                                 T b1, T b2, T c1, T c2, T eps, T l2c)
+                                 T *FM_RESTRICT m1, T *FM_RESTRICT m2, size_t i,
+                                 const FN(step_coefs) *k)
 {
-    T gi = g[i] + l2c * w[i];
-    T a = b1 * m1[i] + c1 * gi;
-    T b = b2 * m2[i] + c2 * (gi * gi);
+    T gi = g[i] + k->l2c * w[i];
+    T a = k->m * m1[i] + k->c * gi;
+    T b = k->b2 * m2[i] + k->c2 * (gi * gi);
     m1[i] = a;
     m2[i] = b;
-    T nw = w[i] + (-lr_t * a) / (SQRT(b) + eps);
+    T nw = w[i] + (-k->lr * a) / (SQRT(b) + k->eps);
     w[i] = nw;
     return FN(nonfinite_bit)(nw);
 }
 
 static double FN(fm_adam_update)(T *FM_RESTRICT w, const T *FM_RESTRICT g, T *FM_RESTRICT m1,
-                                 T *FM_RESTRICT m2, size_t n, T lr_t, T b1, T b2, T eps,
-                                 T l2c, int want_sumsq, int *nonfinite)
+                                 T *FM_RESTRICT m2, size_t n, const fm_update_coefs *coefs)
 {
+    const FN(step_coefs) k = FN(step_coefs_of)(coefs);
+    const int want_sumsq = coefs->want_sumsq;
+    int *const nonfinite = coefs->nonfinite;
     UINT bad = 0;
     double sumsq = 0;
-    const T c1 = (T)1 - b1, c2 = (T)1 - b2;
-#define STEP(i) FN(adam_step)(w, g, m1, m2, i, lr_t, b1, b2, c1, c2, eps, l2c)
+#define STEP(i) FN(adam_step)(w, g, m1, m2, i, &k)
     FM_UPDATE_LOOP(w, n, want_sumsq, sumsq, bad, STEP);
 #undef STEP
     if (bad) *nonfinite = 1;

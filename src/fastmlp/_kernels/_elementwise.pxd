@@ -23,6 +23,22 @@ cdef extern from "elementwise.h" nogil:
 
     double FM_LEAKY_SLOPE
 
+    ctypedef struct fm_loss_spec:
+        int loss
+        int out_act
+        double scale
+
+    ctypedef struct fm_update_coefs:
+        double lr
+        double m
+        double b2
+        double eps
+        double l2c
+        double gs
+        int nesterov
+        int want_sumsq
+        int* nonfinite
+
     int fm_simd_supported(int level)
     int fm_simd_best()
     int fm_simd_select(int level)
@@ -46,44 +62,34 @@ cdef extern from "elementwise.h" nogil:
                                     size_t cols, float alpha, float beta, float* out)
     void fm_derivative_mul_colsum_d(int act, const double* a, double* delta, size_t rows,
                                     size_t cols, double alpha, double beta, double* out)
-    double fm_output_loss_f(int loss, int out_act, float* z, const float* y,
-                            float* delta, size_t rows, size_t k, float scale,
-                            const float* row_weight)
-    double fm_output_loss_d(int loss, int out_act, double* z, const double* y,
-                            double* delta, size_t rows, size_t k, double scale,
-                            const double* row_weight)
+    double fm_output_loss_f(const fm_loss_spec* spec, float* z, const float* y,
+                            float* delta, size_t rows, size_t k, const float* row_weight)
+    double fm_output_loss_d(const fm_loss_spec* spec, double* z, const double* y,
+                            double* delta, size_t rows, size_t k, const double* row_weight)
     double fm_sumsq_f(const float* x, size_t n)
     double fm_sumsq_d(const double* x, size_t n)
     void fm_axpy_f(float c, const float* w, float* g, size_t n)
     void fm_axpy_d(double c, const double* w, double* g, size_t n)
     void fm_scale_f(float c, float* x, size_t n)
     void fm_scale_d(double c, double* x, size_t n)
-    double fm_apply_velocity_f(float* w, float* v, size_t n, float lr, float l2c,
-                               int want_sumsq, int* nonfinite)
-    double fm_apply_velocity_d(double* w, double* v, size_t n, double lr,
-                               double l2c, int want_sumsq, int* nonfinite)
-    double fm_mix_apply_velocity_f(float* w, float* v, const float* g, size_t n, float m,
-                                   float gs, float lr, float l2c, int want_sumsq,
-                                   int* nonfinite)
+    double fm_apply_velocity_f(float* w, float* v, size_t n, const fm_update_coefs* c)
+    double fm_apply_velocity_d(double* w, double* v, size_t n, const fm_update_coefs* c)
+    double fm_mix_apply_velocity_f(float* w, float* v, const float* g, size_t n,
+                                   const fm_update_coefs* c)
     double fm_mix_apply_velocity_d(double* w, double* v, const double* g, size_t n,
-                                   double m, double gs, double lr, double l2c,
-                                   int want_sumsq, int* nonfinite)
+                                   const fm_update_coefs* c)
     void fm_gather_rows_f(const float* src, const Py_ssize_t* idx, size_t rows,
                           size_t cols, float* dst)
     void fm_gather_rows_d(const double* src, const Py_ssize_t* idx, size_t rows,
                           size_t cols, double* dst)
-    double fm_sgd_update_f(float* w, const float* g, float* v, size_t n, float lr,
-                           float m, float l2c, int nesterov, int want_sumsq,
-                           int* nonfinite)
-    double fm_sgd_update_d(double* w, const double* g, double* v, size_t n, double lr,
-                           double m, double l2c, int nesterov, int want_sumsq,
-                           int* nonfinite)
+    double fm_sgd_update_f(float* w, const float* g, float* v, size_t n,
+                           const fm_update_coefs* c)
+    double fm_sgd_update_d(double* w, const double* g, double* v, size_t n,
+                           const fm_update_coefs* c)
     double fm_adam_update_f(float* w, const float* g, float* m1, float* m2, size_t n,
-                            float lr_t, float b1, float b2, float eps, float l2c,
-                            int want_sumsq, int* nonfinite)
+                            const fm_update_coefs* c)
     double fm_adam_update_d(double* w, const double* g, double* m1, double* m2,
-                            size_t n, double lr_t, double b1, double b2, double eps,
-                            double l2c, int want_sumsq, int* nonfinite)
+                            size_t n, const fm_update_coefs* c)
 
 
 cdef inline void activate(int act, floating* x, size_t n) noexcept nogil:
@@ -142,14 +148,23 @@ cdef inline void derivative_mul_colsum(int act, const floating* a, floating* del
         fm_derivative_mul_colsum_d(act, a, delta, rows, cols, alpha, beta, out)
 
 
-cdef inline double output_loss(int loss, int out_act, floating* z, const floating* y,
+cdef inline fm_loss_spec loss_spec(int loss, int out_act, double scale) noexcept nogil:
+    """The loss an output layer forms (fm_output_loss); scale, a value of the
+    kernel's precision, goes through double unchanged."""
+    cdef fm_loss_spec spec
+    spec.loss = loss
+    spec.out_act = out_act
+    spec.scale = scale
+    return spec
+
+
+cdef inline double output_loss(const fm_loss_spec* spec, floating* z, const floating* y,
                                floating* delta, size_t rows, size_t k,
-                               floating scale,
                                const floating* row_weight=NULL) noexcept nogil:
     if floating is float:
-        return fm_output_loss_f(loss, out_act, z, y, delta, rows, k, scale, row_weight)
+        return fm_output_loss_f(spec, z, y, delta, rows, k, row_weight)
     else:
-        return fm_output_loss_d(loss, out_act, z, y, delta, rows, k, scale, row_weight)
+        return fm_output_loss_d(spec, z, y, delta, rows, k, row_weight)
 
 
 cdef inline double sumsq(const floating* x, size_t n) noexcept nogil:
@@ -173,23 +188,20 @@ cdef inline void scale(floating c, floating* x, size_t n) noexcept nogil:
         fm_scale_d(c, x, n)
 
 
-cdef inline double apply_velocity(floating* w, floating* v, size_t n, floating lr,
-                                  floating l2c, bint want_sumsq,
-                                  int* nonfinite) noexcept nogil:
+cdef inline double apply_velocity(floating* w, floating* v, size_t n,
+                                  const fm_update_coefs* c) noexcept nogil:
     if floating is float:
-        return fm_apply_velocity_f(w, v, n, lr, l2c, want_sumsq, nonfinite)
+        return fm_apply_velocity_f(w, v, n, c)
     else:
-        return fm_apply_velocity_d(w, v, n, lr, l2c, want_sumsq, nonfinite)
+        return fm_apply_velocity_d(w, v, n, c)
 
 
 cdef inline double mix_apply_velocity(floating* w, floating* v, const floating* g,
-                                      size_t n, floating m, floating gs, floating lr,
-                                      floating l2c, bint want_sumsq,
-                                      int* nonfinite) noexcept nogil:
+                                      size_t n, const fm_update_coefs* c) noexcept nogil:
     if floating is float:
-        return fm_mix_apply_velocity_f(w, v, g, n, m, gs, lr, l2c, want_sumsq, nonfinite)
+        return fm_mix_apply_velocity_f(w, v, g, n, c)
     else:
-        return fm_mix_apply_velocity_d(w, v, g, n, m, gs, lr, l2c, want_sumsq, nonfinite)
+        return fm_mix_apply_velocity_d(w, v, g, n, c)
 
 
 cdef inline void gather_rows(const floating* src, const Py_ssize_t* idx, size_t rows,
@@ -201,21 +213,17 @@ cdef inline void gather_rows(const floating* src, const Py_ssize_t* idx, size_t 
 
 
 cdef inline double sgd_update(floating* w, const floating* g, floating* v, size_t n,
-                              floating lr, floating m, floating l2c, int nesterov,
-                              bint want_sumsq, int* nonfinite) noexcept nogil:
+                              const fm_update_coefs* c) noexcept nogil:
     if floating is float:
-        return fm_sgd_update_f(w, g, v, n, lr, m, l2c, nesterov, want_sumsq, nonfinite)
+        return fm_sgd_update_f(w, g, v, n, c)
     else:
-        return fm_sgd_update_d(w, g, v, n, lr, m, l2c, nesterov, want_sumsq, nonfinite)
+        return fm_sgd_update_d(w, g, v, n, c)
 
 
 cdef inline double adam_update(floating* w, const floating* g, floating* m1,
-                               floating* m2, size_t n, floating lr_t, floating b1,
-                               floating b2, floating eps, floating l2c, bint want_sumsq,
-                               int* nonfinite) noexcept nogil:
+                               floating* m2, size_t n,
+                               const fm_update_coefs* c) noexcept nogil:
     if floating is float:
-        return fm_adam_update_f(w, g, m1, m2, n, lr_t, b1, b2, eps, l2c, want_sumsq,
-                                nonfinite)
+        return fm_adam_update_f(w, g, m1, m2, n, c)
     else:
-        return fm_adam_update_d(w, g, m1, m2, n, lr_t, b1, b2, eps, l2c, want_sumsq,
-                                nonfinite)
+        return fm_adam_update_d(w, g, m1, m2, n, c)

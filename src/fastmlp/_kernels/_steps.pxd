@@ -28,7 +28,7 @@ from libc.math cimport isfinite
 from fastmlp._kernels._codes cimport (
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK, STATUS_REDUCE_FAILED)
 from fastmlp._kernels._bf16 cimport gather_x_op
-from fastmlp._kernels._elementwise cimport gather_rows, output_loss
+from fastmlp._kernels._elementwise cimport fm_loss_spec, gather_rows, loss_spec, output_loss
 from fastmlp._kernels._network cimport (
     Chunk, Net, backward_rows, chunk_csr, forward_rows, update_layer)
 from fastmlp._kernels._sparse cimport CsrBatch, CsrRows, csr_block, gather_csr
@@ -161,9 +161,9 @@ cdef inline double forward_loss(Epoch* ep, const Chunk* c,
     cdef floating* pw = <floating*> ep.work
     cdef floating* block = forward_rows(net, <const floating*> ep.params, c, pw, NULL,
                                         NULL)
-    return output_loss(net.loss, <int> net.act[net.n_layers - 1], block,
-                       <const floating*> c.y, pw + net.off_delta_a, <size_t> c.rows,
-                       <size_t> ep.n_out, batch_scale, <const floating*> c.w)
+    cdef fm_loss_spec spec = loss_spec(net.loss, <int> net.act[net.n_layers - 1], batch_scale)
+    return output_loss(&spec, block, <const floating*> c.y, pw + net.off_delta_a,
+                       <size_t> c.rows, <size_t> ep.n_out, <const floating*> c.w)
 
 
 cdef inline double backward(Epoch* ep, const Chunk* c, GradientSink sink, Update* u,

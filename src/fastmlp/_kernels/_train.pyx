@@ -53,7 +53,8 @@ from fastmlp._kernels._elementwise cimport (
     FM_BINARY_CROSS_ENTROPY, FM_CROSS_ENTROPY, FM_CROSS_ENTROPY_LABELS, FM_EXP, FM_IDENTITY, FM_LEAKY_RELU,
     FM_LEAKY_SLOPE, FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
     FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, derivative_mul, exp_nonpositive,
-    fm_simd_active, fm_simd_select, fm_simd_supported, output_loss, softmax_rows, sumsq)
+    fm_loss_spec, fm_simd_active, fm_simd_select, fm_simd_supported, loss_spec, output_loss,
+    softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport (
     WATCH_ACTIVATION, WATCH_DELTA, WATCH_PRE_ACTIVATION, Chunk, LayerWatch, Net,
@@ -64,7 +65,7 @@ from fastmlp._kernels._steps cimport (
     REDUCED_TAIL, Epoch, ReduceFn, StepFn, fm_monotonic_seconds, formed_step, fused_step,
     reduced_step, run_steps)
 from fastmlp._kernels._update cimport (
-    GradientSink, fold_velocity, has_second_moment, init_update, start_run)
+    GradientSink, UpdateRule, fold_velocity, has_second_moment, init_update, start_run)
 
 # == the constants, by name ====================================================
 
@@ -448,6 +449,7 @@ cdef double objective_pass(const Net* net, floating* pp, Rows X, const floating[
     cdef double l2 = terms.l2
     # Without a gradient the fused loss forms no delta (scale 0, no buffer).
     cdef floating scale = <floating> (terms.delta_coef / denom) if pg != NULL else 0
+    cdef fm_loss_spec spec = loss_spec(net.loss, out_act, scale)
     cdef floating* delta = pw + net.off_delta_a if pg != NULL else NULL
     sink.out = pg
     sink.alpha = 1
@@ -458,9 +460,8 @@ cdef double objective_pass(const Net* net, floating* pp, Rows X, const floating[
             block = forward_rows(net, pp, &c, pw, po + done * n_out if po != NULL else NULL,
                                  NULL)
             # The fused loss leaves the output activations in the block.
-            total += output_loss(net.loss, out_act, block, py + done * y_cols, delta,
-                                 <size_t> rows, <size_t> n_out, scale,
-                                 prw + done if prw != NULL else NULL)
+            total += output_loss(&spec, block, py + done * y_cols, delta, <size_t> rows,
+                                 <size_t> n_out, prw + done if prw != NULL else NULL)
             if pg != NULL:
                 # Chunk gradients accumulate through the GEMM beta.
                 sink.beta = 0 if done == 0 else 1
@@ -688,6 +689,7 @@ cdef class EpochKernel:
     cdef _read_update(self, optimizer):
         cdef Py_ssize_t n_params = self.ep.net.n_params
         cdef int rule = optimizer.rule
+        cdef UpdateRule hyper
         if not 0 <= rule < N_RULES:
             raise ValueError(f"unknown update rule {rule}")
         s1 = <uintptr_t> _address(optimizer.first, self.dtype, (n_params,), "the velocity",
@@ -697,9 +699,13 @@ cdef class EpochKernel:
             s2 = <uintptr_t> _address(optimizer.second, self.dtype, (n_params,),
                                       "the second moment", True)
         steps_at = <uintptr_t> _address(optimizer.steps, np.intp, (1,), "steps", True)
-        init_update(&self.ep.update, rule, <void*> s1, <void*> s2,
-                    <Py_ssize_t*> steps_at, n_params, optimizer.momentum, optimizer.beta_1,
-                    optimizer.beta_2, optimizer.epsilon)
+        hyper.rule = rule
+        hyper.momentum = optimizer.momentum
+        hyper.beta_1 = optimizer.beta_1
+        hyper.beta_2 = optimizer.beta_2
+        hyper.epsilon = optimizer.epsilon
+        init_update(&self.ep.update, &hyper, <void*> s1, <void*> s2,
+                    <Py_ssize_t*> steps_at, n_params)
 
     cdef _read_steps(self, plan):
         cdef Py_ssize_t n_params = self.ep.net.n_params
@@ -965,6 +971,7 @@ cdef object statistics_of(const Net* netp, floating[::1] params, Rows X,
     cdef floating* pw = &work[0]
     cdef floating* out
     cdef int act = <int> net.act[L - 1]
+    cdef fm_loss_spec spec = loss_spec(net.loss, act, <floating> (1.0 / n))
     cdef double loss_sum = 0
     cdef Chunk c = chunk_of(<const floating*> X.x, csr_of(X), 0, n, net.sizes[0])
     cdef StatsWatch sw
@@ -986,8 +993,8 @@ cdef object statistics_of(const Net* netp, floating[::1] params, Rows X,
         out = forward_rows(&net, pp, &c, pw, NULL, &watch)
         if with_targets:
             # Output activation, loss and delta in one pass, as in training.
-            loss_sum = output_loss(net.loss, act, out, py, pw + net.off_delta_a,
-                                   <size_t> n, <size_t> n_out, <floating> (1.0 / n))
+            loss_sum = output_loss(&spec, out, py, pw + net.off_delta_a, <size_t> n,
+                                   <size_t> n_out)
         elif act == FM_SOFTMAX:
             softmax_rows(out, n, n_out)
         else:

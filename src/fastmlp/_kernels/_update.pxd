@@ -25,8 +25,8 @@ from libc.math cimport pow, sqrt
 from fastmlp._kernels._codes cimport (
     RULE_ADAM, RULE_ADAM_CORRECTED, RULE_AVERAGED_NESTEROV, RULE_MOMENTUM, RULE_NESTEROV)
 from fastmlp._kernels._elementwise cimport (
-    FM_NESTEROV_AVERAGED, adam_update, apply_velocity, mix_apply_velocity, scale,
-    sgd_update)
+    FM_NESTEROV_AVERAGED, adam_update, apply_velocity, fm_update_coefs, mix_apply_velocity,
+    scale, sgd_update)
 
 cdef extern from *:
     """
@@ -39,6 +39,15 @@ cdef extern from *:
     """
     const double FM_RESCALE_BELOW
     const double FM_SCALED_MIN_MOMENTUM
+
+
+cdef struct UpdateRule:
+    # A rule and its hyperparameters, as the optimizer gives them for a fit.
+    int rule
+    double momentum
+    double beta_1
+    double beta_2
+    double epsilon
 
 
 cdef struct Update:
@@ -79,25 +88,24 @@ cdef struct GradientSink:
     double beta
 
 
-cdef inline void init_update(Update* u, int rule, void* state1, void* state2,
-                             Py_ssize_t* adam_t, Py_ssize_t n_params, double momentum,
-                             double beta_1, double beta_2, double epsilon) noexcept nogil:
-    u.rule = rule
+cdef inline void init_update(Update* u, const UpdateRule* hyper, void* state1, void* state2,
+                             Py_ssize_t* adam_t, Py_ssize_t n_params) noexcept nogil:
+    u.rule = hyper.rule
     u.state1 = state1
     u.state2 = state2
     u.adam_t = adam_t
     u.n_params = n_params
-    u.m = momentum
-    u.b1 = beta_1
-    u.b2 = beta_2
-    u.eps = epsilon
-    u.scaled = rule == RULE_MOMENTUM and momentum >= FM_SCALED_MIN_MOMENTUM
+    u.m = hyper.momentum
+    u.b1 = hyper.beta_1
+    u.b2 = hyper.beta_2
+    u.eps = hyper.epsilon
+    u.scaled = u.rule == RULE_MOMENTUM and u.m >= FM_SCALED_MIN_MOMENTUM
     u.base_lr = 0
     u.c = 1.0
     u.nonfinite = 0
     u.lr = 0
     u.l2c = 0
-    u.eps_t = epsilon
+    u.eps_t = u.eps
     u.mix_from = NULL
     u.mix_scale = 1.0
 
@@ -150,6 +158,21 @@ cdef inline GradientSink begin_update(Update* u, double l2, bint fused,
     return sink
 
 
+cdef inline double update_span(const Update* u, const fm_update_coefs* k,
+                               floating* params, floating* out, Py_ssize_t at,
+                               size_t n) noexcept nogil:
+    """Step the n parameters at `at` by u's rule with the coefficients k."""
+    cdef const floating* g = <const floating*> u.mix_from
+    if g != NULL:
+        return mix_apply_velocity(params + at, out + at, g + at, n, k)
+    if u.rule == RULE_MOMENTUM:
+        return apply_velocity(params + at, out + at, n, k)
+    if has_second_moment(u.rule):
+        return adam_update(params + at, out + at, <floating*> u.state1 + at,
+                           <floating*> u.state2 + at, n, k)
+    return sgd_update(params + at, out + at, <floating*> u.state1 + at, n, k)
+
+
 cdef inline double update_block(Update* u, floating* params, floating* out,
                                 Py_ssize_t wo, size_t nw, Py_ssize_t bo,
                                 size_t nb) noexcept nogil:
@@ -157,33 +180,25 @@ cdef inline double update_block(Update* u, floating* params, floating* out,
     holding the velocity (RULE_MOMENTUM) or the gradient without its L2 term
     (the others). Returns the sum of squared weights before the step when
     u.l2c != 0, else 0."""
-    cdef floating* s1 = <floating*> u.state1
-    cdef floating* s2 = <floating*> u.state2
-    cdef floating lr = <floating> u.lr, l2c = <floating> u.l2c
-    cdef const floating* g = <const floating*> u.mix_from
-    cdef floating m = <floating> u.m, gs = <floating> u.mix_scale
+    cdef fm_update_coefs k
     cdef double sq
-    cdef int variant
-    if g != NULL:
-        sq = mix_apply_velocity(params + wo, out + wo, g + wo, nw, m, gs, lr, l2c, l2c != 0,
-                                &u.nonfinite)
-        mix_apply_velocity(params + bo, out + bo, g + bo, nb, m, gs, lr, <floating> 0, False,
-                           &u.nonfinite)
-    elif u.rule == RULE_MOMENTUM:
-        sq = apply_velocity(params + wo, out + wo, nw, lr, l2c, l2c != 0, &u.nonfinite)
-        apply_velocity(params + bo, out + bo, nb, lr, <floating> 0, False, &u.nonfinite)
-    elif has_second_moment(u.rule):
-        sq = adam_update(params + wo, out + wo, s1 + wo, s2 + wo, nw, lr, <floating> u.b1,
-                         <floating> u.b2, <floating> u.eps_t, l2c, l2c != 0, &u.nonfinite)
-        adam_update(params + bo, out + bo, s1 + bo, s2 + bo, nb, lr, <floating> u.b1,
-                    <floating> u.b2, <floating> u.eps_t, <floating> 0, False, &u.nonfinite)
-    else:
-        variant = (FM_NESTEROV_AVERAGED if u.rule == RULE_AVERAGED_NESTEROV
-                   else 1 if u.rule == RULE_NESTEROV else 0)
-        sq = sgd_update(params + wo, out + wo, s1 + wo, nw, lr, <floating> u.m, l2c,
-                        variant, l2c != 0, &u.nonfinite)
-        sgd_update(params + bo, out + bo, s1 + bo, nb, lr, <floating> u.m, <floating> 0,
-                   variant, False, &u.nonfinite)
+    # The kernels take these in double and convert them to their precision.
+    k.lr = u.lr
+    k.m = u.b1 if has_second_moment(u.rule) else u.m
+    k.b2 = u.b2
+    k.eps = u.eps_t
+    k.l2c = u.l2c
+    k.gs = u.mix_scale
+    k.nesterov = (FM_NESTEROV_AVERAGED if u.rule == RULE_AVERAGED_NESTEROV
+                  else 1 if u.rule == RULE_NESTEROV else 0)
+    # Tested in the kernels' precision, as the kernels test l2c.
+    k.want_sumsq = <floating> u.l2c != 0
+    k.nonfinite = &u.nonfinite
+    sq = update_span(u, &k, params, out, wo, nw)
+    # The biases take no L2 term.
+    k.l2c = 0
+    k.want_sumsq = False
+    update_span(u, &k, params, out, bo, nb)
     return sq
 
 
