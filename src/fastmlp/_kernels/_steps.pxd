@@ -31,7 +31,8 @@ from fastmlp._kernels._bf16 cimport gather_x_op
 from fastmlp._kernels._elementwise cimport fm_loss_spec, gather_rows, loss_spec, output_loss
 from fastmlp._kernels._network cimport (
     Chunk, Net, backward_rows, chunk_csr, forward_rows, update_layer)
-from fastmlp._kernels._sparse cimport CsrBatch, CsrRows, csr_block, gather_csr
+from fastmlp._kernels._sparse cimport (
+    CsrBatch, CsrRows, csr_block, gather_csr, no_csr_rows)
 from fastmlp._kernels._update cimport (
     GradientSink, Update, begin_update, end_mix, end_update, mix_gradient)
 
@@ -130,7 +131,7 @@ cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
     c.rows = rows
     c.w = NULL
     c.x = NULL
-    c.xs.indptr = NULL
+    c.xs = no_csr_rows()
     if ep.xs.indptr != NULL:
         c.xs = (gather_csr(&ep.xs, ep.perm + first, rows, &ep.xbatch, dummy)
                 if ep.perm != NULL else csr_block(&ep.xs, first))

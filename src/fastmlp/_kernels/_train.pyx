@@ -60,7 +60,7 @@ from fastmlp._kernels._network cimport (
     WATCH_ACTIVATION, WATCH_DELTA, WATCH_PRE_ACTIVATION, Chunk, LayerWatch, Net,
     backward_rows, forward_rows, net_from_spec, spec_length)
 from fastmlp._kernels._rows cimport Rows, SparseBatch, SparseRows, csr_of
-from fastmlp._kernels._sparse cimport CsrRows, csr_block
+from fastmlp._kernels._sparse cimport CsrRows, csr_block, no_csr_rows
 from fastmlp._kernels._steps cimport (
     REDUCED_TAIL, Epoch, ReduceFn, StepFn, fm_monotonic_seconds, formed_step, fused_step,
     reduced_step, run_steps)
@@ -304,7 +304,7 @@ cdef inline Chunk chunk_of(const floating* px, const CsrRows* xs, Py_ssize_t fir
     """Rows [first, first + rows) of X, dense (px) or CSR (xs), read in place."""
     cdef Chunk c
     c.x = px + first * n_in if px != NULL else NULL
-    c.xs.indptr = NULL
+    c.xs = no_csr_rows()
     if xs != NULL:
         c.xs = csr_block(xs, first)
     c.y = NULL

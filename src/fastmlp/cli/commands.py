@@ -135,7 +135,7 @@ def cmd_predict(args):
 # == bench ========================================================================
 
 def cmd_bench(args):
-    from fastmlp.cli import bench as _bench
+    from . import bench as _bench
 
     try:
         chosen = _bench.prepare(args.configs, args.repeat, args.simd)

@@ -220,7 +220,7 @@ def _bench_parser(prog):
                     "(minimum over rounds). Every config with the default rounds takes "
                     "about half a minute.",
         epilog=EXIT_STATUS_HELP)
-    from fastmlp.cli import bench as _bench
+    from . import bench as _bench
     _bench.add_arguments(p, reference_flag=True)
     return p
 

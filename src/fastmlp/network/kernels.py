@@ -95,7 +95,7 @@ class KernelNetwork:
         over all rows of X (with Y, a backward pass too)."""
         rows = input_rows(X)
         # One chunk for all rows: statistics are over the whole batch.
-        spec, work = self.workspace(X.shape[0], rows.is_sparse)
+        spec, work = self.workspace(X.shape[0], rows.is_sparse, Y)
         grads = np.empty_like(params)
         _train.layer_statistics(spec, params, rows, Y, work, grads, table)
         return table
