@@ -17,7 +17,7 @@
 # the same within a few percent.
 from cython cimport floating
 
-from fastmlp._kernels._gemm cimport Product, bf16_operands, gemm, product
+from fastmlp._kernels._gemm cimport Bf16Operands, Product, gemm
 from fastmlp._kernels._elementwise cimport colsum
 from fastmlp._kernels._bf16 cimport LayerGemm, bias_activate_op, derivative_op
 from fastmlp._kernels._layer cimport LayerShape, LayerSink
@@ -29,10 +29,10 @@ cdef inline void forward_product(const LayerGemm* g, const LayerShape* shape,
     """out (rows x n_out) = a_in W^T: W^T as stored, or W transposed."""
     cdef int rows = shape.rows, n_in = shape.n_in, n_out = shape.n_out
     cdef bint w_t = shape.w_t
-    cdef Product p = product(False, not w_t, rows, n_out, n_in, n_in,
+    cdef Product p = Product(False, not w_t, rows, n_out, n_in, n_in,
                              n_out if w_t else n_in, n_out)
     gemm(g.be, &p, <floating> 1, a_in, w, <floating> 0, out,
-         bf16_operands(g.bf.a_in, g.bf.w))
+         Bf16Operands(g.bf.a_in, g.bf.w))
 
 
 cdef inline void weight_gradient_product(const LayerGemm* g, const LayerShape* shape,
@@ -44,13 +44,13 @@ cdef inline void weight_gradient_product(const LayerGemm* g, const LayerShape* s
     cdef floating* out_w = <floating*> sink.out_w
     cdef Product p
     if shape.w_t:
-        p = product(True, False, n_in, n_out, rows, n_in, n_out, n_out)
+        p = Product(True, False, n_in, n_out, rows, n_in, n_out, n_out)
         gemm(g.be, &p, alpha, a_in, delta, beta, out_w,
-             bf16_operands(g.bf.a_in, g.bf.delta))
+             Bf16Operands(g.bf.a_in, g.bf.delta))
     else:
-        p = product(True, False, n_out, n_in, rows, n_out, n_in, n_in)
+        p = Product(True, False, n_out, n_in, rows, n_out, n_in, n_in)
         gemm(g.be, &p, alpha, delta, a_in, beta, out_w,
-             bf16_operands(g.bf.delta, g.bf.a_in))
+             Bf16Operands(g.bf.delta, g.bf.a_in))
 
 
 cdef inline void input_delta_product(const LayerGemm* g, const LayerShape* shape,
@@ -59,10 +59,10 @@ cdef inline void input_delta_product(const LayerGemm* g, const LayerShape* shape
     """delta_prev (rows x n_in) = delta W: W as stored, or W^T transposed."""
     cdef int rows = shape.rows, n_in = shape.n_in, n_out = shape.n_out
     cdef bint w_t = shape.w_t
-    cdef Product p = product(False, w_t, rows, n_in, n_out, n_out,
+    cdef Product p = Product(False, w_t, rows, n_in, n_out, n_out,
                              n_out if w_t else n_in, n_in)
     gemm(g.be, &p, <floating> 1, delta, w, <floating> 0, delta_prev,
-         bf16_operands(g.bf.delta, g.bf.w))
+         Bf16Operands(g.bf.delta, g.bf.w))
 
 
 cdef inline void dense_forward(const LayerGemm* g, const LayerShape* shape,

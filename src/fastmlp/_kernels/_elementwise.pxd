@@ -148,16 +148,6 @@ cdef inline void derivative_mul_colsum(int act, const floating* a, floating* del
         fm_derivative_mul_colsum_d(act, a, delta, rows, cols, alpha, beta, out)
 
 
-cdef inline fm_loss_spec loss_spec(int loss, int out_act, double scale) noexcept nogil:
-    """The loss an output layer forms (fm_output_loss); scale, a value of the
-    kernel's precision, goes through double unchanged."""
-    cdef fm_loss_spec spec
-    spec.loss = loss
-    spec.out_act = out_act
-    spec.scale = scale
-    return spec
-
-
 cdef inline double output_loss(const fm_loss_spec* spec, floating* z, const floating* y,
                                floating* delta, size_t rows, size_t k,
                                const floating* row_weight=NULL) noexcept nogil:

@@ -28,20 +28,6 @@ cdef struct Product:
     int ldc
 
 
-cdef inline Product product(bint trans_a, bint trans_b, int m, int n, int k, int lda,
-                            int ldb, int ldc) noexcept nogil:
-    cdef Product p
-    p.trans_a = trans_a
-    p.trans_b = trans_b
-    p.m = m
-    p.n = n
-    p.k = k
-    p.lda = lda
-    p.ldb = ldb
-    p.ldc = ldc
-    return p
-
-
 ctypedef void (*sgemm_fn)(const Product* p, float alpha, const float* a, const float* b,
                           float beta, float* c) noexcept nogil
 ctypedef void (*dgemm_fn)(const Product* p, double alpha, const double* a, const double* b,
@@ -64,13 +50,6 @@ cdef struct Bf16Operands:
     # NULL where the caller has none (no bfloat16 products).
     const uint16_t* a
     const uint16_t* b
-
-
-cdef inline Bf16Operands bf16_operands(const uint16_t* a, const uint16_t* b) noexcept nogil:
-    cdef Bf16Operands ops
-    ops.a = a
-    ops.b = b
-    return ops
 
 
 cdef inline void gemm(const GemmBackend* be, const Product* p, floating alpha,

@@ -121,12 +121,7 @@ cdef inline bint transposed(const Net* net, Py_ssize_t l) noexcept nogil:
 
 cdef inline LayerShape layer_shape(const Net* net, Py_ssize_t l, int rows) noexcept nogil:
     """Layer l over a block of `rows` rows."""
-    cdef LayerShape shape
-    shape.rows = rows
-    shape.n_in = <int> net.sizes[l]
-    shape.n_out = <int> net.sizes[l + 1]
-    shape.w_t = transposed(net, l)
-    return shape
+    return LayerShape(rows, <int> net.sizes[l], <int> net.sizes[l + 1], transposed(net, l))
 
 
 cdef inline LayerGemm layer_gemm(const Net* net, Py_ssize_t l) noexcept nogil:

@@ -47,16 +47,6 @@ cdef struct CsrBatch:
     void* data
 
 
-cdef inline CsrRows no_csr_rows() noexcept nogil:
-    """What a chunk of dense rows holds in place of CSR rows: every pointer
-    NULL (indptr NULL is how the passes tell dense rows)."""
-    cdef CsrRows none
-    none.indptr = NULL
-    none.indices = NULL
-    none.data = NULL
-    return none
-
-
 cdef inline CsrRows csr_block(const CsrRows* x, Py_ssize_t first) noexcept nogil:
     """Rows first, first + 1, ... of x, read in place."""
     cdef CsrRows out = x[0]

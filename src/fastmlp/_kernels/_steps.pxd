@@ -28,11 +28,10 @@ from libc.math cimport isfinite
 from fastmlp._kernels._codes cimport (
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK, STATUS_REDUCE_FAILED)
 from fastmlp._kernels._bf16 cimport gather_x_op
-from fastmlp._kernels._elementwise cimport fm_loss_spec, gather_rows, loss_spec, output_loss
+from fastmlp._kernels._elementwise cimport fm_loss_spec, gather_rows, output_loss
 from fastmlp._kernels._network cimport (
     Chunk, Net, backward_rows, chunk_csr, forward_rows, update_layer)
-from fastmlp._kernels._sparse cimport (
-    CsrBatch, CsrRows, csr_block, gather_csr, no_csr_rows)
+from fastmlp._kernels._sparse cimport CsrBatch, CsrRows, csr_block, gather_csr
 from fastmlp._kernels._update cimport (
     GradientSink, Update, begin_update, end_mix, end_update, mix_gradient)
 
@@ -131,7 +130,7 @@ cdef inline Chunk load_chunk(Epoch* ep, Py_ssize_t first, Py_ssize_t rows,
     c.rows = rows
     c.w = NULL
     c.x = NULL
-    c.xs = no_csr_rows()
+    c.xs = CsrRows(NULL, NULL, NULL)  # dense rows: indptr NULL
     if ep.xs.indptr != NULL:
         c.xs = (gather_csr(&ep.xs, ep.perm + first, rows, &ep.xbatch, dummy)
                 if ep.perm != NULL else csr_block(&ep.xs, first))
@@ -162,7 +161,8 @@ cdef inline double forward_loss(Epoch* ep, const Chunk* c,
     cdef floating* pw = <floating*> ep.work
     cdef floating* block = forward_rows(net, <const floating*> ep.params, c, pw, NULL,
                                         NULL)
-    cdef fm_loss_spec spec = loss_spec(net.loss, <int> net.act[net.n_layers - 1], batch_scale)
+    cdef fm_loss_spec spec = fm_loss_spec(net.loss, <int> net.act[net.n_layers - 1],
+                                          batch_scale)
     return output_loss(&spec, block, <const floating*> c.y, pw + net.off_delta_a,
                        <size_t> c.rows, <size_t> ep.n_out, <const floating*> c.w)
 

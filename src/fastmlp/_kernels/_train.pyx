@@ -53,14 +53,14 @@ from fastmlp._kernels._elementwise cimport (
     FM_BINARY_CROSS_ENTROPY, FM_CROSS_ENTROPY, FM_CROSS_ENTROPY_LABELS, FM_EXP, FM_IDENTITY, FM_LEAKY_RELU,
     FM_LEAKY_SLOPE, FM_MSE, FM_POISSON, FM_RELU, FM_SIGMOID, FM_SIMD_AVX2, FM_SIMD_AVX512,
     FM_SIMD_BASELINE, FM_SOFTMAX, FM_TANH, activate, axpy, derivative_mul, exp_nonpositive,
-    fm_loss_spec, fm_simd_active, fm_simd_select, fm_simd_supported, loss_spec, output_loss,
+    fm_loss_spec, fm_simd_active, fm_simd_select, fm_simd_supported, output_loss,
     softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport (
     WATCH_ACTIVATION, WATCH_DELTA, WATCH_PRE_ACTIVATION, Chunk, LayerWatch, Net,
     backward_rows, forward_rows, net_from_spec, spec_length)
 from fastmlp._kernels._rows cimport Rows, SparseBatch, SparseRows, csr_of
-from fastmlp._kernels._sparse cimport CsrRows, csr_block, no_csr_rows
+from fastmlp._kernels._sparse cimport CsrRows, csr_block
 from fastmlp._kernels._steps cimport (
     REDUCED_TAIL, Epoch, ReduceFn, StepFn, fm_monotonic_seconds, formed_step, fused_step,
     reduced_step, run_steps)
@@ -304,7 +304,7 @@ cdef inline Chunk chunk_of(const floating* px, const CsrRows* xs, Py_ssize_t fir
     """Rows [first, first + rows) of X, dense (px) or CSR (xs), read in place."""
     cdef Chunk c
     c.x = px + first * n_in if px != NULL else NULL
-    c.xs = no_csr_rows()
+    c.xs = CsrRows(NULL, NULL, NULL)  # dense rows: indptr NULL
     if xs != NULL:
         c.xs = csr_block(xs, first)
     c.y = NULL
@@ -449,7 +449,7 @@ cdef double objective_pass(const Net* net, floating* pp, Rows X, const floating[
     cdef double l2 = terms.l2
     # Without a gradient the fused loss forms no delta (scale 0, no buffer).
     cdef floating scale = <floating> (terms.delta_coef / denom) if pg != NULL else 0
-    cdef fm_loss_spec spec = loss_spec(net.loss, out_act, scale)
+    cdef fm_loss_spec spec = fm_loss_spec(net.loss, out_act, scale)
     cdef floating* delta = pw + net.off_delta_a if pg != NULL else NULL
     sink.out = pg
     sink.alpha = 1
@@ -699,11 +699,8 @@ cdef class EpochKernel:
             s2 = <uintptr_t> _address(optimizer.second, self.dtype, (n_params,),
                                       "the second moment", True)
         steps_at = <uintptr_t> _address(optimizer.steps, np.intp, (1,), "steps", True)
-        hyper.rule = rule
-        hyper.momentum = optimizer.momentum
-        hyper.beta_1 = optimizer.beta_1
-        hyper.beta_2 = optimizer.beta_2
-        hyper.epsilon = optimizer.epsilon
+        hyper = UpdateRule(rule, optimizer.momentum, optimizer.beta_1, optimizer.beta_2,
+                           optimizer.epsilon)
         init_update(&self.ep.update, &hyper, <void*> s1, <void*> s2,
                     <Py_ssize_t*> steps_at, n_params)
 
@@ -971,7 +968,7 @@ cdef object statistics_of(const Net* netp, floating[::1] params, Rows X,
     cdef floating* pw = &work[0]
     cdef floating* out
     cdef int act = <int> net.act[L - 1]
-    cdef fm_loss_spec spec = loss_spec(net.loss, act, <floating> (1.0 / n))
+    cdef fm_loss_spec spec = fm_loss_spec(net.loss, act, <floating> (1.0 / n))
     cdef double loss_sum = 0
     cdef Chunk c = chunk_of(<const floating*> X.x, csr_of(X), 0, n, net.sizes[0])
     cdef StatsWatch sw
