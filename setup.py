@@ -58,6 +58,10 @@ else:
     # no result and, unlike -ffast-math, keeps NaN, inf and isfinite intact.
     compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
 link_args = []
+if sys.platform != "win32":
+    # The threads of a fit (csrc/pool.c).
+    compile_args.append("-pthread")
+    link_args.append("-pthread")
 
 if SANITIZE:
     if sys.platform == "win32":
@@ -86,7 +90,7 @@ def kernel_module(name, c_sources):
 
 
 extensions = [
-    kernel_module("_train", ["elementwise.c", "clock.c", "bf16.c"]),
+    kernel_module("_train", ["elementwise.c", "clock.c", "bf16.c", "pool.c"]),
     # Test and benchmark entry points; an extension of its own so the library
     # never loads them. No C of its own: it runs _train's, exported by
     # _train.pxd (one extension cannot link against another's symbols).

@@ -51,4 +51,11 @@ void fm_gather_to_bf16(const float* src, const ptrdiff_t* idx, size_t rows, size
  * caller, in the context of its own call (_kernels/_bf16.pxd). */
 void fm_bf16_gemm_failed(float* c, int m, int n, int ldc);
 
+/* One more refused product in a call's count, which the blocks of a
+ * product running on several threads may add to at once. */
+static inline void fm_count_refused(ptrdiff_t* count)
+{
+    __atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+}
+
 #endif

@@ -108,9 +108,10 @@ typedef struct {
      * FM_SOFTMAX (the output layer passes FM_IDENTITY: bias only). */      \
     void fm_bias_activate_##S(int act, T *z, const T *b, size_t rows,         \
                               size_t cols);                                  \
-    /* out = beta * out + alpha * (column sums of d); beta == 0 ignores out. */ \
-    void fm_colsum_##S(const T *d, size_t rows, size_t cols, T alpha, T beta,  \
-                       T *out);                                                \
+    /* out = beta * out + alpha * (column sums of d, rows of ld elements);   \
+     * beta == 0 ignores out. */                                               \
+    void fm_colsum_##S(const T *d, size_t rows, size_t cols, size_t ld,       \
+                       T alpha, T beta, T *out);                               \
     /* fm_derivative_mul on a rows x cols block, then fm_colsum of the     \
      * result into out (bit for bit), in one pass. */                          \
     void fm_derivative_mul_colsum_##S(int act, const T *a, T *delta,          \

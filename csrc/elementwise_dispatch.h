@@ -30,9 +30,10 @@ void PUB(fm_bias_activate)(int act, T *z, const T *b, size_t rows, size_t cols)
     FM_CALL(fm_bias_activate, (act, z, b, rows, cols));
 }
 
-void PUB(fm_colsum)(const T *d, size_t rows, size_t cols, T alpha, T beta, T *out)
+void PUB(fm_colsum)(const T *d, size_t rows, size_t cols, size_t ld, T alpha, T beta,
+                    T *out)
 {
-    FM_CALL(fm_colsum, (d, rows, cols, alpha, beta, out));
+    FM_CALL(fm_colsum, (d, rows, cols, ld, alpha, beta, out));
 }
 
 void PUB(fm_derivative_mul_colsum)(int act, const T *a, T *delta, size_t rows, size_t cols,

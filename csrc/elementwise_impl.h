@@ -217,8 +217,8 @@ static void FN(fm_bias_activate)(int act, T *FM_RESTRICT z, const T *FM_RESTRICT
     }
 }
 
-static void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T alpha, T beta,
-                   T *FM_RESTRICT out)
+static void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, size_t ld,
+                          T alpha, T beta, T *FM_RESTRICT out)
 {
     /* out = beta out + sum_r alpha d[r], 32 columns at a time in a local
      * block that stays in registers across the rows: accumulating in out
@@ -234,12 +234,12 @@ static void FN(fm_colsum)(const T *FM_RESTRICT d, size_t rows, size_t cols, T al
             for (j = 0; j < w; j++) acc[j] = beta == 1 ? out[j0 + j] : beta * out[j0 + j];
         if (w == BLOCK) {
             for (r = 0; r < rows; r++) {
-                const T *row = d + r * cols + j0;
+                const T *row = d + r * ld + j0;
                 for (j = 0; j < BLOCK; j++) acc[j] += alpha * row[j];
             }
         } else {
             for (r = 0; r < rows; r++) {
-                const T *row = d + r * cols + j0;
+                const T *row = d + r * ld + j0;
                 for (j = 0; j < w; j++) acc[j] += alpha * row[j];
             }
         }

@@ -27,13 +27,15 @@
 from cython cimport floating
 from libc.stdint cimport uint16_t, uintptr_t
 
-from fastmlp._kernels._bf16_c cimport fm_bf16_gemm_failed, fm_gather_to_bf16, fm_to_bf16
+from fastmlp._kernels._bf16_c cimport (
+    fm_bf16_gemm_failed, fm_count_refused, fm_gather_to_bf16, fm_to_bf16)
 from fastmlp._kernels._bf16_libs cimport bf16_gemm_fn
 from fastmlp._kernels._gemm cimport GemmBackend, Product
 from fastmlp._kernels._layer cimport LayerShape, LayerSink
 from fastmlp._kernels._elementwise cimport (
     FM_IDENTITY, bias_activate, derivative_mul, derivative_mul_colsum, gather_rows)
-from fastmlp._kernels._update cimport Update, update_block
+from fastmlp._kernels._elementwise cimport fm_update_coefs
+from fastmlp._kernels._update cimport Update, step_coefs, update_block, update_span
 
 cdef enum:
     # Rows per block of a fused pass: a block of a 2048-wide layer (64 KiB
@@ -82,7 +84,8 @@ cdef inline void bf16_product(void* ctx, const Product* p, float alpha, const ui
     cdef Bf16Shadow* s = <Bf16Shadow*> ctx
     if a == NULL or b == NULL or s.gemm(s.gemm_fn, p, alpha, a, b, beta, c) != 0:
         fm_bf16_gemm_failed(c, p.m, p.n, p.ldc)
-        s.refused += 1
+        # Blocks of one product may fail on several threads at once.
+        fm_count_refused(&s.refused)
 
 
 cdef inline Bf16Shadow* shadow(const GemmBackend* be, floating dummy) noexcept nogil:
@@ -212,4 +215,25 @@ cdef inline double update_op(const GemmBackend* be, Update* u, floating* params,
         refresh(be, params + wo + done, s.params_bf + wo + done, m)
         done += m
     update_block(u, params, out, wo, 0, bo, nb)
+    return sq
+
+
+cdef inline double update_weights(const GemmBackend* be, Update* u, floating* params,
+                                  floating* out, Py_ssize_t at, size_t n,
+                                  int* nonfinite) noexcept nogil:
+    """One block of a layer's weights (n at `at`) stepped as update_op
+    steps them, a non-finite result flagged in *nonfinite (the block's
+    own); returns the block's sum of squared weights before the step."""
+    cdef fm_update_coefs k = step_coefs(u, <floating> 0)
+    cdef Bf16Shadow* s = shadow(be, <floating> 0)
+    cdef size_t done = 0, m, step = BF16_BLOCK_BYTES // sizeof(floating)
+    cdef double sq = 0
+    k.nonfinite = nonfinite
+    if s == NULL:
+        return update_span(u, &k, params, out, at, n)
+    while done < n:
+        m = min(step, n - done)
+        sq += update_span(u, &k, params, out, at + <Py_ssize_t> done, m)
+        refresh(be, params + at + done, s.params_bf + at + done, m)
+        done += m
     return sq

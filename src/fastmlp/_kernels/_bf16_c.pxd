@@ -9,3 +9,4 @@ cdef extern from "bf16.h" nogil:
     void fm_gather_to_bf16(const float* src, const Py_ssize_t* idx, size_t rows,
                            size_t cols, uint16_t* dst)
     void fm_bf16_gemm_failed(float* c, int m, int n, int ldc)
+    void fm_count_refused(Py_ssize_t* count)

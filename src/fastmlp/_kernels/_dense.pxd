@@ -18,8 +18,8 @@
 from cython cimport floating
 
 from fastmlp._kernels._gemm cimport Bf16Operands, Product, gemm
-from fastmlp._kernels._elementwise cimport colsum
-from fastmlp._kernels._bf16 cimport LayerGemm, bias_activate_op, derivative_op
+from fastmlp._kernels._bf16 cimport LayerGemm
+from fastmlp._kernels._passes cimport bias_activate_op, colsum_op, derivative_op
 from fastmlp._kernels._layer cimport LayerShape, LayerSink
 
 
@@ -96,8 +96,7 @@ cdef inline void dense_backward(const LayerGemm* g, const LayerShape* shape,
     """
     weight_gradient_product(g, shape, delta, a_in, sink)
     if sink.out_b != NULL:
-        colsum(delta, shape.rows, shape.n_out, <floating> sink.alpha,
-               <floating> sink.beta, <floating*> sink.out_b)
+        colsum_op(g.be, delta, shape.rows, shape.n_out, sink, <floating*> sink.out_b)
     if delta_prev != NULL:
         input_delta_product(g, shape, delta, w, delta_prev)
         derivative_op(g, shape, act_prev, a_in, delta_prev, sink)

@@ -54,9 +54,9 @@ cdef extern from "elementwise.h" nogil:
     void fm_derivative_mul_d(int act, const double* a, double* delta, size_t n)
     void fm_bias_activate_f(int act, float* z, const float* b, size_t rows, size_t cols)
     void fm_bias_activate_d(int act, double* z, const double* b, size_t rows, size_t cols)
-    void fm_colsum_f(const float* d, size_t rows, size_t cols, float alpha,
+    void fm_colsum_f(const float* d, size_t rows, size_t cols, size_t ld, float alpha,
                      float beta, float* out)
-    void fm_colsum_d(const double* d, size_t rows, size_t cols, double alpha,
+    void fm_colsum_d(const double* d, size_t rows, size_t cols, size_t ld, double alpha,
                      double beta, double* out)
     void fm_derivative_mul_colsum_f(int act, const float* a, float* delta, size_t rows,
                                     size_t cols, float alpha, float beta, float* out)
@@ -133,10 +133,16 @@ cdef inline void bias_activate(int act, floating* z, const floating* b, size_t r
 
 cdef inline void colsum(const floating* d, size_t rows, size_t cols,
                         floating alpha, floating beta, floating* out) noexcept nogil:
+    colsum_ld(d, rows, cols, cols, alpha, beta, out)
+
+
+cdef inline void colsum_ld(const floating* d, size_t rows, size_t cols, size_t ld,
+                           floating alpha, floating beta, floating* out) noexcept nogil:
+    """colsum of the rows x cols block whose rows are ld elements apart."""
     if floating is float:
-        fm_colsum_f(d, rows, cols, alpha, beta, out)
+        fm_colsum_f(d, rows, cols, ld, alpha, beta, out)
     else:
-        fm_colsum_d(d, rows, cols, alpha, beta, out)
+        fm_colsum_d(d, rows, cols, ld, alpha, beta, out)
 
 
 cdef inline void derivative_mul_colsum(int act, const floating* a, floating* delta,

@@ -10,8 +10,17 @@
 # (Bf16Operands): only the bfloat16 backend reads them, and it reads
 # nothing else, so no product can find a copy by its float32 address or
 # fall back to the float32 values.
+#
+# A large product is cut into fixed blocks of rows or columns of c
+# (gemm_split, from its shape alone: _threads.pxd), each one call of the
+# backend on one thread, run on the backend's pool when it has one; a
+# product below GEMM_BLOCK_WORK multiply-adds per block is one call, as
+# it always was.
 from cython cimport floating
 from libc.stdint cimport uint16_t
+
+from fastmlp._kernels._threads cimport (
+    Split, block_length, block_start, fm_task_fn, run_blocks, split_for)
 
 
 cdef struct Product:
@@ -43,6 +52,9 @@ cdef struct GemmBackend:
     dgemm_fn f64        # float64 operands, float64 accumulation
     bf16_ctx_fn bf16    # float32 products when ctx is set (then f32 is unused)
     void* ctx           # NULL in the static tables; a per-call Bf16Shadow
+    void* pool          # the call's threads (an fm_pool), which its products
+                        # and the passes beside them run their blocks on;
+                        # NULL: the calling thread alone
 
 
 cdef struct Bf16Operands:
@@ -52,11 +64,34 @@ cdef struct Bf16Operands:
     const uint16_t* b
 
 
-cdef inline void gemm(const GemmBackend* be, const Product* p, floating alpha,
-                      const floating* a, const floating* b, floating beta, floating* c,
-                      Bf16Operands copies) noexcept nogil:
-    """c = alpha op(a) op(b) + beta c, shaped by p; with bfloat16 products,
-    op(copies.a) op(copies.b) instead."""
+cdef enum:
+    # A product is cut only into blocks of at least this many rows or
+    # columns of c, and of at least GEMM_BLOCK_WORK multiply-adds (tens of
+    # microseconds: a task's hand-over costs about one).
+    GEMM_MIN_BLOCK = 128
+    GEMM_BLOCK_WORK = 1 << 21
+
+
+cdef struct GemmCall:
+    # One product cut into blocks: block i is rows (along_n False) or
+    # columns (along_n True) split's block i of c. alpha and beta are the
+    # product's, held in double (exact for float32 values).
+    const GemmBackend* be
+    const Product* p
+    Split split
+    bint along_n
+    double alpha
+    double beta
+    const void* a
+    const void* b
+    void* c
+    Bf16Operands copies
+
+
+cdef inline void gemm_one(const GemmBackend* be, const Product* p, floating alpha,
+                          const floating* a, const floating* b, floating beta, floating* c,
+                          Bf16Operands copies) noexcept nogil:
+    """One call of the backend on this thread."""
     if floating is float:
         if be.ctx != NULL:
             be.bf16(be.ctx, p, alpha, copies.a, copies.b, beta, c)
@@ -64,3 +99,80 @@ cdef inline void gemm(const GemmBackend* be, const Product* p, floating alpha,
         be.f32(p, alpha, a, b, beta, c)
     else:
         be.f64(p, alpha, a, b, beta, c)
+
+
+cdef inline Split gemm_split(const Product* p, bint* along_n) noexcept nogil:
+    """The blocks of c a product is cut into: along its rows or its
+    columns, whichever copies less. Each block's call packs its own copy
+    of the operand the cut does not divide (op(b) for blocks of rows,
+    op(a) for blocks of columns), so the cut that repeats the smaller
+    copy fewer times wins; columns on a tie."""
+    cdef double work = <double> p.m * p.n * p.k
+    cdef Py_ssize_t most = <Py_ssize_t> (work / GEMM_BLOCK_WORK) if work > 0 else 1
+    cdef Split rows = split_for(p.m, GEMM_MIN_BLOCK, most, 16)
+    cdef Split cols = split_for(p.n, GEMM_MIN_BLOCK, most, 16)
+    cdef double copies_rows = <double> (rows.count - 1) * p.k * p.n
+    cdef double copies_cols = <double> (cols.count - 1) * p.k * p.m
+    if rows.count == 1 and cols.count == 1:
+        along_n[0] = True
+        return cols
+    if cols.count == 1 or (rows.count > 1 and copies_rows < copies_cols):
+        along_n[0] = False
+        return rows
+    along_n[0] = True
+    return cols
+
+
+cdef inline const uint16_t* copy_at(const uint16_t* copy, Py_ssize_t at) noexcept nogil:
+    return copy + at if copy != NULL else NULL
+
+
+cdef inline void gemm_block(const GemmCall* call, Py_ssize_t i, floating dummy) noexcept nogil:
+    """Block i of the call's product (a product of its own: same k, same
+    leading dimensions, its share of c and of the operand it cuts)."""
+    cdef Product q = call.p[0]
+    cdef Py_ssize_t s0 = block_start(&call.split, i), at_a = 0, at_b = 0, at_c
+    cdef int length = <int> block_length(&call.split, i)
+    if call.along_n:
+        q.n = length
+        at_b = s0 * q.ldb if q.trans_b else s0
+        at_c = s0
+    else:
+        q.m = length
+        at_a = s0 if q.trans_a else s0 * q.lda
+        at_c = s0 * q.ldc
+    gemm_one(call.be, &q, <floating> call.alpha, <const floating*> call.a + at_a,
+             <const floating*> call.b + at_b, <floating> call.beta,
+             <floating*> call.c + at_c,
+             Bf16Operands(copy_at(call.copies.a, at_a), copy_at(call.copies.b, at_b)))
+
+
+cdef inline void gemm_task_f32(void* ctx, Py_ssize_t i) noexcept nogil:
+    gemm_block(<const GemmCall*> ctx, i, <float> 0)
+
+
+cdef inline void gemm_task_f64(void* ctx, Py_ssize_t i) noexcept nogil:
+    gemm_block(<const GemmCall*> ctx, i, <double> 0)
+
+
+cdef inline void gemm(const GemmBackend* be, const Product* p, floating alpha,
+                      const floating* a, const floating* b, floating beta, floating* c,
+                      Bf16Operands copies) noexcept nogil:
+    """c = alpha op(a) op(b) + beta c, shaped by p; with bfloat16 products,
+    op(copies.a) op(copies.b) instead. Cut into gemm_split's blocks, on
+    be's pool."""
+    cdef GemmCall call
+    call.split = gemm_split(p, &call.along_n)
+    if call.split.count == 1:
+        gemm_one(be, p, alpha, a, b, beta, c, copies)
+        return
+    call.be = be
+    call.p = p
+    call.alpha = alpha
+    call.beta = beta
+    call.a = a
+    call.b = b
+    call.c = c
+    call.copies = copies
+    run_blocks(be.pool, call.split.count,
+               gemm_task_f32 if floating is float else gemm_task_f64, &call)

@@ -19,7 +19,8 @@ from fastmlp._kernels._codes cimport (
 from fastmlp._kernels._dense cimport dense_backward, dense_forward
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._bf16 cimport (
-    Bf16Shadow, LayerGemm, bind_x, refresh, update_op, work_copy)
+    Bf16Shadow, LayerGemm, bind_x, refresh, work_copy)
+from fastmlp._kernels._passes cimport update_op
 from fastmlp._kernels._elementwise cimport activate
 from fastmlp._kernels._layer cimport LayerShape, LayerSink
 from fastmlp._kernels._sparse cimport CsrRows

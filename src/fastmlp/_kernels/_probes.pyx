@@ -18,7 +18,7 @@ from fastmlp._kernels._bf16 cimport LayerGemm
 from fastmlp._kernels._layer cimport LayerShape, LayerSink
 from fastmlp._kernels._network cimport Net, backward_gemm, layer_gemm, layer_shape
 from fastmlp._kernels._train cimport (
-    Bf16Binding, activate_array, bind_input, bound, check_products, derivative_mul_array,
+    Binding, activate_array, bind_input, bound, check_products, derivative_mul_array,
     exp_nonpositive_array, read_spec)
 
 
@@ -44,9 +44,9 @@ def gemm_floor(const Py_ssize_t[::1] spec, const floating[::1] params, floating[
     cdef LayerGemm g
     cdef LayerShape shape
     cdef LayerSink sink
-    cdef Bf16Binding bb
+    cdef Binding bb
     cdef bint bf16 = False
-    bound(&net, &bb, <floating*> pp, pw)
+    bound(&net, &bb, <floating*> pp, pw, NULL)
     bf16 = net.gemm == &bb.be
     sink.out_b = NULL
     sink.out_b_prev = NULL

@@ -8,7 +8,8 @@
 # the plain layer.
 from cython cimport floating
 
-from fastmlp._kernels._bf16 cimport Bf16Shadow, LayerGemm, bias_activate_op, shadow
+from fastmlp._kernels._bf16 cimport Bf16Shadow, LayerGemm, shadow
+from fastmlp._kernels._passes cimport bias_activate_op
 from fastmlp._kernels._elementwise cimport colsum
 from fastmlp._kernels._layer cimport LayerShape, LayerSink
 from fastmlp._kernels._sparse cimport (

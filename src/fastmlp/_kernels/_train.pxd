@@ -15,15 +15,17 @@ from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._network cimport Net
 
 
-cdef struct Bf16Binding:
-    # A call's own copy of the bfloat16 backend, pointing at its shadows and
-    # its own record of refused products (one per call, one per fit).
+cdef struct Binding:
+    # A call's own copy of its GEMM backend (one per call, one per fit):
+    # the threads it runs on, and with bfloat16 products its shadows and its
+    # own record of refused products.
     GemmBackend be
     Bf16Shadow sh
 
 
-cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) except -1
-cdef int check_products(Bf16Binding* bb) except -1
+cdef int bound(Net* net, Binding* bb, floating* params, floating* work,
+               void* pool) except -1
+cdef int check_products(Binding* bb) except -1
 cdef Net read_spec(const Py_ssize_t[::1] spec) except *
 cdef void activate_array(int act, floating* x, size_t n) noexcept nogil
 cdef void derivative_mul_array(int act, const floating* a, floating* delta,

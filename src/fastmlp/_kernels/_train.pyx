@@ -56,6 +56,8 @@ from fastmlp._kernels._elementwise cimport (
     fm_loss_spec, fm_simd_active, fm_simd_select, fm_simd_supported, output_loss,
     softmax_rows, sumsq)
 from fastmlp._kernels._gemm cimport GemmBackend
+from fastmlp._kernels._threads cimport (
+    fm_pool, fm_pool_free, fm_pool_jobs, fm_pool_new, fm_thread_init_fn)
 from fastmlp._kernels._network cimport (
     WATCH_ACTIVATION, WATCH_DELTA, WATCH_PRE_ACTIVATION, Chunk, LayerWatch, Net,
     backward_rows, forward_rows, net_from_spec, spec_length)
@@ -116,12 +118,14 @@ BACKENDS[GEMM_OPENBLAS].f32 = openblas_gemm[float]
 BACKENDS[GEMM_OPENBLAS].f64 = openblas_gemm[double]
 BACKENDS[GEMM_OPENBLAS].bf16 = NULL
 BACKENDS[GEMM_OPENBLAS].ctx = NULL
+BACKENDS[GEMM_OPENBLAS].pool = NULL
 # bfloat16: float32 products through the shadows a call binds (bound());
 # float64 never gets here (matmul_dtype is validated against the dtype).
 BACKENDS[GEMM_BF16].f32 = openblas_gemm[float]
 BACKENDS[GEMM_BF16].f64 = openblas_gemm[double]
 BACKENDS[GEMM_BF16].bf16 = bf16_product
 BACKENDS[GEMM_BF16].ctx = NULL
+BACKENDS[GEMM_BF16].pool = NULL
 
 # The bfloat16 GEMM: a library's function and its adapter (_bf16_libs.pxd),
 # installed by fastmlp.network.bf16lib once it loaded the library.
@@ -160,14 +164,19 @@ def bfloat16_bits(const float[::1] x, uint16_t[::1] out):
             fm_to_bf16(&x[0], &out[0], <size_t> x.shape[0])
 
 
-cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) except -1:
-    """For a spec with bfloat16 products: net's products through bb, whose
-    shadows live in work's bfloat16 region (fastmlp.network.workspace), and every
-    weight converted. Nothing for other specs but a clean failure record
-    (check_products)."""
+cdef int bound(Net* net, Binding* bb, floating* params, floating* work,
+               void* pool) except -1:
+    """net's products through bb, the call's own copy of its backend,
+    running on `pool` (an fm_pool, or NULL: this thread). For a spec with
+    bfloat16 products, bb's shadows live in work's bfloat16 region
+    (fastmlp.network.workspace) and every weight is converted. Every call
+    gets a clean failure record (check_products)."""
     cdef uint16_t* region
     bb.sh.refused = 0
+    bb.be = net.gemm[0]
+    bb.be.pool = pool
     if net.gemm != &BACKENDS[GEMM_BF16]:
+        net.gemm = &bb.be
         return 0
     if floating is double:
         raise ValueError("bfloat16 products need float32 parameters")
@@ -176,7 +185,6 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
             raise ImportError("bfloat16 products need the library of fastmlp[bf16], "
                               "loaded by fastmlp.network.bf16lib")
         region = <uint16_t*> (work + net.off_bf16)
-        bb.be = net.gemm[0]
         bb.sh.gemm = BF16_ADAPTER
         bb.sh.gemm_fn = BF16_GEMM
         bb.sh.library = BF16_LIBRARY
@@ -195,7 +203,7 @@ cdef int bound(Net* net, Bf16Binding* bb, floating* params, floating* work) exce
     return 0
 
 
-cdef int check_products(Bf16Binding* bb) except -1:
+cdef int check_products(Binding* bb) except -1:
     """RuntimeError if the library refused a product bound to bb since it
     was bound or last checked (each left NaN in its output). The record is
     the call's (or the fit's) own: a refusal elsewhere, in another model or
@@ -233,6 +241,45 @@ cdef void exp_nonpositive_array(floating* x, size_t n) noexcept nogil:
 
 cdef void bind_input(const GemmBackend* be, const floating* x, size_t n) noexcept nogil:
     bind_x(be, x, n)
+
+
+# == threads ====================================================================
+
+cdef class ThreadPool:
+    """The threads of one fit or one call: n_threads in all, the caller's
+    included (n_threads - 1 started here, joined by close() or when the
+    object goes). Passes cut into blocks (_threads.pxd) run their blocks on
+    them; the blocks, and so the results, do not depend on n_threads.
+    thread_init: the address of a C function void f(int) that each new
+    thread calls with 1 before its first task (a threading runtime's own
+    thread count, which is per thread), or 0."""
+    cdef fm_pool* pool
+    cdef readonly int n_threads
+
+    def __cinit__(self, int n_threads, uintptr_t thread_init=0):
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be at least 1, got {n_threads}")
+        self.n_threads = n_threads
+        self.pool = fm_pool_new(n_threads, <fm_thread_init_fn> thread_init, 1)
+        if self.pool == NULL:
+            raise RuntimeError(f"could not start {n_threads - 1} thread(s)")
+
+    def close(self):
+        """Join the threads (a closed pool runs every task on its caller)."""
+        fm_pool_free(self.pool)
+        self.pool = NULL
+
+    @property
+    def jobs(self):
+        """Jobs run on more than one thread since the pool was made."""
+        return fm_pool_jobs(self.pool)
+
+    def __dealloc__(self):
+        fm_pool_free(self.pool)
+
+
+cdef void* pool_of(ThreadPool threads):
+    return <void*> threads.pool if threads is not None else NULL
 
 
 # == the spec: made, and read, here only =========================================
@@ -373,13 +420,13 @@ cdef void forward_loop(const Net* net, const floating* pp, Rows X, Py_ssize_t n_
 
 
 def forward(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
-            floating[::1] work, floating[:, ::1] out):
+            floating[::1] work, floating[:, ::1] out, ThreadPool threads=None):
     """out = output-layer activations for every row of X (DenseRows or
-    SparseRows)."""
+    SparseRows), on `threads` (None: this thread)."""
     cdef Net net = read_spec(spec)
     check_rows(&net, X, out.shape[0], floating is double)
-    cdef Bf16Binding bb
-    bound(&net, &bb, <floating*> &params[0], &work[0])
+    cdef Binding bb
+    bound(&net, &bb, <floating*> &params[0], &work[0], pool_of(threads))
     forward_loop(&net, &params[0], X, out.shape[1], &work[0], &out[0, 0])
     check_products(&bb)
 
@@ -398,14 +445,14 @@ cdef Py_ssize_t target_columns(const Net* net, const floating[:, ::1] Y) except 
 
 def objective(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
               const floating[:, ::1] Y, floating[::1] work, Objective terms,
-              floating[:, ::1] out=None):
+              floating[:, ::1] out=None, ThreadPool threads=None):
     """The objective `terms` describe over the rows of X (DenseRows or
     SparseRows) and Y. The output activations of the same pass go to
-    `out` when it is given."""
+    `out` when it is given. On `threads` (None: this thread)."""
     cdef Net net = read_spec(spec)
     check_rows(&net, X, Y.shape[0], floating is double)
-    cdef Bf16Binding bb
-    bound(&net, &bb, <floating*> &params[0], &work[0])
+    cdef Binding bb
+    bound(&net, &bb, <floating*> &params[0], &work[0], pool_of(threads))
     value = objective_pass(&net, <floating*> &params[0], X, Y, &work[0], terms,
                            &out[0, 0] if out is not None else NULL, NULL)
     check_products(&bb)
@@ -414,13 +461,14 @@ def objective(const Py_ssize_t[::1] spec, const floating[::1] params, Rows X,
 
 def loss_and_gradients(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
                        const floating[:, ::1] Y, floating[::1] work, floating[::1] grads,
-                       Objective terms):
+                       Objective terms, ThreadPool threads=None):
     """grads = the gradient `terms` describe over all rows of X (DenseRows
-    or SparseRows) and Y; returns the objective."""
+    or SparseRows) and Y; returns the objective. On `threads` (None: this
+    thread)."""
     cdef Net net = read_spec(spec)
     check_rows(&net, X, Y.shape[0], floating is double)
-    cdef Bf16Binding bb
-    bound(&net, &bb, <floating*> &params[0], &work[0])
+    cdef Binding bb
+    bound(&net, &bb, <floating*> &params[0], &work[0], pool_of(threads))
     value = objective_pass(&net, &params[0], X, Y, &work[0], terms, NULL, &grads[0])
     check_products(&bb)
     return value
@@ -595,7 +643,7 @@ cdef class EpochKernel:
     """
     cdef Epoch ep
     cdef MpiAllreduce mpi
-    cdef Bf16Binding bf16       # the fit's bfloat16 shadows, when its spec has them,
+    cdef Binding bf16       # the fit's bfloat16 shadows, when its spec has them,
                                 # and the products refused since check_products
     cdef StepFn step_fn
     cdef bint is_double
@@ -605,6 +653,7 @@ cdef class EpochKernel:
     cdef readonly Py_ssize_t n_steps
     cdef readonly str combine
     cdef readonly object dtype
+    cdef readonly ThreadPool threads  # the fit's threads (plan.threads), or None
 
     def __init__(self, workspace, params, Rows X, Y, Objective objective, optimizer, plan):
         dtype = getattr(params, "dtype", None)
@@ -616,12 +665,13 @@ cdef class EpochKernel:
         spec = np.ascontiguousarray(workspace.spec, dtype=np.intp)
         self.ep.net = read_spec(spec)
         self.combine = self._choose_combination(plan)
+        self.threads = getattr(plan, "threads", None)
         self._read_network(params, workspace.work)
         self._read_data(X, Y, objective, plan.batch_rows)
         self._read_update(optimizer)
         self._read_steps(plan)
         self.keep = (spec, params, workspace.work, X, Y, objective.row_weights, optimizer,
-                     self.grads)
+                     self.grads, self.threads)
 
     cdef str _choose_combination(self, plan):
         cdef Py_ssize_t chunk = self.ep.net.chunk_rows
@@ -645,9 +695,11 @@ cdef class EpochKernel:
         self.ep.work = <void*> <uintptr_t> _address(work, self.dtype, (net.work_size,),
                                                     "work", True)
         if self.is_double:
-            bound(net, &self.bf16, <double*> self.ep.params, <double*> self.ep.work)
+            bound(net, &self.bf16, <double*> self.ep.params, <double*> self.ep.work,
+                  pool_of(self.threads))
         else:
-            bound(net, &self.bf16, <float*> self.ep.params, <float*> self.ep.work)
+            bound(net, &self.bf16, <float*> self.ep.params, <float*> self.ep.work,
+                  pool_of(self.threads))
 
     cdef _read_data(self, Rows X, Y, Objective objective, Py_ssize_t batch_rows):
         cdef Net* net = &self.ep.net
@@ -777,7 +829,7 @@ cdef class EpochKernel:
         self.ep.perm = &perm[0] if perm is not None and self.ep.n > 0 else NULL
         self.ep.total = 0
         start_run(&self.ep.update, lr)
-        if self.ep.net.gemm == &self.bf16.be:
+        if self.bf16.be.ctx != NULL:
             # The parameters may have changed since the last run (a
             # restored checkpoint, the caller's writes): their bfloat16
             # copy is redone once per run, then kept by each update.
@@ -911,8 +963,8 @@ def layer_statistics(const Py_ssize_t[::1] spec, floating[::1] params, Rows X,
     chunk."""
     cdef Net net = read_spec(spec)
     check_rows(&net, X, X.n if Y is None else Y.shape[0], floating is double)
-    cdef Bf16Binding bb
-    bound(&net, &bb, <floating*> &params[0], &work[0])
+    cdef Binding bb
+    bound(&net, &bb, <floating*> &params[0], &work[0], NULL)
     loss = statistics_of(&net, params, X, Y, work, grads, stats)
     check_products(&bb)
     return loss

@@ -173,15 +173,10 @@ cdef inline double update_span(const Update* u, const fm_update_coefs* k,
     return sgd_update(params + at, out + at, <floating*> u.state1 + at, n, k)
 
 
-cdef inline double update_block(Update* u, floating* params, floating* out,
-                                Py_ssize_t wo, size_t nw, Py_ssize_t bo,
-                                size_t nb) noexcept nogil:
-    """Step one layer's weights (nw at wo) and biases (nb at bo), `out`
-    holding the velocity (RULE_MOMENTUM) or the gradient without its L2 term
-    (the others). Returns the sum of squared weights before the step when
-    u.l2c != 0, else 0."""
+cdef inline fm_update_coefs step_coefs(Update* u, floating dummy) noexcept nogil:
+    """The kernels' coefficients of this step for weights (the L2 term
+    in), flagging a non-finite parameter in u.nonfinite."""
     cdef fm_update_coefs k
-    cdef double sq
     # The kernels take these in double and convert them to their precision.
     k.lr = u.lr
     k.m = u.b1 if has_second_moment(u.rule) else u.m
@@ -194,6 +189,18 @@ cdef inline double update_block(Update* u, floating* params, floating* out,
     # Tested in the kernels' precision, as the kernels test l2c.
     k.want_sumsq = <floating> u.l2c != 0
     k.nonfinite = &u.nonfinite
+    return k
+
+
+cdef inline double update_block(Update* u, floating* params, floating* out,
+                                Py_ssize_t wo, size_t nw, Py_ssize_t bo,
+                                size_t nb) noexcept nogil:
+    """Step one layer's weights (nw at wo) and biases (nb at bo), `out`
+    holding the velocity (RULE_MOMENTUM) or the gradient without its L2 term
+    (the others). Returns the sum of squared weights before the step when
+    u.l2c != 0, else 0."""
+    cdef fm_update_coefs k = step_coefs(u, <floating> 0)
+    cdef double sq
     sq = update_span(u, &k, params, out, wo, nw)
     # The biases take no L2 term.
     k.l2c = 0

@@ -76,10 +76,13 @@ class StepPlan:
     one smaller); ``combine`` None (chosen by the kernel: "fused" when a
     batch fits one workspace chunk, else "formed") or one of them forced
     (tests); ``reduction`` a data-parallel fit's (fastmlp.training.mpi: the
-    MPI_Allreduce and the epoch's steps over every process), else None."""
+    MPI_Allreduce and the epoch's steps over every process), else None;
+    ``threads`` the fit's ``_train.ThreadPool``, or None (the calling
+    thread alone)."""
     batch_rows: int
     combine: str = None
     reduction: object = None
+    threads: object = None
 
 
 class EpochLoop:
