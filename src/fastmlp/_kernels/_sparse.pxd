@@ -17,7 +17,6 @@ from cython cimport floating
 from libc.stdint cimport uint16_t
 from libc.string cimport memcpy, memset
 
-from fastmlp._kernels._elementwise cimport FM_IDENTITY, bias_activate, colsum
 
 from fastmlp._kernels._bf16_c cimport fm_bf16_widen
 from fastmlp._kernels._layer cimport LayerShape, LayerSink
@@ -89,8 +88,10 @@ cdef inline floating operand_value(const sparse_operand* p, Py_ssize_t i,
 cdef inline void sparse_product(const CsrRows* x,        # IN  rows of CSR input
                                 const LayerShape* shape, # IN  rows, n_in, n_out, w_t
                                 const sparse_operand* w, # IN  W (or W^T if w_t)
-                                floating* out) noexcept nogil:  # OUT rows x n_out
-    """out = x W^T (no bias, no activation)."""
+                                floating* out,           # OUT rows x n_out
+                                Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """out[:, j0:j1] = (x W^T)[:, j0:j1] (no bias, no activation): a block
+    of columns, each summed as the whole product sums it."""
     cdef int rows = shape.rows, n_in = shape.n_in, n_out = shape.n_out
     cdef const floating* val = <const floating*> x.data
     cdef const sparse_operand* wj
@@ -101,35 +102,24 @@ cdef inline void sparse_product(const CsrRows* x,        # IN  rows of CSR input
     if shape.w_t:
         for r in range(rows):
             o = out + <Py_ssize_t> r * n_out
-            memset(o, 0, <size_t> n_out * sizeof(floating))
+            memset(o + j0, 0, <size_t> (j1 - j0) * sizeof(floating))
             for k in range(x.indptr[r], x.indptr[r + 1]):
                 v = val[k]
                 wj = w + <Py_ssize_t> x.indices[k] * n_out
-                for j in range(n_out):
+                for j in range(j0, j1):
                     o[j] += v * operand_value(wj, j, v)
     else:
         # One row of W at a time, for every row of the block: the row stays
         # in cache while the block's entries pick from it (the other order
         # touches n_out rows of W, n_in apart, per entry). Each output is
         # still summed in its row's entry order.
-        for j in range(n_out):
+        for j in range(j0, j1):
             wj = w + <Py_ssize_t> j * n_in
             for r in range(rows):
                 acc = 0
                 for k in range(x.indptr[r], x.indptr[r + 1]):
                     acc += val[k] * operand_value(wj, x.indices[k], acc)
                 out[<Py_ssize_t> r * n_out + j] = acc
-
-
-cdef inline void sparse_forward(const CsrRows* x,        # IN  rows of CSR input
-                                const LayerShape* shape, # IN  rows, n_in, n_out, w_t
-                                const floating* w,       # IN  W (or W^T if w_t)
-                                const floating* b,       # IN  n_out
-                                floating* out,           # OUT rows x n_out
-                                int act) noexcept nogil:
-    """out = act(x W^T + b); act < 0 leaves the pre-activation."""
-    sparse_product(x, shape, w, out)
-    bias_activate(act if act >= 0 else FM_IDENTITY, out, b, shape.rows, shape.n_out)
 
 
 cdef inline void scale_block(floating* a, size_t n, floating beta) noexcept nogil:
@@ -146,41 +136,33 @@ cdef inline void sparse_weight_gradient(const CsrRows* x,           # IN  rows o
                                         const LayerShape* shape,      # IN  its shape
                                         const sparse_operand* delta,  # IN  rows x n_out
                                         floating* out_w,              # OUT in W's layout
-                                        floating alpha, floating beta) noexcept nogil:
-    """out_w = beta out_w + alpha delta^T x."""
+                                        floating alpha, floating beta,
+                                        Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """out_w = beta out_w + alpha delta^T x for the weights of outputs
+    [j0, j1): a block of them, each summed as the whole gradient sums it."""
     cdef int rows = shape.rows, n_in = shape.n_in, n_out = shape.n_out
     cdef const floating* val = <const floating*> x.data
     cdef const sparse_operand* d
     cdef floating* gj
     cdef floating v
-    cdef Py_ssize_t r, k, j
-    scale_block(out_w, <size_t> n_in * n_out, beta)
+    cdef Py_ssize_t r, k, j, i
     if shape.w_t:
+        for i in range(n_in):
+            scale_block(out_w + i * n_out + j0, <size_t> (j1 - j0), beta)
         for r in range(rows):
             d = delta + <Py_ssize_t> r * n_out
             for k in range(x.indptr[r], x.indptr[r + 1]):
                 v = alpha * val[k]
                 gj = out_w + <Py_ssize_t> x.indices[k] * n_out
-                for j in range(n_out):
+                for j in range(j0, j1):
                     gj[j] += v * operand_value(d, j, v)
     else:
+        scale_block(out_w + j0 * n_in, <size_t> ((j1 - j0) * n_in), beta)
         # Row by row of dW, as in sparse_product; each weight still
         # accumulates its terms in the same order.
-        for j in range(n_out):
+        for j in range(j0, j1):
             gj = out_w + <Py_ssize_t> j * n_in
             for r in range(rows):
                 v = alpha * operand_value(delta, <Py_ssize_t> r * n_out + j, alpha)
                 for k in range(x.indptr[r], x.indptr[r + 1]):
                     gj[x.indices[k]] += v * val[k]
-
-
-cdef inline void sparse_backward(const CsrRows* x,        # IN  rows of CSR input
-                                 const LayerShape* shape, # IN  rows, n_in, n_out, w_t
-                                 const floating* delta,   # IN  rows x n_out, dLoss/dz
-                                 const LayerSink* sink) noexcept nogil:  # OUT out_w, out_b
-    """sink.out_w = beta out_w + alpha delta^T x; out_b likewise with column
-    sums (NULL: formed by the layer above, as in dense_backward)."""
-    cdef floating alpha = <floating> sink.alpha, beta = <floating> sink.beta
-    sparse_weight_gradient(x, shape, delta, <floating*> sink.out_w, alpha, beta)
-    if sink.out_b != NULL:
-        colsum(delta, shape.rows, shape.n_out, alpha, beta, <floating*> sink.out_b)
