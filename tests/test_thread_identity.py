@@ -21,6 +21,7 @@ from fastmlp.network import workspace as _workspace
 from fastmlp.training.epoch import StepPlan
 
 from bf16_support import needs_bf16_gemm
+from conftest import assert_close
 
 THREADS = (1, 2, 3, 4)
 # First layer stored transposed (n0 * n1 <= 2**17) and not; every product,
@@ -100,6 +101,28 @@ def test_fit_identical_for_every_thread_count(network, dtype, loss, optimizer):
     states = fit_each(make, lambda net: net.fit(X, y, epochs=2, batch_size=256, lr=0.01,
                                                 optimizer=optimizer))
     check_identical(states, f"{network} {dtype} {loss} {optimizer}")
+
+
+@pytest.mark.parametrize("network", sorted(NETWORKS))
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_cut_passes_match_the_reference(network, optimizer, n_threads):
+    """The cut passes compute the fit the reference computes: on these
+    networks the products, the elementwise passes and the update inside
+    the backward pass (each large layer stepped block by block as its
+    gradient is formed) all run in blocks. float64, l2 on (the sum of
+    squared weights enters history). Tolerance: float64 sums in another
+    order over ~400 terms per product and 4 steps, far below 1e-9."""
+    sizes = NETWORKS[network]
+    X, y = data(sizes[0], sizes[-1], "cross_entropy", "float64")
+    fits = []
+    for cls in (fastmlp.MLP, fastmlp.reference.MLP):
+        net = cls(sizes, loss="cross_entropy", dtype="float64", seed=11, l2=1e-2)
+        net.n_threads = n_threads
+        net.fit(X, y, epochs=2, batch_size=256, lr=0.05, optimizer=optimizer)
+        fits.append(net)
+    assert_close(fits[0].params, fits[1].params, 1e-9, "parameters")
+    assert_close(fits[0].history, fits[1].history, 1e-9, "history")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -17,10 +17,15 @@
 # the same within a few percent.
 from cython cimport floating
 
-from fastmlp._kernels._gemm cimport Bf16Operands, Product, gemm
-from fastmlp._kernels._bf16 cimport LayerGemm
-from fastmlp._kernels._passes cimport bias_activate_op, colsum_op, derivative_op
+from fastmlp._kernels._gemm cimport (
+    GEMM_BLOCK_WORK, GEMM_MIN_BLOCK, Bf16Operands, GemmCall, Product, gemm, gemm_block)
+from fastmlp._kernels._bf16 cimport LayerGemm, update_weights
+from fastmlp._kernels._passes cimport (
+    PASS_MIN_ELEMENTS, bias_activate_op, colsum_op, derivative_op)
 from fastmlp._kernels._layer cimport LayerShape, LayerSink
+from fastmlp._kernels._threads cimport (
+    MAX_BLOCKS, Split, block_length, block_start, run_blocks, split_for)
+from fastmlp._kernels._update cimport Update, update_block
 
 
 cdef inline void forward_product(const LayerGemm* g, const LayerShape* shape,
@@ -100,3 +105,120 @@ cdef inline void dense_backward(const LayerGemm* g, const LayerShape* shape,
     if delta_prev != NULL:
         input_delta_product(g, shape, delta, w, delta_prev)
         derivative_op(g, shape, act_prev, a_in, delta_prev, sink)
+
+
+# == the update inside the backward pass ======================================
+# A large layer's weight gradient is formed in blocks of rows of W as
+# stored (its GEMM cut along its rows), and each block of weights is
+# stepped right after its block of gradient is formed, while that is in
+# cache (on a 2048-wide layer a block is 1 MiB: it stays in L2), instead of
+# in a second pass over the whole gradient. The input delta is formed
+# first, from W before the update moves it. Each weight gets the same
+# arithmetic as in the separate pass; the sum of squared weights is summed
+# per block, in block order.
+
+cdef struct LayerUpdate:
+    # A layer's update inside its backward pass (dense_backward_update).
+    Update* u
+    void* params        # the whole parameter buffer
+    void* out           # the whole buffer the sink writes (velocity or gradient)
+    Py_ssize_t wo       # the layer's weights, at the same offset in both
+    Py_ssize_t bo       # its biases
+    size_t nb
+
+
+cdef struct GradientUpdate:
+    GemmCall call       # the weight-gradient product, cut along its rows
+    const LayerUpdate* lu
+    Py_ssize_t row      # elements of a row of W as stored (= of the gradient)
+    double sq[MAX_BLOCKS]
+    int nonfinite[MAX_BLOCKS]
+
+
+cdef inline GemmCall weight_gradient_call(const LayerGemm* g, const LayerShape* shape,
+                                          const floating* delta, const floating* a_in,
+                                          const LayerSink* sink, Product* p) noexcept nogil:
+    """weight_gradient_product as one GemmCall on *p, not yet cut."""
+    cdef int rows = shape.rows, n_in = shape.n_in, n_out = shape.n_out
+    cdef GemmCall call
+    call.be = g.be
+    call.p = p
+    call.alpha = <floating> sink.alpha
+    call.beta = <floating> sink.beta
+    call.c = sink.out_w
+    call.along_n = False
+    if shape.w_t:
+        p[0] = Product(True, False, n_in, n_out, rows, n_in, n_out, n_out)
+        call.a = a_in
+        call.b = delta
+        call.copies = Bf16Operands(g.bf.a_in, g.bf.delta)
+    else:
+        p[0] = Product(True, False, n_out, n_in, rows, n_out, n_in, n_in)
+        call.a = delta
+        call.b = a_in
+        call.copies = Bf16Operands(g.bf.delta, g.bf.a_in)
+    return call
+
+
+cdef inline Split update_rows(const LayerShape* shape) noexcept nogil:
+    """The blocks of rows of W (as stored) a layer's update inside its
+    backward pass takes; one block: the layer is updated in its own pass."""
+    cdef Py_ssize_t m = shape.n_in if shape.w_t else shape.n_out
+    cdef Py_ssize_t n = shape.n_out if shape.w_t else shape.n_in
+    cdef double work = <double> m * n * shape.rows
+    if n * GEMM_MIN_BLOCK < PASS_MIN_ELEMENTS:
+        return split_for(m, m, 1, 1)
+    return split_for(m, GEMM_MIN_BLOCK, <Py_ssize_t> (work / GEMM_BLOCK_WORK), 16)
+
+
+cdef inline void gradient_update_block(GradientUpdate* job, Py_ssize_t i,
+                                       floating dummy) noexcept nogil:
+    cdef const LayerUpdate* lu = job.lu
+    gemm_block(&job.call, i, dummy)
+    job.nonfinite[i] = 0
+    job.sq[i] = update_weights(job.call.be, lu.u, <floating*> lu.params,
+                               <floating*> lu.out,
+                               lu.wo + block_start(&job.call.split, i) * job.row,
+                               <size_t> (block_length(&job.call.split, i) * job.row),
+                               &job.nonfinite[i])
+
+
+cdef inline void gradient_update_task_f32(void* ctx, Py_ssize_t i) noexcept nogil:
+    gradient_update_block(<GradientUpdate*> ctx, i, <float> 0)
+
+
+cdef inline void gradient_update_task_f64(void* ctx, Py_ssize_t i) noexcept nogil:
+    gradient_update_block(<GradientUpdate*> ctx, i, <double> 0)
+
+
+cdef inline double dense_backward_update(const LayerGemm* g, const LayerShape* shape,
+                                         const floating* delta, const floating* a_in,
+                                         const LayerSink* sink, floating* delta_prev,
+                                         int act_prev, const LayerUpdate* lu) noexcept nogil:
+    """dense_backward, then lu's update of the layer, with the weights
+    stepped block by block as their gradient is formed (update_rows must
+    give more than one block). Returns the sum of squared weights before
+    the step."""
+    cdef GradientUpdate job
+    cdef Product p
+    cdef Py_ssize_t i
+    cdef double sq = 0
+    if sink.out_b != NULL:
+        colsum_op(g.be, delta, shape.rows, shape.n_out, sink, <floating*> sink.out_b)
+    if delta_prev != NULL:
+        input_delta_product(g, shape, delta, <const floating*> lu.params + lu.wo,
+                            delta_prev)
+        derivative_op(g, shape, act_prev, a_in, delta_prev, sink)
+    job.call = weight_gradient_call(g, shape, delta, a_in, sink, &p)
+    job.call.split = update_rows(shape)
+    job.lu = lu
+    job.row = p.n
+    run_blocks(g.be.pool, job.call.split.count,
+               gradient_update_task_f32 if floating is float else gradient_update_task_f64,
+               &job)
+    for i in range(job.call.split.count):
+        sq += job.sq[i]
+        if job.nonfinite[i]:
+            lu.u.nonfinite = 1
+    update_block(lu.u, <floating*> lu.params, <floating*> lu.out, lu.wo, 0, lu.bo, lu.nb)
+    return sq

@@ -16,7 +16,8 @@ from fastmlp._kernels._codes cimport (
     SPEC_N_PARAMS, SPEC_N_WEIGHTS, SPEC_OFF_BF16, SPEC_OFF_DELTA_A, SPEC_OFF_DELTA_B,
     SPEC_OFF_WBUF,
     SPEC_OFF_XBUF, SPEC_OFF_YBUF, SPEC_WORK_SIZE)
-from fastmlp._kernels._dense cimport dense_backward, dense_forward
+from fastmlp._kernels._dense cimport (
+    LayerUpdate, dense_backward, dense_backward_update, dense_forward, update_rows)
 from fastmlp._kernels._gemm cimport GemmBackend
 from fastmlp._kernels._bf16 cimport (
     Bf16Shadow, LayerGemm, bind_x, refresh, work_copy)
@@ -232,6 +233,7 @@ cdef inline double backward_rows(const Net* net, floating* params, const Chunk* 
     cdef LayerGemm g
     cdef LayerShape shape
     cdef LayerSink layer_sink
+    cdef LayerUpdate lu
     layer_sink.alpha = sink.alpha
     layer_sink.beta = sink.beta
     refresh(net.gemm, work + delta_at, work_copy(net.gemm, delta_at),
@@ -249,16 +251,26 @@ cdef inline double backward_rows(const Net* net, floating* params, const Chunk* 
         layer_sink.out_w = out + net.w_off[l]
         layer_sink.out_b = out + net.b_off[l] if l == L - 1 else NULL
         layer_sink.out_b_prev = out + net.b_off[l - 1] if l > 0 else NULL
-        if l == 0 and xs != NULL:
-            sparse_backward_op(&g, xs, &shape, delta, &layer_sink)
+        if (update != NULL and not (l == 0 and xs != NULL)
+                and update_rows(&shape).count > 1):
+            # A large layer: stepped as its gradient is formed.
+            lu = LayerUpdate(update, params, out, net.w_off[l], net.b_off[l],
+                             <size_t> net.sizes[l + 1])
+            sq += dense_backward_update(&g, &shape, delta, a_in, &layer_sink,
+                                        spare if l > 0 else NULL,
+                                        <int> net.act[l - 1] if l > 0 else 0, &lu)
         else:
-            dense_backward(&g, &shape, delta, a_in, params + net.w_off[l], &layer_sink,
-                           spare if l > 0 else NULL, <int> net.act[l - 1] if l > 0 else 0)
-        if watch != NULL:
-            watch.seen(watch.ctx, WATCH_WEIGHT_GRADIENT, l, out + net.w_off[l],
-                       net.sizes[l] * net.sizes[l + 1])
-        if update != NULL:
-            sq += update_layer(net, update, params, out, l)
+            if l == 0 and xs != NULL:
+                sparse_backward_op(&g, xs, &shape, delta, &layer_sink)
+            else:
+                dense_backward(&g, &shape, delta, a_in, params + net.w_off[l], &layer_sink,
+                               spare if l > 0 else NULL,
+                               <int> net.act[l - 1] if l > 0 else 0)
+            if watch != NULL:
+                watch.seen(watch.ctx, WATCH_WEIGHT_GRADIENT, l, out + net.w_off[l],
+                           net.sizes[l] * net.sizes[l + 1])
+            if update != NULL:
+                sq += update_layer(net, update, params, out, l)
         tmp = delta_at
         delta_at = spare_at
         spare_at = tmp

@@ -8,12 +8,19 @@
 #   of its columns in row order: the bits of the one-pass kernel);
 # - colsum_op: blocks of columns;
 # - update_op: blocks of a layer's weights, each block's sum of squared
-#   weights and non-finite flag its own, combined afterwards in block order.
+#   weights and non-finite flag its own, combined afterwards in block order;
+# - gather_x_op: blocks of the rows a step gathers (or only their bfloat16
+#   copy, with shadows).
 # A pass under PASS_MIN_ELEMENTS elements per block is one block, run as
 # _bf16.pxd's pass on the calling thread.
 from cython cimport floating
 
-from fastmlp._kernels._bf16 cimport LayerGemm, Bf16Layer
+from libc.stdint cimport uint16_t, uintptr_t
+
+from fastmlp._kernels._bf16 cimport Bf16Layer, Bf16Shadow, LayerGemm, shadow
+from fastmlp._kernels._bf16 cimport gather_x_op as gather_rows_once
+from fastmlp._kernels._bf16_c cimport fm_gather_to_bf16
+from fastmlp._kernels._elementwise cimport gather_rows
 from fastmlp._kernels._bf16 cimport bias_activate_op as bias_activate_rows
 from fastmlp._kernels._bf16 cimport derivative_op as derivative_rows
 from fastmlp._kernels._bf16 cimport update_op as update_one
@@ -238,3 +245,59 @@ cdef inline double update_op(const GemmBackend* be, Update* u, floating* params,
             u.nonfinite = 1
     update_block(u, params, out, wo, 0, bo, nb)
     return sq
+
+
+# == gathering a step's rows ==================================================
+
+cdef struct Gather:
+    Split split
+    const void* src
+    const Py_ssize_t* idx
+    Py_ssize_t cols
+    void* x             # the gathered rows, or
+    uint16_t* x_bf      # with shadows, only their bfloat16 copy
+
+
+cdef inline void gather_block(const Gather* job, Py_ssize_t i, floating dummy) noexcept nogil:
+    cdef Py_ssize_t r0 = block_start(&job.split, i)
+    cdef size_t rows = <size_t> block_length(&job.split, i)
+    if job.x_bf != NULL:
+        if floating is float:
+            fm_gather_to_bf16(<const float*> job.src, job.idx + r0, rows, <size_t> job.cols,
+                              job.x_bf + r0 * job.cols)
+    else:
+        gather_rows(<const floating*> job.src, job.idx + r0, rows, <size_t> job.cols,
+                    <floating*> job.x + r0 * job.cols)
+
+
+cdef inline void gather_task_f32(void* ctx, Py_ssize_t i) noexcept nogil:
+    gather_block(<const Gather*> ctx, i, <float> 0)
+
+
+cdef inline void gather_task_f64(void* ctx, Py_ssize_t i) noexcept nogil:
+    gather_block(<const Gather*> ctx, i, <double> 0)
+
+
+cdef inline void gather_x_op(const GemmBackend* be, const floating* src,
+                             const Py_ssize_t* idx, size_t rows, size_t cols,
+                             floating* x) noexcept nogil:
+    """_bf16.gather_x_op in blocks of rows: x = the rows idx[0..rows) of
+    src, or with shadows only x's bfloat16 copy, bound for the next forward
+    pass on x."""
+    cdef Gather job
+    cdef Bf16Shadow* s = shadow(be, <floating> 0)
+    job.split = row_split(<Py_ssize_t> rows, <Py_ssize_t> cols)
+    if job.split.count == 1:
+        gather_rows_once(be, src, idx, rows, cols, x)
+        return
+    job.src = src
+    job.idx = idx
+    job.cols = <Py_ssize_t> cols
+    job.x = x
+    job.x_bf = s.x_bf if s != NULL else NULL
+    run_blocks(be.pool, job.split.count,
+               gather_task_f32 if floating is float else gather_task_f64, &job)
+    if s != NULL:
+        s.x = <uintptr_t> x
+        s.x_n = rows * cols
+        s.x_gathered = True

@@ -27,7 +27,7 @@ from libc.math cimport isfinite
 
 from fastmlp._kernels._codes cimport (
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_OK, STATUS_REDUCE_FAILED)
-from fastmlp._kernels._bf16 cimport gather_x_op
+from fastmlp._kernels._passes cimport gather_x_op
 from fastmlp._kernels._elementwise cimport fm_loss_spec, gather_rows, output_loss
 from fastmlp._kernels._network cimport (
     Chunk, Net, backward_rows, chunk_csr, forward_rows, update_layer)
