@@ -18,7 +18,7 @@
 from cython cimport floating
 
 from fastmlp._kernels._gemm cimport (
-    GEMM_BLOCK_WORK, GEMM_MIN_BLOCK, Bf16Operands, GemmCall, Product, gemm, gemm_block)
+    BF16_MIN_BLOCK, GEMM_BLOCK_WORK, GEMM_MIN_BLOCK, Bf16Operands, GemmCall, Product, gemm, gemm_block)
 from fastmlp._kernels._bf16 cimport LayerGemm, update_weights
 from fastmlp._kernels._passes cimport (
     PASS_MIN_ELEMENTS, bias_activate_op, colsum_op, derivative_op)
@@ -160,15 +160,16 @@ cdef inline GemmCall weight_gradient_call(const LayerGemm* g, const LayerShape* 
     return call
 
 
-cdef inline Split update_rows(const LayerShape* shape) noexcept nogil:
+cdef inline Split update_rows(const LayerGemm* g, const LayerShape* shape) noexcept nogil:
     """The blocks of rows of W (as stored) a layer's update inside its
     backward pass takes; one block: the layer is updated in its own pass."""
     cdef Py_ssize_t m = shape.n_in if shape.w_t else shape.n_out
     cdef Py_ssize_t n = shape.n_out if shape.w_t else shape.n_in
     cdef double work = <double> m * n * shape.rows
-    if n * GEMM_MIN_BLOCK < PASS_MIN_ELEMENTS:
+    cdef Py_ssize_t least = BF16_MIN_BLOCK if g.be.ctx != NULL else GEMM_MIN_BLOCK
+    if n * least < PASS_MIN_ELEMENTS:
         return split_for(m, m, 1, 1)
-    return split_for(m, GEMM_MIN_BLOCK, <Py_ssize_t> (work / GEMM_BLOCK_WORK), 16)
+    return split_for(m, least, <Py_ssize_t> (work / GEMM_BLOCK_WORK), 16)
 
 
 cdef inline void gradient_update_block(GradientUpdate* job, Py_ssize_t i,
@@ -210,7 +211,7 @@ cdef inline double dense_backward_update(const LayerGemm* g, const LayerShape* s
                             delta_prev)
         derivative_op(g, shape, act_prev, a_in, delta_prev, sink)
     job.call = weight_gradient_call(g, shape, delta, a_in, sink, &p)
-    job.call.split = update_rows(shape)
+    job.call.split = update_rows(g, shape)
     job.lu = lu
     job.row = p.n
     run_blocks(g.be.pool, job.call.split.count,

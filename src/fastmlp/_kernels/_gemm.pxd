@@ -70,6 +70,9 @@ cdef enum:
     # microseconds: a task's hand-over costs about one).
     GEMM_MIN_BLOCK = 128
     GEMM_BLOCK_WORK = 1 << 21
+    # The bfloat16 libraries pack both operands into their own layout on
+    # every call: fewer, larger blocks.
+    BF16_MIN_BLOCK = 512
 
 
 cdef struct GemmCall:
@@ -101,7 +104,8 @@ cdef inline void gemm_one(const GemmBackend* be, const Product* p, floating alph
         be.f64(p, alpha, a, b, beta, c)
 
 
-cdef inline Split gemm_split(const Product* p, bint* along_n) noexcept nogil:
+cdef inline Split gemm_split(const GemmBackend* be, const Product* p,
+                             bint* along_n) noexcept nogil:
     """The blocks of c a product is cut into: along its rows or its
     columns, whichever copies less. Each block's call packs its own copy
     of the operand the cut does not divide (op(b) for blocks of rows,
@@ -109,8 +113,9 @@ cdef inline Split gemm_split(const Product* p, bint* along_n) noexcept nogil:
     copy fewer times wins; columns on a tie."""
     cdef double work = <double> p.m * p.n * p.k
     cdef Py_ssize_t most = <Py_ssize_t> (work / GEMM_BLOCK_WORK) if work > 0 else 1
-    cdef Split rows = split_for(p.m, GEMM_MIN_BLOCK, most, 16)
-    cdef Split cols = split_for(p.n, GEMM_MIN_BLOCK, most, 16)
+    cdef Py_ssize_t least = BF16_MIN_BLOCK if be.ctx != NULL else GEMM_MIN_BLOCK
+    cdef Split rows = split_for(p.m, least, most, 16)
+    cdef Split cols = split_for(p.n, least, most, 16)
     cdef double copies_rows = <double> (rows.count - 1) * p.k * p.n
     cdef double copies_cols = <double> (cols.count - 1) * p.k * p.m
     if rows.count == 1 and cols.count == 1:
@@ -162,7 +167,7 @@ cdef inline void gemm(const GemmBackend* be, const Product* p, floating alpha,
     op(copies.a) op(copies.b) instead. Cut into gemm_split's blocks, on
     be's pool."""
     cdef GemmCall call
-    call.split = gemm_split(p, &call.along_n)
+    call.split = gemm_split(be, p, &call.along_n)
     if call.split.count == 1:
         gemm_one(be, p, alpha, a, b, beta, c, copies)
         return

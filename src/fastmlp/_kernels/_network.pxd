@@ -252,7 +252,7 @@ cdef inline double backward_rows(const Net* net, floating* params, const Chunk* 
         layer_sink.out_b = out + net.b_off[l] if l == L - 1 else NULL
         layer_sink.out_b_prev = out + net.b_off[l - 1] if l > 0 else NULL
         if (update != NULL and not (l == 0 and xs != NULL)
-                and update_rows(&shape).count > 1):
+                and update_rows(&g, &shape).count > 1):
             # A large layer: stepped as its gradient is formed.
             lu = LayerUpdate(update, params, out, net.w_off[l], net.b_off[l],
                              <size_t> net.sizes[l + 1])
