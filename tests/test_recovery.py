@@ -379,6 +379,14 @@ def test_sigint_stops_fit_at_a_step_boundary():
     interrupt_child(CHILD, 1.7)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child needs POSIX signals")
+def test_sigint_stops_a_threaded_fit_at_a_step_boundary():
+    """The same with two threads: the hidden layer's passes and update run
+    in blocks on both (and the replay is on two threads too)."""
+    key = 'loss="cross_entropy", seed=0)'
+    interrupt_child(CHILD.replace(key, 'loss="cross_entropy", seed=0, n_threads=2)'), 1.7)
+
+
 def interrupt_child(code, wait):
     """Run CHILD-like code, send SIGINT `wait` seconds after it is ready,
     and check what it reports."""
