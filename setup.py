@@ -18,6 +18,17 @@ FASTMLP_SANITIZE=1
     ``tools/sanitize.sh`` does all of it (with FASTMLP_DEBUG_BOUNDS=1 too) in
     a separate virtualenv.
 
+FASTMLP_SANITIZE=thread
+    Compile and link the extension with ThreadSanitizer instead
+    (``-fsanitize=thread -g``), to check the threads of a fit
+    (csrc/pool.c) for data races. Its runtime must be loaded first too,
+    ``LD_PRELOAD=$(gcc -print-file-name=libtsan.so)``; ``tools/tsan.sh``
+    builds it in a separate virtualenv and runs the threaded passes on it.
+
+Both sanitized builds keep the optimization level of a release build, so
+they run the same code (and the same floating-point contractions).
+Any other non-empty value of FASTMLP_SANITIZE but 0 is an error.
+
 The Cython sources are always re-translated (``force=True``, about a second):
 Cython only compares timestamps, so without it a _train.c left by an earlier
 build with other compiler directives would be reused and, for instance,
@@ -36,7 +47,18 @@ def _flag(name):
 
 
 DEBUG_BOUNDS = _flag("FASTMLP_DEBUG_BOUNDS")
-SANITIZE = _flag("FASTMLP_SANITIZE")
+
+# FASTMLP_SANITIZE's values: the compile and link flags of each sanitizer.
+SANITIZERS = {
+    "1": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+          "-fno-sanitize-recover=undefined"],
+    "thread": ["-fsanitize=thread"],
+}
+SANITIZE = os.environ.get("FASTMLP_SANITIZE", "")
+if SANITIZE in ("", "0"):
+    SANITIZE = None
+elif SANITIZE not in SANITIZERS:
+    sys.exit(f"FASTMLP_SANITIZE={SANITIZE!r}: expected one of {', '.join(SANITIZERS)} (or 0)")
 
 directives = {
     "language_level": 3,
@@ -63,13 +85,12 @@ if sys.platform != "win32":
     compile_args.append("-pthread")
     link_args.append("-pthread")
 
-if SANITIZE:
+if SANITIZE is not None:
+    sanitize_args = SANITIZERS[SANITIZE]
     if sys.platform == "win32":
-        sys.exit("FASTMLP_SANITIZE=1 needs GCC or Clang (-fsanitize=address,undefined)")
+        sys.exit(f"FASTMLP_SANITIZE={SANITIZE} needs GCC or Clang ({sanitize_args[0]})")
     # The optimization level stays as above, so the sanitized build runs the
     # same code (and the same floating-point contractions) as a release one.
-    sanitize_args = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                     "-fno-sanitize-recover=undefined"]
     compile_args += sanitize_args + ["-g"]
     link_args += sanitize_args
 

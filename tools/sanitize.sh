@@ -9,6 +9,7 @@
 #                                benchmarks/, as in the repo, and pytest
 #                                options written as one word: -kname, -x)
 #
+# Steps 1 and 2 are tools/sanitizer_common.sh's, shared with tools/tsan.sh.
 # 1. Snapshot the checkout (files git tracks plus untracked, not ignored
 #    ones) into build/sanitize/src, so no stale generated .c file or build/
 #    directory of the working tree is reused.
@@ -47,12 +48,9 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 PYTHON="${PYTHON:-python3}"
 WORK="$ROOT/build/sanitize"
-
-step() { printf '\n=== sanitize: %s\n' "$*"; }
-die() { printf 'sanitize: ERROR: %s\n' "$*" >&2; exit 1; }
-
-[ "$(uname -s)" = Linux ] || die "Linux only"
-git rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "not a git checkout: $ROOT"
+SAN_NAME=sanitize
+# shellcheck source=tools/sanitizer_common.sh
+. tools/sanitizer_common.sh
 
 for t in "$@"; do
     case "$t" in
@@ -63,45 +61,16 @@ for t in "$@"; do
     esac
 done
 
-rm -rf "$WORK"
-mkdir -p "$WORK/src" "$WORK/testrun" "$WORK/reports" "$WORK/control"
-
-step "snapshot of the checkout -> build/sanitize/src"
-git ls-files -z --cached --others --exclude-standard \
-    | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null \
-    | tar -xf - -C "$WORK/src"
-[ -f "$WORK/src/setup.py" ] || die "snapshot has no setup.py"
-(cd "$WORK/src" && tar --exclude=./src -cf - .) | tar -xf - -C "$WORK/testrun"
-[ -d "$WORK/testrun/tests" ] || die "snapshot has no tests/"
-
-step "virtualenv build/sanitize/venv"
-"$PYTHON" -m venv "$WORK/venv"
-VPY="$WORK/venv/bin/python"
-"$VPY" -m pip install -q --upgrade pip
-
-# The compiler Python builds extensions with; its ASan runtime is the one
-# the module was linked against.
-CC_CMD="${CC:-$("$VPY" -c 'import sysconfig; print(sysconfig.get_config_var("CC"))')}"
-CC_BIN="${CC_CMD%% *}"
-ASAN_LIB="$("$CC_BIN" -print-file-name=libasan.so)"
-[ -f "$ASAN_LIB" ] || die "no ASan runtime for $CC_BIN (got '$ASAN_LIB'); install libasan for it"
-echo "compiler: $CC_CMD; ASan runtime: $ASAN_LIB"
-
-step "build with FASTMLP_SANITIZE=1 FASTMLP_DEBUG_BOUNDS=1"
-FASTMLP_SANITIZE=1 FASTMLP_DEBUG_BOUNDS=1 \
-    "$VPY" -m pip install -v "$WORK/src[test]" > "$WORK/build.log" 2>&1 \
-    || { tail -n 60 "$WORK/build.log"; die "build failed (log: build/sanitize/build.log)"; }
-grep -q -- '-fsanitize=address,undefined' "$WORK/build.log" \
-    || die "the compiler was not given -fsanitize=address,undefined (build/sanitize/build.log)"
+fresh_work reports control
+fresh_venv
+ASAN_LIB="$(runtime_library asan)"
+echo "ASan runtime: $ASAN_LIB"
+install_snapshot -fsanitize=address,undefined FASTMLP_SANITIZE=1 FASTMLP_DEBUG_BOUNDS=1
 
 # Both compiled modules: _train (the library's kernels) and _probes (the
 # entry points only tests and benchmarks call).
 for module in _train _probes; do
-    SO="$(cd "$WORK" && "$VPY" -c 'import os, sys, sysconfig, glob
-site = sysconfig.get_paths()["platlib"]
-found = glob.glob(os.path.join(site, "fastmlp", "_kernels", sys.argv[1] + ".*.so"))
-assert len(found) == 1, found
-print(found[0])' "$module")"
+    SO="$(installed_module "$module")"
     undefined_syms="$(nm -D --undefined-only "$SO")"
     grep -q '__asan_report' <<<"$undefined_syms" || die "$SO is not instrumented by ASan"
     grep -q '__ubsan_handle' <<<"$undefined_syms" || die "$SO is not instrumented by UBSan"
@@ -115,8 +84,7 @@ done
 # runtime is preloaded with it: C++ extensions the tests import (matplotlib's
 # ft2font) throw exceptions, and ASan's __cxa_throw interceptor aborts when
 # libstdc++ was not loaded before it could resolve the real one.
-STDCXX_LIB="$("$CC_BIN" -print-file-name=libstdc++.so)"
-[ -f "$STDCXX_LIB" ] || die "no libstdc++ for $CC_BIN (got '$STDCXX_LIB')"
+STDCXX_LIB="$(runtime_library stdc++)"
 preload="$ASAN_LIB $STDCXX_LIB${LD_PRELOAD:+ $LD_PRELOAD}"
 asan_base="detect_leaks=0"
 ubsan_base="print_stacktrace=1:halt_on_error=1"
@@ -235,15 +203,7 @@ fi
 
 step "result"
 failed=0
-reports=("$WORK"/reports/*)
-if [ -e "${reports[0]}" ]; then
-    echo "sanitize: ${#reports[@]} ASan report file(s):"
-    for f in "${reports[@]}"; do
-        echo "--- $f"
-        cat "$f"
-    done
-    failed=1
-fi
+print_reports "$WORK/reports" || failed=1
 if grep -qE 'ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer' \
         "$WORK/run.log"; then
     echo "sanitize: sanitizer output in the log (build/sanitize/run.log):"
