@@ -39,6 +39,7 @@ import ctypes
 import os
 import sys
 import threading
+from typing import NamedTuple
 
 from .._kernels import _train
 
@@ -48,7 +49,7 @@ FORCE_VARIABLE = "FASTMLP_BF16_LIBRARY"
 MKL_THREADING_SEQUENTIAL = 1
 
 _lock = threading.Lock()
-_state = {"name": None, "lib": None, "path": None}
+_state = {"name": None, "lib": None, "path": None, "openmp": None}
 
 
 def _library_dirs(distribution, names):
@@ -198,7 +199,7 @@ def use(names=None):
                 reasons.append(f"{name}: {function}")
                 continue
             _train.bf16_install(ctypes.cast(function, ctypes.c_void_p).value, name)
-            _state.update(name=name, lib=lib, path=path)
+            _state.update(name=name, lib=lib, path=path, openmp=None)
             return name
     raise ImportError(
         'matmul_dtype="bfloat16" needs a bfloat16 GEMM library (MKL\'s '
@@ -212,6 +213,33 @@ def library():
     if _state["lib"] is None:
         use()
     return _state["name"], _state["lib"], _state["path"]
+
+
+class OpenMPThreads(NamedTuple):
+    get: object
+    set: object
+    set_address: int
+
+
+def openmp_threads():
+    """The thread-count functions of the OpenMP runtime the library in use
+    runs its GEMMs on, as ctypes functions (``get()``: omp_get_max_threads,
+    ``set(n)``: omp_set_num_threads, both of the calling thread) and the
+    address of ``set`` (for new threads to call): oneDNN's GNU OpenMP, found
+    through oneDNN's own handle so that it is the runtime oneDNN loaded.
+    None when no library is loaded yet or when it is MKL, whose sequential
+    layer never starts threads."""
+    if _state["name"] != "onednn":
+        return None
+    found = _state.get("openmp")
+    if found is None:
+        lib = _state["lib"]
+        get, set_ = lib.omp_get_max_threads, lib.omp_set_num_threads
+        get.restype, get.argtypes = ctypes.c_int, []
+        set_.restype, set_.argtypes = None, [ctypes.c_int]
+        found = _state["openmp"] = OpenMPThreads(get, set_,
+                                                  ctypes.cast(set_, ctypes.c_void_p).value)
+    return found
 
 
 def available():

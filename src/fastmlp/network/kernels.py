@@ -11,11 +11,17 @@ the kind of target validation made (``ClassIndices`` or rows). A bfloat16
 product the library refuses raises RuntimeError from the kernel call it was
 in, which keeps its own record. Inputs arrive validated
 (fastmlp.inputs.validation, fastmlp.inputs.sparse): C-contiguous, in the model dtype.
+
+The one-shot operations take the caller's thread request (``n_threads``:
+None, -1 or a count, fastmlp.execution.threads) and run on the threads it
+resolves to for the size of one chunk of the call.
 """
 import numpy as np
 
 from . import workspace as _workspace
 from .._kernels import _train
+from ..execution import threads as _threads
+from ..execution.cost import forward_flops, step_flops
 from ..inputs.sparse import input_rows
 from ..inputs.validation import holds_class_indices
 
@@ -61,7 +67,15 @@ class KernelNetwork:
         workspace budget."""
         return self.workspace(_workspace.chunk_rows(self.sizes, rows, sparse), sparse, Y)
 
-    def forward(self, params, X):
+    def call_threads(self, rows, n_threads, sparse=False, backward=False):
+        """The thread count of a call over ``rows`` rows (a backward pass
+        too when ``backward``) for the request ``n_threads``: decided by the
+        GEMM work of one of its chunks."""
+        chunk = min(rows, _workspace.chunk_rows(self.sizes, rows, sparse))
+        flops = (step_flops if backward else forward_flops)(self.sizes, chunk)
+        return _threads.resolve(n_threads, flops)
+
+    def forward(self, params, X, n_threads=1):
         """Output activations of every row of X."""
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         rows = input_rows(X)
@@ -71,24 +85,28 @@ class KernelNetwork:
             # Small workspaces are kept between calls (building one costs
             # more than a one-row forward pass).
             spec, work = _workspace.kept(self, X.shape[0], self.chunked_workspace)
-        self._forward(spec, params, rows, work, out)
+        n = self.call_threads(X.shape[0], n_threads, rows.is_sparse)
+        with _threads.CallThreads(n) as pool:
+            self._forward(spec, params, rows, work, out, pool)
         return out
 
-    def objective(self, params, X, Y, terms, outputs=None):
+    def objective(self, params, X, Y, terms, outputs=None, n_threads=1):
         """The objective ``terms`` (an Objective) describe over X and Y; the
         output activations go to ``outputs`` when given."""
         rows = input_rows(X)
         spec, work = self.chunked_workspace(X.shape[0], rows.is_sparse, Y)
-        value = _train.objective(spec, params, rows, Y, work, terms, outputs)
-        return value
+        n = self.call_threads(X.shape[0], n_threads, rows.is_sparse)
+        with _threads.CallThreads(n) as pool:
+            return _train.objective(spec, params, rows, Y, work, terms, outputs, pool)
 
-    def loss_and_gradients(self, params, X, Y, grads, terms):
+    def loss_and_gradients(self, params, X, Y, grads, terms, n_threads=1):
         """grads = the gradient of the objective ``terms`` describe; returns
         the objective."""
         rows = input_rows(X)
         spec, work = self.chunked_workspace(X.shape[0], rows.is_sparse, Y)
-        value = _train.loss_and_gradients(spec, params, rows, Y, work, grads, terms)
-        return value
+        n = self.call_threads(X.shape[0], n_threads, rows.is_sparse, backward=True)
+        with _threads.CallThreads(n) as pool:
+            return _train.loss_and_gradients(spec, params, rows, Y, work, grads, terms, pool)
 
     def layer_statistics(self, params, X, Y, table):
         """Fill ``table`` (n_layers x 7, fastmlp.network.stats.COLUMNS) for one pass
