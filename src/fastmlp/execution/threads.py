@@ -33,6 +33,9 @@ order; while any call is inside, the caller's limit read by ``resolve`` is
 that saved count, not the one the calls lowered. A limit the caller changes
 while a call is inside is overwritten when the last call leaves.
 
+The OpenMP runtime is named by the bfloat16 library when it loads
+(``use_openmp``), so that this module imports nothing of the network.
+
 Where the BLAS cannot be identified (none of the libraries threadpoolctl
 lists is scipy's), the caller's limit is the affinity and its count is left
 alone.
@@ -40,9 +43,9 @@ alone.
 import numbers
 import os
 import threading
+from typing import NamedTuple
 
 from .._kernels import _train
-from ..network import bf16lib as _bf16lib
 
 # Below this many GEMM flops per step (or per inference chunk), a second
 # thread does not pay (benchmarks/threads.py).
@@ -190,6 +193,27 @@ def _leave_blas(blas):
             _inside["saved"] = None
 
 
+# == the OpenMP runtime of the bfloat16 products ===================================
+
+class OpenMPThreads(NamedTuple):
+    """An OpenMP runtime's thread count of the calling thread: ``get()``
+    (omp_get_max_threads), ``set(n)`` (omp_set_num_threads), and the
+    address of ``set`` for the pool's new threads to call with 1."""
+    get: object
+    set: object
+    set_address: int
+
+
+_openmp = {"threads": None}
+
+
+def use_openmp(functions):
+    """From now on, calls set this OpenMP runtime (an OpenMPThreads, or
+    None for none) to one thread: the bfloat16 library's, when it runs its
+    products on OpenMP (fastmlp.network.bf16lib installs it)."""
+    _openmp["threads"] = functions
+
+
 # == a call's execution ==========================================================
 
 class CallThreads:
@@ -207,7 +231,7 @@ class CallThreads:
 
     def __enter__(self):
         self._blas = _blas()
-        self._openmp = _bf16lib.openmp_threads()
+        self._openmp = _openmp["threads"]
         self._openmp_saved = None
         if self._blas is not None:
             _enter_blas(self._blas)

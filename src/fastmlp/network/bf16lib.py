@@ -39,9 +39,9 @@ import ctypes
 import os
 import sys
 import threading
-from typing import NamedTuple
 
 from .._kernels import _train
+from ..execution import threads as _threads
 
 INSTALL_HINT = 'pip install "fastmlp[bf16]"'
 LIBRARIES = _train.BF16_ADAPTERS    # one adapter each in the kernels
@@ -199,7 +199,11 @@ def use(names=None):
                 reasons.append(f"{name}: {function}")
                 continue
             _train.bf16_install(ctypes.cast(function, ctypes.c_void_p).value, name)
-            _state.update(name=name, lib=lib, path=path, openmp=None)
+            openmp = _openmp_of(name, lib)
+            _state.update(name=name, lib=lib, path=path, openmp=openmp)
+            # Calls set its calling thread's count to one, and their pools'
+            # threads theirs, while they run.
+            _threads.use_openmp(openmp)
             return name
     raise ImportError(
         'matmul_dtype="bfloat16" needs a bfloat16 GEMM library (MKL\'s '
@@ -215,31 +219,24 @@ def library():
     return _state["name"], _state["lib"], _state["path"]
 
 
-class OpenMPThreads(NamedTuple):
-    get: object
-    set: object
-    set_address: int
-
-
 def openmp_threads():
     """The thread-count functions of the OpenMP runtime the library in use
-    runs its GEMMs on, as ctypes functions (``get()``: omp_get_max_threads,
-    ``set(n)``: omp_set_num_threads, both of the calling thread) and the
-    address of ``set`` (for new threads to call): oneDNN's GNU OpenMP, found
-    through oneDNN's own handle so that it is the runtime oneDNN loaded.
-    None when no library is loaded yet or when it is MKL, whose sequential
-    layer never starts threads."""
-    if _state["name"] != "onednn":
+    runs its GEMMs on (an execution.threads.OpenMPThreads), or None when no
+    library is loaded yet or when it is MKL, whose sequential layer never
+    starts threads."""
+    return _state["openmp"]
+
+
+def _openmp_of(name, lib):
+    """oneDNN's GNU OpenMP, found through oneDNN's own handle so that it is
+    the runtime oneDNN loaded: omp_get_max_threads and omp_set_num_threads
+    of the calling thread, and the latter's address for new threads."""
+    if name != "onednn":
         return None
-    found = _state.get("openmp")
-    if found is None:
-        lib = _state["lib"]
-        get, set_ = lib.omp_get_max_threads, lib.omp_set_num_threads
-        get.restype, get.argtypes = ctypes.c_int, []
-        set_.restype, set_.argtypes = None, [ctypes.c_int]
-        found = _state["openmp"] = OpenMPThreads(get, set_,
-                                                  ctypes.cast(set_, ctypes.c_void_p).value)
-    return found
+    get, set_ = lib.omp_get_max_threads, lib.omp_set_num_threads
+    get.restype, get.argtypes = ctypes.c_int, []
+    set_.restype, set_.argtypes = None, [ctypes.c_int]
+    return _threads.OpenMPThreads(get, set_, ctypes.cast(set_, ctypes.c_void_p).value)
 
 
 def available():
