@@ -376,3 +376,52 @@ def test_cli_threads_refuses_invalid_values(table, command, bad):
     assert done.returncode == 2
     assert "argument --threads: must be a positive integer or -1 (every core)" in done.stderr
     assert bad in done.stderr
+
+
+# -- the ranks of one machine ------------------------------------------------------------
+
+_RANKS_SCRIPT = """
+import json, os, sys
+import numpy as np
+from mpi4py import MPI
+import fastmlp
+
+comm = MPI.COMM_WORLD
+rng = np.random.default_rng(comm.Get_rank())
+X = rng.standard_normal((256, 784)).astype(np.float32)
+y = rng.integers(0, 10, 256)
+counts = []
+for requested in (None, 2):
+    net = fastmlp.MLP([784, 256, 128, 10], loss="cross_entropy", seed=0, n_threads=requested)
+    net.fit(X, y, epochs=1, batch_size=128, comm=comm)
+    counts.append(net.n_threads_)
+mine = {"rank": comm.Get_rank(), "affinity": sorted(os.sched_getaffinity(0)),
+        "counts": counts}
+everyone = comm.gather(mine, root=0)  # one line from rank 0: outputs would interleave
+if comm.Get_rank() == 0:
+    print(json.dumps(everyone), flush=True)
+"""
+
+
+def test_the_ranks_of_one_machine_share_its_cores(tmp_path):
+    """Automatic threads under mpiexec: a rank's affinity divided among the
+    ranks that may run on its cores (all of them, when mpiexec binds
+    none); an explicit count is per rank, as asked."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    import mpi_launch
+
+    if mpi_launch.unavailable() is not None:
+        pytest.skip(mpi_launch.unavailable())
+    script = tmp_path / "ranks.py"
+    script.write_text(_RANKS_SCRIPT)
+    # The launcher's default of one BLAS thread per rank would make every
+    # automatic count 1 whatever the sharing.
+    done = mpi_launch.run(2, script, extra_env={"OPENBLAS_NUM_THREADS": "2",
+                                                "OMP_NUM_THREADS": "2"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    ranks = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(r["rank"] for r in ranks) == [0, 1]
+    for r in ranks:
+        mine = set(r["affinity"])
+        sharing = sum(1 for other in ranks if mine & set(other["affinity"]))
+        assert r["counts"] == [max(1, min(len(mine), 2) // sharing), 2], ranks
