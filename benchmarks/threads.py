@@ -15,7 +15,7 @@ each variant's median over its minimum, the worst of the variants. The
 automatic thread count (fastmlp.execution.threads.THREAD_MIN_FLOPS) is the
 step size from which two threads are more than 5% faster than one.
 
-    python benchmarks/threads.py [--rounds 15] [--blas] [--json FILE]
+    python benchmarks/threads.py [--rounds 15] [--blas] [--epoch-gflop 2] [--json FILE]
 """
 import argparse
 import json
@@ -49,7 +49,8 @@ CONFIGS = [
     ([784, 512, 256, 10], 256),
     ([1024, 2048, 2048, 10], 512),
 ]
-# Enough steps per timed epoch to last about 0.1 s on one thread here.
+# Steps per timed epoch: about 0.1 s on one thread here by default; shorter
+# epochs and more rounds find the quiet moments of a busy machine.
 EPOCH_FLOPS = 2e9
 MAX_STEPS = 2000
 SPEEDUP_THAT_PAYS = 1.05
@@ -62,9 +63,9 @@ def _loop(net, X, Y, rows, pool):
     return EpochLoop(net._kernels, net.params, X, Y, Objective(0.0), state, plan)
 
 
-def time_config(sizes, rows, rounds, blas):
+def time_config(sizes, rows, rounds, blas, epoch_flops=EPOCH_FLOPS):
     """{variant: [seconds per step, one per round]} for one config."""
-    steps = int(min(MAX_STEPS, max(4, EPOCH_FLOPS // step_flops(sizes, rows))))
+    steps = int(min(MAX_STEPS, max(4, epoch_flops // step_flops(sizes, rows))))
     n = rows * steps
     rng = np.random.default_rng(0)
     net = fastmlp.MLP(sizes, loss="cross_entropy", seed=0)
@@ -121,6 +122,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--blas", action="store_true",
                         help="also time OpenBLAS's own two threads (no pool)")
+    parser.add_argument("--epoch-gflop", type=float, default=EPOCH_FLOPS / 1e9,
+                        help="GEMM work of one timed epoch (default: %(default)s)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
     machine = _machine()
@@ -135,7 +138,7 @@ def main():
     print(head + f" {'noise':>6}")
     rows_out = []
     for sizes, rows in CONFIGS:
-        times = time_config(sizes, rows, args.rounds, args.blas)
+        times = time_config(sizes, rows, args.rounds, args.blas, args.epoch_gflop * 1e9)
         best = {k: min(v) for k, v in times.items()}
         noise = max(float(np.median(v)) / min(v) for v in times.values())
         flops = step_flops(sizes, rows)
@@ -157,8 +160,8 @@ def main():
     print(f"# THREAD_MIN_FLOPS in use: {_threads.THREAD_MIN_FLOPS / 1e6:.2f} MFLOP")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine, "rounds": args.rounds, "configs": rows_out}, f,
-                      indent=1)
+            json.dump({"machine": machine, "rounds": args.rounds,
+                       "epoch_gflop": args.epoch_gflop, "configs": rows_out}, f, indent=1)
 
 
 if __name__ == "__main__":

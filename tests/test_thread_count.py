@@ -175,6 +175,14 @@ def test_inference_runs_on_the_threads_of_its_chunk(monkeypatch):
     entered.clear()
     net.forward(X[:1])
     assert entered == [1]
+    # Every product small enough that BLAS runs it on one thread itself:
+    # the call runs as it is, with nothing to set.
+    small = fastmlp.MLP(TINY[0], loss="cross_entropy", seed=0)
+    entered.clear()
+    small.forward(np.ones((1, TINY[0][0])))
+    assert entered == []
+    small.forward(np.ones((64, TINY[0][0])))
+    assert entered == [1]
 
 
 # -- scikit-learn ------------------------------------------------------------------

@@ -51,6 +51,13 @@ from .._kernels import _train
 # thread does not pay (benchmarks/threads.py).
 THREAD_MIN_FLOPS = 1.0e7
 
+# OpenBLAS keeps a product on one thread when m*n*k <= 65536 * 4 (gemm)
+# and when m*n < 2304 * 4 (gemv, which a product with a dimension of 1 may
+# be handed to): interface/gemm.c and gemv.c of 0.3.30, with the default
+# GEMM_MULTITHREAD_THRESHOLD of 4. A one-thread call whose every product
+# is below the smaller bound needs no setting of the BLAS count.
+BLAS_SERIAL_PRODUCT = 2304 * 4
+
 _VALID = "None (automatic), -1 (every core) or a positive int"
 
 
@@ -93,11 +100,11 @@ def caller_limit():
 def resolve(requested, flops):
     """The thread count of a call of ``flops`` GEMM operations per step (or
     per inference chunk) for ``requested`` (see the module docstring)."""
-    requested = check_request(requested)
     if requested is None:
         if flops < THREAD_MIN_FLOPS:
             return 1
         return max(1, min(cores(), caller_limit()))
+    requested = check_request(requested)
     if requested == -1:
         return cores()
     return requested

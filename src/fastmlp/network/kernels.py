@@ -49,6 +49,13 @@ class KernelNetwork:
         self.dtype = np.dtype(dtype)
         self.gemm = gemm
         self._forward = _FORWARD[self.dtype]
+        # What a call's thread count is decided from, worked out once: a
+        # one-row forward pass takes about 5 us, and these a few tenths each.
+        self._chunk_limit = {sparse: _workspace.chunk_rows(self.sizes, 2**62, sparse)
+                             for sparse in (False, True)}
+        self._flops_per_row = {False: forward_flops(self.sizes, 1),
+                               True: step_flops(self.sizes, 1)}
+        self._largest_product = max(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
 
     def kernel_loss(self, Y=None):
         """The loss the kernels read for target Y: class indices have their
@@ -71,9 +78,19 @@ class KernelNetwork:
         """The thread count of a call over ``rows`` rows (a backward pass
         too when ``backward``) for the request ``n_threads``: decided by the
         GEMM work of one of its chunks."""
-        chunk = min(rows, _workspace.chunk_rows(self.sizes, rows, sparse))
-        flops = (step_flops if backward else forward_flops)(self.sizes, chunk)
-        return _threads.resolve(n_threads, flops)
+        chunk = min(rows, self._chunk_limit[sparse])
+        return _threads.resolve(n_threads, chunk * self._flops_per_row[backward])
+
+    def _execution(self, rows, n_threads, sparse, backward=False):
+        """The CallThreads of a call, or None when it runs as it is: on one
+        thread with every product small enough that BLAS keeps it on one
+        thread itself (setting the count would cost a fifth of a one-row
+        forward pass)."""
+        n = self.call_threads(rows, n_threads, sparse, backward)
+        if n == 1 and min(rows, self._chunk_limit[sparse]) * self._largest_product \
+                < _threads.BLAS_SERIAL_PRODUCT:
+            return None
+        return _threads.CallThreads(n)
 
     def forward(self, params, X, n_threads=1):
         """Output activations of every row of X."""
@@ -85,8 +102,11 @@ class KernelNetwork:
             # Small workspaces are kept between calls (building one costs
             # more than a one-row forward pass).
             spec, work = _workspace.kept(self, X.shape[0], self.chunked_workspace)
-        n = self.call_threads(X.shape[0], n_threads, rows.is_sparse)
-        with _threads.CallThreads(n) as pool:
+        execution = self._execution(X.shape[0], n_threads, rows.is_sparse)
+        if execution is None:
+            self._forward(spec, params, rows, work, out)
+            return out
+        with execution as pool:
             self._forward(spec, params, rows, work, out, pool)
         return out
 
@@ -95,8 +115,10 @@ class KernelNetwork:
         output activations go to ``outputs`` when given."""
         rows = input_rows(X)
         spec, work = self.chunked_workspace(X.shape[0], rows.is_sparse, Y)
-        n = self.call_threads(X.shape[0], n_threads, rows.is_sparse)
-        with _threads.CallThreads(n) as pool:
+        execution = self._execution(X.shape[0], n_threads, rows.is_sparse)
+        if execution is None:
+            return _train.objective(spec, params, rows, Y, work, terms, outputs)
+        with execution as pool:
             return _train.objective(spec, params, rows, Y, work, terms, outputs, pool)
 
     def loss_and_gradients(self, params, X, Y, grads, terms, n_threads=1):
@@ -104,8 +126,10 @@ class KernelNetwork:
         the objective."""
         rows = input_rows(X)
         spec, work = self.chunked_workspace(X.shape[0], rows.is_sparse, Y)
-        n = self.call_threads(X.shape[0], n_threads, rows.is_sparse, backward=True)
-        with _threads.CallThreads(n) as pool:
+        execution = self._execution(X.shape[0], n_threads, rows.is_sparse, backward=True)
+        if execution is None:
+            return _train.loss_and_gradients(spec, params, rows, Y, work, grads, terms)
+        with execution as pool:
             return _train.loss_and_gradients(spec, params, rows, Y, work, grads, terms, pool)
 
     def layer_statistics(self, params, X, Y, table):
