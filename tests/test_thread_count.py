@@ -299,6 +299,42 @@ def test_a_small_fit_runs_blas_on_one_thread(two_blas_threads):
     assert _scipy_blas_threads() == 2
 
 
+def _counts_in_child():
+    before = _scipy_blas_threads()
+    X, y = _data(TINY[0], 64)
+    fastmlp.MLP(TINY[0], loss="cross_entropy", seed=0).fit(X, y, epochs=1)
+    return before, _scipy_blas_threads()
+
+
+def test_a_child_forked_during_a_fit_has_the_callers_count(two_blas_threads):
+    """A process forked while a fit runs in another thread does not inherit
+    the fit's lowered count (its threads are not in the child), and its
+    own fits restore the caller's."""
+    import multiprocessing
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(net, metrics):
+        inside.set()
+        assert release.wait(60)
+
+    X, y = _data(TINY[0], 64)
+    fit = threading.Thread(target=lambda: fastmlp.MLP(TINY[0], loss="cross_entropy", seed=0)
+                           .fit(X, y, epochs=1, callback=hold))
+    fit.start()
+    try:
+        assert inside.wait(60)
+        assert _scipy_blas_threads() == 1
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            child = pool.apply(_counts_in_child)
+    finally:
+        release.set()
+        fit.join()
+    assert child == (2, 2)
+    assert _scipy_blas_threads() == 2
+
+
 def test_the_openmp_of_bfloat16_products_is_one_thread_inside():
     if not bf16lib.available():
         pytest.skip("no bfloat16 library installed")

@@ -119,7 +119,6 @@ class _BlasThreads:
     from any thread)."""
 
     def __init__(self, controller):
-        self.filepath = controller.filepath
         self.get = controller.get_num_threads
         self.set = controller.set_num_threads
         if controller.internal_api == "openblas" and \
@@ -193,11 +192,29 @@ def _enter_blas(blas):
 
 def _leave_blas(blas):
     with _lock:
+        if _inside["calls"] == 0:
+            return  # entered before a fork, in the parent (_after_fork)
         _inside["calls"] -= 1
         if _inside["calls"] == 0:
             if _inside["saved"] != 1:
                 blas.set(_inside["saved"])
             _inside["saved"] = None
+
+
+def _after_fork():
+    """In a child forked while calls were inside: their threads are not in
+    the child, so the caller's count comes back now; and the lock, which
+    another thread may have held at the fork, is new."""
+    global _lock
+    _lock = threading.Lock()
+    if _inside["calls"]:
+        if _inside["saved"] != 1:
+            _found["blas"].set(_inside["saved"])
+        _inside.update(calls=0, saved=None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 # == the OpenMP runtime of the bfloat16 products ===================================
