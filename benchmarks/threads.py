@@ -16,6 +16,7 @@ automatic thread count (fastmlp.execution.threads.THREAD_MIN_FLOPS) is the
 step size from which two threads are more than 5% faster than one.
 
     python benchmarks/threads.py [--rounds 15] [--blas] [--epoch-gflop 2] [--json FILE]
+    python benchmarks/threads.py --merge RUN1.json RUN2.json ...
 """
 import argparse
 import json
@@ -32,19 +33,26 @@ from fastmlp.inputs.validation import check_X, check_y
 from fastmlp.network.kernels import Objective
 from fastmlp.training.epoch import EpochLoop, OptimizerState, StepPlan, step_flops
 
-# (layer sizes, batch rows), from tiny to wide; the middle ones are dense in
-# the flops where a second thread starts to pay.
+# (layer sizes, batch rows), from tiny to wide by flops per step; dense
+# between 5 and 35 MFLOP, where a second thread starts to pay.
 CONFIGS = [
     ([64, 32, 10], 32),
     ([64, 64, 10], 32),
-    ([64, 128, 10], 200),
     ([784, 32, 10], 32),
     ([784, 64, 10], 32),
+    ([64, 128, 10], 200),
+    ([784, 128, 10], 32),
+    ([64, 128, 10], 400),
+    ([256, 256, 10], 64),
+    ([784, 128, 10], 48),
+    ([128, 128, 128, 10], 128),
     ([784, 128, 10], 64),
+    ([64, 256, 256, 10], 64),
+    ([64, 128, 10], 800),
     ([784, 256, 10], 64),
     ([784, 256, 10], 128),
-    ([784, 512, 10], 128),
     ([784, 256, 128, 10], 128),
+    ([784, 512, 10], 128),
     ([784, 512, 256, 10], 128),
     ([784, 512, 256, 10], 256),
     ([1024, 2048, 2048, 10], 512),
@@ -117,6 +125,54 @@ def _machine():
             "blas": blas, "load_average": os.getloadavg()}
 
 
+def print_table(configs, blas):
+    """The table of configs (dicts of sizes, batch, step_flops and seconds
+    per variant, one entry per round) and where two threads start to pay."""
+    head = (f"{'config':>22} {'batch':>5} {'MFLOP/step':>10} {'1 thread us':>11} "
+            f"{'2 threads us':>12} {'2t/1t':>6}")
+    if blas:
+        head += f" {'BLAS x2 us':>10} {'BLASx2/1t':>9}"
+    print(head + f" {'noise':>6} {'rounds':>6}")
+    pays = []
+    for r in sorted(configs, key=lambda r: r["step_flops"]):
+        times = r["seconds"]
+        best = {k: min(v) for k, v in times.items()}
+        noise = max(float(np.median(v)) / min(v) for v in times.values())
+        line = (f"{'-'.join(map(str, r['sizes'])):>22} {r['batch']:>5} "
+                f"{r['step_flops'] / 1e6:>10.2f} {best['1 thread'] * 1e6:>11.1f} "
+                f"{best['2 threads'] * 1e6:>12.1f} {best['2 threads'] / best['1 thread']:>6.2f}")
+        if blas:
+            line += (f" {best['BLAS x2'] * 1e6:>10.1f} "
+                     f"{best['BLAS x2'] / best['1 thread']:>9.2f}")
+        print(line + f" {noise:>6.2f} {len(times['1 thread']):>6}", flush=True)
+        pays.append((r["step_flops"], best["1 thread"] / best["2 threads"] > SPEEDUP_THAT_PAYS))
+    # The smallest step size from which every larger config pays.
+    from_here = None
+    for flops, paid in reversed(pays):
+        if not paid:
+            break
+        from_here = flops
+    print(f"# two threads more than {SPEEDUP_THAT_PAYS - 1:.0%} faster on every config from "
+          + (f"{from_here / 1e6:.2f} MFLOP/step on" if from_here else "none"))
+    print(f"# THREAD_MIN_FLOPS in use: {_threads.THREAD_MIN_FLOPS / 1e6:.2f} MFLOP")
+
+
+def merged(paths):
+    """The configs of several runs (--json files) with their rounds pooled."""
+    pooled = {}
+    for path in paths:
+        with open(path) as f:
+            run = json.load(f)
+        print(f"# {path}: {run['machine']['cpu']}, {run['rounds']} rounds, load average "
+              f"{' '.join(f'{x:.2f}' for x in run['machine']['load_average'])}")
+        for r in run["configs"]:
+            key = (tuple(r["sizes"]), r["batch"])
+            entry = pooled.setdefault(key, {**r, "seconds": {}})
+            for variant, values in r["seconds"].items():
+                entry["seconds"].setdefault(variant, []).extend(values)
+    return list(pooled.values())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -125,43 +181,29 @@ def main():
     parser.add_argument("--epoch-gflop", type=float, default=EPOCH_FLOPS / 1e9,
                         help="GEMM work of one timed epoch (default: %(default)s)")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                        help="time nothing: the table of earlier runs' --json files, "
+                             "their rounds pooled (minimum over all of them)")
     args = parser.parse_args()
+    if args.merge:
+        configs = merged(args.merge)
+        print_table(configs, all("BLAS x2" in r["seconds"] for r in configs))
+        return
     machine = _machine()
     print(f"# {machine['cpu']}, {machine['cores']} cores; load average "
           f"{' '.join(f'{x:.2f}' for x in machine['load_average'])}")
     for line in machine["blas"]:
         print(f"# {line}")
-    head = (f"{'config':>22} {'batch':>5} {'MFLOP/step':>10} {'1 thread us':>11} "
-            f"{'2 threads us':>12} {'2t/1t':>6}")
-    if args.blas:
-        head += f" {'BLAS x2 us':>10} {'BLASx2/1t':>9}"
-    print(head + f" {'noise':>6}")
-    rows_out = []
+    configs = []
     for sizes, rows in CONFIGS:
         times = time_config(sizes, rows, args.rounds, args.blas, args.epoch_gflop * 1e9)
-        best = {k: min(v) for k, v in times.items()}
-        noise = max(float(np.median(v)) / min(v) for v in times.values())
-        flops = step_flops(sizes, rows)
-        line = (f"{'-'.join(map(str, sizes)):>22} {rows:>5} {flops / 1e6:>10.2f} "
-                f"{best['1 thread'] * 1e6:>11.1f} {best['2 threads'] * 1e6:>12.1f} "
-                f"{best['2 threads'] / best['1 thread']:>6.2f}")
-        if args.blas:
-            line += (f" {best['BLAS x2'] * 1e6:>10.1f} "
-                     f"{best['BLAS x2'] / best['1 thread']:>9.2f}")
-        print(line + f" {noise:>6.2f}", flush=True)
-        rows_out.append({"sizes": sizes, "batch": rows, "step_flops": flops,
-                         "seconds": {k: v for k, v in times.items()}})
-    faster = [r["step_flops"] for r in rows_out
-              if min(r["seconds"]["1 thread"]) / min(r["seconds"]["2 threads"])
-              > SPEEDUP_THAT_PAYS]
-    print(f"# two threads more than {SPEEDUP_THAT_PAYS - 1:.0%} faster from "
-          f"{min(faster) / 1e6:.2f} MFLOP/step" if faster else
-          "# two threads never more than 5% faster")
-    print(f"# THREAD_MIN_FLOPS in use: {_threads.THREAD_MIN_FLOPS / 1e6:.2f} MFLOP")
+        configs.append({"sizes": sizes, "batch": rows, "step_flops": step_flops(sizes, rows),
+                        "seconds": times})
+    print_table(configs, args.blas)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine, "rounds": args.rounds,
-                       "epoch_gflop": args.epoch_gflop, "configs": rows_out}, f, indent=1)
+                       "epoch_gflop": args.epoch_gflop, "configs": configs}, f, indent=1)
 
 
 if __name__ == "__main__":
