@@ -252,7 +252,8 @@ class MpiRanks(SingleProcess):
     def begin(self, net, X, y, arguments):
         """Collective: validates every rank's call and compares the ranks'
         arguments (any failure raised on every rank, before any rank changes
-        its model); agrees on the epoch's steps and weight; wraps a schedule
+        its model); agrees on the epoch's steps and weight; shares the
+        node's cores among its ranks (automatic threads); wraps a schedule
         so its values agree; keeps verbose to rank 0; and copies rank 0's
         model to every rank. Returns (FitSettings, FitData) to train with."""
         comm = self.comm
