@@ -48,8 +48,17 @@ from typing import NamedTuple
 from .._kernels import _train
 
 # Below this many GEMM flops per step (or per inference chunk), a second
-# thread does not pay (benchmarks/threads.py).
-THREAD_MIN_FLOPS = 1.0e7
+# thread does not pay. Measured with benchmarks/threads.py (float32
+# training step, n_threads 2 against 1, minimum over 150-225 interleaved
+# rounds pooled from five runs on a machine shared with other jobs) on an
+# AMD EPYC of family 26 (Zen 5), 2 vCPUs under KVM, scipy's OpenBLAS
+# 0.3.30: no gain up to 22 MFLOP per step (0.99x-1.19x of the one-thread
+# time), 0.93x, 0.94x and 1.02x between 26 and 32 MFLOP, and 0.53x-0.93x
+# on every config from 52 MFLOP up (0.62x at 52, 0.58x at 129, 0.53x on
+# 1024-2048-2048-10). The table is in the README ("Threads" under
+# Benchmarks). On a busy machine a second thread costs more than it gains
+# on small steps, so the mixed band stays on one thread.
+THREAD_MIN_FLOPS = 4.0e7
 
 # OpenBLAS keeps a product on one thread when m*n*k <= 65536 * 4 (gemm)
 # and when m*n < 2304 * 4 (gemv, which a product with a dimension of 1 may
