@@ -755,13 +755,17 @@ def test_float32_is_kept(task, params, weighted, y32):
                                                   (OursRegressor, SkRegressor)],
                          ids=["classifier", "regressor"])
 def test_constructor_parameters_and_defaults(ours_cls, theirs_cls):
+    """scikit-learn's parameters, in its order, with its defaults, and one
+    more at the end: n_jobs=None (the threads; docs/sklearn.md)."""
     ours_sig = inspect.signature(ours_cls.__init__).parameters
     theirs_sig = inspect.signature(theirs_cls.__init__).parameters
     assert [(p.name, p.kind) for p in ours_sig.values()] == \
-        [(p.name, p.kind) for p in theirs_sig.values()], "names, order, positional/keyword-only"
+        [(p.name, p.kind) for p in theirs_sig.values()] + \
+        [("n_jobs", inspect.Parameter.KEYWORD_ONLY)], "names, order, positional/keyword-only"
     for name, p in theirs_sig.items():
         assert ours_sig[name].default == p.default, f"default of {name}"
-    assert ours_cls().get_params() == theirs_cls().get_params()
+    assert ours_sig["n_jobs"].default is None
+    assert ours_cls().get_params() == {**theirs_cls().get_params(), "n_jobs": None}
     for method in ("fit", "partial_fit", "predict", "score") + (
             ("predict_proba", "predict_log_proba") if theirs_cls is SkClassifier else ()):
         assert callable(getattr(ours_cls(), method, None)), method

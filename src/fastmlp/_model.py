@@ -44,6 +44,7 @@ from .network.init import initialize
 from .network.layout import Layout, first_layer_transposed
 from .training.errors import DivergenceError
 from .training.strategy import SingleProcess
+from .execution import threads as _threads
 
 
 class _EarlyStopping:
@@ -83,7 +84,8 @@ class _EarlyStopping:
 
 class BaseMLP:
     def __init__(self, layer_sizes, activation="relu", loss="mse", output=None,
-                 init=None, l2=0.0, dtype="float32", seed=None, matmul_dtype=None):
+                 init=None, l2=0.0, dtype="float32", seed=None, matmul_dtype=None,
+                 n_threads=None):
         sizes = v.check_layer_sizes(layer_sizes)
         hidden = v.check_activations(activation, len(sizes) - 2)
         loss_name, output_name = v.check_loss_output(loss, output)
@@ -101,6 +103,9 @@ class BaseMLP:
         self.matmul_dtype = v.check_matmul_dtype(matmul_dtype, self.dtype)
         self._check_matmul_support()
         self.rng = v.check_seed(seed)
+        self.n_threads = n_threads
+        # The thread count the last fit ran on (None before any fit).
+        self.n_threads_ = None
 
         # The memory layout is the same for both implementations, so their
         # params buffers compare element for element; files are by layer.
@@ -134,6 +139,19 @@ class BaseMLP:
 
     def _check_matmul_support(self):
         """Raise if this implementation cannot run self.matmul_dtype."""
+
+    @property
+    def n_threads(self):
+        """Threads of fit, forward, predict, loss and gradients: None
+        (automatic: one for a network too small to gain, else the cores of
+        the process's CPU affinity within the caller's threadpoolctl or
+        joblib limit), -1 (every core of the affinity) or a count. The
+        results are the same for every value. Not saved with the model."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value):
+        self._n_threads = _threads.check_request(value)
 
     @property
     def optimizer_steps(self):
@@ -229,7 +247,9 @@ class BaseMLP:
 
     def _strategy(self, comm):
         """fit's execution strategy for ``comm`` (fastmlp.training.strategy):
-        SingleProcess for None; any communicator is a TypeError here."""
+        SingleProcess for None, on one thread (this implementation's
+        arithmetic is not the kernels'); any communicator is a TypeError
+        here."""
         if comm is not None:
             raise TypeError(f"{type(self).__module__}.{type(self).__name__}.fit takes "
                             f"comm=None only (a data-parallel fit is fastmlp.MLP's)")
@@ -238,12 +258,14 @@ class BaseMLP:
     def _fit_with(self, strategy, X, y, arguments):
         """fit(X, y, **arguments) run by ``strategy``."""
         settings, data = strategy.begin(self, X, y, arguments)
-        try:
-            self._train(settings, data, strategy)
-        except DivergenceError:
+        self.n_threads_ = strategy.n_threads
+        with strategy.running():
+            try:
+                self._train(settings, data, strategy)
+            except DivergenceError:
+                strategy.end(self)
+                raise
             strategy.end(self)
-            raise
-        strategy.end(self)
         return self
 
     def _train(self, settings, data, strategy):
@@ -266,7 +288,6 @@ class BaseMLP:
             order = np.empty_like(identity)
         stopping = _EarlyStopping(self, s.patience, s.min_delta) if s.patience else None
         report = _progress.EpochReporter(s.epochs) if s.verbose else None
-        # fit leaves the BLAS thread count alone: set it with threadpoolctl.
         for epoch in range(s.epochs):
             epoch_lr = None
             if s.schedule is not None:

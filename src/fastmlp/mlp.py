@@ -12,6 +12,7 @@ from ._model import BaseMLP, DivergenceError
 from .network import bf16lib as _bf16lib
 from .network import stats as _stats
 from .inputs.sparse import CsrRows
+from .training.strategy import SingleProcess
 from .training.epoch import (  # noqa: F401  (step_flops: used by the benchmarks and tests)
     STATUS_NONFINITE_LOSS, STATUS_NONFINITE_PARAMS, STATUS_REDUCE_FAILED, EpochLoop,
     OptimizerState, StepPlan, step_flops)
@@ -77,33 +78,36 @@ class MLP(BaseMLP):
 
 
     def _strategy(self, comm):
+        """A fit on self.n_threads threads, alone or over comm's ranks."""
         if comm is None:
-            return super()._strategy(comm)
+            return SingleProcess(self.n_threads)
         # Here, not at the top: import fastmlp never imports mpi4py.
         from .training import mpi as _mpi
-        return _mpi.strategy(comm)
+        return _mpi.strategy(comm, self.n_threads)
 
     def _forward(self, X):
-        return self._kernels.forward(self.params, X)
+        return self._kernels.forward(self.params, X, self.n_threads)
 
     def _objective(self, X, Y, outputs=None):
-        return self._kernels.objective(self.params, X, Y, Objective(self.l2), outputs)
+        return self._kernels.objective(self.params, X, Y, Objective(self.l2), outputs,
+                                       self.n_threads)
 
     def _gradients(self, X, Y):
         grads = np.empty_like(self.params)
-        self._kernels.loss_and_gradients(self.params, X, Y, grads, Objective(self.l2))
+        self._kernels.loss_and_gradients(self.params, X, Y, grads, Objective(self.l2),
+                                         self.n_threads)
         return grads
 
     def _layer_stats(self, X, Y):
         table = np.empty((self._layout.n_layers, len(_stats.COLUMNS)))
         return self._kernels.layer_statistics(self.params, X, Y, table)
 
-    def _epochs(self, data, settings, reduction=None, recovery=None):
+    def _epochs(self, data, settings, reduction=None, recovery=None, threads=None):
         """The EpochLoop of a fit of data (a FitData) with settings (a
         FitSettings): the model's parameters, l2 and optimizer
         (self.optimizer, with the state buffers the model keeps; momentum is
-        Adam's beta_1); reduction and recovery as StepPlan and EpochLoop
-        take them."""
+        Adam's beta_1); reduction, threads and recovery as StepPlan and
+        EpochLoop take them."""
         state = OptimizerState(self.optimizer, self.params.size, self.dtype,
                                first=self.velocity, second=self.second_moment,
                                steps=self._optimizer_steps)
@@ -111,7 +115,7 @@ class MLP(BaseMLP):
                                    beta_2=settings.beta_2, epsilon=settings.epsilon)
         weights = settings.row_weights
         terms = Objective(self.l2, row_weights=weights, weighted=weights is not None)
-        plan = StepPlan(settings.batch_rows, reduction=reduction)
+        plan = StepPlan(settings.batch_rows, reduction=reduction, threads=threads)
         return EpochLoop(self._kernels, self.params, data.X, data.Y, terms, state, plan,
                          recovery)
 
@@ -133,7 +137,7 @@ class MLP(BaseMLP):
         isolated = settings.callback is None and strategy.reduction is None
         with strategy.agreeing():
             loop = self._epochs(data, settings, strategy.reduction,
-                                recovery=(CHECKPOINT_ROWS, isolated))
+                                recovery=(CHECKPOINT_ROWS, isolated), threads=strategy.threads)
         # Over every process's rows: history's mean is the same float on each.
         total_weight = strategy.total_weight
         default_lr = settings.constant_lr

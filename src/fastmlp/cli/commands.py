@@ -90,6 +90,7 @@ def _label_names(net):
 
 def cmd_predict(args):
     net = _load_model(args.model)
+    net.n_threads = args.threads  # never saved with a model: the command's own
     if args.proba and net.loss_name == "mse":
         raise CLIError(f"--proba needs a classification model (loss cross_entropy or "
                        f"binary_cross_entropy); {args.model} has loss mse")

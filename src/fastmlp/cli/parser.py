@@ -73,6 +73,24 @@ def _nonnegative_float(text):
     return value
 
 
+def _threads(text):
+    """--threads: a count, or -1 for every core (fastmlp.execution.threads)."""
+    value = _number(text, int, "a positive integer or -1 (every core)")
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer or -1 (every core), got {text}")
+    return value
+
+
+def _add_threads(parser):
+    parser.add_argument("--threads", type=_threads, default=None, metavar="N",
+                        help="threads to run on, or -1 for every core the process may "
+                             "use (under mpiexec: per rank); the results are the same "
+                             "for every count (default: automatic, one for a small "
+                             "network, else the cores of the process's CPU affinity "
+                             "within OPENBLAS_NUM_THREADS / OMP_NUM_THREADS)")
+
+
 def _classes(text):
     value = _number(text, int, "an integer >= 2")
     if value < 2:
@@ -182,6 +200,7 @@ def _train_parser(prog):
                         "reads it)")
     g.add_argument("--quiet", action="store_true",
                    help="no per-epoch progress lines")
+    _add_threads(g)
     return p
 
 
@@ -208,6 +227,7 @@ def _predict_parser(prog):
     p.add_argument("--proba", action="store_true",
                    help="classification models: the probabilities instead "
                         "(prob_0, prob_1, ... per class for cross_entropy)")
+    _add_threads(p)
     return p
 
 

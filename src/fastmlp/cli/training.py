@@ -200,7 +200,8 @@ def _model(args, data):
     try:
         net = fastmlp.MLP([data.X.shape[1], *args.hidden, data.n_out], activation=activation,
                           loss=args.loss, output=args.output, init=args.init, l2=args.l2,
-                          dtype=args.dtype, seed=args.seed, matmul_dtype=args.matmul_dtype)
+                          dtype=args.dtype, seed=args.seed, matmul_dtype=args.matmul_dtype,
+                          n_threads=args.threads)
     except (ValueError, TypeError, ImportError) as exc:
         raise CLIError(f"invalid model: {exc}") from None
     _record_data(net, data.table, data.labels, data.std)

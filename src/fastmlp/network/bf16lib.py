@@ -41,6 +41,7 @@ import sys
 import threading
 
 from .._kernels import _train
+from ..execution import threads as _threads
 
 INSTALL_HINT = 'pip install "fastmlp[bf16]"'
 LIBRARIES = _train.BF16_ADAPTERS    # one adapter each in the kernels
@@ -48,7 +49,7 @@ FORCE_VARIABLE = "FASTMLP_BF16_LIBRARY"
 MKL_THREADING_SEQUENTIAL = 1
 
 _lock = threading.Lock()
-_state = {"name": None, "lib": None, "path": None}
+_state = {"name": None, "lib": None, "path": None, "openmp": None}
 
 
 def _library_dirs(distribution, names):
@@ -198,7 +199,11 @@ def use(names=None):
                 reasons.append(f"{name}: {function}")
                 continue
             _train.bf16_install(ctypes.cast(function, ctypes.c_void_p).value, name)
-            _state.update(name=name, lib=lib, path=path)
+            openmp = _openmp_of(name, lib)
+            _state.update(name=name, lib=lib, path=path, openmp=openmp)
+            # Calls set its calling thread's count to one, and their pools'
+            # threads theirs, while they run.
+            _threads.use_openmp(openmp)
             return name
     raise ImportError(
         'matmul_dtype="bfloat16" needs a bfloat16 GEMM library (MKL\'s '
@@ -212,6 +217,26 @@ def library():
     if _state["lib"] is None:
         use()
     return _state["name"], _state["lib"], _state["path"]
+
+
+def openmp_threads():
+    """The thread-count functions of the OpenMP runtime the library in use
+    runs its GEMMs on (an execution.threads.OpenMPThreads), or None when no
+    library is loaded yet or when it is MKL, whose sequential layer never
+    starts threads."""
+    return _state["openmp"]
+
+
+def _openmp_of(name, lib):
+    """oneDNN's GNU OpenMP, found through oneDNN's own handle so that it is
+    the runtime oneDNN loaded: omp_get_max_threads and omp_set_num_threads
+    of the calling thread, and the latter's address for new threads."""
+    if name != "onednn":
+        return None
+    get, set_ = lib.omp_get_max_threads, lib.omp_set_num_threads
+    get.restype, get.argtypes = ctypes.c_int, []
+    set_.restype, set_.argtypes = None, [ctypes.c_int]
+    return _threads.OpenMPThreads(get, set_, ctypes.cast(set_, ctypes.c_void_p).value)
 
 
 def available():

@@ -8,10 +8,15 @@ numerical work: ``_fit`` (initialization is still scikit-learn's, drawing
 from the same RandomState in the same order; the per-batch loop and the
 solver updates run in one kernel call per epoch, and L-BFGS evaluates loss
 and gradient on the flat parameter buffer) and ``_forward_pass_fast`` (used
-by predict, predict_proba and score). The intended differences from
-scikit-learn are listed in docs/sklearn.md.
+by predict, predict_proba and score). One parameter is added: ``n_jobs``,
+the threads of fit and prediction (None: automatic; -1: every core of the
+process's affinity; k: k threads; fastmlp.execution.threads), and one
+fitted attribute, ``n_threads_``, the threads the last fit ran on. The
+intended differences from scikit-learn are listed in docs/sklearn.md.
 """
+import inspect
 import warnings
+from numbers import Integral
 from typing import NamedTuple
 
 import numpy as np
@@ -24,11 +29,14 @@ from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.utils import check_random_state
 from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ..inputs.validation import FINITE_CHECK_ELEMENTS, check_layer_sizes
 from ..inputs import sparse as _sparse
+from ..execution import threads as _threads
+from ..execution.cost import step_flops
 from ..training.epoch import STATUS_NONFINITE_LOSS, STATUS_OK
 from ._network import EpochRunner, Network, SolverState, new_sklearn_optimizer
 
@@ -171,11 +179,17 @@ class _FastMLPMixin:
         if len(X.shape) != 2 or X.shape[1] != net.sizes[0]:
             raise ValueError(f"X has {X.shape[-1]} features, but this network expects "
                              f"{net.sizes[0]}")
-        return net.forward(X)
+        return net.forward(X, self._thread_request())
+
+    def _thread_request(self):
+        """n_jobs as a thread request (fastmlp.execution.threads); an
+        estimator unpickled from before n_jobs existed has none: automatic."""
+        return _threads.check_request(getattr(self, "n_jobs", None), "n_jobs")
 
     # --- fitting -------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        request = self._thread_request()  # before anything changes
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -212,15 +226,17 @@ class _FastMLPMixin:
         Y = np.ascontiguousarray(y, dtype=dtype)
 
         if self.solver in ("sgd", "adam"):
-            self._fit_stochastic_kernels(net, X, Y, sample_weight, incremental, y)
+            self._fit_stochastic_kernels(net, X, Y, sample_weight, incremental, y, request)
         else:
-            self._fit_lbfgs_kernels(net, X, Y, sample_weight)
+            self.n_threads_ = net.kernels.call_threads(
+                X.shape[0], request, isinstance(X, _sparse.CsrRows), backward=True)
+            self._fit_lbfgs_kernels(net, X, Y, sample_weight, request)
 
         if not np.isfinite(net.flat).all():
             raise ValueError(_NONFINITE_MESSAGE)
         return self
 
-    def _fit_lbfgs_kernels(self, net, X, Y, sample_weight):
+    def _fit_lbfgs_kernels(self, net, X, Y, sample_weight, request):
         denom = float(X.shape[0] if sample_weight is None else sample_weight.sum())
         grads32 = np.empty_like(net.flat) if net.dtype != np.float64 else None
 
@@ -232,9 +248,11 @@ class _FastMLPMixin:
             np.copyto(net.flat, x, casting="same_kind")
             if grads32 is None:
                 grads = np.empty(net.flat.size)
-                loss = net.loss_and_gradients(X, Y, sample_weight, denom, self.alpha, grads)
+                loss = net.loss_and_gradients(X, Y, sample_weight, denom, self.alpha, grads,
+                                              request)
                 return loss, grads
-            loss = net.loss_and_gradients(X, Y, sample_weight, denom, self.alpha, grads32)
+            loss = net.loss_and_gradients(X, Y, sample_weight, denom, self.alpha, grads32,
+                                          request)
             return loss, grads32.astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
@@ -256,10 +274,11 @@ class _FastMLPMixin:
     # the same warnings and the same attributes, with its batch loop
     # replaced by one kernel call per epoch.
 
-    def _fit_stochastic_kernels(self, net, X, Y, sample_weight, incremental, labels):
+    def _fit_stochastic_kernels(self, net, X, Y, sample_weight, incremental, labels, request):
         """labels: y as _validate_input returned it (the classifiers' boolean
         indicator columns), which the early-stopping split stratifies by, as
-        scikit-learn does (its error for a too small class names them)."""
+        scikit-learn does (its error for a too small class names them);
+        request: the fit's thread request."""
         state = self._solver_state_for_fit(net, incremental)
         # After the solver is made, as in scikit-learn: a refused
         # partial_fit still leaves the estimator its _optimizer.
@@ -267,11 +286,14 @@ class _FastMLPMixin:
             raise ValueError("partial_fit does not support early_stopping=True")
         train, validation = self._training_and_validation_rows(X, Y, sample_weight, labels)
         n_samples = train.X.shape[0]
-        runner = EpochRunner(net, train, self._batch_rows(n_samples), state, self.alpha)
-        try:
-            self._train_epochs(runner, n_samples, validation, incremental)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+        batch_rows = self._batch_rows(n_samples)
+        self.n_threads_ = _threads.resolve(request, step_flops(net.sizes, batch_rows))
+        with _threads.CallThreads(self.n_threads_) as pool:
+            runner = EpochRunner(net, train, batch_rows, state, self.alpha, pool)
+            try:
+                self._train_epochs(runner, n_samples, validation, incremental)
+            except KeyboardInterrupt:
+                warnings.warn("Training interrupted by user.")
         if self.early_stopping:
             # Restore the best weights into the buffer the views share.
             self._adopt(net, self._best_coefs, self._best_intercepts)
@@ -443,12 +465,41 @@ def _drop_in_doc(sk_class, kind):
         + (sk_class.__doc__ or ""))
 
 
+def _init_with_n_jobs(sk_class):
+    """sk_class's __init__ with one more keyword parameter, n_jobs=None,
+    and a signature that says so (scikit-learn's get_params, clone and
+    repr read the parameters from it); scikit-learn's own parameters stay
+    its own, whatever its version."""
+    base_init = sk_class.__init__
+    signature = inspect.signature(base_init)
+
+    def __init__(self, *args, n_jobs=None, **kwargs):
+        base_init(self, *args, **kwargs)
+        self.n_jobs = n_jobs
+
+    __init__.__signature__ = signature.replace(parameters=[
+        *signature.parameters.values(),
+        inspect.Parameter("n_jobs", inspect.Parameter.KEYWORD_ONLY, default=None)])
+    __init__.__doc__ = base_init.__doc__
+    return __init__
+
+
+def _constraints_with_n_jobs(sk_class):
+    return {**sk_class._parameter_constraints,
+            "n_jobs": [None, Interval(Integral, 1, None, closed="left"),
+                       Options(Integral, {-1})]}
+
+
 class MLPClassifier(_FastMLPMixin, _SkMLPClassifier):
     __doc__ = _drop_in_doc(_SkMLPClassifier, "classifier")
+    __init__ = _init_with_n_jobs(_SkMLPClassifier)
+    _parameter_constraints = _constraints_with_n_jobs(_SkMLPClassifier)
 
 
 class MLPRegressor(_FastMLPMixin, _SkMLPRegressor):
     __doc__ = _drop_in_doc(_SkMLPRegressor, "regressor")
+    __init__ = _init_with_n_jobs(_SkMLPRegressor)
+    _parameter_constraints = _constraints_with_n_jobs(_SkMLPRegressor)
 
     # scikit-learn's regressor offers partial_fit for every solver (its
     # availability test forgets to call _check_solver) and then runs a whole

@@ -75,15 +75,16 @@ class Network:
     def matches(self, layer_units, dtype):
         return self.sizes == tuple(layer_units) and self.dtype == np.dtype(dtype)
 
-    def forward(self, X, flat=None):
+    def forward(self, X, n_threads=None):
         """Output activations for the rows of X (C-contiguous, network dtype,
-        or a fastmlp.inputs.sparse.CsrRows of it)."""
-        return self.kernels.forward(self.flat if flat is None else flat, X)
+        or a fastmlp.inputs.sparse.CsrRows of it), on the threads n_threads
+        asks for (fastmlp.execution.threads)."""
+        return self.kernels.forward(self.flat, X, n_threads)
 
-    def loss_and_gradients(self, X, Y, sample_weight, denom, alpha, grads):
+    def loss_and_gradients(self, X, Y, sample_weight, denom, alpha, grads, n_threads=None):
         """scikit-learn's objective over all rows, its gradient into grads."""
         terms = self.objective(alpha / denom, sample_weight, denom=denom)
-        return self.kernels.loss_and_gradients(self.flat, X, Y, grads, terms)
+        return self.kernels.loss_and_gradients(self.flat, X, Y, grads, terms, n_threads)
 
     def objective(self, l2, sample_weight, **l2_scale):
         """The kernels' Objective for scikit-learn's loss on this network's
@@ -169,15 +170,16 @@ def _kernel_rule(optimizer):
 
 class EpochRunner:
     """One fit's epochs of scikit-learn's SGD / Adam rules (an EpochLoop with
-    scikit-learn's objective conventions); run() trains one epoch with no
-    allocation per step."""
+    scikit-learn's objective conventions) on ``threads`` (the fit's
+    _train.ThreadPool, or None); run() trains one epoch with no allocation
+    per step."""
 
-    def __init__(self, net, data, batch_size, state, alpha):
+    def __init__(self, net, data, batch_size, state, alpha, threads=None):
         X, Y, sample_weight = data
         self.state = state
         terms = net.objective(float(alpha), sample_weight, l2_per_denom=True)
         self.loop = EpochLoop(net.kernels, net.flat, X, Y, terms, state.for_fit(),
-                              StepPlan(int(batch_size)))
+                              StepPlan(int(batch_size), threads=threads))
 
     def run(self, perm):
         """Returns (status, sum of batch sizes * batch losses, failing step)."""

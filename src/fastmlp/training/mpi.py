@@ -31,9 +31,11 @@ import contextlib
 import ctypes
 import math
 import numbers
+import os
 
 import numpy as np
 
+from ..execution import threads as _threads
 from .errors import DivergenceError
 from .strategy import SingleProcess
 
@@ -205,14 +207,35 @@ def broadcast_model(comm, net):
         setattr(net, key, state[key])
 
 
-def strategy(comm):
-    """fit(comm=comm)'s execution strategy: MpiRanks over comm, or the
+def strategy(comm, n_threads=1):
+    """fit(comm=comm)'s execution strategy, each rank on the threads
+    n_threads asks for (the model's request): MpiRanks over comm, or the
     single-process one for a communicator of one rank (whose fit is
     comm=None's, bit for bit). TypeError when comm is not a communicator."""
     comm = check_comm(comm)
     if comm.Get_size() == 1:
-        return SingleProcess()
-    return MpiRanks(comm)
+        return SingleProcess(n_threads)
+    return MpiRanks(comm, n_threads)
+
+
+def ranks_sharing_cores(comm):
+    """How many ranks of comm on this node (this one included) may run on
+    one of the cores of this rank's CPU affinity: all of the node's ranks
+    when the launcher bound none, one when it bound each to its own cores.
+    Collective."""
+    MPI = _mpi()
+    try:
+        mine = frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        mine = None
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        theirs = local.allgather(mine)
+    finally:
+        local.Free()
+    if mine is None:
+        return len(theirs)
+    return sum(1 for cores in theirs if cores is None or cores & mine)
 
 
 class MpiRanks(SingleProcess):
@@ -222,14 +245,15 @@ class MpiRanks(SingleProcess):
     MPI_Allreduce, the epoch's steps S on every rank), and the epoch's rows
     and weight over every rank (``epoch_rows``, ``total_weight``)."""
 
-    def __init__(self, comm):
-        super().__init__()
+    def __init__(self, comm, requested=1):
+        super().__init__(requested)
         self.comm = comm
 
     def begin(self, net, X, y, arguments):
         """Collective: validates every rank's call and compares the ranks'
         arguments (any failure raised on every rank, before any rank changes
-        its model); agrees on the epoch's steps and weight; wraps a schedule
+        its model); agrees on the epoch's steps and weight; shares the
+        node's cores among its ranks (automatic threads); wraps a schedule
         so its values agree; keeps verbose to rank 0; and copies rank 0's
         model to every rank. Returns (FitSettings, FitData) to train with."""
         comm = self.comm
@@ -242,6 +266,13 @@ class MpiRanks(SingleProcess):
         except Exception as exc:
             error = exc
         raise_collectively(comm, error, _arguments(net, arguments))
+        # Automatic threads: the cores of this rank's affinity shared with
+        # the node's other ranks that may run on them (mpiexec does not
+        # always bind ranks to cores), so the ranks of one node never ask
+        # for more threads than it has cores.
+        sharing = ranks_sharing_cores(comm)
+        if self.requested is None:
+            self.n_threads = max(1, min(self.n_threads, _threads.cores() // sharing))
         sizes = comm.allgather((self.epoch_rows, self.total_weight))
         n_steps = 1 if arguments.batch_size is None else math.ceil(
             max(n for n, _ in sizes) / arguments.batch_size)
