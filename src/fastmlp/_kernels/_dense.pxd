@@ -18,7 +18,7 @@
 from cython cimport floating
 
 from fastmlp._kernels._gemm cimport (
-    BF16_MIN_BLOCK, GEMM_BLOCK_WORK, GEMM_MIN_BLOCK, Bf16Operands, GemmCall, Product, gemm, gemm_block)
+    BF16_MIN_BLOCK, GEMM_MIN_BLOCK, Bf16Operands, GemmCall, Product, gemm, gemm_block, gemm_blocks)
 from fastmlp._kernels._bf16 cimport LayerGemm, update_weights
 from fastmlp._kernels._passes cimport (
     PASS_MIN_ELEMENTS, bias_activate_op, colsum_op, derivative_op)
@@ -162,14 +162,15 @@ cdef inline GemmCall weight_gradient_call(const LayerGemm* g, const LayerShape* 
 
 cdef inline Split update_rows(const LayerGemm* g, const LayerShape* shape) noexcept nogil:
     """The blocks of rows of W (as stored) a layer's update inside its
-    backward pass takes; one block: the layer is updated in its own pass."""
+    backward pass takes (gemm_blocks' count for the weight gradient along
+    its rows); one block: the layer is updated in its own pass."""
     cdef Py_ssize_t m = shape.n_in if shape.w_t else shape.n_out
     cdef Py_ssize_t n = shape.n_out if shape.w_t else shape.n_in
     cdef double work = <double> m * n * shape.rows
     cdef Py_ssize_t least = BF16_MIN_BLOCK if g.be.ctx != NULL else GEMM_MIN_BLOCK
     if n * least < PASS_MIN_ELEMENTS:
         return split_for(m, m, 1, 1)
-    return split_for(m, least, <Py_ssize_t> (work / GEMM_BLOCK_WORK), 16)
+    return split_for(m, least, gemm_blocks(work, m, least), 16)
 
 
 cdef inline void gradient_update_block(GradientUpdate* job, Py_ssize_t i,

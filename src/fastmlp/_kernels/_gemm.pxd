@@ -14,7 +14,7 @@
 # A large product is cut into fixed blocks of rows or columns of c
 # (gemm_split, from its shape alone: _threads.pxd), each one call of the
 # backend on one thread, run on the backend's pool when it has one; a
-# product below GEMM_BLOCK_WORK multiply-adds per block is one call, as
+# product below GEMM_SPLIT_WORK multiply-adds is one call, as
 # it always was.
 from cython cimport floating
 from libc.stdint cimport uint16_t
@@ -65,11 +65,16 @@ cdef struct Bf16Operands:
 
 
 cdef enum:
-    # A product is cut only into blocks of at least this many rows or
-    # columns of c, and of at least GEMM_BLOCK_WORK multiply-adds (tens of
-    # microseconds: a task's hand-over costs about one).
-    GEMM_MIN_BLOCK = 128
-    GEMM_BLOCK_WORK = 1 << 21
+    # A product of at least GEMM_SPLIT_WORK multiply-adds is cut into two
+    # blocks or more, of at least GEMM_MIN_BLOCK rows or columns of c; one
+    # more pair of blocks per GEMM_PAIR_WORK multiply-adds. Every block's
+    # call packs its own copy of the operand the cut does not divide, so a
+    # product is cut into as few blocks as keep threads busy: an even
+    # count (two threads share it evenly), about 8M multiply-adds or more
+    # each (over 100 microseconds on one core).
+    GEMM_SPLIT_WORK = 1 << 21
+    GEMM_PAIR_WORK = 1 << 24
+    GEMM_MIN_BLOCK = 64
     # The bfloat16 libraries pack both operands into their own layout on
     # every call: fewer, larger blocks.
     BF16_MIN_BLOCK = 512
@@ -104,28 +109,30 @@ cdef inline void gemm_one(const GemmBackend* be, const Product* p, floating alph
         be.f64(p, alpha, a, b, beta, c)
 
 
+cdef inline Py_ssize_t gemm_blocks(double work, Py_ssize_t dim, Py_ssize_t least) noexcept nogil:
+    """How many blocks a product of `work` multiply-adds is cut into along
+    a dimension of `dim` (blocks of at least `least`)."""
+    cdef Py_ssize_t most = dim // least, count
+    if work < GEMM_SPLIT_WORK or most < 2:
+        return 1
+    count = 2 * max(1, <Py_ssize_t> (work / GEMM_PAIR_WORK))
+    return min(count, most - most % 2)
+
+
 cdef inline Split gemm_split(const GemmBackend* be, const Product* p,
                              bint* along_n) noexcept nogil:
-    """The blocks of c a product is cut into: along its rows or its
-    columns, whichever copies less. Each block's call packs its own copy
-    of the operand the cut does not divide (op(b) for blocks of rows,
-    op(a) for blocks of columns), so the cut that repeats the smaller
-    copy fewer times wins; columns on a tie."""
+    """The blocks of c a product is cut into (gemm_blocks): along the
+    longer of its rows and columns (columns on a tie), so that each
+    block's call copies the smaller of the two operands; along the other
+    when the longer is too short to cut."""
     cdef double work = <double> p.m * p.n * p.k
-    cdef Py_ssize_t most = <Py_ssize_t> (work / GEMM_BLOCK_WORK) if work > 0 else 1
     cdef Py_ssize_t least = BF16_MIN_BLOCK if be.ctx != NULL else GEMM_MIN_BLOCK
-    cdef Split rows = split_for(p.m, least, most, 16)
-    cdef Split cols = split_for(p.n, least, most, 16)
-    cdef double copies_rows = <double> (rows.count - 1) * p.k * p.n
-    cdef double copies_cols = <double> (cols.count - 1) * p.k * p.m
-    if rows.count == 1 and cols.count == 1:
-        along_n[0] = True
-        return cols
-    if cols.count == 1 or (rows.count > 1 and copies_rows < copies_cols):
-        along_n[0] = False
-        return rows
-    along_n[0] = True
-    return cols
+    cdef Py_ssize_t cols = gemm_blocks(work, p.n, least)
+    cdef Py_ssize_t rows = gemm_blocks(work, p.m, least)
+    along_n[0] = cols > 1 and (p.n >= p.m or rows == 1)
+    if along_n[0]:
+        return split_for(p.n, least, cols, 16)
+    return split_for(p.m, least, rows, 16)
 
 
 cdef inline const uint16_t* copy_at(const uint16_t* copy, Py_ssize_t at) noexcept nogil:
