@@ -32,7 +32,15 @@ Rounds are interleaved (every child of a round before the next round, the
 library order rotated each round) so slow drift of the machine (other work,
 temperature) spreads over all libraries; each timing reports the minimum and
 the median over rounds, and the ratios peer / fastmlp (above 1: fastmlp
-ahead) are ratios of minima (the medians' ratio beside them).
+ahead) are ratios of minima (the medians' ratio beside them). Each child
+also records how many cores other processes kept busy while it ran
+("other_cores", from /proc/stat less this run's own CPU time): on a shared
+machine a library whose threads meet at a barrier every step slows down
+many times over when one of its cores is taken, so a timing with other
+work beside it says little about the library. A child with more than
+OTHER_CORES_LIMIT such cores is run again at the end of its round
+(``--retries``), and the summaries use the undisturbed runs (all runs, and
+a mark in the tables, when none was undisturbed).
 
 The ceiling: two independent one-thread fastmlp fits started together, each
 pinned to its own core, against one alone: ceiling = 2 t_alone / t_pair_wall
@@ -44,6 +52,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,6 +71,9 @@ REMOVED_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 RATIOS = (("torch", "fastmlp"), ("torch_bf16", "fastmlp_bf16"), ("jax", "fastmlp"),
           ("sklearn", "fastmlp"))
 CHILD_TIMEOUT = 1200
+# A child during which other processes kept more cores busy than this is
+# "disturbed": summaries use the undisturbed runs when there are any.
+OTHER_CORES_LIMIT = 0.25
 
 
 # -- the plan of a mode: thread count, cores, environment ------------------------
@@ -205,43 +217,79 @@ def rotated(items, shift):
     return list(items[shift:]) + list(items[:shift])
 
 
-def run_rounds(plan, rounds, log=print):
+def _round_jobs(plan, r):
+    """The (library, workload, mode) of round r, in the order they run."""
+    return [(lib, wname, mode) for wname in plan["workloads"] for mode in plan["modes"]
+            for lib in rotated(plan["libraries"], r)]
+
+
+def _run_job(plan, job, label, log):
+    lib, wname, mode = job
+    threads, cpus = mode_settings(mode, plan["cpus"])
+    spec = {"library": lib, "workload": wname, "quick": plan["quick"],
+            "threads": threads, "cpus": cpus}
+    res = run_child(spec, threads)
+    log(f"{label} {wname:>6} {mode:>9} {lib:>12}: {res['best']:.4f} s "
+        f"(acc {res['train_accuracy']:.3f}, other processes {res['other_cores']:.2f} cores)")
+    return res
+
+
+def run_rounds(plan, rounds, retries=0, log=print):
     """Every (library, workload, mode) of ``plan`` once per round, library
-    order rotated per round; {(library, workload, mode): [child results]}."""
+    order rotated per round; at the end of a round, the children disturbed
+    by other processes run again, up to ``retries`` times.
+    {(library, workload, mode): [child results, in the order they ran]}."""
     results = {}
     for r in range(rounds):
-        for wname in plan["workloads"]:
-            for mode in plan["modes"]:
-                threads, cpus = mode_settings(mode, plan["cpus"])
-                for lib in rotated(plan["libraries"], r):
-                    spec = {"library": lib, "workload": wname, "quick": plan["quick"],
-                            "threads": threads, "cpus": cpus}
-                    res = run_child(spec, threads)
-                    results.setdefault((lib, wname, mode), []).append(res)
-                    log(f"round {r + 1}/{rounds} {wname:>6} {mode:>9} {lib:>12}: "
-                        f"{res['best']:.4f} s (acc {res['train_accuracy']:.3f}, other "
-                        f"processes {res['other_cores']:.2f} cores)")
+        pending = _round_jobs(plan, r)
+        for attempt in range(retries + 1):
+            label = f"round {r + 1}/{rounds}" + (f" retry {attempt}" if attempt else "")
+            disturbed = []
+            for job in pending:
+                res = _run_job(plan, job, label, log)
+                results.setdefault(job, []).append(res)
+                if res["other_cores"] > OTHER_CORES_LIMIT:
+                    disturbed.append(job)
+            pending = disturbed
     return results
 
 
+def summary(per_run, other_cores):
+    """min, median and the count of the undisturbed runs among ``per_run``
+    (seconds of each child) given the other processes' cores during each."""
+    quiet = [t for t, o in zip(per_run, other_cores) if o <= OTHER_CORES_LIMIT]
+    used = quiet or per_run
+    return {"min": min(used), "median": statistics.median(used), "quiet_runs": len(quiet)}
+
+
 def summarize(results, plan):
-    """One JSON entry per (library, workload, mode): min and median over rounds."""
+    """One JSON entry per (library, workload, mode): min and median over
+    its undisturbed runs (over all of them when every one was disturbed)."""
     import all_cores_fits as fits
     out = []
     for (lib, wname, mode), runs in results.items():
         best = [r["best"] for r in runs]
+        other = [r["other_cores"] for r in runs]
         threads, cpus = mode_settings(mode, plan["cpus"])
         last = runs[-1]
         out.append({
             "library": lib, "label": fits.LIBRARIES[lib].label, "workload": wname,
             "mode": mode, "threads": threads, "pinned_cpus": cpus,
             "knob": last["knob"], "library_threads": last["library_threads"],
-            "min": min(best), "median": statistics.median(best), "per_round": best,
+            **summary(best, other), "per_run": best, "other_cores_per_run": other,
             "fits_per_child": len(last["seconds"]),
             "train_accuracy": last["train_accuracy"], "pools": last["pools"],
-            "other_cores_per_round": [r["other_cores"] for r in runs],
         })
     return out
+
+
+def rescore(result):
+    """Recompute each timing's summary and the ratios from its runs (after
+    a change of OTHER_CORES_LIMIT, say); returns ``result``, changed."""
+    for t in result["timings"]:
+        t.update(summary(t["per_run"], t["other_cores_per_run"]))
+    result["ratios"] = ratios(result["timings"])
+    return result
 
 
 def ratios(timings):
@@ -294,15 +342,16 @@ def measure_ceiling(cpus, wname, quick, rounds, log=print):
         alone.append(a["span"][1] - a["span"][0])
         both = _timed_together([{**spec, "cpus": [c]} for c in cpus[:2]])
         pair.append(max(r["span"][1] for r in both) - min(r["span"][0] for r in both))
-        other += [a["other_cores"], both[0]["other_cores"]]
-    t_alone, t_pair = min(alone), min(pair)
+        other.append(max(a["other_cores"], both[0]["other_cores"]))
+    t_alone, t_pair = summary(alone, other)["min"], summary(pair, other)["min"]
     ceiling = 2 * t_alone / t_pair
     log(f"ceiling ({wname}, fastmlp 1 thread): alone {t_alone:.3f} s, pair wall "
         f"{t_pair:.3f} s, ceiling {ceiling:.3f} (ideal 2)")
     return {"workload": wname, "library": "fastmlp", "cpus": cpus[:2],
             "t_alone": t_alone, "t_pair_wall": t_pair, "ceiling": ceiling,
             "alone_per_round": alone, "pair_wall_per_round": pair,
-            "other_cores_per_run": other}
+            "other_cores_per_round": other,
+            "quiet_rounds": sum(o <= OTHER_CORES_LIMIT for o in other)}
 
 
 # -- the whole run ----------------------------------------------------------------------
@@ -343,7 +392,9 @@ def benchmark(args):
     if "fastmlp" in plan["libraries"] and not args.no_ceiling:
         result["ceiling"] = measure_ceiling(plan["cpus"], args.ceiling_workload, args.quick,
                                             rounds)
-    timings = summarize(run_rounds(plan, rounds), plan)
+    retries = args.retries if args.retries is not None else (0 if args.quick else 1)
+    result["retries"] = retries
+    timings = summarize(run_rounds(plan, rounds, retries), plan)
     result.update(timings=timings, ratios=ratios(timings),
                   loadavg_at_end=list(os.getloadavg()),
                   elapsed_seconds=time.time() - started)
@@ -356,6 +407,9 @@ def parse_args(argv=None):
     parser.add_argument("--json", metavar="PATH", help="write the results here")
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved rounds (default 3; 1 with --quick)")
+    parser.add_argument("--retries", type=int, default=None,
+                        help="re-runs of a child disturbed by other processes, at the "
+                        "end of its round (default 1; 0 with --quick)")
     parser.add_argument("--libraries", default="fastmlp,fastmlp_bf16,torch,torch_bf16,"
                         "jax,sklearn")
     parser.add_argument("--workloads", default="digits,medium,wide")
@@ -371,6 +425,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.child is not None:
         return child_main(json.loads(args.child))
+    # A terminated run raises SystemExit, so the child being waited for is
+    # killed too (collect) instead of running on, orphaned.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     import all_cores_table
     if args.table is not None:
         with open(args.table) as f:

@@ -1,4 +1,4 @@
-"""Markdown tables of a benchmarks/all_cores.py result (the dict or its JSON file).
+"""Markdown tables of a benchmarks/all_cores.py result (the dict it writes as JSON).
 
 One table per thread mode: a row per workload, the minimum seconds of each
 library's fit, then the ratios peer / fastmlp of the minima (above 1:
@@ -34,13 +34,14 @@ def _ceiling_line(result):
 
 def _other_line(result):
     """How busy other processes kept the machine during the children."""
-    other = sorted(x for t in result["timings"] for x in t["other_cores_per_round"])
+    other = sorted(x for t in result["timings"] for x in t["other_cores_per_run"])
     if not other:
         return "Other processes: no child ran."
     busy = sum(x > 0.25 for x in other)
     return (f"Other processes during the {len(other)} timed children: median "
             f"{other[len(other) // 2]:.2f} cores busy, max {other[-1]:.2f}; "
-            f"{busy} children saw more than 0.25 cores busy.")
+            f"{busy} children saw more than 0.25 cores busy (re-run at the end of "
+            f"their round; a time marked * had no undisturbed run).")
 
 
 def _mode_table(result, mode):
@@ -61,7 +62,8 @@ def _mode_table(result, mode):
         cells = [wname]
         for lib in libs:
             t = timings.get((lib, wname))
-            cells.append(f"{t['min']:.3f}" if t else "")
+            mark = "" if not t or t.get("quiet_runs", 1) else "*"
+            cells.append(f"{t['min']:.3f}{mark}" if t else "")
         for peer, _ in pairs:
             r = ratios.get((peer, wname))
             cells.append(f"{r['ratio_min']:.2f} ({r['ratio_median']:.2f})" if r else "")
@@ -78,8 +80,8 @@ def tables(result):
     for name, reason in result.get("skipped", {}).items():
         parts.append(f"Skipped {name}: {reason}.")
     parts.append(_other_line(result))
-    parts.append(f"Seconds per whole fit: minimum over {result['rounds']} interleaved "
-                 f"round(s); ratios peer / fastmlp of the minima (of the medians), "
-                 f"above 1: fastmlp ahead.")
+    parts.append(f"Seconds per whole fit: minimum over the undisturbed runs of "
+                 f"{result['rounds']} interleaved round(s); ratios peer / fastmlp of the "
+                 f"minima (of the medians), above 1: fastmlp ahead.")
     parts += [_mode_table(result, mode) for mode in result["modes"]]
     return "\n\n".join(parts)

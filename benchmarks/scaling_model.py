@@ -7,7 +7,8 @@ Input: the whole-fit times of fastmlp (float32, and bfloat16 products when
 measured) on the medium (784-256-128-10, batch 128) and wide
 (1024-2048-2048-10, batch 512) workloads at one thread (T1) and two threads
 (T2), and the machine's ceiling C = 2 t_alone / t_pair_wall, all as
-benchmarks/all_cores.py measures them (minimum over interleaved rounds);
+benchmarks/all_cores.py measures them (minimum over the interleaved runs
+that no other process disturbed);
 ``--measure`` runs those children itself (one thread pinned to the first
 core; two threads on the first two cores).
 
@@ -132,20 +133,24 @@ def measure(rounds, quick=False, log=print):
     if len(cpus) < 2:
         raise SystemExit("the model needs two cores in the affinity")
     libraries, _ = all_cores.available_libraries(list(LIBRARIES), log)
-    best = {}
+    runs = {}
     for r in range(rounds):
         for wname in WORKLOADS:
             for lib in all_cores.rotated(libraries, r):
                 for threads in (1, 2):
                     spec = {"library": lib, "workload": wname, "quick": quick,
                             "threads": threads, "cpus": cpus[:threads]}
-                    seconds = all_cores.run_child(spec, threads)["best"]
-                    key = (lib, wname)
-                    best.setdefault(key, {})[threads] = min(
-                        seconds, best.get(key, {}).get(threads, float("inf")))
-                    log(f"round {r + 1} {wname} {lib} {threads} thread(s): {seconds:.3f} s")
+                    res = all_cores.run_child(spec, threads)
+                    runs.setdefault((lib, wname, threads), []).append(res)
+                    log(f"round {r + 1} {wname} {lib} {threads} thread(s): "
+                        f"{res['best']:.3f} s (other processes {res['other_cores']:.2f} cores)")
+    # As all_cores.py: the minimum over the runs no other process disturbed.
+    best = {key: all_cores.summary([r["best"] for r in rs],
+                                   [r["other_cores"] for r in rs])["min"]
+            for key, rs in runs.items()}
     ceiling = all_cores.measure_ceiling(cpus, "medium", quick, rounds, log).get("ceiling")
-    return {k: (v[1], v[2]) for k, v in best.items()}, ceiling
+    return {(lib, w): (best[lib, w, 1], best[lib, w, 2])
+            for lib in libraries for w in WORKLOADS}, ceiling
 
 
 # -- output ---------------------------------------------------------------------------

@@ -54,7 +54,9 @@ def test_every_library_workload_and_mode_is_timed(quick_run):
     nproc = result["machine"]["nproc"]
     for t in result["timings"]:
         assert 0 < t["min"] <= t["median"]
-        assert len(t["per_round"]) == result["rounds"] == 1
+        assert len(t["per_run"]) >= result["rounds"] == 1
+        assert len(t["other_cores_per_run"]) == len(t["per_run"])
+        assert 0 <= t["quiet_runs"] <= len(t["per_run"])
         assert t["threads"] == {"defaults": None, "1 thread": 1, "N threads": nproc}[t["mode"]]
         if t["workload"] == "digits":
             # Trained, not just run: chance is 0.1 (the quick synthetic fits
@@ -157,3 +159,45 @@ def test_scaling_model_reads_one_and_two_thread_times():
     assert row["f_corrected"] == pytest.approx((1.8 / 1.6 - 1) / 0.8)
     p64 = row["predicted"]["64"]
     assert p64["ideal_cores"] > p64["cores_like_these"] and p64["ideal_cores"] > p64["raw"]
+
+
+def test_summary_leaves_out_runs_disturbed_by_other_processes():
+    quiet_ones = all_cores.summary([1.0, 0.5, 2.0], [0.0, 0.9, 0.1])
+    assert quiet_ones == {"min": 1.0, "median": 1.5, "quiet_runs": 2}
+    # Every run disturbed: all of them, and none counted quiet.
+    assert all_cores.summary([1.0, 0.5], [0.9, 0.8]) == {"min": 0.5, "median": 0.75,
+                                                         "quiet_runs": 0}
+
+
+def test_rescore_recomputes_minima_and_ratios_and_the_table_marks_disturbed(quick_run):
+    result = json.loads(json.dumps(quick_run[0]))
+    fast = next(t for t in result["timings"] if t["library"] == "fastmlp"
+                and t["workload"] == "wide" and t["mode"] == "1 thread")
+    fast["per_run"], fast["other_cores_per_run"] = [9.0, 3.0], [0.0, 1.0]
+    all_cores.rescore(result)
+    assert (fast["min"], fast["quiet_runs"]) == (9.0, 1)
+    sk = next(t for t in result["timings"] if t["library"] == "sklearn"
+              and t["workload"] == "wide" and t["mode"] == "1 thread")
+    r = next(r for r in result["ratios"] if r["workload"] == "wide"
+             and r["mode"] == "1 thread")
+    assert r["ratio_min"] == pytest.approx(sk["min"] / 9.0)
+    fast["other_cores_per_run"] = [1.0, 1.0]
+    all_cores.rescore(result)
+    assert fast["min"] == 3.0 and fast["quiet_runs"] == 0
+    assert "| wide | 3.000* |" in all_cores_table.tables(result)
+
+
+def test_scaling_model_runs_on_the_quick_json(quick_run, tmp_path, capsys):
+    result, _ = quick_run
+    source, out = tmp_path / "in.json", tmp_path / "out.json"
+    source.write_text(json.dumps(result))
+    if result["machine"]["nproc"] != 2:
+        # The model needs an explicit 2-thread mode: N threads is that only on 2 cores.
+        with pytest.raises(SystemExit):
+            scaling_model.main(["--from", str(source)])
+        return
+    model = scaling_model.main(["--from", str(source), "--json", str(out)])
+    assert {(r["library"], r["workload"]) for r in model["rows"]} == {
+        ("fastmlp", "medium"), ("fastmlp", "wide")}
+    assert json.loads(out.read_text())["ceiling"] == result["ceiling"]["ceiling"]
+    assert "| fastmlp | wide |" in capsys.readouterr().out
