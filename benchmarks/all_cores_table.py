@@ -38,10 +38,12 @@ def _other_line(result):
     if not other:
         return "Other processes: no child ran."
     busy = sum(x > 0.25 for x in other)
+    retries = result.get("retries", 0)
+    again = f"run again up to {retries} time(s) at the end of their round; " if retries else ""
     return (f"Other processes during the {len(other)} timed children: median "
             f"{other[len(other) // 2]:.2f} cores busy, max {other[-1]:.2f}; "
-            f"{busy} children saw more than 0.25 cores busy (re-run at the end of "
-            f"their round; a time marked * had no undisturbed run).")
+            f"{busy} children saw more than 0.25 cores busy ({again}left out of the "
+            f"minima; a time marked * had no undisturbed run).")
 
 
 def _mode_table(result, mode):
