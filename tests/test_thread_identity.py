@@ -27,7 +27,10 @@ THREADS = (1, 2, 3, 4)
 # First layer stored transposed (n0 * n1 <= 2**17) and not; every product,
 # elementwise pass and update of these is cut into several blocks at a
 # batch of 256 rows.
-NETWORKS = {"transposed_first": [320, 384, 256, 6], "plain_first": [420, 384, 256, 6]}
+NETWORKS = {"transposed_first": [320, 384, 256, 6], "plain_first": [420, 384, 256, 6],
+            # 2**20 weights in the second layer: updated inside its backward
+            # pass, block by block (_dense.pxd's UPDATE_INSIDE_MIN_WEIGHTS).
+            "update_inside": [64, 1024, 1024, 4]}
 ROWS = 768
 
 
