@@ -15,7 +15,8 @@ each variant's median over its minimum, the worst of the variants. The
 automatic thread count (fastmlp.execution.threads.THREAD_MIN_FLOPS) is the
 step size from which two threads are more than 5% faster than one.
 
-    python benchmarks/threads.py [--rounds 15] [--blas] [--epoch-gflop 2] [--json FILE]
+    python benchmarks/threads.py [--rounds 15] [--blas] [--epoch-gflop 2] [--idle 0.1]
+                                 [--json FILE]
     python benchmarks/threads.py --merge RUN1.json RUN2.json ...
 """
 import argparse
@@ -71,8 +72,33 @@ def _loop(net, X, Y, rows, pool):
     return EpochLoop(net._kernels, net.params, X, Y, Objective(0.0), state, plan)
 
 
-def time_config(sizes, rows, rounds, blas, epoch_flops=EPOCH_FLOPS):
-    """{variant: [seconds per step, one per round]} for one config."""
+def _busy_share(seconds=0.05):
+    """The share of the machine's CPU time that was not idle over the next
+    ``seconds`` (this process sleeps meanwhile: it is the others')."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_idle(threshold, patience):
+    """Wait (up to ``patience`` seconds) until other processes use less
+    than ``threshold`` of the machine; whether they did."""
+    deadline = time.perf_counter() + patience
+    while time.perf_counter() < deadline:
+        if _busy_share() < threshold:
+            return True
+    return False
+
+
+def time_config(sizes, rows, rounds, blas, epoch_flops=EPOCH_FLOPS, idle=None):
+    """{variant: [seconds per step, one per round]} for one config; with
+    idle=(threshold, patience), each timing waits for a quiet machine
+    first (wait_for_idle) and is kept only if it came."""
     steps = int(min(MAX_STEPS, max(4, epoch_flops // step_flops(sizes, rows))))
     n = rows * steps
     rng = np.random.default_rng(0)
@@ -93,6 +119,8 @@ def time_config(sizes, rows, rounds, blas, epoch_flops=EPOCH_FLOPS):
     for _ in range(rounds):
         for variant in times:
             rng.shuffle(perm)
+            if idle is not None and not wait_for_idle(*idle):
+                continue
             if variant == "BLAS x2":
                 with threadpool_limits(2, user_api="blas"):
                     started = time.perf_counter()
@@ -180,6 +208,10 @@ def main():
                         help="also time OpenBLAS's own two threads (no pool)")
     parser.add_argument("--epoch-gflop", type=float, default=EPOCH_FLOPS / 1e9,
                         help="GEMM work of one timed epoch (default: %(default)s)")
+    parser.add_argument("--idle", type=float, default=None, metavar="SHARE",
+                        help="time only when other processes use less than this share "
+                             "of the machine (waiting up to 10 s each time; a shared "
+                             "machine's quiet moments)")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                         help="time nothing: the table of earlier runs' --json files, "
@@ -196,13 +228,17 @@ def main():
         print(f"# {line}")
     configs = []
     for sizes, rows in CONFIGS:
-        times = time_config(sizes, rows, args.rounds, args.blas, args.epoch_gflop * 1e9)
+        idle = None if args.idle is None else (args.idle, 10.0)
+        times = time_config(sizes, rows, args.rounds, args.blas, args.epoch_gflop * 1e9, idle)
+        if not all(times.values()):
+            print(f"# {sizes} batch {rows}: no quiet moment for some variant; left out")
+            continue
         configs.append({"sizes": sizes, "batch": rows, "step_flops": step_flops(sizes, rows),
                         "seconds": times})
     print_table(configs, args.blas)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine, "rounds": args.rounds,
+            json.dump({"machine": machine, "rounds": args.rounds, "idle": args.idle,
                        "epoch_gflop": args.epoch_gflop, "configs": configs}, f, indent=1)
 
 

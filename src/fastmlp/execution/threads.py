@@ -49,15 +49,14 @@ from .._kernels import _train
 
 # Below this many GEMM flops per step (or per inference chunk), a second
 # thread does not pay. Measured with benchmarks/threads.py (float32
-# training step, n_threads 2 against 1, minimum over 150-225 interleaved
-# rounds pooled from five runs on a machine shared with other jobs) on an
-# AMD EPYC of family 26 (Zen 5), 2 vCPUs under KVM, scipy's OpenBLAS
-# 0.3.30: no gain up to 22 MFLOP per step (0.99x-1.19x of the one-thread
-# time), 0.93x, 0.94x and 1.02x between 26 and 32 MFLOP, and 0.53x-0.93x
-# on every config from 52 MFLOP up (0.62x at 52, 0.58x at 129, 0.53x on
-# 1024-2048-2048-10). The table is in the README ("Threads" under
-# Benchmarks). On a busy machine a second thread costs more than it gains
-# on small steps, so the mixed band stays on one thread.
+# training step, n_threads 2 against 1, minimum over 60 interleaved rounds
+# timed in quiet moments of a shared machine) on an AMD EPYC of family 26
+# (Zen 5), 2 vCPUs under KVM, scipy's OpenBLAS 0.3.30: 0.52x-0.70x of the
+# one-thread time on every config from 52 MFLOP per step up (0.70x at 52,
+# 0.57x at 105, 0.52x on 1024-2048-2048-10 at 17 GFLOP), 0.92x-1.01x on
+# eleven of the thirteen configs from 3 to 32 MFLOP (0.98x at 32), 0.71x
+# and 0.64x on the other two. The table is in the README ("Threads: one or
+# two", under Benchmarks).
 THREAD_MIN_FLOPS = 4.0e7
 
 # OpenBLAS keeps a product on one thread when m*n*k <= 65536 * 4 (gemm)
