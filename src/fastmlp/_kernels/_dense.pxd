@@ -18,7 +18,7 @@
 from cython cimport floating
 
 from fastmlp._kernels._gemm cimport (
-    BF16_MIN_BLOCK, GEMM_MIN_BLOCK, Bf16Operands, GemmCall, Product, gemm, gemm_block, gemm_blocks)
+    GEMM_MIN_BLOCK, Bf16Operands, GemmCall, Product, gemm, gemm_block, gemm_blocks)
 from fastmlp._kernels._bf16 cimport LayerGemm, update_weights
 from fastmlp._kernels._passes cimport (
     PASS_MIN_ELEMENTS, bias_activate_op, colsum_op, derivative_op)
@@ -174,10 +174,9 @@ cdef inline Split update_rows(const LayerGemm* g, const LayerShape* shape) noexc
     cdef Py_ssize_t m = shape.n_in if shape.w_t else shape.n_out
     cdef Py_ssize_t n = shape.n_out if shape.w_t else shape.n_in
     cdef double work = <double> m * n * shape.rows
-    cdef Py_ssize_t least = BF16_MIN_BLOCK if g.be.ctx != NULL else GEMM_MIN_BLOCK
-    if m * n < UPDATE_INSIDE_MIN_WEIGHTS or n * least < PASS_MIN_ELEMENTS:
+    if m * n < UPDATE_INSIDE_MIN_WEIGHTS or n * GEMM_MIN_BLOCK < PASS_MIN_ELEMENTS:
         return split_for(m, m, 1, 1)
-    return split_for(m, least, gemm_blocks(work, m, least), 16)
+    return split_for(m, GEMM_MIN_BLOCK, gemm_blocks(g.be, work, m), 16)
 
 
 cdef inline void gradient_update_block(GradientUpdate* job, Py_ssize_t i,

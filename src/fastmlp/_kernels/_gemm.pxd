@@ -76,8 +76,9 @@ cdef enum:
     GEMM_PAIR_WORK = 1 << 24
     GEMM_MIN_BLOCK = 64
     # The bfloat16 libraries pack both operands into their own layout on
-    # every call: fewer, larger blocks.
-    BF16_MIN_BLOCK = 512
+    # every call: at most BF16_MAX_BLOCKS blocks (16 blocks of a 2048-wide
+    # product cost one thread 5-14%, 4 cost nothing measurable).
+    BF16_MAX_BLOCKS = 4
 
 
 cdef struct GemmCall:
@@ -109,10 +110,13 @@ cdef inline void gemm_one(const GemmBackend* be, const Product* p, floating alph
         be.f64(p, alpha, a, b, beta, c)
 
 
-cdef inline Py_ssize_t gemm_blocks(double work, Py_ssize_t dim, Py_ssize_t least) noexcept nogil:
+cdef inline Py_ssize_t gemm_blocks(const GemmBackend* be, double work,
+                                   Py_ssize_t dim) noexcept nogil:
     """How many blocks a product of `work` multiply-adds is cut into along
-    a dimension of `dim` (blocks of at least `least`)."""
-    cdef Py_ssize_t most = dim // least, count
+    a dimension of `dim` (blocks of at least GEMM_MIN_BLOCK)."""
+    cdef Py_ssize_t most = dim // GEMM_MIN_BLOCK, count
+    if be.ctx != NULL:
+        most = min(most, BF16_MAX_BLOCKS)
     if work < GEMM_SPLIT_WORK or most < 2:
         return 1
     count = 2 * max(1, <Py_ssize_t> (work / GEMM_PAIR_WORK))
@@ -126,13 +130,12 @@ cdef inline Split gemm_split(const GemmBackend* be, const Product* p,
     block's call copies the smaller of the two operands; along the other
     when the longer is too short to cut."""
     cdef double work = <double> p.m * p.n * p.k
-    cdef Py_ssize_t least = BF16_MIN_BLOCK if be.ctx != NULL else GEMM_MIN_BLOCK
-    cdef Py_ssize_t cols = gemm_blocks(work, p.n, least)
-    cdef Py_ssize_t rows = gemm_blocks(work, p.m, least)
+    cdef Py_ssize_t cols = gemm_blocks(be, work, p.n)
+    cdef Py_ssize_t rows = gemm_blocks(be, work, p.m)
     along_n[0] = cols > 1 and (p.n >= p.m or rows == 1)
     if along_n[0]:
-        return split_for(p.n, least, cols, 16)
-    return split_for(p.m, least, rows, 16)
+        return split_for(p.n, GEMM_MIN_BLOCK, cols, 16)
+    return split_for(p.m, GEMM_MIN_BLOCK, rows, 16)
 
 
 cdef inline const uint16_t* copy_at(const uint16_t* copy, Py_ssize_t at) noexcept nogil:
