@@ -46,3 +46,18 @@ def test_show_config_names_mpi4py_and_its_mpi_library():
     assert f"mpi4py {metadata.version('mpi4py')}," in lines["mpi"]
     # The library's own name and version, e.g. "MPICH Version: 5.0.2".
     assert "MPI standard" in lines["mpi"] and "not usable" not in lines["mpi"]
+
+
+def test_show_config_names_the_automatic_thread_count():
+    """The threads line shows what n_threads=None resolves to for a large
+    network here, and it follows the caller's limit."""
+    from threadpoolctl import threadpool_limits
+
+    from fastmlp.execution import threads as _threads
+
+    _, lines = _config_lines()
+    assert f"up to {_threads.resolve(None, float('inf'))} " in lines["threads"]
+    assert f"{_threads.THREAD_MIN_FLOPS / 1e6:g} MFLOP" in lines["threads"]
+    with threadpool_limits(1, user_api="blas"):
+        _, limited = _config_lines()
+    assert "up to 1 " in limited["threads"]

@@ -39,6 +39,16 @@ def _mpi_line():
     return f"mpi        mpi4py {version}, {library} (MPI standard {standard})"
 
 
+def _threads_line():
+    """What n_threads=None gives here for a network large enough to gain."""
+    from .execution import threads as _threads
+
+    return (f"threads    n_threads=None: up to {_threads.resolve(None, float('inf'))} "
+            f"(CPU affinity {_threads.cores()} cores, caller's limit "
+            f"{_threads.caller_limit()}); one below "
+            f"{_threads.THREAD_MIN_FLOPS / 1e6:g} MFLOP per step")
+
+
 def show_config(file=None):
     """Print the versions of fastmlp and its dependencies and the BLAS in use."""
     import numpy
@@ -70,6 +80,7 @@ def show_config(file=None):
         "cpu bf16   " + ", ".join(f"{name} {'yes' if present else 'no'}" for name, present
                                   in _bf16lib.cpu_bf16_flags().items()),
         _mpi_line(),
+        _threads_line(),
         "blas libraries (threadpoolctl):",
     ]
     for lib in blas:
