@@ -10,8 +10,9 @@ from . import reference
 from ._config import show_config
 from ._gradcheck import gradcheck
 from ._plot import plot_history
+from .tabular import Preprocessor, TabularModel, load
 
 __version__ = "0.1.0"
 
 __all__ = ["MLP", "DivergenceError", "reference", "show_config", "gradcheck", "plot_history",
-           "__version__"]
+           "Preprocessor", "TabularModel", "load", "__version__"]

@@ -130,11 +130,6 @@ class BaseMLP:
         # The column names of the DataFrame the model was first fit on
         # (a tuple of str), or None; later DataFrames are read by them.
         self.feature_names = None
-        # What the caller did to the data (fastmlp.io.metadata; the command
-        # line sets them): saved with the model, applied by nothing here.
-        self.target_name = None
-        self.class_labels = None
-        self.standardization = None
         self._optimizer_steps = np.zeros(1, dtype=np.intp)
 
     def _check_matmul_support(self):

@@ -12,13 +12,17 @@ import csv
 import io
 import os
 import sys
+import warnings
 
 import numpy as np
 
+from ..tabular import Preprocessor
+from ..tabular.columns import ColumnError
 from . import preprocess
 from .parser import command_parser
-from .readers import ZIP_MAGICS, read_table
+from .readers import ZIP_MAGICS, CSVOptions, is_npz, read_table
 from .status import CLIError
+from .training import warn
 
 
 # == train ========================================================================
@@ -32,6 +36,9 @@ def cmd_train(args):
 # == predict ======================================================================
 
 def _load_model(path):
+    """The TabularModel in a model file: the file's own, or, for a network
+    saved alone, one that reads its columns (by name when it knows them)
+    and changes nothing."""
     import fastmlp
 
     if os.path.isdir(path):
@@ -41,11 +48,14 @@ def _load_model(path):
             magic = f.read(4)
         if magic not in ZIP_MAGICS:
             raise CLIError(f"{path}: not a fastmlp model file (not an .npz archive)")
-        return fastmlp.MLP.load(path)
+        model = fastmlp.load(path)
     except OSError as exc:
         raise CLIError(f"{path}: cannot open the model file: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if isinstance(model, fastmlp.MLP):
+        model = fastmlp.TabularModel(model, Preprocessor.passthrough(model))
+    return model
 
 
 def _format_rows(values):
@@ -64,56 +74,77 @@ def _format_rows(values):
     return [",".join(cells[i:i + k]) for i in range(0, len(cells), k)]
 
 
-def _predict_features(net, args):
-    """The data file's features as the model takes them: CSV columns by the
-    model's feature names (any order; the target column and any others left
-    out), then its standardization."""
+def _features(model, args):
+    """The data file's feature columns as the model reads them: a CSV
+    file's columns by the model's feature names (any order; the target
+    column and any others left out); an array's columns in order, less a
+    last one that train would have taken for the target."""
+    pre = model.preprocessor
+    options = CSVOptions(sep=args.sep, select=pre.feature_names)
     table = read_table(args.data, target=args.target, x_key=args.x_array, with_y=False,
-                       select=net.feature_names)
-    n0, name = net.layer_sizes[0], table.name
-    d = table.X.shape[1]
-    if d != n0:
-        hint = ""
-        if d == n0 + 1 and args.target is None:
-            hint = "; drop the target column with --target COLUMN"
-        raise CLIError(f"{name}: {d} feature columns, but the model {args.model} expects "
-                       f"{n0}{hint}")
-    X = preprocess.scale_features(net.standardization, table.X)
-    preprocess.check_dtype_range(X, net.dtype, name, table.where_x)
+                       csv_options=options)
+    d, n_columns = table.X.shape[1], len(pre.columns)
+    if d == n_columns + 1 and args.target is None and pre.feature_names is None \
+            and not is_npz(args.data):
+        # train's own rule for an unnamed target: the last column.
+        table = read_table(args.data, target="-1", with_y=False)
+        warn(f"{table.name}: {d} columns for a model of {n_columns} features: the last "
+             f"one is taken for the target and left out, as train does (--target picks "
+             f"another)")
+    elif d != n_columns:
+        raise CLIError(f"{table.name}: {d} feature columns, but the model {args.model} "
+                       f"expects {n_columns}")
+    return table
+
+
+def _model_input(model, table):
+    """The network's input for ``table``, with errors that point into the file."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            X = model.transform(table.X)
+    except ColumnError as exc:
+        raise preprocess.column_error(table, exc) from None
+    for w in caught:
+        warn(f"{table.name}: {w.message}")
+    inputs = model.preprocessor.input_columns()
+    preprocess.check_dtype_range(X, model.network.dtype, table.name,
+                                 lambda i, k: table.where_x(i, inputs[k]))
     return X
 
 
-def _label_names(net):
-    k = net.layer_sizes[-1]
-    return net.class_labels if net.class_labels is not None else tuple(range(k))
+def _label_names(model):
+    classes = model.classes_
+    return tuple(range(model.network.layer_sizes[-1])) if classes is None else tuple(classes)
+
+
+def _prediction_values(model, X, proba):
+    """(values (n,) or (n, k), column stem) that predict writes."""
+    net, target = model.network, model.preprocessor.target
+    if proba:
+        if model.classes_ is not None:
+            return model.proba_of_outputs(net.forward(X)), "prob"
+        return net.forward(X), "prob"
+    values = net.predict(X)
+    return (values if target is None else target.decode(values)), "prediction"
 
 
 def cmd_predict(args):
-    net = _load_model(args.model)
+    model = _load_model(args.model)
+    net = model.network
     net.n_threads = args.threads  # never saved with a model: the command's own
     if args.proba and net.loss_name == "mse":
         raise CLIError(f"--proba needs a classification model (loss cross_entropy or "
                        f"binary_cross_entropy); {args.model} has loss mse")
-    X = _predict_features(net, args)
-    if args.proba:
-        values = net.forward(X)
-        stem = "prob"
-    else:
-        values = net.predict(X)
-        stem = "prediction"
-        if net.loss_name == "mse" and net.standardization is not None:
-            values = preprocess.unscale_outputs(net.standardization,
-                                                values.astype(np.float64))
-            values = values.astype(net.dtype)
-        elif net.class_labels is not None:
-            values = np.array(net.class_labels, dtype=object)[values]
+    X = _model_input(model, _features(model, args))
+    values, stem = _prediction_values(model, X, args.proba)
     if values.ndim == 1:
         values = values[:, None]
     k = values.shape[1]
     if k == 1:
         head = stem
-    elif args.proba and net.loss_name == "cross_entropy":
-        head = _format_rows(np.array([[f"{stem}_{c}" for c in _label_names(net)]],
+    elif args.proba and model.classes_ is not None:
+        head = _format_rows(np.array([[f"{stem}_{c}" for c in _label_names(model)]],
                                      dtype=object))[0]
     else:
         head = ",".join(f"{stem}_{j}" for j in range(k))

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from . import preprocess
+from ..tabular.preprocessor import usable_scale
 from .readers import read_npy_rows
 from .status import CLIError
 
@@ -74,6 +74,12 @@ class RankRows:
         if args.val_fraction > 0:
             raise CLIError("--val-fraction: under mpiexec there is no validation split; "
                            "pass --val-fraction 0")
+        for option, value, default in (("--impute", args.impute, None),
+                                       ("--one-hot", args.one_hot, False),
+                                       ("--sep", args.sep, None)):
+            if value != default:
+                raise CLIError(f"{option} applies to CSV files; under mpiexec, train reads "
+                               f"a .npy file (numbers, none missing)")
         for option, value, default in (("--x-array", args.x_array, "X"),
                                        ("--y-array", args.y_array, "y")):
             if value != default:
@@ -142,9 +148,9 @@ class RankRows:
         return np.unique(np.concatenate(self.comm.allgather(np.unique(values))))
 
     def scale_of(self, A):
-        """preprocess.fit_scale over every rank's rows."""
+        """fit_scale (fastmlp.tabular.preprocessor) over every rank's rows."""
         mean = self.mean(A, axis=0)
-        return mean, preprocess.usable_scale(mean, np.sqrt(self.mean((A - mean) ** 2, axis=0)))
+        return mean, usable_scale(mean, np.sqrt(self.mean((A - mean) ** 2, axis=0)))
 
     def spread(self, rows):
         return f" over {self.size} ranks ({rows} on rank 0)"

@@ -10,6 +10,7 @@ import argparse
 import math
 
 from ..inputs.validation import INITS, MATMUL_DTYPES
+from ..tabular.preprocessor import IMPUTE
 from .status import EXIT_STATUS_HELP, CLIError
 
 COMMANDS = ("train", "predict", "bench")
@@ -91,6 +92,20 @@ def _add_threads(parser):
                              "within OPENBLAS_NUM_THREADS / OMP_NUM_THREADS)")
 
 
+def _separator(text):
+    if text in ("\\t", "tab"):
+        return "\t"
+    if len(text) != 1 or text in "\"\n\r":
+        raise argparse.ArgumentTypeError(f"must be one character (or \\t, tab), got {text!r}")
+    return text
+
+
+def _add_sep(group):
+    group.add_argument("--sep", type=_separator, default=None, metavar="CHAR",
+                       help="CSV: the separator (default: guessed from the first lines "
+                            "among , ; tab |)")
+
+
 def _classes(text):
     value = _number(text, int, "an integer >= 2")
     if value < 2:
@@ -155,6 +170,16 @@ def _train_parser(prog):
                         "possibly absent from the data (or, for text labels, there are K "
                         "of them); also confirms a target with many distinct values "
                         "(default: the distinct labels of the target, sorted)")
+    _add_sep(g)
+    g.add_argument("--impute", default=None, choices=IMPUTE,
+                   help="replace missing values (empty CSV cells) by the training rows' "
+                        "mean, median or most frequent value of the column (text "
+                        "columns: the most frequent category), saved with the model and "
+                        "applied by predict (default: a missing value is an error)")
+    g.add_argument("--one-hot", action="store_true",
+                   help="encode text feature columns one-hot (one input per category "
+                        "of the training rows; a category never seen gives zeros) "
+                        "(default: a text feature column is an error)")
     g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                    help="scale each feature, and an mse target, to mean 0 and standard "
                         "deviation 1 with the training rows' statistics, saved with the "
@@ -222,6 +247,7 @@ def _predict_parser(prog):
                         "is a feature")
     p.add_argument("--x-array", default="X", metavar="NAME",
                    help=".npz: the array of features (default: %(default)s)")
+    _add_sep(p)
     p.add_argument("--out", metavar="FILE", default=None,
                    help="write the CSV here (default: standard output)")
     p.add_argument("--proba", action="store_true",

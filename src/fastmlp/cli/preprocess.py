@@ -1,4 +1,6 @@
-"""What ``train`` does to the data before fitting, and ``predict`` undoes:
+"""What ``train`` decides about the target before fitting (the data's own
+handling, fitted on the training rows and stored with the model, is
+fastmlp.tabular's Preprocessor):
 
 - class labels of any kind (integers such as wine's 1..3, negative ones,
   text) become the indices 0..K-1 of their sorted distinct values, K being
@@ -6,13 +8,11 @@
   integer classes 0..K-1, some of which may be absent); a target that looks
   numeric rather than categorical (non-integer numbers, or very many
   distinct values) is an error that suggests ``--loss mse``;
-- standardization (``--standardize``, the default): each feature becomes
-  ``(x - mean) / scale`` with the mean and standard deviation of the
-  training split (a constant feature gets scale 1), and so does an mse
-  target; predictions are mapped back with ``out * scale + mean``.
+- binary_cross_entropy targets: 0/1 numbers, or two text labels (sorted:
+  the second is class 1);
+- errors naming a bad value's place in the file.
 
-What was done is recorded on the model (fastmlp.io.metadata) and saved with
-it. Nothing here prints or knows argparse.
+Nothing here prints or knows argparse.
 """
 import numpy as np
 
@@ -96,32 +96,6 @@ def _target_text(table):
     return f"target {table.target_name}" if table.target_name else "target"
 
 
-def fit_scale(A):
-    """(mean, scale) float64 of each column of A; scale is the standard
-    deviation, 1 where it is 0 (or too small to divide by)."""
-    mean = A.mean(axis=0)
-    return mean, usable_scale(mean, A.std(axis=0))
-
-
-def usable_scale(mean, std):
-    """The standard deviations ``std`` (changed in place), 1 where dividing
-    by them would blow the column up: 0, or tiny beside the mean."""
-    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return std
-
-
-def standardization(X_train, y_train=None, scale_of=fit_scale):
-    """The standardization record (fastmlp.io.metadata) fitted on the training
-    split: of the features, and of an mse target when given; ``scale_of``
-    is fit_scale, or its equivalent over the blocks of every rank."""
-    mean, scale = scale_of(X_train)
-    std = {"mean": mean, "scale": scale, "target_mean": None, "target_scale": None}
-    if y_train is not None:
-        t_mean, t_scale = scale_of(y_train.reshape(len(y_train), -1))
-        std.update(target_mean=t_mean, target_scale=t_scale)
-    return std
-
-
 def check_dtype_range(X, dtype, name, where):
     """X (as the model takes it) fits ``dtype``: a float64 value beyond
     float32's range would become inf in the model."""
@@ -133,20 +107,37 @@ def check_dtype_range(X, dtype, name, where):
                            f"(use --dtype float64)")
 
 
-def scale_features(std, X):
-    return X if std is None else (X - std["mean"]) / std["scale"]
+def encode_binary(table, distinct=np.unique):
+    """(codes float64 0/1 (n,), labels) of a binary_cross_entropy target of
+    one column: 0/1 numbers (labels (0, 1)), or text with two distinct
+    labels (sorted: the second is class 1); several 0/1 columns (an .npz
+    target) stay as they are, with no labels."""
+    y, name = table.target, table.name
+    if y.dtype.kind in "UO":
+        labels = distinct(y)
+        if len(labels) != 2:
+            shown = ", ".join(repr(str(x)) for x in labels[:5])
+            raise CLIError(f"{name}: a binary_cross_entropy target of text needs exactly 2 "
+                           f"distinct labels, the {_target_text(table)} has {len(labels)} "
+                           f"({shown}{', ...' if len(labels) > 5 else ''}); for more "
+                           f"classes use --loss cross_entropy")
+        codes = (y == labels[1]).astype(np.float64)
+        return codes, tuple(str(x) for x in labels)
+    bad = (y != 0) & (y != 1)
+    if bad.any():
+        at = first_bad(bad)
+        raise CLIError(f"{name}, {table.where_y(*at)}: a binary_cross_entropy target "
+                       f"must be 0 or 1 (or one of two text labels), got {_fmt(y[at])}")
+    return y, ((0, 1) if y.ndim == 1 else None)
 
 
-def scale_target(std, y):
-    if std is None or std["target_mean"] is None:
-        return y
-    out = (y.reshape(len(y), -1) - std["target_mean"]) / std["target_scale"]
-    return out.reshape(y.shape)
-
-
-def unscale_outputs(std, out):
-    """Model outputs (n,) or (n, k) in the target's own units (float64)."""
-    if std is None or std["target_mean"] is None:
-        return out
-    back = out.reshape(len(out), -1) * std["target_scale"] + std["target_mean"]
-    return back.reshape(out.shape)
+def column_error(table, exc):
+    """A CLIError naming the file, row and column of a tabular ColumnError."""
+    names = table.feature_names
+    k = names.index(exc.column) if names is not None else exc.column
+    if exc.row is not None:
+        where = table.where_x(exc.row, k)
+    else:
+        where = f'column "{exc.column}"' if names is not None else f"column {exc.column}"
+    advice = f" ({exc.advice})" if exc.advice else ""
+    return CLIError(f"{table.name}, {where}: {exc.message}{advice}")

@@ -1,10 +1,13 @@
 """Data files to arrays: CSV with a header row, ``.npy`` and ``.npz``.
 
-- CSV: a header row with the column names, then one row per sample, comma
-  separated (quoting as in Excel's CSV), UTF-8 (a byte-order mark is
-  skipped), blank lines ignored. Every feature value must be a number; the
-  target column may hold text only when the caller allows it
-  (``text_target``: class labels). ``target`` names a column of the header,
+- CSV: a header row with the column names, then one row per sample,
+  separated by commas, semicolons, tabs or bars (given, or guessed from the
+  first lines), quoting as in Excel's CSV, UTF-8 (a byte-order mark is
+  skipped), blank lines ignored; read by pandas (its pyarrow engine when
+  pyarrow is installed). The feature columns come back as they are (a
+  DataFrame: numbers, bools, text, missing values), for fastmlp.tabular to
+  check and encode; the target column must hold numbers, or text only when
+  the caller allows it (``text_target``: class labels). ``target`` names a column of the header,
   or gives its index (0-based, negative from the end) when no column has
   that name. A first column with no name (``""`` or pandas' ``"Unnamed:
   0"``) while the others have one is a row index, as
@@ -30,14 +33,18 @@ loss or the model, can point into the file as well.
 Nothing here knows argparse: the commands pass the option values in.
 """
 import csv
+import importlib.util
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from .status import CLIError
+from ..tabular.columns import first_non_number, is_text, raw_values
+from .status import CLIError, one_line
 
 NUMPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -45,14 +52,15 @@ ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
 @dataclass
 class Table:
-    """Numeric data read from a file: ``X`` (n, d) float64 and optionally the
+    """Data read from a file: ``X`` (n, d), a float64 array (.npy, .npz) or a
+    DataFrame of the raw feature columns (CSV), and optionally the
     ``target`` (n,) or (n, k) float64, with where-to-look helpers for
     messages: ``where_x(i, j)`` and ``where_y(i, j)`` name row i and
     column j of X or of the target (j None for a 1-D target) in the file's
     own terms."""
 
     name: str
-    X: np.ndarray
+    X: object
     target: np.ndarray | None
     feature_names: list | None      # None for arrays: their columns have no names
     target_name: str | None
@@ -101,45 +109,6 @@ def _check_finite(arr, name, where):
         raise CLIError(f"{name}, {where(*at)}: not a finite number: {float(arr[at])!r}")
 
 
-def _parse_column(values, name, where, hint=""):
-    """Floats of one CSV column (a sequence of strings); the first bad value
-    is reported with ``where(i)``."""
-    try:
-        col = np.asarray(values, dtype=str).astype(np.float64)
-    except ValueError:
-        for i, text in enumerate(values):
-            if not text.strip():
-                raise CLIError(f"{name}, {where(i)}: empty value{hint}") from None
-            try:
-                float(text)
-            except ValueError:
-                raise CLIError(f"{name}, {where(i)}: not a number: {text!r}{hint}") from None
-        col = np.array([float(t) for t in values], dtype=np.float64)
-    bad = ~np.isfinite(col)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise CLIError(f"{name}, {where(i)}: not a finite number: {values[i]!r}")
-    return col
-
-
-def _text_column(values, name, where):
-    """A text target column (class labels) as a str array; no empty values."""
-    labels = np.array([t.strip() for t in values], dtype=str)
-    for i, text in enumerate(labels):
-        if not text:
-            raise CLIError(f"{name}, {where(i)}: empty value (every row needs a class "
-                           f"label)")
-    return labels
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 _INDEX_HEADER = re.compile(r"(Unnamed: 0)?")
 
 
@@ -171,75 +140,158 @@ def _selected_columns(header, select, t, name):
     return cols
 
 
-def _open_text(path, name):
+# Files at least this large get a status line while they are read.
+STATUS_BYTES = 50 * 2**20
+SEPARATORS = ",;\t|"
+
+
+def _pandas(name):
     try:
-        return open(path, newline="", encoding="utf-8-sig")
+        import pandas
+    except ImportError:
+        raise CLIError(f'{name}: reading CSV files needs pandas: pip install '
+                       f'"fastmlp[tabular]"') from None
+    return pandas
+
+
+def _engine():
+    """pandas' pyarrow engine when pyarrow is installed (several times
+    faster on large files), else its C engine."""
+    return "pyarrow" if importlib.util.find_spec("pyarrow") is not None else "c"
+
+
+def _guess_separator(path, name):
+    """The separator of a CSV file: the one of SEPARATORS that splits the
+    header and the next lines into the same number of fields (more than
+    one), as csv.Sniffer decides, else a comma."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            head = f.read(64 * 1024)
+    except UnicodeDecodeError:
+        raise CLIError(f"{name}: neither UTF-8 text (CSV) nor a NumPy .npy/.npz "
+                       f"file") from None
     except OSError as exc:
         raise CLIError(f"{name}: cannot open: {exc.strerror or exc}") from None
+    lines = [line for line in head.splitlines() if line.strip()][:20]
+    if len(lines) > 1 and not head.endswith(("\n", "\r")) and len(head) == 64 * 1024:
+        lines = lines[:-1]      # the last line may be cut
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        return ","
 
 
-def _read_csv(path, name, target, target_hint="", text_target=False, select=None):
+def _line_of(path, sep, row):
+    """The file line (1-based) of data row ``row`` (0-based): blank lines
+    are skipped and quoted fields may span lines, as the reader does."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=sep)
+        seen = -1               # the header
+        for rec in reader:
+            if not rec or (len(rec) == 1 and not rec[0].strip()):
+                continue
+            if seen == row:
+                return reader.line_num
+            seen += 1
+    return None
+
+
+def _read_frame(path, name, sep):
+    pd = _pandas(name)
+    size = os.path.getsize(path)
+    started = time.perf_counter()
+    if size >= STATUS_BYTES:
+        print(f"reading {name} ({size / 2**20:,.0f} MB) ...", file=sys.stderr, flush=True)
+    try:
+        frame = pd.read_csv(path, sep=sep, engine=_engine(), encoding="utf-8-sig",
+                            skip_blank_lines=True)
+    except pd.errors.EmptyDataError:
+        raise CLIError(f"{name}: the file is empty (a CSV file needs a header row)") from None
+    except UnicodeDecodeError:
+        raise CLIError(f"{name}: neither UTF-8 text (CSV) nor a NumPy .npy/.npz "
+                       f"file") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise CLIError(f"{name}: not valid CSV: {one_line(str(exc))}") from None
+    except OSError as exc:
+        raise CLIError(f"{name}: cannot open: {exc.strerror or exc}") from None
+    if size >= STATUS_BYTES:
+        print(f"read {len(frame):,} rows x {frame.shape[1]} columns in "
+              f"{time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    return frame
+
+
+def _separator_hint(header, sep):
+    others = [s for s in SEPARATORS if s != sep and any(s in h for h in header)]
+    if len(header) <= 2 and others:
+        return f" (the header looks {others[0]!r}-separated: give --sep {others[0]!r})"
+    return ""
+
+
+def _text_target(values, missing, name, where):
+    """A text target column (class labels) as a str array; no empty values."""
+    labels = np.array([str(t).strip() for t in values], dtype=object)
+    empty = missing | (labels == "")
+    if empty.any():
+        raise CLIError(f"{name}, {where(int(np.argmax(empty)))}: empty value (every row "
+                       f"needs a class label)")
+    return labels.astype(str)
+
+
+def _target_values(column, name, where, hint, text_target):
+    """The target column: float64 numbers, or text labels when allowed and
+    no value is a number (a column of numbers with a typo stays an error)."""
+    values, missing = raw_values(column)
+    if values.dtype.kind == "f":
+        bad = missing | ~np.isfinite(values)
+        if bad.any():
+            i = int(np.argmax(bad))
+            what = "empty value" if missing[i] else f"not a finite number: {values[i]!r}"
+            raise CLIError(f"{name}, {where(i)}: {what}{hint}")
+        return values
+    if text_target and is_text(values[~missing]):
+        return _text_target(values, missing, name, where)
+    i = first_non_number(values)
+    if i is None:
+        i = int(np.argmax(missing))
+        raise CLIError(f"{name}, {where(i)}: empty value{hint}")
+    raise CLIError(f"{name}, {where(i)}: not a number: {values[i]!r}{hint}")
+
+
+def _read_csv(path, name, target, options):
     """A Table from a CSV file with a header row; ``target`` (None: no target
-    column) is a header name or a column index; with ``text_target`` a
-    target column that is not all numbers is returned as text. ``select``:
-    the feature columns by name, in that order (the others are not read)."""
-    with _open_text(path, name) as f:
-        reader = csv.reader(f)
-        rows, lines = [], []
-        header = None
-        try:
-            for rec in reader:
-                if not rec or (len(rec) == 1 and not rec[0].strip()):
-                    continue        # a blank line
-                if header is None:
-                    header = [c.strip() for c in rec]
-                    continue
-                if len(rec) != len(header):
-                    raise CLIError(
-                        f"{name}, row {len(rows) + 1} (line {reader.line_num}): "
-                        f"{len(rec)} values, but the header has {len(header)} columns")
-                rows.append(rec)
-                lines.append(reader.line_num)
-        except UnicodeDecodeError:
-            raise CLIError(f"{name}: neither UTF-8 text (CSV) nor a NumPy .npy/.npz "
-                           f"file") from None
-        except csv.Error as exc:
-            raise CLIError(f"{name}, line {reader.line_num}: not valid CSV: {exc}") from None
-    if header is None:
-        raise CLIError(f"{name}: the file is empty (a CSV file needs a header row)")
-    if not rows:
+    column) is a header name or a column index. The feature columns are
+    returned as a DataFrame of their raw values (fastmlp.tabular reads
+    them); with ``options.select`` only the columns so named, in that
+    order."""
+    sep = options.sep or _guess_separator(path, name)
+    frame = _read_frame(path, name, sep)
+    header = [str(c).strip() for c in frame.columns]
+    frame.columns = header
+    if len(frame) == 0:
         raise CLIError(f"{name}: no data rows after the header")
     t = None if target is None else _resolve_target(target, header, len(header), name)
-    if select is None:
+    if options.select is None:
         index = _index_column(header, t)
         feature_cols = [j for j in range(len(header)) if j != t and j != index]
     else:
         index = None
-        feature_cols = _selected_columns(header, select, t, name)
+        feature_cols = _selected_columns(header, options.select, t, name)
     if not feature_cols:
         raise CLIError(f"{name}: no feature columns left besides the target column "
-                       f"{header[t]!r}")
+                       f"{header[t]!r}{_separator_hint(header, sep)}")
 
     def where_row(i):
-        return f"row {i + 1} (line {lines[i]})"
+        line = _line_of(path, sep, i)
+        return f"row {i + 1}" + (f" (line {line})" if line else "")
 
     def column_where(j):
         return lambda i: f'{where_row(i)}, column "{header[j]}"'
 
-    columns = list(zip(*rows))
-    X = np.empty((len(rows), len(feature_cols)), dtype=np.float64)
-    for k, j in enumerate(feature_cols):
-        X[:, k] = _parse_column(columns[j], name, column_where(j))
     y = None
     if t is not None:
-        try:
-            y = _parse_column(columns[t], name, column_where(t), target_hint)
-        except CLIError:
-            # Text labels only when no value is a number: a column of
-            # numbers with a typo in it stays an error.
-            if not text_target or any(_is_number(v) for v in columns[t]):
-                raise
-            y = _text_column(columns[t], name, column_where(t))
+        y = _target_values(frame.iloc[:, t], name, column_where(t), options.target_hint,
+                           options.text_target)
+    features = frame.iloc[:, feature_cols]
 
     def where_x(i, k):
         return column_where(feature_cols[k])(i)
@@ -247,7 +299,7 @@ def _read_csv(path, name, target, target_hint="", text_target=False, select=None
     def where_y(i, k=None):
         return column_where(t)(i)
 
-    return Table(name, X, y, [header[j] for j in feature_cols],
+    return Table(name, features, y, [header[j] for j in feature_cols],
                  None if t is None else header[t], where_x, where_y,
                  index_column=None if index is None else header[index])
 
@@ -359,13 +411,22 @@ def _sniff(path, name):
     return "csv"
 
 
-def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hint="",
-               text_target=False, select=None):
+@dataclass
+class CSVOptions:
+    """How to read a CSV file: ``sep`` (None: guessed), the hint added to a
+    bad target value's message, whether a target of text is allowed (class
+    labels), and the feature columns to keep by name (None: every one)."""
+
+    sep: str | None = None
+    target_hint: str = ""
+    text_target: bool = False
+    select: tuple | None = None
+
+
+def read_table(path, target=None, x_key="X", y_key="y", with_y=False, csv_options=None):
     """Read a data file. ``target``: the target column (a name or an index)
     or None; ``with_y``: for .npz without ``target``, also read the target
-    array ``y_key``; ``text_target``: a CSV target column of text is
-    returned as a str array (class labels) instead of being an error;
-    ``select``: a CSV file's feature columns by name (arrays ignore it)."""
+    array ``y_key``; ``csv_options``: CSVOptions (arrays ignore them)."""
     name = os.fspath(path)
     if os.path.isdir(path):
         raise CLIError(f"{name}: is a directory, not a data file")
@@ -374,7 +435,7 @@ def read_table(path, target=None, x_key="X", y_key="y", with_y=False, target_hin
         if name.lower().endswith((".npy", ".npz")):
             raise CLIError(f"{name}: not a NumPy .npy/.npz file (it does not start with "
                            f"NumPy's or zip's magic bytes)")
-        return _read_csv(path, name, target, target_hint, text_target, select)
+        return _read_csv(path, name, target, csv_options or CSVOptions())
     loaded = _load_numpy(path, name)
     if isinstance(loaded, np.ndarray):
         return _read_npy(loaded, name, target)

@@ -18,8 +18,12 @@ import sys
 
 import numpy as np
 
+from ..tabular import Preprocessor
+from ..tabular.columns import CategoryColumn, ColumnError
+from ..tabular.preprocessor import fit_scale
+from ..tabular.target import ClassTarget, NumberTarget
 from . import preprocess
-from .readers import first_bad, is_npz, read_table
+from .readers import CSVOptions, is_npz, read_table
 from .status import INTERRUPTED, CLIError, one_line
 
 
@@ -30,7 +34,7 @@ class OneProcess:
     fit_options = {}
     distinct = staticmethod(np.unique)
     count = staticmethod(len)
-    scale_of = staticmethod(preprocess.fit_scale)
+    scale_of = staticmethod(fit_scale)
     read_table = staticmethod(read_table)
 
     def refuse(self, args):
@@ -62,27 +66,37 @@ def _fmt(value):
     return f"{value:g}"
 
 
-def _targets(table, loss, classes, rows):
+def _targets(table, args, rows):
     """(the target array fit takes, the number of outputs, the class labels
     or None), checked for the loss with messages that point into the file."""
-    y, name = table.target, table.name
-    if loss == "cross_entropy":
-        codes, labels = preprocess.encode_classes(table, classes, rows.distinct, rows.count)
+    if args.loss == "cross_entropy":
+        codes, labels = preprocess.encode_classes(table, args.classes, rows.distinct,
+                                                  rows.count)
         return codes, len(labels), labels
-    if loss == "binary_cross_entropy":
-        bad = (y != 0) & (y != 1)
-        if bad.any():
-            at = first_bad(bad)
-            raise CLIError(f"{name}, {table.where_y(*at)}: a binary_cross_entropy target "
-                           f"must be 0 or 1, got {_fmt(y[at])}")
+    y = table.target
+    if args.loss == "binary_cross_entropy":
+        y, labels = preprocess.encode_binary(table, rows.distinct)
+        return y, (1 if y.ndim == 1 else y.shape[1]), labels
     return y, (1 if y.ndim == 1 else y.shape[1]), None
 
 
-def _metrics_text(net, X, y, loss, y_original, rows):
+def _target(args, data, rows):
+    """The target's record in the model: its labels, or its scale (an mse
+    target standardized with the training rows' statistics)."""
+    name = data.table.target_name
+    if data.labels is not None:
+        return ClassTarget(name, data.labels, binary=args.loss == "binary_cross_entropy")
+    if args.loss == "mse" and args.standardize:
+        y = data.y[data.train_idx]
+        return NumberTarget(name, *rows.scale_of(y.reshape(len(y), -1)))
+    return NumberTarget(name)
+
+
+def _metrics_text(net, X, y, loss, y_original, rows, target):
     """One line of metrics of ``net`` on (X, y), the data as the model sees
     it, over every row of ``rows``; mse errors are measured in the target's
-    own units (``y_original``, the model's outputs mapped back by its
-    standardization)."""
+    own units (``y_original``, the model's outputs mapped back by
+    ``target``)."""
     parts = [f"objective {rows.average(net.loss(X, y), len(y)):.6g}"]
     if loss == "cross_entropy":
         right = rows.total(int(np.sum(net.predict(X) == y)))
@@ -97,8 +111,7 @@ def _metrics_text(net, X, y, loss, y_original, rows):
         parts.append(f"accuracy {rows.mean(predicted == y):.4f}")
     else:
         y = y if y_original is None else y_original
-        out = preprocess.unscale_outputs(net.standardization,
-                                         net.predict(X).astype(np.float64))
+        out = target.decode(net.predict(X).astype(np.float64))
         err = out - y
         parts.append(f"rmse {math.sqrt(float(rows.mean(err ** 2))):.6g}")
         ys = y.reshape(len(y), -1)
@@ -128,24 +141,14 @@ def _read_training_data(args, rows):
     target = args.target
     if target is None and not is_npz(args.data):
         target = "-1"
+    options = CSVOptions(sep=args.sep, target_hint=hint, text_target=loss != "mse")
     table = rows.read_table(args.data, target=target, x_key=args.x_array,
-                            y_key=args.y_array, with_y=True, target_hint=hint,
-                            text_target=loss == "cross_entropy")
+                            y_key=args.y_array, with_y=True, csv_options=options)
     if table.index_column is not None:
         shown = repr(table.index_column) if table.index_column else "with no name"
         warn(f"{table.name}: the first column ({shown}) looks like a row index, as "
              f"pandas' DataFrame.to_csv writes it; it is not used as a feature")
     return table
-
-
-def _record_data(net, table, labels, std):
-    """What the model must know of its data to be used on new files."""
-    names = table.feature_names
-    if names is not None and len(set(names)) == len(names):
-        net.feature_names = tuple(names)
-        net.target_name = table.target_name
-    net.class_labels = labels
-    net.standardization = std
 
 
 def _save_hint(data):
@@ -181,16 +184,20 @@ class _Prepared:
     def __init__(self, args, rows):
         loss = args.loss
         self.table = table = _read_training_data(args, rows)
-        self.y, self.n_out, self.labels = _targets(table, loss, args.classes, rows)
+        self.y, self.n_out, self.labels = _targets(table, args, rows)
         self.train_idx, self.val_idx = _split(args, len(table.X), table.name)
-        self.std = None
-        if args.standardize:
-            self.std = preprocess.standardization(
-                table.X[self.train_idx], self.y[self.train_idx] if loss == "mse" else None,
-                rows.scale_of)
-        self.X = preprocess.scale_features(self.std, table.X)
-        preprocess.check_dtype_range(self.X, args.dtype, table.name, table.where_x)
-        self.y_model = preprocess.scale_target(self.std, self.y)
+        self.target = _target(args, self, rows)
+        self.preprocessor = Preprocessor(args.standardize, args.impute, args.one_hot)
+        try:
+            self.preprocessor.fit(table.X, loss=loss, rows=self.train_idx,
+                                  target=self.target, scale_of=rows.scale_of)
+            self.X = self.preprocessor.transform(table.X)
+        except ColumnError as exc:
+            raise preprocess.column_error(table, exc) from None
+        inputs = self.preprocessor.input_columns()
+        preprocess.check_dtype_range(self.X, args.dtype, table.name,
+                                     lambda i, k: table.where_x(i, inputs[k]))
+        self.y_model = self.target.encode(self.y) if loss == "mse" else self.y
 
 
 def _model(args, data):
@@ -204,13 +211,13 @@ def _model(args, data):
                           n_threads=args.threads)
     except (ValueError, TypeError, ImportError) as exc:
         raise CLIError(f"invalid model: {exc}") from None
-    _record_data(net, data.table, data.labels, data.std)
-    return net
+    return fastmlp.TabularModel(net, data.preprocessor)
 
 
 def _announce(args, data, net, rows):
     table, n_out, labels = data.table, data.n_out, data.labels
     n, d = table.X.shape
+    net = net.network
     # Every rank takes part in the reductions; the root alone speaks.
     n_all, spread = rows.total(n), rows.spread(n)
     n_train, n_val = rows.total(len(data.train_idx)), rows.total(len(data.val_idx))
@@ -220,37 +227,57 @@ def _announce(args, data, net, rows):
         target_text += f" ({n_out} classes: {shown})"
     rows.say(f"{table.name}: {n_all} rows{spread}, {d} features, {target_text}; {n_train} "
              f"training and {n_val} validation rows (seed {args.seed})")
-    if data.std is not None:
-        scaled = "features" + (" and target" if data.std["target_mean"] is not None else "")
+    if args.standardize:
+        scaled = "features" + (" and target" if args.loss == "mse" else "")
         rows.say(f"standardized the {scaled} with the training rows' mean and standard "
                  f"deviation (--no-standardize to use them as they are)")
+    pre = data.preprocessor
+    encoded = sum(isinstance(c, CategoryColumn) for c in pre.columns)
+    if encoded:
+        rows.say(f"one-hot encoded {encoded} text column(s): {pre.n_inputs} inputs from "
+                 f"{len(pre.columns)} columns")
     rows.say(f"{net!r}: {net.params.size:,} parameters")
     batch = "full" if args.batch_size is None else args.batch_size
     rows.say(f"fit: epochs={args.epochs}, batch_size={batch}, lr={args.lr}, "
              f"momentum={args.momentum}", flush=True)
 
 
-def _report(args, data, net, rows):
+def _report(args, data, model, rows):
     loss, y, X, y_model = args.loss, data.y, data.X, data.y_model
+    net = model.network
     for split, idx in (("training", data.train_idx), ("validation", data.val_idx)):
         if split == "training" or len(idx):
-            text = _metrics_text(net, X[idx], y_model[idx], loss, y[idx], rows)
+            text = _metrics_text(net, X[idx], y_model[idx], loss, y[idx], rows, data.target)
             rows.say(f"{split} ({rows.total(len(idx))} rows): {text}")
 
 
-def _save(net, path):
+def _save(model, path):
     try:
-        net.save(path)
+        model.save(path)
     except OSError as exc:
         raise CLIError(f"--save {path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _interrupted(args, model, rows):
+    """Ctrl-C: the model of the last finished epoch is kept when --save was
+    given (fit leaves the parameters and optimizer state of that epoch)."""
+    done = len(model.network.history)
+    if args.save is None or done == 0:
+        why = "no epoch finished" if done == 0 else "no --save was given"
+        return CLIError(f"interrupted after {done} epochs; the model was not saved ({why})",
+                        status=INTERRUPTED)
+    rows.on_root(lambda: _save(model, args.save))
+    return CLIError(f"interrupted after {done} epochs; saved the model of epoch {done} to "
+                    f"{args.save}", status=INTERRUPTED)
 
 
 def train(args, rows):
     """``fastmlp train`` with the training rows where ``rows`` says."""
     _check_options(args, rows)
     data = rows.collective(lambda: _Prepared(args, rows))
-    net = _model(args, data)
-    _announce(args, data, net, rows)
+    model = _model(args, data)
+    net = model.network
+    _announce(args, data, model, rows)
     Xt, yt = data.X[data.train_idx], data.y_model[data.train_idx]
     validation = ((data.X[data.val_idx], data.y_model[data.val_idx])
                   if len(data.val_idx) else None)
@@ -259,11 +286,10 @@ def train(args, rows):
                 momentum=args.momentum, verbose=not args.quiet and rows.root,
                 validation_data=validation, **rows.fit_options)
     except KeyboardInterrupt:
-        raise CLIError(f"interrupted after {len(net.history)} epochs; the model was not "
-                       f"saved", status=INTERRUPTED) from None
-    _report(args, data, net, rows)
+        raise _interrupted(args, model, rows) from None
+    _report(args, data, model, rows)
     if args.save is not None:
-        rows.on_root(lambda: _save(net, args.save))
+        rows.on_root(lambda: _save(model, args.save))
         rows.say(f"saved the model to {args.save}")
     else:
         rows.say(_save_hint(args.data))

@@ -1,22 +1,20 @@
-"""What a model knows about its data beyond the feature names: the target's
-name, the class labels and the standardization that the command line
-applied (``fastmlp train``). Saved with the model (file format version 3,
-docs/file-format.md) so that ``fastmlp predict`` can undo what ``train`` did.
+"""Version 3's record of a model's data (file format version 3,
+docs/file-format.md): the target's name, the class labels and the
+standardization that ``fastmlp train`` applied. Read only: version 4 stores
+a whole preprocessor instead (fastmlp.tabular), and a version-3 file's
+metadata becomes the equivalent preprocessor when it is loaded
+(fastmlp.tabular.stored.from_version3).
 
-The attributes, all None unless set (by the command line, or by a user who
-preprocesses the same way):
+The fields:
 
-- ``net.target_name``: a str, the target column's name;
-- ``net.class_labels``: cross_entropy only: a tuple of nL distinct labels,
+- ``target_name``: a str, the target column's name;
+- ``class_labels``: cross_entropy only: a tuple of nL distinct labels,
   all ints or all strs; output j stands for ``class_labels[j]``;
-- ``net.standardization``: a dict with "mean" and "scale" (float64 arrays of
+- ``standardization``: a dict with "mean" and "scale" (float64 arrays of
   n0: the model's inputs are ``(x - mean) / scale``) and "target_mean" and
   "target_scale" (float64 arrays of nL for an mse model whose targets were
   standardized the same way, so its outputs are undone by ``out * scale +
   mean``; else None). Every value finite, every scale > 0.
-
-``forward`` and ``predict`` of the model itself apply none of these: they
-describe what the caller did to the data, and the caller undoes it.
 """
 import math
 
@@ -99,35 +97,15 @@ def check_standardization(std, sizes, loss):
     return out
 
 
-def to_json(model):
-    """The header fields of ``model``'s metadata (ValueError if invalid)."""
-    name = model.target_name
-    if name is not None and not isinstance(name, str):
-        raise ValueError(f"cannot save: target_name must be None or a str, got {short(name)}")
-    try:
-        labels = check_class_labels(model.class_labels, model.layer_sizes[-1],
-                                    model.loss_name)
-        std = check_standardization(model.standardization, model.layer_sizes,
-                                    model.loss_name)
-    except Invalid as exc:
-        raise ValueError(f"cannot save: {exc}") from None
-    if std is not None:
-        std = {k: None if a is None else a.tolist() for k, a in std.items()}
-    return {"target_name": name,
-            "class_labels": None if labels is None else list(labels),
-            "standardization": std}
-
-
 def from_json(header, model):
-    """Set ``model``'s metadata from a checked header (before version 3:
-    none); ``Invalid`` names a bad field."""
-    if header["version"] < 3:
-        return
+    """(target_name, class_labels, standardization) of a checked version-3
+    header for ``model`` (the network it describes); ``Invalid`` names a bad
+    field."""
     name = header["target_name"]
     if name is not None and not isinstance(name, str):
         raise Invalid(f'"target_name" must be null or a string, got {short(name)}')
-    model.target_name = name
-    model.class_labels = check_class_labels(header["class_labels"], model.layer_sizes[-1],
-                                            model.loss_name)
-    model.standardization = check_standardization(header["standardization"],
-                                                  model.layer_sizes, model.loss_name)
+    return (name,
+            check_class_labels(header["class_labels"], model.layer_sizes[-1],
+                               model.loss_name),
+            check_standardization(header["standardization"], model.layer_sizes,
+                                  model.loss_name))

@@ -40,12 +40,13 @@ def _import_onnx():
     return onnx, helper, numpy_helper
 
 
-def to_onnx(net, name="fastmlp_mlp"):
+def network_graph(net, current="X", final="Y"):
+    """(nodes, initializers) of ``net``'s forward pass from the tensor named
+    ``current`` (n, n0) to ``final`` (n, nL), in the model dtype."""
     onnx, helper, numpy_helper = _import_onnx()
     dtype = np.dtype(net.dtype)
     elem = helper.np_dtype_to_tensor_dtype(dtype)
     nodes, initializers = [], []
-    current = "X"
     bf16 = getattr(net, "matmul_dtype", None) == "bfloat16"
     if bf16:
         from ..network.bfloat16 import round_to_bfloat16
@@ -64,10 +65,10 @@ def to_onnx(net, name="fastmlp_mlp"):
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(b, dtype=dtype),
                                                     b_name))
         op = _OPERATORS.get(act, "leaky")
-        out = "Y" if l == last and op is None else z_name
+        out = final if l == last and op is None else z_name
         nodes.append(helper.make_node("Gemm", [current, w_name, b_name], [out],
                                       transB=1, name=f"dense{l}"))
-        a_name = "Y" if l == last else f"a{l}"
+        a_name = final if l == last else f"a{l}"
         if op == "leaky":
             slope = f"slope{l}"
             initializers.append(numpy_helper.from_array(np.array(LEAKY_SLOPE, dtype=dtype),
@@ -81,12 +82,24 @@ def to_onnx(net, name="fastmlp_mlp"):
                                           **op[1]))
             out = a_name
         current = out
-    graph = helper.make_graph(
-        nodes, name,
-        [helper.make_tensor_value_info("X", elem, ["n", net.layer_sizes[0]])],
-        [helper.make_tensor_value_info("Y", elem, ["n", net.layer_sizes[-1]])],
-        initializers)
+    return nodes, initializers
+
+
+def finish_model(nodes, initializers, inputs, outputs, name):
+    """The checked ModelProto of a graph (inputs and outputs: value infos)."""
+    onnx, helper, _ = _import_onnx()
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
     model = helper.make_model(graph, producer_name="fastmlp",
                               opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
     onnx.checker.check_model(model)
     return model
+
+
+def to_onnx(net, name="fastmlp_mlp"):
+    _, helper, _ = _import_onnx()
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(net.dtype))
+    nodes, initializers = network_graph(net)
+    return finish_model(
+        nodes, initializers,
+        [helper.make_tensor_value_info("X", elem, ["n", net.layer_sizes[0]])],
+        [helper.make_tensor_value_info("Y", elem, ["n", net.layer_sizes[-1]])], name)

@@ -1,6 +1,7 @@
-"""Saving and loading models: ``net.save(path)`` and ``MLP.load(path)``.
+"""Saving and loading models: ``net.save(path)``, ``TabularModel.save(path)``,
+``MLP.load(path)`` and ``fastmlp.load(path)``.
 
-Writes the file format "fastmlp-mlp" (version 3; versions 1 and 2 are read
+Writes the file format "fastmlp-mlp" (version 4; versions 1 to 3 are read
 too) atomically, and reads it back validating every field and array before
 a model is built from it. The format, what each version changed and the
 guarantees of save and load are specified in docs/file-format.md.
@@ -13,22 +14,25 @@ import zipfile
 import numpy as np
 
 from . import metadata as _metadata
+from . import metrics as _metrics
 from ..inputs import validation as v
 from .atomic import atomic_write
 from ..network.layout import Layout
 from .rngstate import generator_from_json, generator_to_json, json_type, short
 
 FORMAT_NAME = "fastmlp-mlp"
-FORMAT_VERSION = 3  # what save writes
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # what save writes
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 HEADER_FIELDS_V1 = (
     "format", "version", "layer_sizes", "hidden_activations", "loss",
     "output_activation", "init_schemes", "l2", "dtype", "history", "rng",
 )
 HEADER_FIELDS_V2 = HEADER_FIELDS_V1 + ("feature_names", "optimizer", "optimizer_steps")
-HEADER_FIELDS = HEADER_FIELDS_V2 + _metadata.FIELDS + ("matmul_dtype",)
-FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS_V2, 3: HEADER_FIELDS}
+HEADER_FIELDS_V3 = HEADER_FIELDS_V2 + _metadata.FIELDS + ("matmul_dtype",)
+HEADER_FIELDS = HEADER_FIELDS_V2 + ("matmul_dtype", "metrics", "preprocessor")
+FIELDS_BY_VERSION = {1: HEADER_FIELDS_V1, 2: HEADER_FIELDS_V2, 3: HEADER_FIELDS_V3,
+                     4: HEADER_FIELDS}
 MEMBERS = ("header", "params", "velocity")  # in every file
 ADAM_MEMBER = "second_moment"               # in version 2, exactly with adam
 # The model holds its step count in an intp.
@@ -93,7 +97,7 @@ def _optimizer_state(model):
     return name, int(steps), second_moment
 
 
-def _header(model, optimizer, steps):
+def _header(model, optimizer, steps, preprocessor):
     history = []
     for i, h in enumerate(model.history):
         if not v._is_real(h) or not math.isfinite(float(h)):
@@ -114,8 +118,9 @@ def _header(model, optimizer, steps):
         "feature_names": _feature_names_to_json(model.feature_names),
         "optimizer": optimizer,
         "optimizer_steps": steps,
-        **_metadata.to_json(model),
         "matmul_dtype": model.matmul_dtype,
+        "metrics": _metrics.to_json(model.metrics, len(history)),
+        "preprocessor": None if preprocessor is None else preprocessor.to_json(),
     }
 
 
@@ -151,15 +156,16 @@ def _write_payload(f, header_bytes, arrays):
              header=np.frombuffer(header_bytes, dtype=np.uint8), **arrays)
 
 
-def save(model, path):
-    """Write ``model`` to ``path`` in the format described above."""
+def save(model, path, preprocessor=None):
+    """Write ``model`` (and the fitted ``preprocessor`` in front of it) to
+    ``path`` in the format described above."""
     path = _fspath(path)
     arrays = {"params": _canonical_buffer(model, "params"),
               "velocity": _canonical_buffer(model, "velocity")}
     optimizer, steps, second_moment = _optimizer_state(model)
     if second_moment is not None:
         arrays[ADAM_MEMBER] = second_moment
-    header_bytes = json.dumps(_header(model, optimizer, steps),
+    header_bytes = json.dumps(_header(model, optimizer, steps, preprocessor),
                               allow_nan=False).encode("utf-8")
     atomic_write(path, lambda f: _write_payload(f, header_bytes, arrays))
 
@@ -402,18 +408,50 @@ def _load_archive(cls, archive, file_size):
         net._layout.from_canonical(second_moment, net.second_moment)
     net.optimizer_steps = steps
     net.feature_names = _check_feature_names(header, net.layer_sizes[0])
-    try:
-        _metadata.from_json(header, net)
-    except _metadata.Invalid as exc:
-        raise _Invalid(str(exc)) from None
     net.history = history
     net.rng = rng
-    return net
+    try:
+        preprocessor = _stored_preprocessor(header, net)
+        if header["version"] >= 4:
+            net.metrics = _metrics.from_json(header["metrics"], len(history))
+    except (_metadata.Invalid, _metrics.Invalid) as exc:
+        raise _Invalid(str(exc)) from None
+    return net, preprocessor
+
+
+def _stored_preprocessor(header, net):
+    """The preprocessor in front of the network: version 4's own, the one a
+    version-3 file's metadata stands for, or None."""
+    from ..tabular import stored
+
+    try:
+        if header["version"] >= 4:
+            obj = header["preprocessor"]
+            return None if obj is None else stored.from_json(obj, net.layer_sizes,
+                                                             net.loss_name)
+        if header["version"] == 3:
+            meta = _metadata.from_json(header, net)
+            return stored.from_version3(net.feature_names, *meta, net.layer_sizes)
+    except stored.Invalid as exc:
+        raise _metadata.Invalid(str(exc)) from None
+    return None
 
 
 def load(cls, path):
     """A new ``cls`` model read from ``path``; ValueError if the file is not a
-    valid model file (OSError if it cannot be opened)."""
+    valid model file, or if it holds data handling that the network alone
+    would ignore (OSError if it cannot be opened)."""
+    net, preprocessor = load_any(cls, path)
+    if preprocessor is not None:
+        raise ValueError(f"{path!r} holds a model with its data handling (written by "
+                         f"fastmlp train or TabularModel.save: column scaling, "
+                         f"encodings or class labels), which {cls.__name__}.load would "
+                         f"ignore: load it with fastmlp.load(path)")
+    return net
+
+
+def load_any(cls, path):
+    """(the ``cls`` network, its Preprocessor or None) read from ``path``."""
     path = _fspath(path)
     with open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
@@ -421,7 +459,8 @@ def load(cls, path):
             try:
                 archive = np.load(f, allow_pickle=False)
             except Exception as exc:
-                raise _Invalid(f"not an .npz archive ({type(exc).__name__}: {exc})") from None
+                raise _Invalid(f"not a model file: not an .npz archive "
+                               f"({type(exc).__name__})") from None
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise _Invalid("not an .npz archive (a single .npy array)")
             with archive:

@@ -176,8 +176,8 @@ def agreed_schedule(comm, schedule):
     return lr
 
 
-# The model's metadata (fastmlp.io.metadata), rank 0's everywhere.
-_METADATA = ("feature_names", "target_name", "class_labels", "standardization")
+# The model's metadata, rank 0's everywhere.
+_METADATA = ("feature_names",)
 
 
 def _model_state(net):
