@@ -55,7 +55,8 @@ def test_train_and_predict_csv(tmp_path):
     assert metric(out, "validation", "accuracy") >= 0.9
     assert "saved the model to model.npz" in out
 
-    net = fastmlp.MLP.load(tmp_path / "model.npz")
+    model = fastmlp.load(tmp_path / "model.npz")
+    net = model.network
     assert list(net.layer_sizes) == [3, 16, 3] and net.loss_name == "cross_entropy"
     assert len(net.history) == 8
 
@@ -67,9 +68,10 @@ def test_train_and_predict_csv(tmp_path):
     assert np.mean(pred[:, 0] == y) >= 0.9
     features = np.loadtxt(tmp_path / "easy.csv", delimiter=",", skiprows=1)[:, [0, 2, 3]]
     # The model takes the features standardized as train did, saved with it.
-    std = net.standardization
-    np.testing.assert_array_equal(pred[:, 0],
-                                  net.predict((features - std["mean"]) / std["scale"]))
+    mean = np.array([c.mean for c in model.preprocessor.columns])
+    scale = np.array([c.scale for c in model.preprocessor.columns])
+    np.testing.assert_array_equal(pred[:, 0], net.predict((features - mean) / scale))
+    np.testing.assert_array_equal(pred[:, 0], model.predict(features))
 
     proc = run_cli(tmp_path, "predict", "model.npz", "easy.csv", "--target", "1", "--proba")
     assert proc.returncode == 0, proc.stderr
@@ -91,7 +93,7 @@ def test_train_and_predict_npy_regression(tmp_path):
     assert not re.search(r"^epoch", proc.stdout, re.MULTILINE)      # --quiet
     assert metric(proc.stdout, "validation", "r2") > 0.9
 
-    net = fastmlp.MLP.load(tmp_path / "reg_model")                # the name as given
+    net = fastmlp.load(tmp_path / "reg_model").network            # the name as given
     assert list(net.layer_sizes) == [4, 32, 1] and net.dtype == np.float64
 
     proc = run_cli(tmp_path, "predict", "reg_model", "reg.npy", "--target", "-1")
@@ -115,7 +117,8 @@ def test_train_and_predict_npz_binary(tmp_path):
                    "--epochs", "10", "--save", "bin_model.npz")
     assert proc.returncode == 0, proc.stderr
     assert metric(proc.stdout, "validation", "accuracy") >= 0.85
-    assert fastmlp.MLP.load(tmp_path / "bin_model.npz").loss_name == "binary_cross_entropy"
+    assert fastmlp.load(tmp_path / "bin_model.npz").network.loss_name == \
+        "binary_cross_entropy"
 
     proc = run_cli(tmp_path, "predict", "bin_model.npz", "bin.npz", "--out", "p.csv")
     assert proc.returncode == 0, proc.stderr
@@ -126,7 +129,9 @@ def test_train_and_predict_npz_binary(tmp_path):
     proc = run_cli(tmp_path, "predict", "bin_model.npz", "bin.npz", "--proba")
     assert proc.returncode == 0, proc.stderr
     header, proba = read_csv(proc.stdout, from_text=True)
-    assert header == ["prob"] and proba.shape == (300, 1)
+    # predict_proba's columns: the classes 0 and 1.
+    assert header == ["prob_0", "prob_1"] and proba.shape == (300, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     assert np.all((proba >= 0) & (proba <= 1))
     np.testing.assert_array_equal(proba[:, 0] > 0.5, pred[:, 0] == 1)
 
@@ -280,7 +285,8 @@ def test_bad_input_is_one_line_exit_2(error_runs, case):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["good.npy"], ["good.npy", "5 feature columns", "expects 4", "--target"]),
+    (["good.npy", "--target", "0", "--x-array", "X"], ["good.npy", "4 feature columns",
+                                                        "expects 5"]),
     (["good.npy", "--target", "0", "--proba", "--out", "no/such/dir.csv"],
      ["no/such/dir.csv", "cannot write"]),
 ])

@@ -81,10 +81,10 @@ def test_wine_labels_1_to_3_are_three_classes(data, tmp_path):
     proc = _train(data, "wine.csv", "--save", tmp_path / "wine.npz")
     assert "(3 classes: 1, 2, 3)" in proc.stdout
     assert metric(proc.stdout, "validation", "accuracy") >= 0.9   # raw scale: 0.17
-    net = fastmlp.MLP.load(tmp_path / "wine.npz")
-    assert net.layer_sizes[-1] == 3 and net.class_labels == (1, 2, 3)
-    assert net.target_name == "target"
-    assert net.feature_names == tuple(_features(data / "wine.csv").columns)
+    model = fastmlp.load(tmp_path / "wine.npz")
+    assert model.network.layer_sizes[-1] == 3 and tuple(model.classes_) == (1, 2, 3)
+    assert model.target_name == "target"
+    assert tuple(model.feature_names_in_) == tuple(_features(data / "wine.csv").columns)
     header, pred = _predictions(run_cli(data, "predict", tmp_path / "wine.npz", "wine.csv"))
     truth = pd.read_csv(data / "wine.csv")["target"].to_numpy()
     assert header == ["prediction"] and set(pred) <= {"1", "2", "3"}
@@ -97,20 +97,20 @@ def test_wine_labels_1_to_3_are_three_classes(data, tmp_path):
 def test_standardization_is_saved_and_applied(data, tmp_path):
     # With every row in training, the saved statistics are the file's own.
     _train(data, "wine.csv", "--val-fraction", "0", "--save", tmp_path / "m.npz")
-    net = fastmlp.MLP.load(tmp_path / "m.npz")
+    model = fastmlp.load(tmp_path / "m.npz")
+    net, columns = model.network, model.preprocessor.columns
     X = _features(data / "wine.csv").to_numpy()
-    np.testing.assert_allclose(net.standardization["mean"], X.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(net.standardization["scale"], X.std(axis=0), rtol=1e-12)
-    assert net.standardization["target_mean"] is None
+    np.testing.assert_allclose([c.mean for c in columns], X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose([c.scale for c in columns], X.std(axis=0), rtol=1e-12)
     _, pred = _predictions(run_cli(data, "predict", tmp_path / "m.npz", "wine.csv"))
     expected = net.predict((X - X.mean(axis=0)) / X.std(axis=0))
-    assert pred == [str(net.class_labels[i]) for i in expected]
-    # Opting out: nothing recorded, the features go in as they are.
+    assert pred == [str(model.classes_[i]) for i in expected]
+    # Opting out: the features go in as they are.
     _train(data, "wine.csv", "--no-standardize", "--save", tmp_path / "raw.npz")
-    raw = fastmlp.MLP.load(tmp_path / "raw.npz")
-    assert raw.standardization is None
+    raw = fastmlp.load(tmp_path / "raw.npz")
+    assert all((c.mean, c.scale) == (0.0, 1.0) for c in raw.preprocessor.columns)
     _, pred = _predictions(run_cli(data, "predict", tmp_path / "raw.npz", "wine.csv"))
-    assert pred == [str(raw.class_labels[i]) for i in raw.predict(X)]
+    assert pred == [str(raw.classes_[i]) for i in raw.network.predict(X)]
 
 
 def test_a_continuous_target_is_not_taken_for_classes(data):
@@ -131,9 +131,9 @@ def test_diabetes_mse_learns_in_the_targets_units(data, tmp_path):
     proc = _train(data, "diabetes.csv", "--loss", "mse", "--save", tmp_path / "d.npz")
     assert "standardized the features and target" in proc.stdout
     assert metric(proc.stdout, "validation", "r2") > 0.3
-    net = fastmlp.MLP.load(tmp_path / "d.npz")
+    model = fastmlp.load(tmp_path / "d.npz")
     target = pd.read_csv(data / "diabetes.csv")["target"].to_numpy()
-    assert net.standardization["target_mean"][0] == pytest.approx(target.mean(), rel=0.05)
+    assert model.preprocessor.target.mean[0] == pytest.approx(target.mean(), rel=0.05)
     _, pred = _predictions(run_cli(data, "predict", tmp_path / "d.npz", "diabetes.csv"))
     pred = np.array(pred, dtype=float)
     assert pred.std() > 0.5 * target.std()          # not a constant
@@ -147,8 +147,8 @@ def test_a_pandas_index_column_is_named_and_not_trained_on(data, tmp_path, name,
     proc = _train(data, name, "--save", tmp_path / "m.npz")
     assert f"the first column ({column}) looks like a row index" in proc.stderr
     assert "13 features" in proc.stdout
-    net = fastmlp.MLP.load(tmp_path / "m.npz")
-    assert net.layer_sizes[0] == 13 and net.feature_names[0] == "alcohol"
+    model = fastmlp.load(tmp_path / "m.npz")
+    assert model.network.layer_sizes[0] == 13 and model.feature_names_in_[0] == "alcohol"
     # predict reads the features by name: the index is left out there too.
     _, a = _predictions(run_cli(data, "predict", tmp_path / "m.npz", name))
     _, b = _predictions(run_cli(data, "predict", tmp_path / "m.npz", "wine.csv"))
@@ -195,11 +195,11 @@ def test_predict_target_that_is_a_feature_is_an_error(data, tmp_path):
 def test_text_labels_are_classes_and_come_back(data, tmp_path):
     proc = _train(data, "iris.csv", "--epochs", "60", "--save", tmp_path / "iris.npz")
     assert "(3 classes: setosa, versicolor, virginica)" in proc.stdout
-    net = fastmlp.MLP.load(tmp_path / "iris.npz")
-    assert net.class_labels == ("setosa", "versicolor", "virginica")
+    model = fastmlp.load(tmp_path / "iris.npz")
+    assert tuple(model.classes_) == ("setosa", "versicolor", "virginica")
     header, pred = _predictions(run_cli(data, "predict", tmp_path / "iris.npz", "iris.csv"))
     truth = pd.read_csv(data / "iris.csv")["target"].tolist()
-    assert set(pred) <= set(net.class_labels)
+    assert set(pred) <= set(model.classes_)
     assert np.mean(np.array(pred) == np.array(truth)) >= 0.9
     header, _ = _predictions(run_cli(data, "predict", tmp_path / "iris.npz", "iris.csv",
                                      "--proba"))

@@ -56,17 +56,23 @@ def test_many_classes_with_enough_rows_are_classes():
 
 
 def test_standardization_round_trip():
+    # What train fits on the training rows and predict applies, now a
+    # fastmlp.Preprocessor with a NumberTarget.
+    from fastmlp import Preprocessor
+
     rng = np.random.default_rng(0)
     X = rng.normal(50.0, 7.0, (40, 3))
     X[:, 2] = 4.0                                # constant: left unscaled
     y = rng.normal(150.0, 70.0, 40)
-    std = preprocess.standardization(X[:30], y[:30])
-    np.testing.assert_array_equal(std["scale"][2], 1.0)
-    Xs = preprocess.scale_features(std, X[:30])
+    pre = Preprocessor().fit(X, y, rows=np.arange(30))
+    assert pre.columns[2].scale == 1.0
+    Xs = pre.transform(X[:30])
     np.testing.assert_allclose(Xs[:, :2].mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(Xs[:, :2].std(axis=0), 1, rtol=1e-12)
     np.testing.assert_array_equal(Xs[:, 2], 0.0)
-    ys = preprocess.scale_target(std, y)
-    np.testing.assert_allclose(preprocess.unscale_outputs(std, ys), y, rtol=1e-14)
-    assert preprocess.scale_features(None, X) is X
-    assert preprocess.unscale_outputs(preprocess.standardization(X), ys) is ys
+    ys = pre.target.encode(y)
+    np.testing.assert_allclose(ys[:30].mean(), 0, atol=1e-12)
+    np.testing.assert_allclose(pre.target.decode(ys), y, rtol=1e-14)
+    plain = Preprocessor(standardize=False).fit(X, y)
+    np.testing.assert_array_equal(plain.transform(X), X)
+    assert plain.target.decode(ys) is ys

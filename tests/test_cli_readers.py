@@ -4,15 +4,30 @@ error messages, which must name the file and the place in it."""
 import numpy as np
 import pytest
 
+from fastmlp import Preprocessor
 from fastmlp.cli import readers
-from fastmlp.cli.readers import read_table
+from fastmlp.cli.preprocess import column_error
+from fastmlp.cli.readers import CSVOptions
 from fastmlp.cli.status import CLIError
+from fastmlp.tabular.columns import ColumnError
 
 
 def write(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def read_table(path, **kw):
+    """The table as train reads it: the file, then its feature columns as
+    numbers (a CSV file's columns come back raw; the command's Preprocessor
+    checks them, naming the file's row, line and column)."""
+    table = readers.read_table(path, **kw)
+    try:
+        table.X = Preprocessor(standardize=False).fit(table.X).transform(table.X)
+    except ColumnError as exc:
+        raise column_error(table, exc) from None
+    return table
 
 
 def error_of(path, **kw):
@@ -94,7 +109,7 @@ def test_csv_not_a_number_names_file_row_line_and_column(tmp_path):
 
 def test_csv_bad_target_value_carries_the_hint(tmp_path):
     path = write(tmp_path, "d.csv", "a,species\n1,setosa\n")
-    message = error_of(path, target="species", target_hint=" (use labels)")
+    message = error_of(path, target="species", csv_options=CSVOptions(target_hint=" (use labels)"))
     assert 'row 1 (line 2), column "species"' in message
     assert message.endswith("not a number: 'setosa' (use labels)")
 
@@ -102,15 +117,27 @@ def test_csv_bad_target_value_carries_the_hint(tmp_path):
 def test_csv_empty_value(tmp_path):
     path = write(tmp_path, "d.csv", "a,b\n1,2\n3, \n")
     message = error_of(path)
-    assert 'row 2 (line 3), column "b": empty value' in message
+    assert 'row 2 (line 3), column "b": missing value' in message
+    assert "--impute" in message
 
 
-@pytest.mark.parametrize("cell", ["nan", "inf", "-Infinity", "NaN"])
-def test_csv_rejects_nan_and_inf(tmp_path, cell):
+@pytest.mark.parametrize("cell", ["inf", "-Infinity"])
+def test_csv_rejects_inf(tmp_path, cell):
     path = write(tmp_path, "d.csv", f"a,b\n1,2\n3,{cell}\n")
     message = error_of(path)
     assert 'row 2 (line 3), column "b"' in message
-    assert f"not a finite number: {cell!r}" in message
+    assert f"not a finite number: {float(cell)!r}" in message
+
+
+@pytest.mark.parametrize("cell", ["nan", "NaN", "NA", ""])
+def test_csv_nan_is_a_missing_value(tmp_path, cell):
+    # pandas' missing-value markers: an error that offers --impute, or imputed.
+    path = write(tmp_path, "d.csv", f"a,b\n1,2\n3,{cell}\n5,6\n")
+    message = error_of(path)
+    assert 'row 2 (line 3), column "b": missing value' in message and "--impute" in message
+    table = readers.read_table(path)
+    X = Preprocessor(standardize=False, impute="mean").fit(table.X).transform(table.X)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
 
 
 def test_csv_rejects_inf_in_the_target(tmp_path):

@@ -181,19 +181,64 @@ def _guess_separator(path, name):
         return ","
 
 
+def _records(path, sep):
+    """(record, file line) of each non-blank line of a CSV file, the header
+    first: the slow, exact reading that error messages are made from."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=sep)
+        for rec in reader:
+            if rec and not (len(rec) == 1 and not rec[0].strip()):
+                yield rec, reader.line_num
+
+
 def _line_of(path, sep, row):
     """The file line (1-based) of data row ``row`` (0-based): blank lines
     are skipped and quoted fields may span lines, as the reader does."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, delimiter=sep)
-        seen = -1               # the header
-        for rec in reader:
-            if not rec or (len(rec) == 1 and not rec[0].strip()):
-                continue
-            if seen == row:
-                return reader.line_num
-            seen += 1
+    for i, (_, line) in enumerate(_records(path, sep)):
+        if i == row + 1:
+            return line
     return None
+
+
+def _header(path, sep):
+    """The header's cells as written (pandas renames repeated names)."""
+    for rec, _ in _records(path, sep):
+        return [c.strip() for c in rec]
+    return []
+
+
+def _check_ragged(path, name, sep):
+    """A CLIError for the first row whose length differs from the header's;
+    None when every row is whole."""
+    header = None
+    try:
+        for i, (rec, line) in enumerate(_records(path, sep)):
+            if header is None:
+                header = rec
+            elif len(rec) != len(header):
+                return CLIError(f"{name}, row {i} (line {line}): {len(rec)} values, but the "
+                                f"header has {len(header)} columns")
+    except csv.Error as exc:
+        return CLIError(f"{name}: not valid CSV: {exc}")
+    return None
+
+
+def _parse(pd, path, name, sep):
+    """pandas' reading of the file; pyarrow's engine stops at a row of
+    another length or a line of spaces: the first is an error (named by
+    row and line), the second a blank line, which the C engine skips."""
+    engine = _engine()
+    try:
+        return pd.read_csv(path, sep=sep, engine=engine, encoding="utf-8-sig",
+                           skip_blank_lines=True)
+    except pd.errors.ParserError:
+        if engine == "c":
+            raise
+        ragged = _check_ragged(path, name, sep)
+        if ragged is not None:
+            raise ragged from None
+        return pd.read_csv(path, sep=sep, engine="c", encoding="utf-8-sig",
+                           skip_blank_lines=True)
 
 
 def _read_frame(path, name, sep):
@@ -203,8 +248,7 @@ def _read_frame(path, name, sep):
     if size >= STATUS_BYTES:
         print(f"reading {name} ({size / 2**20:,.0f} MB) ...", file=sys.stderr, flush=True)
     try:
-        frame = pd.read_csv(path, sep=sep, engine=_engine(), encoding="utf-8-sig",
-                            skip_blank_lines=True)
+        frame = _parse(pd, path, name, sep)
     except pd.errors.EmptyDataError:
         raise CLIError(f"{name}: the file is empty (a CSV file needs a header row)") from None
     except UnicodeDecodeError:
@@ -265,7 +309,9 @@ def _read_csv(path, name, target, options):
     order."""
     sep = options.sep or _guess_separator(path, name)
     frame = _read_frame(path, name, sep)
-    header = [str(c).strip() for c in frame.columns]
+    header = _header(path, sep)
+    if len(header) != frame.shape[1] or not any(header):
+        raise CLIError(f"{name}: the file is empty (a CSV file needs a header row)")
     frame.columns = header
     if len(frame) == 0:
         raise CLIError(f"{name}: no data rows after the header")

@@ -36,6 +36,7 @@ def _is_missing(values):
     if values.dtype.kind in "iub":
         return np.zeros(len(values), dtype=bool)
     return np.array([x is None or (isinstance(x, float) and math.isnan(x))
+                     or (isinstance(x, str) and not x.strip())
                      or type(x).__name__ == "NAType" for x in values], dtype=bool)
 
 
@@ -62,8 +63,13 @@ def raw_values(column):
         out = np.full(len(values), np.nan)
         out[~missing] = present.astype(bool)
         return out, missing
-    if all(isinstance(x, (int, float, np.integer, np.floating)) for x in present):
-        return values.astype(np.float64), missing
+    numbers = [_number(x) for x in present]
+    if all(x is not None for x in numbers):
+        # Numbers, some of them written as text: a column with a blank
+        # cell read by pandas' pyarrow engine.
+        out = np.full(len(values), np.nan)
+        out[~missing] = numbers
+        return out, missing
     return values, missing
 
 
@@ -89,7 +95,7 @@ class NumberColumn:
         bad = ~np.isfinite(numbers)
         if bad.any():
             i = int(np.argmax(bad))
-            raise ColumnError(f"not a finite number: {numbers[i]!r}", i, self.name)
+            raise ColumnError(f"not a finite number: {float(numbers[i])!r}", i, self.name)
         np.subtract(numbers, self.mean, out=out)
         out /= self.scale
 
@@ -163,6 +169,8 @@ def is_text(values):
 def first_non_number(values):
     """Index of the first present value that is not a number, or None."""
     for i, x in enumerate(values):
+        if isinstance(x, str) and not x.strip():
+            continue            # a blank cell: missing
         if x is not None and (isinstance(x, str) or not isinstance(
                 x, (int, float, np.integer, np.floating))):
             if _number(x) is None or (isinstance(x, str) and not x.strip()):

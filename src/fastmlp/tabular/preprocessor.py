@@ -111,12 +111,14 @@ class Preprocessor:
             raise ValueError("the table has no feature columns")
         fitted, numbers = [], []
         for name, column in columns:
+            # Every row is checked (so that errors name their place in X);
+            # the statistics come from the training rows alone.
             values, missing = raw_values(column)
-            if rows is not None:
-                values, missing = values[rows], missing[rows]
-            fitted.append(self._fit_column(name, values, missing))
-            if isinstance(fitted[-1], NumberColumn):
-                col = fitted[-1]
+            col = self._fit_column(name, values, missing, rows)
+            fitted.append(col)
+            if isinstance(col, NumberColumn):
+                if rows is not None:
+                    values, missing = values[rows], missing[rows]
                 numbers.append(np.where(missing, col.impute if col.impute is not None
                                         else 0.0, values).astype(np.float64))
         if numbers and self.standardize:
@@ -132,14 +134,15 @@ class Preprocessor:
         self.target = target
         return self
 
-    def _fit_column(self, name, values, missing):
+    def _fit_column(self, name, values, missing, rows):
         present = values[~missing]
+        train = present if rows is None else values[rows][~missing[rows]]
         if values.dtype.kind == "f":
             bad = ~np.isfinite(present)
             if bad.any():
                 i = int(np.nonzero(~missing)[0][np.argmax(bad)])
-                raise ColumnError(f"not a finite number: {values[i]!r}", i, name)
-            impute = (_impute_value(present, self.impute, name)
+                raise ColumnError(f"not a finite number: {float(values[i])!r}", i, name)
+            impute = (_impute_value(train, self.impute, name)
                       if self.impute is not None else None)
             if missing.any() and impute is None:
                 raise ColumnError("missing value", int(np.argmax(missing)), name,
@@ -155,7 +158,7 @@ class Preprocessor:
             raise ColumnError(f"holds text ({shown}, ...): a categorical feature", None, name,
                               advice="encode it one-hot (one_hot=True; the command line's "
                                      "--one-hot) or leave the column out")
-        text = np.array([str(x) for x in present], dtype=object)
+        text = np.array([str(x) for x in train], dtype=object)
         impute = None
         if self.impute is not None:
             impute = _impute_value(text, "most_frequent", name)
