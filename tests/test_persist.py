@@ -144,6 +144,62 @@ def test_forward_and_loss_identical_after_load(impl, tmp_path):
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=_config_id)
+def test_metrics_round_trip_exactly(impl, cfg, dtype, tmp_path):
+    X, y = make_data(cfg[4], 23, cfg[0], seed=1)
+    Xv, yv = make_data(cfg[4], 9, cfg[0], seed=2)
+    a = _build(impl, cfg, dtype)
+    a.fit(X, y, epochs=2, batch_size=5, validation_data=(Xv, yv))
+    a.fit(X, y, epochs=1, batch_size=5)  # a second fit: a record without validation
+    assert len(a.metrics) == 3 and "val_loss" in a.metrics[0] and "val_loss" not in a.metrics[2]
+    a.save(tmp_path / "m")
+    b = impl.load(tmp_path / "m")
+    assert isinstance(b.metrics, list) and b.metrics is not a.metrics
+    assert b.metrics == a.metrics
+    for rec_a, rec_b in zip(a.metrics, b.metrics):
+        assert list(rec_b) == [k for k in ("epoch", "objective", "seconds",
+                                           "samples_per_second", "val_loss", "val_accuracy")
+                               if k in rec_a]
+        assert type(rec_b["epoch"]) is int
+        assert all(type(x) is float for k, x in rec_b.items() if k != "epoch")
+    # Training after load goes on counting epochs where the file left off.
+    b.fit(X, y, epochs=1, batch_size=5)
+    assert b.metrics[:3] == a.metrics and b.metrics[3]["epoch"] == 3
+
+
+def test_metrics_keys_a_callback_added_are_not_saved(tmp_path):
+    X, y = make_data("regression", 12, [3, 4, 2])
+
+    def note(net, metrics):
+        metrics["note"] = "mine"
+
+    a = fastmlp.reference.MLP([3, 4, 2], seed=5).fit(X, y, epochs=2, callback=note)
+    assert a.metrics[0]["note"] == "mine"
+    a.save(tmp_path / "m")
+    b = fastmlp.reference.MLP.load(tmp_path / "m")
+    assert b.metrics == [{k: x for k, x in m.items() if k != "note"} for m in a.metrics]
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda n: n.metrics.append(dict(n.metrics[0])), "3 metrics records for 2 epochs"),
+    (lambda n: n.metrics[1].update(objective=float("nan")),
+     r"metrics\[1\]\['objective'\] is not a finite number"),
+    (lambda n: n.metrics[0].update(val_loss=float("inf")),
+     r"metrics\[0\]\['val_loss'\] is not a finite number"),
+    (lambda n: n.metrics[0].update(epoch=2), r"metrics\[0\]\['epoch'\] is 2, outside"),
+    (lambda n: n.metrics[0].pop("seconds"), r"metrics\[0\] must be a dict with the keys"),
+], ids=["too-many", "nan", "inf", "epoch", "key-missing"])
+def test_save_refuses_metrics_load_would_reject(change, match, tmp_path):
+    X, y = make_data("regression", 12, [3, 4, 2])
+    net = fastmlp.reference.MLP([3, 4, 2], seed=5).fit(X, y, epochs=2,
+                                                        validation_data=(X, y))
+    change(net)
+    with pytest.raises(ValueError, match="cannot save: " + match):
+        net.save(tmp_path / "m")
+    assert os.listdir(tmp_path) == []
+
+
 def test_load_returns_the_class_it_is_called_on(tmp_path):
     X, y = make_data("regression", 12, [3, 4, 2])
     a = fastmlp.MLP([3, 4, 2], dtype="float64", seed=5).fit(X, y, epochs=1, batch_size=4)
@@ -193,7 +249,11 @@ def test_header_holds_the_documented_fields(tmp_path):
         np.testing.assert_array_equal(z["params"], canonical(net, net.params))
         np.testing.assert_array_equal(z["velocity"], canonical(net, net.velocity))
     assert list(header) == list(_persist.HEADER_FIELDS)
-    assert header["format"] == "fastmlp-mlp" and header["version"] == 3
+    assert list(header) == ["format", "version", "layer_sizes", "hidden_activations", "loss",
+                            "output_activation", "init_schemes", "l2", "dtype", "history",
+                            "rng", "feature_names", "optimizer", "optimizer_steps",
+                            "matmul_dtype", "metrics", "preprocessor"]
+    assert header["format"] == "fastmlp-mlp" and header["version"] == 4
     assert header["optimizer"] == "momentum" and header["optimizer_steps"] == 0
     assert header["layer_sizes"] == [3, 4, 2]
     assert header["hidden_activations"] == ["tanh"]
@@ -204,6 +264,10 @@ def test_header_holds_the_documented_fields(tmp_path):
     assert header["rng"]["bit_generator"] == "PCG64"
     assert header["rng"]["state"]["state"]["state"] == net.rng.bit_generator.state["state"]["state"]
     assert header["rng"]["state"]["state"]["state"] >= 0
+    assert header["feature_names"] is None and header["matmul_dtype"] is None
+    assert header["metrics"] == net.metrics and len(header["metrics"]) == 3
+    assert [m["epoch"] for m in header["metrics"]] == [0, 1, 2]
+    assert header["preprocessor"] is None  # a network saved alone
 
 
 def test_header_as_0d_unicode_array_is_accepted(tmp_path):
@@ -497,13 +561,28 @@ TAMPERED = [
     # format and version
     ("format-wrong", _set("format", "keras-h5"), "not a fastmlp model file"),
     ("format-missing", _set("format", _DELETE), "not a fastmlp model file"),
-    ("version-4", _set("version", 4), "unknown format version 4; this fastmlp reads versions 1, 2 and 3"),
+    ("version-5", _set("version", 5), "unknown format version 5; this fastmlp reads versions 1, 2, 3 and 4"),
     ("version-0", _set("version", 0), "unknown format version 0"),
     ("version-float", _set("version", 2.0), '"version" must be an integer'),
     ("version-string", _set("version", "1"), '"version" must be an integer'),
     ("version-bool", _set("version", True), '"version" must be an integer'),
     ("field-missing", _set("history", _DELETE), r"missing the fields \['history'\]"),
     ("field-extra", _set("code", "import os"), r"unexpected fields \['code'\]"),
+    ("metrics-missing", _set("metrics", _DELETE), r"missing the fields \['metrics'\]"),
+    ("preprocessor-missing", _set("preprocessor", _DELETE), r"missing the fields \['preprocessor'\]"),
+    # metrics: at most one record per epoch of history (2 here), finite numbers
+    ("metrics-more-than-history", lambda h, m: h["metrics"].append(dict(h["metrics"][0])), r'"metrics" must be a list of at most 2 records'),
+    ("metrics-null", _set("metrics", None), r'"metrics" must be a list of at most 2 records'),
+    ("metrics-object", _set("metrics", {"epoch": 0}), r'"metrics" must be a list of at most 2 records'),
+    ("metrics-record-list", _set("metrics", 0, [0, 1.0]), r'"metrics"\[0\] must hold the keys'),
+    ("metrics-key-missing", _set("metrics", 1, "objective", _DELETE), r'"metrics"\[1\] must hold the keys'),
+    ("metrics-key-unknown", _set("metrics", 0, "lr", 0.1), r'"metrics"\[0\] must hold the keys'),
+    ("metrics-huge", _set("metrics", 0, "objective", 10**400), r'"metrics"\[0\]\["objective"\] is not valid'),
+    ("metrics-string", _set("metrics", 1, "seconds", "0.5"), r'"metrics"\[1\]\["seconds"\] is not valid'),
+    ("metrics-bool", _set("metrics", 0, "samples_per_second", True), r'"metrics"\[0\]\["samples_per_second"\] is not valid'),
+    ("metrics-epoch-float", _set("metrics", 0, "epoch", 0.0), r'"metrics"\[0\]\["epoch"\] is not valid'),
+    ("metrics-epoch-beyond", _set("metrics", 1, "epoch", 2), r'"metrics"\[1\]\["epoch"\] is not valid: 2'),
+    ("metrics-epoch-negative", _set("metrics", 0, "epoch", -1), r'"metrics"\[0\]\["epoch"\] is not valid: -1'),
     # model description, checked by the constructor's own validation
     ("sizes-negative", _set("layer_sizes", [3, -4, 2]), r"layer_sizes\[1\] must be a positive int"),
     ("sizes-float", _set("layer_sizes", [3, 4.0, 2]), r"layer_sizes\[1\] must be an int"),
@@ -605,6 +684,22 @@ def test_non_strict_json_header_is_rejected(text, match, tmp_path):
     if "history" not in text:
         raw = raw[:-1] + ', "history": []}'
     assert text in raw
+    members["header"] = _encode(raw)
+    _write(tmp_path / "bad", members)
+    _load_bad(tmp_path / "bad", match)
+
+
+@pytest.mark.parametrize("text,match", [
+    ('"objective": 1e400', r'"metrics"\[0\]\["objective"\] is not valid: inf'),
+    ('"objective": -1e400', r'"metrics"\[0\]\["objective"\] is not valid: -inf'),
+    ('"objective": NaN', "header is not valid JSON.*NaN is not allowed"),
+])
+def test_non_finite_metrics_are_rejected(text, match, tmp_path):
+    header, members = _parts(tmp_path)
+    raw = json.dumps(header)
+    first = raw.index('"objective": ', raw.index('"metrics"'))
+    end = raw.index(",", first)
+    raw = raw[:first] + text + raw[end:]
     members["header"] = _encode(raw)
     _write(tmp_path / "bad", members)
     _load_bad(tmp_path / "bad", match)

@@ -102,7 +102,8 @@ def test_adam_file_holds_the_documented_fields_and_members(dtype, tmp_path):
         header = json.loads(z["header"].tobytes().decode("utf-8"))
         stored = z["second_moment"]
     assert list(header) == list(_persist.HEADER_FIELDS)
-    assert header["version"] == 3 and header["optimizer"] == "adam"
+    assert header["version"] == 4 and header["optimizer"] == "adam"
+    assert header["metrics"] == [] and header["preprocessor"] is None
     assert header["optimizer_steps"] == 7 and isinstance(header["optimizer_steps"], int)
     assert stored.dtype == np.dtype(dtype) and stored.shape == net.params.shape
     assert _bits(stored) == _bits(canonical(net, net.second_moment))
@@ -152,7 +153,9 @@ def test_version_1_file_loads_as_the_momentum_rule(impl, dtype, first_transposed
     with np.load(tmp_path / "m", allow_pickle=False) as z:
         header = json.loads(z["header"].tobytes().decode("utf-8"))
         assert sorted(z.files) == ["header", "params", "velocity"]
-    assert header["version"] == 3 and header["optimizer"] == "momentum"
+    assert header["version"] == 4 and header["optimizer"] == "momentum"
+    assert header["preprocessor"] is None
+    assert header["metrics"] == [] and len(header["history"]) == 3  # version 1 kept none
     again = impl.load(tmp_path / "m")
     assert _bits(canonical(again, again.velocity)) == _bits(canonical(net, net.velocity))
     assert _bits(canonical(again, again.params)) == _bits(canonical(net, net.params))
@@ -260,11 +263,13 @@ TAMPERED_V2 = [
     ("v2-optimizer-missing", _set("optimizer", _DELETE), r"missing the fields \['optimizer'\]"),
     ("v2-steps-missing", _set("optimizer_steps", _DELETE), r"missing the fields \['optimizer_steps'\]"),
     ("v2-both-missing", _both(_set("optimizer", _DELETE), _set("optimizer_steps", _DELETE)), r"missing the fields \['optimizer', 'optimizer_steps'\]"),
-    ("v2-labelled-version-1", _set("version", 1), r"unexpected fields \['class_labels', 'feature_names', 'matmul_dtype', 'optimizer', 'optimizer_steps', 'standardization', 'target_name'\] for version 1"),
+    ("v2-labelled-version-1", _set("version", 1), r"unexpected fields \['feature_names', 'matmul_dtype', 'metrics', 'optimizer', 'optimizer_steps', 'preprocessor'\] for version 1"),
     ("v2-field-extra", _set("beta_2", 0.999), r"unexpected fields \['beta_2'\]"),
-    ("v3-version-4", _set("version", 4), "unknown format version 4"),
-    ("v3-labelled-version-2", _set("version", 2), r"unexpected fields \['class_labels', 'matmul_dtype', 'standardization', 'target_name'\] for version 2"),
-    ("v1-with-second-moment", _both(_set("version", 1), _set("optimizer", _DELETE), _set("optimizer_steps", _DELETE), _set("feature_names", _DELETE), _set("target_name", _DELETE), _set("class_labels", _DELETE), _set("standardization", _DELETE), _set("matmul_dtype", _DELETE)), "'second_moment' member, which version-1 files never have"),
+    ("v4-version-5", _set("version", 5), "unknown format version 5"),
+    ("v4-labelled-version-2", _set("version", 2), r"unexpected fields \['matmul_dtype', 'metrics', 'preprocessor'\] for version 2"),
+    ("v4-labelled-version-3", _set("version", 3), r"missing the fields \['target_name', 'class_labels', 'standardization'\]"),
+    ("v4-as-version-3", _both(_set("version", 3), _set("target_name", None), _set("class_labels", None), _set("standardization", None)), r"unexpected fields \['metrics', 'preprocessor'\] for version 3"),
+    ("v1-with-second-moment", _both(_set("version", 1), _set("optimizer", _DELETE), _set("optimizer_steps", _DELETE), _set("feature_names", _DELETE), _set("metrics", _DELETE), _set("preprocessor", _DELETE), _set("matmul_dtype", _DELETE)), "'second_moment' member, which version-1 files never have"),
     # the optimizer name
     ("optimizer-unknown", _set("optimizer", "sgd"), "\"optimizer\" must be one of 'momentum', 'nesterov', 'adam', got 'sgd'"),
     ("optimizer-case", _set("optimizer", "ADAM"), "\"optimizer\" must be one of .* got 'ADAM'"),

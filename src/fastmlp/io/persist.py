@@ -120,8 +120,23 @@ def _header(model, optimizer, steps, preprocessor):
         "optimizer_steps": steps,
         "matmul_dtype": model.matmul_dtype,
         "metrics": _metrics.to_json(model.metrics, len(history)),
-        "preprocessor": None if preprocessor is None else preprocessor.to_json(),
+        "preprocessor": _preprocessor_to_json(preprocessor, model),
     }
+
+
+def _preprocessor_to_json(preprocessor, model):
+    """The stored form of ``preprocessor``, checked as load checks it, so
+    that save never writes a file load would reject."""
+    if preprocessor is None:
+        return None
+    from ..tabular import stored
+
+    obj = preprocessor.to_json()
+    try:
+        stored.from_json(obj, model.layer_sizes, model.loss_name)
+    except stored.Invalid as exc:
+        raise ValueError(f"cannot save: {exc}") from None
+    return obj
 
 
 def _feature_names_to_json(names):
