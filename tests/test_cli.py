@@ -103,9 +103,11 @@ def test_train_and_predict_npy_regression(tmp_path):
     assert np.sqrt(np.mean((pred[:, 0] - target) ** 2)) < 0.5 * target.std()
     # Written in full precision: the model's own predictions on the
     # standardized features, mapped back to the target's units, exactly.
-    std = net.standardization
-    out = net.predict((X - std["mean"]) / std["scale"])
-    np.testing.assert_array_equal(pred[:, 0], out * std["target_scale"][0] + std["target_mean"][0])
+    pre = fastmlp.load(tmp_path / "reg_model").preprocessor
+    mean = np.array([c.mean for c in pre.columns])
+    scale = np.array([c.scale for c in pre.columns])
+    out = net.predict((X - mean) / scale)
+    np.testing.assert_array_equal(pred[:, 0], out * pre.target.scale[0] + pre.target.mean[0])
 
 
 def test_train_and_predict_npz_binary(tmp_path):
@@ -133,7 +135,7 @@ def test_train_and_predict_npz_binary(tmp_path):
     assert header == ["prob_0", "prob_1"] and proba.shape == (300, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     assert np.all((proba >= 0) & (proba <= 1))
-    np.testing.assert_array_equal(proba[:, 0] > 0.5, pred[:, 0] == 1)
+    np.testing.assert_array_equal(proba[:, 1] > 0.5, pred[:, 0] == 1)
 
 
 # -- bench and the main job -------------------------------------------------------------
@@ -197,7 +199,8 @@ ERROR_CASES = {
                      ["train", "d.csv"], ['d.csv, row 3 (line 4), column "age"',
                                           "not a number: 'abc'"]),
     "empty value": ({"d.csv": "a,b,label\n1,2,0\n3,,1\n"},
-                    ["train", "d.csv"], ['d.csv, row 2 (line 3), column "b"', "empty"]),
+                    ["train", "d.csv"], ['d.csv, row 2 (line 3), column "b"', "missing value",
+                                         "--impute"]),
     "not finite": ({"d.csv": "a,b,label\n1,inf,0\n3,4,1\n"},
                    ["train", "d.csv"], ['d.csv, row 1 (line 2), column "b"', "finite"]),
     "ragged row": ({"d.csv": "a,b,label\n1,2,0\n3,4\n"},
@@ -285,14 +288,26 @@ def test_bad_input_is_one_line_exit_2(error_runs, case):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["good.npy", "--target", "0", "--x-array", "X"], ["good.npy", "4 feature columns",
-                                                        "expects 5"]),
+    (["wide.npy"], ["wide.npy", "6 feature columns", "expects 4"]),
     (["good.npy", "--target", "0", "--proba", "--out", "no/such/dir.csv"],
      ["no/such/dir.csv", "cannot write"]),
 ])
 def test_predict_errors(tmp_path, model_file, args, expected):
     np.save(tmp_path / "good.npy", np.ones((6, 5)))
+    np.save(tmp_path / "wide.npy", np.ones((6, 6)))
     check_one_line_error(run_cli(tmp_path, "predict", model_file, *args), 2, expected)
+
+
+def test_predict_drops_the_last_column_of_an_array_as_train_does(tmp_path, model_file):
+    # train takes a .npy file's last column for the target; predict on the
+    # same file once refused it ("5 feature columns ... expects 4").
+    X = np.random.default_rng(5).standard_normal((6, 4))
+    np.save(tmp_path / "with_target.npy", np.column_stack([X, np.arange(6)]))
+    np.save(tmp_path / "features.npy", X)
+    proc = run_cli(tmp_path, "predict", model_file, "with_target.npy")
+    assert proc.returncode == 0, proc.stderr
+    assert "the last one is taken for the target" in proc.stderr
+    assert proc.stdout == run_cli(tmp_path, "predict", model_file, "features.npy").stdout
 
 
 def test_divergence_is_one_line_exit_1(tmp_path):
