@@ -883,3 +883,14 @@ def test_duplicate_members_are_rejected(member, tmp_path):
         with zipfile.ZipFile(tmp_path / "bad", "a") as zf:
             zf.writestr(f"{member}.npy", payload[member])
     _load_bad(tmp_path / "bad", rf"duplicate members \['{member}.npy'\]")
+
+
+def test_a_data_file_is_not_taken_for_a_pickle(tmp_path):
+    # Once: numpy's own message, which suggests allow_pickle=True.
+    path = tmp_path / "data.csv"
+    path.write_text("alcohol,malic_acid\n1,2\n")
+    with pytest.raises(ValueError) as info:
+        fastmlp.MLP.load(path)
+    message = str(info.value)
+    assert "allow_pickle" not in message and "pickle" not in message
+    assert "not an .npz archive" in message and "b'alcohol,malic_ac'" in message

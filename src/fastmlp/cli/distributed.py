@@ -76,7 +76,8 @@ class RankRows:
                            "pass --val-fraction 0")
         for option, value, default in (("--impute", args.impute, None),
                                        ("--one-hot", args.one_hot, False),
-                                       ("--sep", args.sep, None)):
+                                       ("--sep", args.sep, None),
+                                       ("--sample-weight", args.sample_weight, None)):
             if value != default:
                 raise CLIError(f"{option} applies to CSV files; under mpiexec, train reads "
                                f"a .npy file (numbers, none missing)")

@@ -170,6 +170,10 @@ def _train_parser(prog):
                         "possibly absent from the data (or, for text labels, there are K "
                         "of them); also confirms a target with many distinct values "
                         "(default: the distinct labels of the target, sorted)")
+    g.add_argument("--sample-weight", metavar="COLUMN", default=None,
+                   help="a column of per-row weights (>= 0; a CSV header name or a column "
+                        "index): not a feature; each row's loss counts this much "
+                        "(default: every row 1)")
     _add_sep(g)
     g.add_argument("--impute", default=None, choices=IMPUTE,
                    help="replace missing values (empty CSV cells) by the training rows' "

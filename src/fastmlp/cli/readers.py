@@ -67,6 +67,7 @@ class Table:
     where_x: Callable
     where_y: Callable | None
     index_column: str | None = None  # the header of a row-index column left out
+    weights: object = None           # --sample-weight: taken out of X (train)
 
 
 def _describe_columns(names, limit=12):

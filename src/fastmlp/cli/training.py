@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from ..tabular import Preprocessor
-from ..tabular.columns import CategoryColumn, ColumnError
+from ..tabular.columns import CategoryColumn, ColumnError, raw_values
 from ..tabular.preprocessor import fit_scale
 from ..tabular.target import ClassTarget, NumberTarget
 from . import preprocess
@@ -144,11 +144,50 @@ def _read_training_data(args, rows):
     options = CSVOptions(sep=args.sep, target_hint=hint, text_target=loss != "mse")
     table = rows.read_table(args.data, target=target, x_key=args.x_array,
                             y_key=args.y_array, with_y=True, csv_options=options)
+    table.weights = _take_weights(table, args.sample_weight)
     if table.index_column is not None:
         shown = repr(table.index_column) if table.index_column else "with no name"
         warn(f"{table.name}: the first column ({shown}) looks like a row index, as "
              f"pandas' DataFrame.to_csv writes it; it is not used as a feature")
     return table
+
+
+def _take_weights(table, column):
+    """The --sample-weight column taken out of the features: finite numbers
+    >= 0, not all 0 (None without the option)."""
+    if column is None:
+        return None
+    names = table.feature_names
+    if names is not None and column in names:
+        k = names.index(column)
+    else:
+        try:
+            k = int(column)
+        except ValueError:
+            raise CLIError(f"{table.name}: --sample-weight {column}: no such feature column"
+                           + (f" (columns: {', '.join(names[:12])})" if names else ""))
+        if not -table.X.shape[1] <= k < table.X.shape[1]:
+            raise CLIError(f"{table.name}: --sample-weight {column} is out of range: "
+                           f"{table.X.shape[1]} feature columns")
+        k %= table.X.shape[1]
+    frame = hasattr(table.X, "iloc")
+    values, missing = raw_values(table.X.iloc[:, k] if frame else table.X[:, k])
+    bad = missing | ~(values >= 0) | ~np.isfinite(values) if values.dtype.kind == "f" \
+        else np.ones(len(values), dtype=bool)
+    if bad.any():
+        i = int(np.argmax(bad))
+        shown = float(values[i]) if values.dtype.kind == "f" else values[i]
+        raise CLIError(f"{table.name}, {table.where_x(i, k)}: a sample weight must be a "
+                       f"finite number >= 0, got {shown!r}")
+    if not values.any():
+        raise CLIError(f"{table.name}: every --sample-weight is 0")
+    keep = [j for j in range(table.X.shape[1]) if j != k]
+    where_x = table.where_x
+    table.where_x = lambda i, j: where_x(i, keep[j])
+    table.X = table.X.iloc[:, keep] if frame else table.X[:, keep]
+    if names is not None:
+        table.feature_names = [names[j] for j in keep]
+    return values
 
 
 def _save_hint(data):
@@ -281,10 +320,13 @@ def train(args, rows):
     Xt, yt = data.X[data.train_idx], data.y_model[data.train_idx]
     validation = ((data.X[data.val_idx], data.y_model[data.val_idx])
                   if len(data.val_idx) else None)
+    weights = data.table.weights
     try:
         net.fit(Xt, yt, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 momentum=args.momentum, verbose=not args.quiet and rows.root,
-                validation_data=validation, **rows.fit_options)
+                validation_data=validation,
+                sample_weight=None if weights is None else weights[data.train_idx],
+                **rows.fit_options)
     except KeyboardInterrupt:
         raise _interrupted(args, model, rows) from None
     _report(args, data, model, rows)

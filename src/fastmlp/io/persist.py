@@ -474,8 +474,9 @@ def load_any(cls, path):
             try:
                 archive = np.load(f, allow_pickle=False)
             except Exception as exc:
-                raise _Invalid(f"not a model file: not an .npz archive "
-                               f"({type(exc).__name__})") from None
+                f.seek(0)
+                raise _Invalid(f"not an .npz archive (a model file is one; this file starts "
+                               f"with {f.read(16)!r})") from None
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise _Invalid("not an .npz archive (a single .npy array)")
             with archive:
