@@ -227,8 +227,8 @@ class BaseMLP:
         lr: a float, or a callable lr(epoch) -> float called before each
         epoch with len(history). sample_weight (n,) and class_weight (a dict
         {class: weight} or "balanced") weigh the rows of each batch's
-        objective. verbose: print one line per epoch (a live bar when stdout
-        is a terminal). validation_data=(X_val, y_val): evaluate after every
+        objective. verbose: print one line per epoch, from 1 (a live bar when
+        stdout is a terminal). validation_data=(X_val, y_val): evaluate after every
         epoch; with patience, stop once the validation objective has not
         improved by more than min_delta for that many epochs and restore the
         best epoch's parameters and velocity (net.best_epoch). callback(net,

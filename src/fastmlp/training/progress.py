@@ -3,6 +3,8 @@
 Printing happens in Python between epochs, never inside the kernels' nogil
 loop. On a terminal one line is rewritten in place as a bar over the epochs;
 otherwise (a log file, a pipe, a notebook capture) one line per epoch.
+Epochs are shown counted from 1, as plot_history draws them; the
+``"epoch"`` of a metrics dict stays the 0-based index into ``net.history``.
 """
 import sys
 
@@ -10,7 +12,7 @@ BAR_WIDTH = 24
 
 
 def format_metrics(metrics):
-    parts = [f"epoch {metrics['epoch']:>4}", f"objective {metrics['objective']:.6g}"]
+    parts = [f"epoch {metrics['epoch'] + 1:>4}", f"objective {metrics['objective']:.6g}"]
     if "val_loss" in metrics:
         parts.append(f"val_loss {metrics['val_loss']:.6g}")
     if "val_accuracy" in metrics:
