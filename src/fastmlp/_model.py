@@ -76,6 +76,8 @@ class _EarlyStopping:
         return self.waited >= self.patience
 
     def restore_best(self):
+        if self.best_epoch is None:
+            return  # no finite validation objective: no copy was ever made
         for copy, live in zip(self.saved, self._state()):
             np.copyto(live, copy)
         self.net.optimizer_steps = self.steps
