@@ -1,5 +1,6 @@
 """fastmlp.io.atomic.atomic_write: the target holds the old bytes or the new
 ones, never a mixture, and no temporary file is left behind."""
+import errno
 import os
 
 import pytest
@@ -104,3 +105,45 @@ def test_temporary_name_collisions_are_retried(tmp_path, monkeypatch):
     assert (tmp_path / "f").read_bytes() == b"mine"
     assert (tmp_path / ".f.aaaa.tmp").read_bytes() == b"someone else's"
     assert sorted(os.listdir(tmp_path)) == [".f.aaaa.tmp", "f"]
+
+
+def test_a_missing_folder_is_named_with_the_callers_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        atomic_write(os.path.join("no", "such", "m.npz"), _writer(b"x"))
+    err = info.value
+    assert err.errno == errno.ENOENT and err.filename == os.path.join("no", "such", "m.npz")
+    assert repr(os.path.join("no", "such")) in str(err) and "does not exist" in str(err)
+    assert ".tmp" not in str(err)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_that_refuses_new_files_is_named_with_the_callers_path(tmp_path,
+                                                                         monkeypatch):
+    # Permission bits do not stop root, so the refusal is the system call's.
+    real_open = os.open
+
+    def refusing_open(name, flags, mode=0o777):
+        if os.fspath(name).endswith(".tmp"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return real_open(name, flags, mode)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    target = str(tmp_path / "m.npz")
+    with pytest.raises(PermissionError) as info:
+        atomic_write(target, _writer(b"x"))
+    monkeypatch.undo()
+    err = info.value
+    assert err.errno == errno.EACCES and err.filename == target
+    assert f"cannot create a file in the folder {str(tmp_path)!r}" in str(err)
+    assert ".tmp" not in str(err)
+
+
+def test_a_target_that_is_a_folder_is_named_and_nothing_is_left(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(OSError) as info:
+        atomic_write(str(tmp_path / "d"), _writer(b"x"))
+    err = info.value
+    assert isinstance(err, IsADirectoryError) or os.name != "posix"
+    assert err.filename == str(tmp_path / "d") and ".tmp" not in str(err)
+    assert os.listdir(tmp_path) == ["d"]

@@ -234,6 +234,8 @@ ERROR_CASES = {
     "bad activation": ({"d.csv": "a,y\n1,0\n2,1\n3,1\n"},
                        ["train", "d.csv", "--activation", "bogus"], ["'bogus'"]),
     "bad option value": ({}, ["train", "d.csv", "--epochs", "many"], ["--epochs", "'many'"]),
+    "hidden 0": ({}, ["train", "good.npy", "--hidden", "0"],
+                 ["--hidden", "use --hidden none for no hidden layer"]),
     "unreadable model": ({"model.npz": "not a model", "d.csv": "a\n1\n"},
                          ["predict", "model.npz", "d.csv"], ["model.npz", "not a fastmlp model"]),
     "missing model": ({"d.csv": "a\n1\n"}, ["predict", "nomodel.npz", "d.csv"],
@@ -285,6 +287,24 @@ def error_runs(tmp_path_factory):
 @pytest.mark.parametrize("case", list(ERROR_CASES))
 def test_bad_input_is_one_line_exit_2(error_runs, case):
     check_one_line_error(error_runs[case], 2, ERROR_CASES[case][2])
+
+
+@pytest.mark.parametrize("text, sizes", [("none", []), ("None", []), ("", []), (" ", []),
+                                         ("16", [16]), ("32,8", [32, 8])])
+def test_hidden_sizes_none_or_empty_is_no_hidden_layer(text, sizes):
+    from fastmlp.cli.parser import command_parser
+    args = command_parser("fastmlp", "train").parse_args(["d.csv", "--hidden", text])
+    assert args.hidden == sizes
+
+
+@pytest.mark.parametrize("text", ["0", " 0 ", "0,0", "16,0", "-1"])
+def test_hidden_sizes_refuse_a_zero_or_negative_size(text):
+    from fastmlp.cli.parser import command_parser
+    from fastmlp.cli.status import CLIError
+    with pytest.raises(CLIError, match="--hidden") as info:
+        command_parser("fastmlp", "train").parse_args(["d.csv", "--hidden", text])
+    if text.strip() == "0":
+        assert "use --hidden none for no hidden layer" in str(info.value)
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -21,7 +21,9 @@ def test_verbose_prints_one_line_per_epoch_when_not_a_terminal(impl, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3
     for i, line in enumerate(lines):
-        assert line.startswith(f"epoch {i:>4}") and "objective" in line and "samples/s" in line
+        # Shown from 1, as plot_history numbers them.
+        assert line.startswith(f"epoch {i + 1:>4}") and "objective" in line
+        assert "samples/s" in line
         assert f"{net.history[i]:.6g}" in line
 
 
@@ -37,6 +39,60 @@ def test_verbose_draws_a_live_bar_on_a_terminal(impl, monkeypatch):
     text = out.getvalue()
     assert text.count("\r[") == 4 and "4/4" in text and text.endswith("\n")
     assert text.count("\n") == 1
+
+
+def _overfitting_split(seed=5):
+    """Rows on which lr=0.5 overfits within a few epochs, and held-out rows."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(60) > 0).astype(int) + (X[:, 1] > 1)
+    return X[:40], y[:40], X[40:], y[40:]
+
+
+def _stopped_early(impl, patience, min_delta=0.0):
+    X, y, Xv, yv = _overfitting_split()
+    net = impl([4, 6, 3], loss="cross_entropy", dtype="float64", seed=0)
+    net.fit(X, y, epochs=200, batch_size=4, lr=0.5, validation_data=(Xv, yv),
+            patience=patience, min_delta=min_delta, verbose=True)
+    assert net.best_epoch is not None and len(net.history) < 200
+    return net
+
+
+@pytest.mark.parametrize("patience, min_delta", [(3, 0.0), (1, 1e-3)])
+def test_verbose_says_when_patience_stops_the_fit(impl, capsys, patience, min_delta):
+    net = _stopped_early(impl, patience, min_delta)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(net.history) + 1
+    best = net.best_epoch
+    by = f" by more than {min_delta:g}" if min_delta else ""
+    epochs = "epoch" if patience == 1 else "epochs"
+    assert lines[-1] == (f"stopped early after epoch {len(net.history)}: no improvement{by} "
+                         f"of the validation objective for {patience} {epochs}; restored "
+                         f"epoch {best + 1} (val_loss {net.metrics[best]['val_loss']:.6g})")
+    # The epoch it names is the printed line with that validation objective.
+    assert lines[best].startswith(f"epoch {best + 1:>4}")
+    assert f"val_loss {net.metrics[best]['val_loss']:.6g}" in lines[best]
+
+
+def test_the_stop_line_follows_the_live_bar(impl, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    net = _stopped_early(impl, 2)
+    bar, stop, end = out.getvalue().rsplit("\n", 2)
+    assert end == "" and bar.count("\r[") == len(net.history)
+    assert stop.startswith(f"stopped early after epoch {len(net.history)}: ")
+
+
+def test_no_stop_line_when_patience_does_not_run_out(impl, capsys):
+    X, y, Xv, yv = _overfitting_split()
+    net = impl([4, 6, 3], loss="cross_entropy", seed=0)
+    net.fit(X, y, epochs=3, lr=0.01, validation_data=(Xv, yv), patience=50, verbose=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and not any("stopped early" in line for line in lines)
 
 
 def test_quiet_by_default(impl, capsys):

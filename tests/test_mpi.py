@@ -89,7 +89,7 @@ def test_cli_train_under_mpiexec(tmp_path, ranks):
     assert done.returncode == 0, done.stdout + done.stderr
     # Only rank 0 prints progress and saves.
     assert done.stdout.count("saved the model") == 1
-    assert done.stdout.count("epoch    1") == 1
+    assert done.stdout.count("epoch    2") == 1      # epochs shown from 1
     assert f"101 rows over {ranks} ranks" in done.stdout
     net = fastmlp.MLP.load(save)
     assert len(net.history) == 2 and net.layer_sizes[0] == 4
@@ -98,14 +98,15 @@ def test_cli_train_under_mpiexec(tmp_path, ranks):
     assert net.class_labels == (0, 1)
     np.testing.assert_allclose(net.standardization["mean"], X.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(net.standardization["scale"], X.std(axis=0), rtol=1e-12)
-    # A NaN in the last rank's block only: every rank fails, naming that
-    # rank and the row of the file.
+    # A NaN in the last rank's block only: every rank fails, and the job's
+    # one error line names that rank and the row of the file.
     lo, _ = distributed.block(101, ranks - 1, ranks)
     table[lo + 1, 2] = np.nan
     np.save(path, table)
     done = mpi_launch.run(ranks, WORKER, "cli_train", path, save)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.count(f"rank {ranks - 1}: {path}, row {lo + 1}, column 2") == ranks, \
+    assert done.stderr.count("fastmlp: error: ") == 1, done.stderr
+    assert f"fastmlp: error: rank {ranks - 1}: {path}, row {lo + 1}, column 2" in done.stderr, \
         done.stderr
 
 
@@ -187,10 +188,10 @@ def _error_table():
     return table
 
 
-# (arguments after the data file, status, text of the one error line of every rank)
+# (arguments after the data file, status, text of the job's one error line)
 MPI_REFUSALS = {
     "save in a missing directory": (["--save", "{tmp}/nowhere/m.npz"], 2,
-                                    "rank 0: --save {tmp}/nowhere/m.npz: the directory"),
+                                    "error: --save {tmp}/nowhere/m.npz: the directory"),
     "save to a directory": (["--save", "{tmp}"], 2, "is a directory"),
     "classes for mse": (["--loss", "mse", "--classes", "3"], 2,
                         "--classes applies to --loss cross_entropy only, not mse"),
@@ -214,7 +215,7 @@ MPI_REFUSALS = {
 @pytest.mark.parametrize("case", list(MPI_REFUSALS))
 def test_cli_train_under_mpiexec_refuses_before_training(tmp_path, case):
     """What the single-process command refuses, refused on every rank
-    before any training, with its status."""
+    before any training, with its status, in one line for the job."""
     import numpy as np
     args, status, text = MPI_REFUSALS[case]
     data = tmp_path / "data.npy"
@@ -224,10 +225,46 @@ def test_cli_train_under_mpiexec_refuses_before_training(tmp_path, case):
                      *(a.format(**names) for a in args))
     assert done.returncode == status, done.stdout + done.stderr
     # Counted, not split into lines: the ranks' lines may interleave.
-    assert done.stderr.count("fastmlp: error: ") == 2, done.stderr
-    assert done.stderr.count(text.format(**names)) == 2, done.stderr
+    assert done.stderr.count("fastmlp: error: ") == 1, done.stderr
+    assert done.stderr.count(text.format(**names)) == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert "fit:" not in done.stdout and "epoch" not in done.stdout, done.stdout
+
+
+@needs_mpi
+@pytest.mark.parametrize("args, text", [
+    (["--bogus"], "error: unrecognized arguments: --bogus (see 'fastmlp train --help')"),
+    (["--hidden", "16,x"], "error: argument --hidden: must be comma-separated layer sizes"),
+    (["--loss", "mse", "--classes", "3"],
+     "error: --classes applies to --loss cross_entropy only, not mse"),
+])
+def test_cli_train_under_mpiexec_prints_an_error_of_every_rank_once(tmp_path, args, text):
+    """An error every rank meets alike (an option) is the job's: one line,
+    from rank 0, naming no rank."""
+    import numpy as np
+    np.save(tmp_path / "data.npy", _error_table())
+    done = mpi_train(2, tmp_path / "data.npy", "--val-fraction", "0", "--epochs", "1", *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("fastmlp: error: ") == 1, done.stderr
+    assert f"fastmlp: {text}" in done.stderr, done.stderr
+    assert "rank 0: cli exit 2" in done.stdout and "rank 1: cli exit 2" in done.stdout
+
+
+@needs_mpi
+def test_cli_train_under_mpiexec_names_the_rank_whose_rows_fail(tmp_path):
+    """A label only rank 1's block holds: every rank stops, with one line
+    naming rank 1 and the row of the file."""
+    import numpy as np
+    table = np.column_stack([np.random.default_rng(5).normal(size=(40, 4)), np.arange(40) % 3])
+    table[25, 4] = 7                          # rows 20..39 are rank 1's
+    np.save(tmp_path / "data.npy", table)
+    done = mpi_train(2, tmp_path / "data.npy", "--val-fraction", "0", "--epochs", "1",
+                     "--classes", "3")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("fastmlp: error: ") == 1, done.stderr
+    assert (f"fastmlp: error: rank 1: {tmp_path / 'data.npy'}, row 25, column 4 (0-based): "
+            f"with --classes 3 a class label must be an integer 0..2, got 7") in done.stderr, \
+        done.stderr
 
 
 @needs_mpi
@@ -238,7 +275,8 @@ def test_cli_train_under_mpiexec_divergence_is_exit_1(tmp_path):
     done = mpi_train(2, tmp_path / "r.npy", "--val-fraction", "0", "--loss", "mse", "--lr",
                      "1e6", "--quiet", "--save", tmp_path / "never.npz")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stderr.count("fastmlp: error: training diverged") == 2, done.stderr
+    assert done.stderr.count("fastmlp: error: ") == 1, done.stderr
+    assert "fastmlp: error: training diverged" in done.stderr, done.stderr
     assert not (tmp_path / "never.npz").exists()
 
 
@@ -273,6 +311,6 @@ def test_readme_example_runs_under_mpiexec(tmp_path):
     np.save(tmp_path / "data.npy", np.column_stack([X, X[:, 0] + X[:, 1] > 0]))
     done = mpi_launch.run(2, ROOT / "examples" / "train_mpi.py", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("epoch    4") == 1      # rank 0 alone prints
+    assert done.stdout.count("epoch    5") == 1      # rank 0 alone prints
     net = fastmlp.MLP.load(tmp_path / "model.fastmlp")
     assert len(net.history) == 5 and net.history[-1] < net.history[0]

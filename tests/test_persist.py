@@ -235,6 +235,15 @@ def test_save_refuses_a_bit_generator_numpy_does_not_provide(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_into_a_missing_folder_names_the_path_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = os.path.join("no", "such", "dir", "m.npz")
+    with pytest.raises(FileNotFoundError) as info:
+        fastmlp.reference.MLP([2, 1], seed=0).save(path)
+    assert info.value.filename == path
+    assert repr(os.path.dirname(path)) in str(info.value) and ".tmp" not in str(info.value)
+
+
 def test_header_holds_the_documented_fields(tmp_path):
     net = fastmlp.MLP([3, 4, 2], activation="tanh", loss="mse", output="relu", init="glorot",
                       l2=0.25, dtype="float64", seed=3)

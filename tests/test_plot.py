@@ -89,6 +89,36 @@ def test_history_without_metrics(mpl, tmp_path):
     assert image.shape == (450, 800, 4)
 
 
+def test_plot_numbers_epochs_as_the_progress_lines_do(mpl, tmp_path, monkeypatch, capsys):
+    """Epoch n of a verbose fit's lines is at x = n on the plot, with the
+    same objective and validation objective."""
+    from matplotlib.figure import Figure
+    drawn = []
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        drawn.append(fig)
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    X, y = make_data("labels", 60, [5, 8, 3], seed=1)
+    net = fastmlp.MLP([5, 8, 3], activation="tanh", loss="cross_entropy", seed=2)
+    net.fit(X[:40], y[:40], epochs=4, batch_size=8, lr=0.1, validation_data=(X[40:], y[40:]),
+            verbose=True)
+    printed = {}
+    for line in capsys.readouterr().out.splitlines():
+        fields = line.split()
+        printed[int(fields[1])] = (float(fields[3]), float(fields[5]))
+    plot_history(net, tmp_path / "h.png")
+    (fig,) = drawn
+    training, validation = fig.axes[0].get_lines()[:2]
+    assert sorted(printed) == list(training.get_xdata()) == list(validation.get_xdata())
+    for n, objective, val_loss in zip(training.get_xdata(), training.get_ydata(),
+                                      validation.get_ydata()):
+        assert printed[n] == (pytest.approx(objective, rel=1e-5),
+                              pytest.approx(val_loss, rel=1e-5))
+
+
 def test_any_suffix_gives_png(mpl, tmp_path):
     net = trained(epochs=2)
     path = tmp_path / "history.out"

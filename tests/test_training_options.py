@@ -234,6 +234,27 @@ def test_no_early_stopping_leaves_best_epoch_none(impl):
     assert net.best_epoch is None and len(net.history) == 3
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the reference's overflow
+def test_early_stopping_with_no_finite_validation_objective_keeps_the_last_state(impl,
+                                                                                capsys):
+    X, _, Xv, _ = _split()
+    y, yv = X[:, :1] - X[:, 1:2], Xv[:, :1]
+
+    def fitted(**kw):
+        net = impl([4, 5, 1], activation="identity", loss="mse", dtype="float32", seed=3)
+        net.fit(X, y, batch_size=8, lr=0.05, **kw)
+        return net
+
+    # Outputs near 1e30 in float32: every validation objective overflows to inf.
+    net = fitted(epochs=10, validation_data=(Xv * 1e30, yv), patience=2, verbose=True)
+    assert [m["val_loss"] for m in net.metrics] == [np.inf, np.inf]
+    assert net.best_epoch is None
+    assert capsys.readouterr().out.endswith("for 2 epochs; none was finite, nothing restored\n")
+    plain = fitted(epochs=2)
+    np.testing.assert_array_equal(net.params, plain.params)
+    np.testing.assert_array_equal(net.velocity, plain.velocity)
+
+
 def test_early_stopping_agrees_across_implementations():
     X, y, Xv, yv = _split()
     nets = []

@@ -76,6 +76,8 @@ class _EarlyStopping:
         return self.waited >= self.patience
 
     def restore_best(self):
+        if self.best_epoch is None:
+            return  # no finite validation objective: no copy was ever made
         for copy, live in zip(self.saved, self._state()):
             np.copyto(live, copy)
         self.net.optimizer_steps = self.steps
@@ -222,8 +224,9 @@ class BaseMLP:
         lr: a float, or a callable lr(epoch) -> float called before each
         epoch with len(history). sample_weight (n,) and class_weight (a dict
         {class: weight} or "balanced") weigh the rows of each batch's
-        objective. verbose: print one line per epoch (a live bar when stdout
-        is a terminal). validation_data=(X_val, y_val): evaluate after every
+        objective. verbose: print one line per epoch, from 1 (a live bar when
+        stdout is a terminal; a last one when patience stops the fit).
+        validation_data=(X_val, y_val): evaluate after every
         epoch; with patience, stop once the validation objective has not
         improved by more than min_delta for that many epochs and restore the
         best epoch's parameters and velocity (net.best_epoch). callback(net,
@@ -308,6 +311,9 @@ class BaseMLP:
                 break
             if patience_ran_out:
                 stopping.restore_best()
+                if report is not None:
+                    report.stopped_early(metrics["epoch"], stopping.best_epoch, stopping.best,
+                                         stopping.patience, stopping.min_delta)
                 break
         if report is not None:
             report.close()

@@ -36,9 +36,9 @@ The modules, one job each: ``readers`` (data files to arrays; no argparse),
 (train, predict, bench), ``training`` (train itself, for one process and
 for the ranks of ``mpiexec -n P fastmlp train``), ``distributed`` (what
 differs under mpiexec: each rank's block of rows, the reductions over
-every rank, errors on every rank), ``demo`` (the digits job), ``status``
-(``CLIError`` and the exit-status rule) and ``entry`` (``main``, which
-picks the job).
+every rank, errors on every rank, printed once), ``demo`` (the digits
+job), ``status`` (``CLIError`` and the exit-status rule) and ``entry``
+(``main``, which picks the job).
 """
 from .commands import cmd_bench, cmd_predict, cmd_train
 from .demo import build_parser, run

@@ -12,24 +12,27 @@ module gives it ``RankRows``, the training rows as the ranks hold them:
   reduced over every rank, so that it is what one process would compute on
   the whole file, up to the order of the sums;
 - an error met on some ranks only (bad data in one block) is an error on
-  every rank, reported by every rank with the first failing rank's message
-  (naming it) and the same exit status; the fit is ``fit(comm=COMM_WORLD)``
+  every rank, with the first failing rank's message (naming it) and the
+  same exit status; the fit is ``fit(comm=COMM_WORLD)``
   (fastmlp.training.mpi), whose validation and divergence are already collective;
-- rank 0 alone prints and saves the model.
+- rank 0 alone prints, errors included (``print_job_error``: once for the
+  job, not once per rank), and saves the model.
 
 Launch it as ``mpiexec -n P fastmlp train data.npy --val-fraction 0 ...``
 (a rank killed outright is mpiexec's to clean up).
 """
 import os
+import sys
 
 import numpy as np
 
 from ..tabular.preprocessor import usable_scale
 from .readers import read_npy_rows
-from .status import CLIError
+from .status import INTERRUPTED, REPORTED, CLIError, describe
 
 # Set by the process managers of MPICH (Hydra: PMI_SIZE) and Open MPI.
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 
 
 def launched():
@@ -101,31 +104,40 @@ class RankRows:
                            f"trains on at least one)")
         return block(n, self.rank, self.size)
 
-    def _agree(self, error):
-        messages = self.comm.allgather(None if error is None else str(error))
-        failed = [r for r, m in enumerate(messages) if m is not None]
+    def _agree(self, failure, name_rank=True):
+        """``failure``: this rank's (message, exit status), or None. Raises
+        the first failing rank's on every rank, naming that rank unless it
+        said not to (``name_rank``) or every rank failed alike."""
+        failures = self.comm.allgather(None if failure is None else (*failure, name_rank))
+        failed = [r for r, f in enumerate(failures) if f is not None]
         if not failed:
             return
-        first = messages[failed[0]]
-        if len(failed) == self.size and messages.count(first) == self.size:
-            raise _Agreed(first)          # the same on every rank: no rank to name
-        raise _Agreed(f"rank {failed[0]}: {first}")
+        message, status, named = failures[failed[0]]
+        if not named or failures.count(failures[failed[0]]) == self.size:
+            raise _Agreed(message, status)
+        raise _Agreed(f"rank {failed[0]}: {message}", status)
 
-    def collective(self, call):
-        """call() on every rank; a CLIError on any rank is raised on every
-        rank."""
+    def collective(self, call, name_rank=True):
+        """call() on every rank; an error the command reports (a CLIError, a
+        ValueError, an OSError...) on any rank is raised on every rank as a
+        CLIError with its message and status, naming the rank that met it
+        unless ``name_rank`` is false."""
         try:
             result = call()
         except _Agreed:
             raise
-        except CLIError as exc:
-            self._agree(exc)
+        except KeyboardInterrupt:
+            raise  # each rank's own (print_job_error)
+        except REPORTED as exc:
+            self._agree(describe(exc), name_rank)
         self._agree(None)
         return result
 
     def on_root(self, call):
-        """call() on rank 0 alone, its CLIError raised on every rank."""
-        return self.collective(call if self.root else lambda: None)
+        """call() on rank 0 alone, its error raised on every rank; not
+        named "rank 0": rank 0 acts for the job (saving the model, checking
+        where it goes)."""
+        return self.collective(call if self.root else lambda: None, name_rank=False)
 
     def total(self, value):
         self._agree(None)
@@ -159,3 +171,46 @@ class RankRows:
     def say(self, text, flush=False):
         if self.root:
             print(text, flush=flush)
+
+
+def _running_mpi():
+    """mpi4py's MPI once this process has started MPI (and not yet ended
+    it), else None; not imported here, which would start it."""
+    MPI = sys.modules.get("mpi4py.MPI")
+    if MPI is None or not MPI.Is_initialized() or MPI.Is_finalized():
+        return None
+    return MPI
+
+
+def _world_rank():
+    MPI = _running_mpi()
+    if MPI is not None:
+        return MPI.COMM_WORLD.Get_rank()
+    for name in _RANK_VARIABLES:
+        try:
+            return int(os.environ[name])
+        except (KeyError, ValueError):
+            pass
+    return 0  # a launcher that does not say: every rank prints, none is lost
+
+
+def print_job_error(exc, message, print_error):
+    """Print ``message``, the error that ended this rank's job, once for the
+    job.
+
+    Every rank runs the command on the same arguments; they differ only in
+    their rows, whose errors ``RankRows`` raises on every rank alike (naming
+    the rank that met one), as fit(comm=...) does its own. So an error is the
+    job's: rank 0 alone prints it. An interruption is each rank's own: it
+    prints it, naming itself."""
+    rank = _world_rank()
+    if isinstance(exc, KeyboardInterrupt) or getattr(exc, "status", None) == INTERRUPTED:
+        print_error(f"rank {rank}: {message}")
+        return
+    if rank == 0:
+        print_error(message)
+    MPI = _running_mpi()
+    if MPI is not None:
+        # Under ``python -m mpi4py``, a rank that exits with an error status
+        # aborts every rank: none may leave before rank 0 has printed.
+        MPI.COMM_WORLD.Barrier()

@@ -49,13 +49,17 @@ def _unit_interval(text):
 
 def _hidden_sizes(text):
     text = text.strip()
-    if text.lower() in ("", "none", "0"):
+    if text.lower() in ("", "none"):
         return []
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be comma-separated layer sizes like 128,64 (or none), got {text!r}") from None
+    if sizes == [0]:
+        # Read as "no hidden layer" or as a layer of no units: refused, not guessed.
+        raise argparse.ArgumentTypeError(
+            "0 is not a layer size; use --hidden none for no hidden layer")
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
     return sizes
@@ -190,7 +194,8 @@ def _train_parser(prog):
                         "model and applied by predict (default: on)")
     g = p.add_argument_group("model")
     g.add_argument("--hidden", type=_hidden_sizes, default=[64], metavar="SIZES",
-                   help="hidden layer sizes, comma separated, or none (default: 64)")
+                   help="hidden layer sizes, comma separated, or none for no hidden "
+                        "layer (default: 64)")
     g.add_argument("--activation", default="relu", metavar="NAME",
                    help="hidden activation: identity, sigmoid, tanh, relu, leaky_relu, or "
                         "one per hidden layer, comma separated (default: %(default)s)")

@@ -38,37 +38,55 @@ def print_error(message):
     print(f"fastmlp: error: {one_line(message)}", file=sys.stderr, flush=True)
 
 
+def describe(exc):
+    """(message, exit status) of an error a job reports as one line (one of
+    REPORTED)."""
+    from fastmlp import DivergenceError
+
+    if isinstance(exc, CLIError):
+        return str(exc), exc.status
+    if isinstance(exc, FloatingPointError):
+        # fastmlp.DivergenceError is one; its message says where and what to
+        # do, others only what failed.
+        return (f"training diverged: {exc}" if isinstance(exc, DivergenceError)
+                else str(exc)), DIVERGED
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}", BAD_INPUT
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", INTERRUPTED
+    return str(exc), BAD_INPUT
+
+
+# What a job's failure may be, reported as one line and a status (describe);
+# anything else is a bug and keeps its traceback.
+REPORTED = (CLIError, FloatingPointError, ValueError, TypeError, OSError, KeyboardInterrupt)
+
+
+def _print_job_error(exc, message):
+    from . import distributed  # here: it imports this module
+
+    if distributed.launched():
+        distributed.print_job_error(exc, message, print_error)
+    else:
+        print_error(message)
+
+
 def run_job(job, *args):
     """Run ``job(*args)`` and return the exit status: what it returns (0 for
     None), or the status of the exception it raised, whose message is then
-    printed as one line on stderr."""
-    from fastmlp import DivergenceError
-
+    printed as one line on stderr (once for all the ranks of mpiexec:
+    distributed.print_job_error)."""
     try:
         status = job(*args)
-    except CLIError as exc:
-        print_error(exc)
-        return exc.status
-    except FloatingPointError as exc:
-        # fastmlp.DivergenceError is one; its message says where and what to
-        # do, others only what failed.
-        print_error(f"training diverged: {exc}" if isinstance(exc, DivergenceError)
-                    else exc)
-        return DIVERGED
     except BrokenPipeError:
         # The reader of our output went away (| head): stop quietly, and keep
         # the interpreter's final flush from failing on the closed pipe.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (ValueError, TypeError) as exc:
-        print_error(exc)
-        return BAD_INPUT
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print_error(f"{where}{exc.strerror or exc}")
-        return BAD_INPUT
-    except KeyboardInterrupt:
-        print_error("interrupted")
-        return INTERRUPTED
+    except REPORTED as exc:
+        message, status = describe(exc)
+        _print_job_error(exc, message)
+        return status
     return OK if status is None else status

@@ -18,6 +18,9 @@ Guarantees:
 - Usual mode: the new file gets 0666 masked by the umask, what a plain
   ``open`` would give it (not the 0600 of ``tempfile``).
 - A missing directory raises FileNotFoundError before anything is written.
+  An OSError of the file system (a missing or unwritable folder, a target
+  that is a directory) keeps its type and errno but names ``path``, as the
+  caller gave it, and the folder, never the hidden temporary file.
 
 Not guaranteed: durability on file systems that ignore fsync, or of the
 directory entry where directories cannot be fsynced (Windows).
@@ -54,18 +57,44 @@ def _create_temporary(directory, base):
     raise FileExistsError(f"could not create a temporary file in {directory!r}")
 
 
+def _folder_of(path, directory):
+    """The folder of ``path`` as the caller wrote it, unless ``path`` is a
+    symlink into another one (``directory``, where the file is written)."""
+    given = os.path.dirname(path) or os.curdir
+    return given if os.path.realpath(given) == directory else directory
+
+
+def _about_target(exc, path, what):
+    """``exc`` (an OSError) again, of its type and errno, naming ``path``
+    instead of the temporary file, with ``what`` the failure meant."""
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, f"{exc.strerror} ({what})", path)
+
+
 def atomic_write(path, write):
     """Call ``write(f)`` on a temporary binary file, then move it onto ``path``."""
+    path = os.fsdecode(os.fspath(path))
     # Write through a symlink (to the file it names), as open() would.
     target = os.path.realpath(path)
     directory, base = os.path.split(target)
-    tmp, fd = _create_temporary(directory, base)
+    try:
+        tmp, fd = _create_temporary(directory, base)
+    except OSError as exc:
+        folder = _folder_of(path, directory)
+        missing = isinstance(exc, FileNotFoundError) and not os.path.isdir(directory)
+        what = (f"the folder {folder!r} does not exist" if missing
+                else f"cannot create a file in the folder {folder!r}")
+        raise _about_target(exc, path, what) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _about_target(exc, path, "cannot replace it with the new file") from None
     except BaseException:
         try:
             os.unlink(tmp)
