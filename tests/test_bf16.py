@@ -291,7 +291,7 @@ def test_save_load_round_trip_keeps_the_products(cls, tmp_path):
     net.save(tmp_path / "m")
     with np.load(tmp_path / "m", allow_pickle=False) as z:
         header = json.loads(z["header"].tobytes().decode("utf-8"))
-    assert header["version"] == 3 and header["matmul_dtype"] == BF16
+    assert header["version"] == 4 and header["matmul_dtype"] == BF16
     loaded = cls.load(tmp_path / "m")
     assert loaded.matmul_dtype == BF16
     np.testing.assert_array_equal(loaded.forward(X), net.forward(X))

@@ -122,4 +122,4 @@ def test_cli_trains_with_bfloat16_products(tmp_path):
          "--hidden", "8", "--epochs", "2", "--matmul-dtype", "bfloat16", "--save",
          str(model)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert fastmlp.MLP.load(model).matmul_dtype == "bfloat16"
+    assert fastmlp.load(model).network.matmul_dtype == "bfloat16"

@@ -91,13 +91,14 @@ def test_cli_train_under_mpiexec(tmp_path, ranks):
     assert done.stdout.count("saved the model") == 1
     assert done.stdout.count("epoch    2") == 1      # epochs shown from 1
     assert f"101 rows over {ranks} ranks" in done.stdout
-    net = fastmlp.MLP.load(save)
+    model = fastmlp.load(save)
+    net, columns = model.network, model.preprocessor.columns
     assert len(net.history) == 2 and net.layer_sizes[0] == 4
     # As on one process: class labels recorded, features standardized with
     # the statistics of all rows (every rank's), not of rank 0's block.
-    assert net.class_labels == (0, 1)
-    np.testing.assert_allclose(net.standardization["mean"], X.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(net.standardization["scale"], X.std(axis=0), rtol=1e-12)
+    assert tuple(model.classes_) == (0, 1)
+    np.testing.assert_allclose([c.mean for c in columns], X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose([c.scale for c in columns], X.std(axis=0), rtol=1e-12)
     # A NaN in the last rank's block only: every rank fails, and the job's
     # one error line names that rank and the row of the file.
     lo, _ = distributed.block(101, ranks - 1, ranks)
@@ -158,10 +159,10 @@ def test_cli_train_under_mpiexec_trains_in_bfloat16(tmp_path):
                      "--batch-size", "8", "--lr", "0.2", "--seed", "2", "--quiet",
                      "--matmul-dtype", "bfloat16", "--save", save)
     assert done.returncode == 0, done.stdout + done.stderr
-    net = fastmlp.MLP.load(save)
+    model = fastmlp.load(save)
+    net = model.network
     assert net.matmul_dtype == "bfloat16"
-    std = net.standardization
-    Xs = (X - std["mean"]) / std["scale"]
+    Xs = model.preprocessor.transform(X)
 
     def replay(matmul_dtype):
         return replay_data_parallel(
@@ -200,7 +201,7 @@ MPI_REFUSALS = {
                              "a class label must be an integer 0..1, got 2"),
     "binary target": (["--loss", "binary_cross_entropy"], 2,
                       "rank 0: {data}, row 2, column 4 (0-based): a binary_cross_entropy "
-                      "target must be 0 or 1, got 2"),
+                      "target must be 0 or 1 (or one of two text labels), got 2"),
     "float32 range": (["--no-standardize"], 2,
                       "rank 1: {data}, row 31, column 2 (0-based): 1e+39 is too large for "
                       "float32"),

@@ -405,7 +405,7 @@ def test_cli_threads_is_accepted(table, threads):
     done = _run_cli(table, "train", "data.npy", "--epochs", "2", "--threads", threads,
                     "--save", "m.npz", "--quiet")
     assert done.returncode == 0, done.stderr
-    assert fastmlp.MLP.load(table / "m.npz").n_threads is None
+    assert fastmlp.load(table / "m.npz").network.n_threads is None
     done = _run_cli(table, "predict", "m.npz", "data.npy", "--target", "-1", "--threads",
                     threads)
     assert done.returncode == 0, done.stderr
