@@ -85,12 +85,15 @@ def network_graph(net, current="X", final="Y"):
     return nodes, initializers
 
 
-def finish_model(nodes, initializers, inputs, outputs, name):
-    """The checked ModelProto of a graph (inputs and outputs: value infos)."""
+def finish_model(nodes, initializers, inputs, outputs, name, extra_opsets=None):
+    """The checked ModelProto of a graph (inputs and outputs: value infos;
+    ``extra_opsets``: {domain: version} of operators beyond the default
+    domain)."""
     onnx, helper, _ = _import_onnx()
     graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
-    model = helper.make_model(graph, producer_name="fastmlp",
-                              opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
+    opsets = [helper.make_opsetid("", ONNX_OPSET)]
+    opsets += [helper.make_opsetid(d, v) for d, v in (extra_opsets or {}).items()]
+    model = helper.make_model(graph, producer_name="fastmlp", opset_imports=opsets)
     onnx.checker.check_model(model)
     return model
 

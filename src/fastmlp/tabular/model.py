@@ -127,9 +127,10 @@ class TabularModel:
 
     def to_onnx(self):
         """The model as an ONNX graph: input "X", the raw number columns
-        (float64, NaN for missing), outputs "Y" (``predict_proba`` for
-        classifiers, ``predict`` for regression) and, for classifiers,
-        "label". Text columns cannot be exported (ValueError naming them)."""
+        (float64, NaN for missing) and, with one-hot text columns,
+        "X_text" (strings, "" for missing); outputs "Y" (``predict_proba``
+        for classifiers, ``predict`` for regression) and, for classifiers,
+        "label" (fastmlp.tabular.onnx)."""
         from .onnx import to_onnx
 
         self._check_width()

@@ -1,16 +1,19 @@
 """A TabularModel as one ONNX graph: the preprocessing, the network and the
 label mapping, so that a served model answers as ``predict`` does.
 
-Input "X": the raw number (and bool, as 0/1) columns in the training
-order, float64, NaN where a value is missing. The graph replaces missing
+Inputs: "X", the raw number (and bool, as 0/1) columns in the training
+order, float64, NaN where a value is missing; with text (one-hot) columns,
+"X_text", those columns as strings in the training order ("" where a
+value is missing). The graph one-hot encodes the text columns
+(``LabelEncoder`` to the category's index, compared with every index: a
+category never seen gives zeros, as ``predict`` does), replaces missing
 values by the stored ones (``Where(IsNaN(X), impute, X)``), standardizes in
 float64 (``(X - mean) / scale``, the same IEEE operations as
 ``Preprocessor.transform``), casts to the network's dtype and runs it.
 Outputs: "Y", ``predict_proba`` for classifiers and ``predict`` for
 regression (targets mapped back to their units as ``NumberTarget.decode``
 does: in float64, then to the model dtype); "label" for classifiers, the
-class labels (int64 or string) of ``predict``. Text (one-hot) columns are
-refused: the graph takes numbers only.
+class labels (int64 or string) of ``predict``.
 """
 import numpy as np
 
@@ -24,14 +27,10 @@ def _const(numpy_helper, initializers, name, array):
     return name
 
 
-def _inputs(model, helper, numpy_helper, nodes, initializers):
-    """Nodes from "X" (float64 raw columns) to the network's input; its name."""
-    onnx, _, _ = _import_onnx()
-    columns = model.preprocessor.columns
-    text = [c.name for c in columns if isinstance(c, CategoryColumn)]
-    if text:
-        raise ValueError(f"cannot export to ONNX: the column(s) {text} are one-hot encoded "
-                         f"text, and the exported graph takes numbers only")
+def _numbers(model, helper, numpy_helper, nodes, initializers):
+    """Nodes from "X" (float64 raw number columns) to their scaled values;
+    the tensor's name."""
+    columns = [c for c in model.preprocessor.columns if not isinstance(c, CategoryColumn)]
     current = "X"
     impute = [c.impute for c in columns]
     if any(x is not None for x in impute):
@@ -50,8 +49,70 @@ def _inputs(model, helper, numpy_helper, nodes, initializers):
     nodes.append(helper.make_node("Div", ["X_centered", _const(numpy_helper, initializers,
                                                                "scale", scale)],
                                   ["X_scaled"]))
+    return "X_scaled"
+
+
+def _one_hot(col, t, helper, numpy_helper, nodes, initializers):
+    """Nodes from column t of "X_text" to the one-hot block of ``col``
+    (float64 (n, categories)); its name. A category never seen maps to the
+    code K and matches no column: zeros, as predict gives. An empty string
+    is a missing value: the imputed category's code, or zeros."""
+    onnx, _, _ = _import_onnx()
+    keys = list(col.categories)
+    codes = list(range(len(keys)))
+    if col.impute is not None and "" not in keys:
+        keys.append("")
+        codes.append(keys.index(col.impute))
+    cut = f"text{t}"
+    nodes.append(helper.make_node(
+        "Slice", ["X_text", _const(numpy_helper, initializers, f"{cut}_from",
+                                   np.array([t], dtype=np.int64)),
+                  _const(numpy_helper, initializers, f"{cut}_to",
+                         np.array([t + 1], dtype=np.int64)),
+                  _const(numpy_helper, initializers, f"{cut}_axis",
+                         np.array([1], dtype=np.int64))], [cut]))
+    nodes.append(helper.make_node("LabelEncoder", [cut], [f"{cut}_code"], domain="ai.onnx.ml",
+                                  keys_strings=keys, values_int64s=codes,
+                                  default_int64=len(col.categories)))
+    nodes.append(helper.make_node(
+        "Equal", [f"{cut}_code", _const(numpy_helper, initializers, f"{cut}_range",
+                                        np.arange(len(col.categories), dtype=np.int64))],
+        [f"{cut}_hit"]))
+    nodes.append(helper.make_node("Cast", [f"{cut}_hit"], [f"{cut}_onehot"],
+                                  to=onnx.TensorProto.DOUBLE))
+    return f"{cut}_onehot"
+
+
+def _inputs(model, helper, numpy_helper, nodes, initializers):
+    """Nodes from the graph's inputs to the network's input; its name."""
+    onnx, _, _ = _import_onnx()
+    columns = model.preprocessor.columns
+    has_numbers = not all(isinstance(c, CategoryColumn) for c in columns)
+    numbers = has_numbers and _numbers(model, helper, numpy_helper, nodes, initializers)
+    if not any(isinstance(c, CategoryColumn) for c in columns):
+        columns = []            # the scaled numbers are the network's input as they are
+    blocks, k, t = [], 0, 0
+    for col in columns:
+        if isinstance(col, CategoryColumn):
+            blocks.append(_one_hot(col, t, helper, numpy_helper, nodes, initializers))
+            t += 1
+            continue
+        name = f"num{k}"
+        nodes.append(helper.make_node(
+            "Slice", [numbers, _const(numpy_helper, initializers, f"{name}_from",
+                                      np.array([k], dtype=np.int64)),
+                      _const(numpy_helper, initializers, f"{name}_to",
+                             np.array([k + 1], dtype=np.int64)),
+                      _const(numpy_helper, initializers, f"{name}_axis",
+                             np.array([1], dtype=np.int64))], [name]))
+        blocks.append(name)
+        k += 1
+    joined = numbers
+    if t:
+        joined = "X_joined"
+        nodes.append(helper.make_node("Concat", blocks, [joined], axis=1))
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(model.network.dtype))
-    nodes.append(helper.make_node("Cast", ["X_scaled"], ["net_in"], to=elem))
+    nodes.append(helper.make_node("Cast", [joined], ["net_in"], to=elem))
     return "net_in"
 
 
@@ -117,8 +178,14 @@ def to_onnx(model, name="fastmlp_tabular"):
     nodes += net_nodes
     initializers += net_init
     outputs = _outputs(model, helper, numpy_helper, nodes, initializers)
-    d = len(model.preprocessor.columns)
-    return finish_model(
-        nodes, initializers,
-        [helper.make_tensor_value_info("X", onnx.TensorProto.DOUBLE, ["n", d])],
-        outputs, name)
+    columns = model.preprocessor.columns
+    n_text = sum(isinstance(c, CategoryColumn) for c in columns)
+    inputs = []
+    if n_text < len(columns):
+        inputs.append(helper.make_tensor_value_info("X", onnx.TensorProto.DOUBLE,
+                                                    ["n", len(columns) - n_text]))
+    if n_text:
+        inputs.append(helper.make_tensor_value_info("X_text", onnx.TensorProto.STRING,
+                                                    ["n", n_text]))
+    return finish_model(nodes, initializers, inputs, outputs, name,
+                        extra_opsets={"ai.onnx.ml": 2} if n_text else None)
