@@ -116,7 +116,7 @@ class CategoryColumn:
 
     def encode(self, values, missing, out):
         """Write the one-hot columns of ``values`` into ``out`` (n, width);
-        the count of values of no known category is ``self.unknown``."""
+        the count of values of no known category (zeros)."""
         values = _fill(values.astype(object), missing, self.impute, self.name)
         text = np.array([str(x) for x in values], dtype=object)
         index = {c: j for j, c in enumerate(self.categories)}
@@ -124,8 +124,7 @@ class CategoryColumn:
         out[...] = 0.0
         known = codes >= 0
         out[np.nonzero(known)[0], codes[known]] = 1.0
-        self.unknown = int(np.sum(~known))
-        return self.unknown
+        return int(np.sum(~known))
 
     def to_json(self):
         return {"name": self.name, "kind": "category", "categories": list(self.categories),

@@ -1,8 +1,6 @@
 """``fastmlp.TabularModel``: a network and the data handling in front of it,
 used as one model: raw table in, predictions in the target's own labels or
 units out, the same from Python, the command line and ONNX."""
-import warnings
-
 import numpy as np
 
 from .preprocessor import Preprocessor
@@ -83,11 +81,7 @@ class TabularModel:
     def transform(self, X):
         """The network's input for the table X, in the network's dtype."""
         self._check_width()
-        out = self.preprocessor.transform(X, dtype=self.network.dtype)
-        for name, count in self.preprocessor.unknown_categories:
-            warnings.warn(f"column {name!r}: {count} value(s) of a category not seen in "
-                          f"training, encoded as zeros", UserWarning, stacklevel=3)
-        return out
+        return self.preprocessor.transform(X, dtype=self.network.dtype)
 
     def forward(self, X):
         """The network's outputs for the table X (probabilities for

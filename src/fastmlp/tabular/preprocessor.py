@@ -7,6 +7,8 @@ with the model (as scikit-learn's ``ColumnTransformer`` with a
 The network's inputs are the columns in the order of the training table,
 a number or bool column one input, a text column one input per category.
 """
+import warnings
+
 import numpy as np
 
 from ..inputs.frames import is_frame
@@ -247,17 +249,18 @@ class Preprocessor:
         self._check_fitted()
         values_of, n = self._table_columns(X)
         out = np.empty((n, self.n_inputs), dtype=np.float64)
-        at, unknown = 0, []
+        at = 0
         for col, column in zip(self.columns, values_of):
             values, missing = raw_values(column)
-            block = out[:, at] if col.width == 1 and isinstance(col, NumberColumn) \
-                else out[:, at:at + col.width]
             if isinstance(col, NumberColumn):
-                col.encode(values, missing, block)
-            elif col.encode(values, missing, block):
-                unknown.append((col.name, col.unknown))
+                col.encode(values, missing, out[:, at])
+            else:
+                unknown = col.encode(values, missing, out[:, at:at + col.width])
+                if unknown:
+                    warnings.warn(f"column {col.name!r}: {unknown} value(s) of a category "
+                                  f"not seen in training, encoded as zeros", UserWarning,
+                                  stacklevel=2)
             at += col.width
-        self.unknown_categories = unknown
         return out if np.dtype(dtype) == np.float64 else out.astype(dtype)
 
     # -- stored form ------------------------------------------------------------
