@@ -61,6 +61,16 @@ def _impute_value(values, strategy, name):
     return value if isinstance(value, str) else float(value)
 
 
+def _in_table(exc, rows):
+    """``exc`` with its row counted in the whole table: fit sees only the
+    rows ``rows`` (None: all), and a message must point into the table."""
+    if rows is None or exc.row is None:
+        return exc
+    rows = np.asarray(rows)
+    index = rows.nonzero()[0] if rows.dtype == bool else rows
+    return ColumnError(exc.message, int(index[exc.row]), exc.column, exc.advice)
+
+
 class Preprocessor:
     """Fitted data handling of a table: column kinds, imputation, one-hot
     encoding, standardization and the target's labels or scale.
@@ -114,7 +124,10 @@ class Preprocessor:
             values, missing = raw_values(column)
             if rows is not None:
                 values, missing = values[rows], missing[rows]
-            fitted.append(self._fit_column(name, values, missing))
+            try:
+                fitted.append(self._fit_column(name, values, missing))
+            except ColumnError as exc:
+                raise _in_table(exc, rows) from None
             if isinstance(fitted[-1], NumberColumn):
                 col = fitted[-1]
                 numbers.append(np.where(missing, col.impute if col.impute is not None
