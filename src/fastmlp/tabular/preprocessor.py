@@ -71,6 +71,20 @@ def _in_table(exc, rows):
     return ColumnError(exc.message, int(index[exc.row]), exc.column, exc.advice)
 
 
+def _stack(numbers, values, missing, impute, n_columns):
+    """Add a number column (imputed) to ``numbers``: (array, columns used)
+    or None, an array with room for every column of the table. Column-major,
+    so that each column is written and reduced as one contiguous run, and
+    filled in place, so that the table is held once."""
+    if numbers is None:
+        numbers = (np.empty((len(values), n_columns), order="F"), 0)
+    A, k = numbers
+    A[:, k] = values
+    if missing.any():
+        A[missing, k] = impute
+    return A, k + 1
+
+
 class Preprocessor:
     """Fitted data handling of a table: column kinds, imputation, one-hot
     encoding, standardization and the target's labels or scale.
@@ -119,7 +133,7 @@ class Preprocessor:
         columns = _columns_of(X)
         if not columns:
             raise ValueError("the table has no feature columns")
-        fitted, numbers = [], []
+        fitted, numbers = [], None
         for name, column in columns:
             values, missing = raw_values(column)
             if rows is not None:
@@ -128,12 +142,10 @@ class Preprocessor:
                 fitted.append(self._fit_column(name, values, missing))
             except ColumnError as exc:
                 raise _in_table(exc, rows) from None
-            if isinstance(fitted[-1], NumberColumn):
-                col = fitted[-1]
-                numbers.append(np.where(missing, col.impute if col.impute is not None
-                                        else 0.0, values).astype(np.float64))
-        if numbers and self.standardize:
-            mean, scale = scale_of(np.column_stack(numbers))
+            if isinstance(fitted[-1], NumberColumn) and self.standardize:
+                numbers = _stack(numbers, values, missing, fitted[-1].impute, len(columns))
+        if numbers is not None:
+            mean, scale = scale_of(numbers[0][:, :numbers[1]])
             for col, m, s in zip((c for c in fitted if isinstance(c, NumberColumn)),
                                  mean, scale):
                 col.mean, col.scale = float(m), float(s)
