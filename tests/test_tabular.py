@@ -91,6 +91,20 @@ def test_fit_errors_name_the_row_of_the_table():
     assert info.value.row == 17 and info.value.column == "x"        # the first missing
 
 
+def test_numbers_read_as_text_fit_as_numbers():
+    """A column of numbers that a text value in a row left out of the fit
+    made text: fitted as numbers, the text value named by transform."""
+    frame = pd.DataFrame({"age": ["1", "3", "abc", "7"], "b": [1.0, 2.0, 3.0, 4.0]})
+    pre = Preprocessor().fit(frame, rows=[0, 1, 3])
+    assert pre.n_inputs == 2
+    assert pre.columns[0].mean == pytest.approx(11 / 3, rel=1e-15)
+    with pytest.raises(ColumnError) as info:
+        pre.transform(frame)
+    assert info.value.row == 2 and info.value.column == "age" and "'abc'" in str(info.value)
+    np.testing.assert_allclose(pre.transform(frame.iloc[[0, 1, 3]]).sum(axis=0), 0,
+                               atol=1e-12)
+
+
 # -- what a saved model keeps -------------------------------------------------------
 
 def _trained_with_validation():

@@ -10,8 +10,8 @@ a number or bool column one input, a text column one input per category.
 import numpy as np
 
 from ..inputs.frames import is_frame
-from .columns import (CategoryColumn, ColumnError, NumberColumn, first_non_number,
-                      is_text, raw_values)
+from .columns import (CategoryColumn, ColumnError, NumberColumn, _numbers,
+                      first_non_number, is_text, raw_values)
 from .target import ClassTarget, NumberTarget, label_of
 
 IMPUTE = ("mean", "median", "most_frequent")
@@ -158,6 +158,10 @@ class Preprocessor:
         return self
 
     def _fit_column(self, name, values, missing):
+        if values.dtype.kind != "f" and first_non_number(values) is None:
+            # Numbers, some written as text: read as text because of a value
+            # in rows not fitted, which transform then names.
+            values = _numbers(values, name)
         present = values[~missing]
         if values.dtype.kind == "f":
             bad = ~np.isfinite(present)
