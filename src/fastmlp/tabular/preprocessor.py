@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 
 from ..inputs.frames import is_frame
-from .columns import (CategoryColumn, ColumnError, NumberColumn, first_non_number,
-                      is_text, raw_values)
+from .columns import (CategoryColumn, ColumnError, NumberColumn,
+                      first_non_number, is_text, raw_values)
 from .target import ClassTarget, NumberTarget, label_of
 
 IMPUTE = ("mean", "median", "most_frequent")
@@ -61,6 +61,20 @@ def _impute_value(values, strategy, name):
     kinds, counts = np.unique(values, return_counts=True)
     value = kinds[int(np.argmax(counts))]           # the smallest of the most frequent
     return value if isinstance(value, str) else float(value)
+
+
+def _stack(numbers, values, missing, impute, n_columns):
+    """Add a number column (imputed) to ``numbers``: (array, columns used)
+    or None, an array with room for every column of the table. Column-major,
+    so that each column is written and reduced as one contiguous run, and
+    filled in place, so that the table is held once."""
+    if numbers is None:
+        numbers = (np.empty((len(values), n_columns), order="F"), 0)
+    A, k = numbers
+    A[:, k] = values
+    if missing.any():
+        A[missing, k] = impute
+    return A, k + 1
 
 
 class Preprocessor:
@@ -111,20 +125,19 @@ class Preprocessor:
         columns = _columns_of(X)
         if not columns:
             raise ValueError("the table has no feature columns")
-        fitted, numbers = [], []
+        fitted, numbers = [], None
         for name, column in columns:
             # Every row is checked (so that errors name their place in X);
             # the statistics come from the training rows alone.
             values, missing = raw_values(column)
             col = self._fit_column(name, values, missing, rows)
             fitted.append(col)
-            if isinstance(col, NumberColumn):
+            if isinstance(col, NumberColumn) and self.standardize:
                 if rows is not None:
                     values, missing = values[rows], missing[rows]
-                numbers.append(np.where(missing, col.impute if col.impute is not None
-                                        else 0.0, values).astype(np.float64))
-        if numbers and self.standardize:
-            mean, scale = scale_of(np.column_stack(numbers))
+                numbers = _stack(numbers, values, missing, col.impute, len(columns))
+        if numbers is not None:
+            mean, scale = scale_of(numbers[0][:, :numbers[1]])
             for col, m, s in zip((c for c in fitted if isinstance(c, NumberColumn)),
                                  mean, scale):
                 col.mean, col.scale = float(m), float(s)
