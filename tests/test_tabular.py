@@ -78,7 +78,9 @@ def test_preprocessor_equals_column_transformer(strategy):
 
 
 def test_fit_errors_name_the_row_of_the_table():
-    """fit on some rows reports a bad value by its row in the whole table."""
+    """fit on some rows checks every row of the table (the statistics come
+    from the rows fitted) and reports the first bad value by its row in
+    the whole table."""
     frame = mixed_frame()
     rows = np.arange(10, len(frame))
     frame.loc[25, "x"] = np.inf
@@ -86,21 +88,26 @@ def test_fit_errors_name_the_row_of_the_table():
         Preprocessor(impute="mean", one_hot=True).fit(frame, rows=rows)
     assert info.value.row == 25 and info.value.column == "x"
     frame.loc[25, "x"] = 0.0
+    first_missing = int(np.flatnonzero(frame["x"].isna())[0])
+    assert first_missing < 10                   # outside the rows fitted
     with pytest.raises(ColumnError) as info:
         Preprocessor(one_hot=True).fit(frame, rows=rows)
-    assert info.value.row == 17 and info.value.column == "x"        # the first missing
+    assert info.value.row == first_missing and info.value.column == "x"
 
 
-def test_numbers_read_as_text_fit_as_numbers():
-    """A column of numbers that a text value in a row left out of the fit
-    made text: fitted as numbers, the text value named by transform."""
+def test_numbers_written_as_text_fit_as_numbers():
+    """A column of numbers that pandas read as text (a blank or quoted cell)
+    is a number column; a text value among them is named by its row,
+    whether or not its row is fitted."""
     frame = pd.DataFrame({"age": ["1", "3", "abc", "7"], "b": [1.0, 2.0, 3.0, 4.0]})
-    pre = Preprocessor().fit(frame, rows=[0, 1, 3])
+    with pytest.raises(ColumnError) as info:
+        Preprocessor().fit(frame, rows=[0, 1, 3])
+    assert info.value.row == 2 and info.value.column == "age" and "'abc'" in str(info.value)
+    frame.loc[2, "age"] = " "                   # a blank cell: missing
+    pre = Preprocessor(impute="mean").fit(frame, rows=[0, 1, 3])
     assert pre.n_inputs == 2
     assert pre.columns[0].mean == pytest.approx(11 / 3, rel=1e-15)
-    with pytest.raises(ColumnError) as info:
-        pre.transform(frame)
-    assert info.value.row == 2 and info.value.column == "age" and "'abc'" in str(info.value)
+    assert pre.columns[0].impute == pytest.approx(11 / 3, rel=1e-15)
     np.testing.assert_allclose(pre.transform(frame.iloc[[0, 1, 3]]).sum(axis=0), 0,
                                atol=1e-12)
 
