@@ -3,6 +3,8 @@ shims that let one code base run on each of them (_compat), by their
 behaviour on the installed release. CI runs this file on the oldest and
 the newest supported release (tools/sklearn_oldest.sh)."""
 import inspect
+import os
+import re
 import warnings
 
 import numpy as np
@@ -16,7 +18,7 @@ from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
 from fastmlp.sklearn import MLPClassifier, MLPRegressor
 from fastmlp.sklearn import _compat
-from fastmlp.sklearn._release import check_release, release
+from fastmlp.sklearn._release import FIRST_UNSUPPORTED, OLDEST, check_release, release
 
 
 @pytest.mark.parametrize("version, expected", [
@@ -45,6 +47,20 @@ def test_other_releases_are_refused_naming_the_range(version):
 
 def test_installed_release_is_supported():
     check_release(sklearn.__version__)
+
+
+def test_pyproject_pins_the_accepted_range():
+    # Every scikit-learn requirement of the extras (sklearn, test) is the
+    # range the import accepts, so pip never installs a refused release.
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "pyproject.toml")
+    with open(path, encoding="utf-8") as f:
+        specs = re.findall(r'"scikit-learn([^"]*)"', f.read())
+    assert len(specs) >= 2, specs
+    for spec in specs:
+        m = re.fullmatch(r">=(\d+)\.(\d+),<(\d+)(?:\.(\d+))?", spec)
+        assert m, spec
+        low, high = (int(m[1]), int(m[2])), (int(m[3]), int(m[4] or 0))
+        assert (low, high) == (OLDEST, FIRST_UNSUPPORTED), spec
 
 
 def _fitted_regressor(**params):
