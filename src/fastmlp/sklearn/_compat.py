@@ -1,6 +1,8 @@
 """What the estimators use of scikit-learn that differs between the
 supported releases (fastmlp.sklearn._release), each chosen by what the
-installed release has, never by its version number:
+installed release has, never by its version number (where a release lacks
+scikit-learn's helper for the L-BFGS-B options, its rule, which reads
+scipy's version, is repeated here):
 
 - validate_data: a function of sklearn.utils.validation since 1.6; before,
   the estimator's method _validate_data.
