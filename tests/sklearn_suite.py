@@ -8,9 +8,10 @@ copied into this repository), rewrites its imports of MLPClassifier and
 MLPRegressor, in whatever spelling the file uses, to ``fastmlp.sklearn``,
 writes the result to a scratch folder and runs pytest on it with
 scikit-learn's own conftest (its fixtures, e.g. ``global_random_seed``) and
-this module as plugins. The plugin deselects the tests named in DESELECTED,
-the one list of exceptions, and prints each with its reason; it also stops
-the run if the file's estimators are not fastmlp's.
+this module as plugins. The plugin deselects the tests deselected() names
+for the installed release (DESELECTED on every release, DESELECTED_ON on
+some), the one list of exceptions, and prints each with its reason; it also
+stops the run if the file's estimators are not fastmlp's.
 tests/test_sklearn_own_suite.py runs this in a subprocess and asserts that
 every other test passes.
 """
@@ -38,6 +39,28 @@ DESELECTED = {
         "differences, every activation, 2 and 3 classes) runs on fastmlp's kernels in "
         "tests/test_sklearn_kernels.py::test_gradient_like_sklearns_test_gradient"),
 }
+
+# Tests of the file of some releases only: name -> ((major, minor) of those
+# releases, reason). Only forms of a test that a later release changed
+# belong here; the later form must pass.
+DESELECTED_ON = {
+    "test_mlp_regressor_dtypes_casting": ({(1, 5)}, (
+        "scikit-learn 1.5's form of the test compares the predictions of a float32 and a "
+        "float64 fit after 50 epochs at rtol 1e-4 with no atol; fastmlp.sklearn trains "
+        "float32 input in float32 throughout (docs/sklearn.md, intended difference 6), "
+        "where scikit-learn keeps float64 deltas and gradients, and differs by 3e-3 "
+        "relative (1.6e-5 absolute) on a prediction near zero. scikit-learn 1.6 changed "
+        "the test to 150 epochs, tol 1e-3 and rtol 5e-4, which passes (2.8e-4)")),
+}
+
+
+def deselected(version):
+    """{test name: reason} of the tests not run on scikit-learn ``version``
+    (a version string)."""
+    from fastmlp.sklearn._release import release
+    on_this = {name: reason for name, (releases, reason) in DESELECTED_ON.items()
+               if release(version) in releases}
+    return {**DESELECTED, **on_this}
 
 
 class RewriteError(ValueError):
@@ -143,11 +166,13 @@ def pytest_collection_modifyitems(config, items):
         for name in ESTIMATORS:
             if getattr(module, name, None) is not getattr(fastmlp.sklearn, name):
                 raise RuntimeError(f"{module.__name__}.{name} is not fastmlp.sklearn.{name}")
-    deselected = [item for item in items if _test_name(item) in DESELECTED]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if _test_name(item) not in DESELECTED]
-    config._sklearn_suite_deselected = [item.nodeid for item in deselected]
+    import sklearn
+    names = deselected(sklearn.__version__)
+    dropped = [item for item in items if _test_name(item) in names]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if _test_name(item) not in names]
+    config._sklearn_suite_deselected = [item.nodeid for item in dropped]
 
 
 def pytest_runtest_logreport(report):
@@ -169,7 +194,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def _reason(nodeid):
-    return DESELECTED[nodeid.split("::")[-1].split("[")[0]]
+    import sklearn
+    return deselected(sklearn.__version__)[nodeid.split("::")[-1].split("[")[0]]
 
 
 def pytest_terminal_summary(terminalreporter, config):

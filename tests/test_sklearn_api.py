@@ -5,6 +5,7 @@ cross_val_score, clone), pickling, and the flat-buffer views behind coefs_.
 Numerical equality with scikit-learn's own estimators is in
 test_sklearn_equivalence.py.
 """
+import inspect
 import pickle
 import subprocess
 import sys
@@ -252,8 +253,8 @@ def test_sparse_input_is_accepted():
     # A module named sklearn that fails to import stands in for its absence.
     ("raise ImportError('no sklearn here')", "needs scikit-learn"),
     # One with another release's version stands in for an unsupported one.
-    ("__version__ = '1.8.2'", "found 1.8.2"),
-    ("__version__ = '1.10.0'", "found 1.10.0"),
+    ("__version__ = '1.4.2'", "supports scikit-learn >=1.5,<2.0; found 1.4.2"),
+    ("__version__ = '2.0.0'", "supports scikit-learn >=1.5,<2.0; found 2.0.0"),
 ], ids=["missing", "older", "newer"])
 def test_missing_or_unsupported_sklearn_is_a_clear_import_error(tmp_path, stand_in,
                                                                   expected):
@@ -275,11 +276,14 @@ def test_batches_split_into_chunks_give_the_same_model(monkeypatch, solver):
     from fastmlp.network import workspace as _workspace
     X, y = _classification(n=90)
     sw = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    # Weighted rows where the installed scikit-learn's fit takes them (1.7+).
+    fit_kw = ({"sample_weight": sw}
+              if "sample_weight" in inspect.signature(MLPClassifier.fit).parameters else {})
     kw = dict(hidden_layer_sizes=(6,), solver=solver, batch_size=40, max_iter=4,
               random_state=0, alpha=0.01)
-    whole = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+    whole = MLPClassifier(**kw).fit(X, y, **fit_kw)
     monkeypatch.setattr(_workspace, "WORK_BUDGET", 7 * _workspace.row_width([8, 6, 3]))
-    chunked = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+    chunked = MLPClassifier(**kw).fit(X, y, **fit_kw)
     for a, b in zip(whole.coefs_ + whole.intercepts_, chunked.coefs_ + chunked.intercepts_):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(chunked.loss_, whole.loss_, rtol=1e-12)

@@ -4,35 +4,22 @@
 
 Same parameters, defaults, attributes and, for the same random_state, the
 same fitted model as scikit-learn's ``sklearn.neural_network`` estimators of
-the release this package supports; the intended differences are listed in
+the installed release (1.5 to 1.9 are tested; fastmlp.sklearn._release
+holds the supported range); the intended differences are listed in
 docs/sklearn.md. scikit-learn is an optional dependency:
 ``pip install "fastmlp[sklearn]"``.
 """
-# The estimators subclass scikit-learn's and override two of its private
-# methods, so the supported releases are pinned (and tested) exactly.
-SUPPORTED_SKLEARN = ((1, 9), (1, 10))
+from ._release import INSTALL_HINT as _INSTALL_HINT
+from ._release import check_release as _check_release
 
 try:
     import sklearn as _sklearn
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "fastmlp.sklearn needs scikit-learn, an optional dependency of fastmlp; "
-        'install it with: pip install "fastmlp[sklearn]"') from exc
+        f"install it with: {_INSTALL_HINT}") from exc
 
-
-def _release(version):
-    parts = []
-    for piece in version.split(".")[:2]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
-
-
-if not SUPPORTED_SKLEARN[0] <= _release(_sklearn.__version__) < SUPPORTED_SKLEARN[1]:
-    raise ImportError(
-        f"fastmlp.sklearn supports scikit-learn >={'.'.join(map(str, SUPPORTED_SKLEARN[0]))},"
-        f"<{'.'.join(map(str, SUPPORTED_SKLEARN[1]))}; found {_sklearn.__version__}. "
-        'Install a supported release with: pip install "fastmlp[sklearn]"')
+_check_release(_sklearn.__version__)
 
 from ._estimators import MLPClassifier, MLPRegressor  # noqa: E402
 from ._onnx import register_onnx_converters  # noqa: E402

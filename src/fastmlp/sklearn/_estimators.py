@@ -27,17 +27,18 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.utils import check_random_state
-from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight
 
 from ..inputs.validation import FINITE_CHECK_ELEMENTS, check_layer_sizes
 from ..inputs import sparse as _sparse
 from ..execution import threads as _threads
 from ..execution.cost import step_flops
 from ..training.epoch import STATUS_NONFINITE_LOSS, STATUS_OK
+from . import _compat
+from ._compat import validate_data
 from ._network import EpochRunner, Network, SolverState, new_sklearn_optimizer
 
 _NONFINITE_MESSAGE = (
@@ -87,7 +88,9 @@ class _FastMLPMixin:
         # scikit-learn's own initialization draws the weights (same
         # RandomState, same order); they are then moved into the flat buffer
         # and the attributes become views of it.
+        self._best_coefs = None   # see _compat.keep_initial_weights_as_best
         super()._initialize(y, layer_units, dtype)
+        _compat.keep_initial_weights_as_best(self)
         self._adopt(Network(layer_units, self.activation, self.out_activation_, dtype),
                     self.coefs_, self.intercepts_)
 
@@ -262,7 +265,7 @@ class _FastMLPMixin:
                 "maxfun": self.max_fun,
                 "maxiter": self.max_iter,
                 "gtol": self.tol,
-                **_get_additional_lbfgs_options_dict("iprint", iprint),
+                **_compat.lbfgs_print_options(iprint),
             })
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = np.float64(opt_res.fun)  # a NumPy scalar, as scikit-learn's
@@ -370,7 +373,7 @@ class _FastMLPMixin:
                 self._stop_diverged(status, step, n_samples)
                 return
             self._book_epoch(np.float64(total) / n_samples, n_samples)  # scikit-learn's type
-            self._update_no_improvement_count(self.early_stopping, *validation)
+            _compat.update_no_improvement_count(self, self.early_stopping, *validation)
             optimizer.iteration_ends(self.t_)
             if self._stops_for_no_improvement(optimizer) or incremental:
                 return
@@ -503,12 +506,23 @@ class MLPRegressor(_FastMLPMixin, _SkMLPRegressor):
 
     # scikit-learn's regressor offers partial_fit for every solver (its
     # availability test forgets to call _check_solver) and then runs a whole
-    # L-BFGS fit; here, as in its classifier, only stochastic solvers have it.
-    @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """Update the model with a single iteration over the given data.
+    # L-BFGS fit; here, as in its classifier, only stochastic solvers have
+    # it, with the parameters of the installed release's.
+    if _compat.FIT_TAKES_SAMPLE_WEIGHT:
+        @available_if(lambda est: est._check_solver())
+        @_fit_context(prefer_skip_nested_validation=True)
+        def partial_fit(self, X, y, sample_weight=None):
+            """Update the model with a single iteration over the given data.
 
-        Only for solver='sgd' or 'adam'.
-        """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+            Only for solver='sgd' or 'adam'.
+            """
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+    else:
+        @available_if(lambda est: est._check_solver())
+        @_fit_context(prefer_skip_nested_validation=True)
+        def partial_fit(self, X, y):
+            """Update the model with a single iteration over the given data.
+
+            Only for solver='sgd' or 'adam'.
+            """
+            return self._fit(X, y, incremental=True)
