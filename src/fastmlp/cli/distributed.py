@@ -160,8 +160,10 @@ class RankRows:
         self._agree(None)
         return np.unique(np.concatenate(self.comm.allgather(np.unique(values))))
 
-    def scale_of(self, A):
-        """fit_scale (fastmlp.tabular.preprocessor) over every rank's rows."""
+    def scale_of(self, A, rows=None):
+        """fit_scale (fastmlp.tabular.preprocessor) over every rank's rows
+        ``rows`` of A (under mpiexec: all of them, there is no split)."""
+        A = A if rows is None else A[rows]
         mean = self.mean(A, axis=0)
         return mean, usable_scale(mean, np.sqrt(self.mean((A - mean) ** 2, axis=0)))
 

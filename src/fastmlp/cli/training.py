@@ -228,9 +228,9 @@ class _Prepared:
         self.target = _target(args, self, rows)
         self.preprocessor = Preprocessor(args.standardize, args.impute, args.one_hot)
         try:
-            self.preprocessor.fit(table.X, loss=loss, rows=self.train_idx,
-                                  target=self.target, scale_of=rows.scale_of)
-            self.X = self.preprocessor.transform(table.X)
+            self.X = self.preprocessor.fit_transform(
+                table.X, loss=loss, rows=self.train_idx, target=self.target,
+                scale_of=rows.scale_of)
         except ColumnError as exc:
             raise preprocess.column_error(table, exc) from None
         inputs = self.preprocessor.input_columns()

@@ -20,11 +20,31 @@ IMPUTE = ("mean", "median", "most_frequent")
 LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
 
 
-def fit_scale(A):
-    """(mean, scale) float64 of each column of A; scale is the standard
-    deviation, 1 where dividing by it would blow the column up."""
-    mean = A.mean(axis=0)
-    return mean, usable_scale(mean, A.std(axis=0))
+# Statistics are taken over blocks of this many rows: no temporary of the
+# table's size.
+STAT_ROWS = 8192
+
+
+def _blocks(A, rows):
+    n = A.shape[0] if rows is None else len(rows)
+    for lo in range(0, n, STAT_ROWS):
+        yield A[lo:lo + STAT_ROWS] if rows is None else A[rows[lo:lo + STAT_ROWS]]
+
+
+def fit_scale(A, rows=None):
+    """(mean, scale) float64 of each column of A over its rows ``rows``
+    (all when None); scale is the standard deviation (two passes), 1 where
+    dividing by it would blow the column up."""
+    n = A.shape[0] if rows is None else len(rows)
+    total = np.zeros(A.shape[1])
+    for block in _blocks(A, rows):
+        total += block.sum(axis=0)
+    mean = total / n
+    squares = np.zeros(A.shape[1])
+    for block in _blocks(A, rows):
+        centered = block - mean
+        squares += np.einsum("ij,ij->j", centered, centered)
+    return mean, usable_scale(mean, np.sqrt(squares / n))
 
 
 def usable_scale(mean, std):
@@ -61,20 +81,6 @@ def _impute_value(values, strategy, name):
     kinds, counts = np.unique(values, return_counts=True)
     value = kinds[int(np.argmax(counts))]           # the smallest of the most frequent
     return value if isinstance(value, str) else float(value)
-
-
-def _stack(numbers, values, missing, impute, n_columns):
-    """Add a number column (imputed) to ``numbers``: (array, columns used)
-    or None, an array with room for every column of the table. Column-major,
-    so that each column is written and reduced as one contiguous run, and
-    filled in place, so that the table is held once."""
-    if numbers is None:
-        numbers = (np.empty((len(values), n_columns), order="F"), 0)
-    A, k = numbers
-    A[:, k] = values
-    if missing.any():
-        A[missing, k] = impute
-    return A, k + 1
 
 
 class Preprocessor:
@@ -119,35 +125,54 @@ class Preprocessor:
         """Fit on the rows ``rows`` (all when None) of the table X (a
         DataFrame or a 2-D array) and its target y. ``target``: a prebuilt
         ``ClassTarget``/``NumberTarget`` instead of one made from y;
-        ``scale_of``: fit_scale, or its equivalent over several processes."""
+        ``scale_of``: fit_scale, or its equivalent over several processes.
+        Every row is checked: a bad value is named by its row in X."""
+        self.fit_transform(X, y, loss=loss, rows=rows, target=target, scale_of=scale_of)
+        return self
+
+    def fit_transform(self, X, y=None, *, loss="mse", rows=None, target=None,
+                      scale_of=fit_scale):
+        """``fit``, returning ``transform(X)`` (float64) from the same pass
+        over the table: each column is read once."""
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         columns = _columns_of(X)
         if not columns:
             raise ValueError("the table has no feature columns")
-        fitted, numbers = [], None
-        for name, column in columns:
-            # Every row is checked (so that errors name their place in X);
-            # the statistics come from the training rows alone.
+        # Each column is read twice rather than kept: the widths of the
+        # one-hot blocks are known once every column is fitted, and the
+        # table is held once more only, as ``out``.
+        fitted = [self._fit_column(name, *raw_values(column), rows)
+                  for name, column in columns]
+        self.columns = fitted
+        out = np.empty((len(columns[0][1]), self.n_inputs))
+        at = 0
+        for col, (_, column) in zip(fitted, columns):
             values, missing = raw_values(column)
-            col = self._fit_column(name, values, missing, rows)
-            fitted.append(col)
-            if isinstance(col, NumberColumn) and self.standardize:
-                if rows is not None:
-                    values, missing = values[rows], missing[rows]
-                numbers = _stack(numbers, values, missing, col.impute, len(columns))
-        if numbers is not None:
-            mean, scale = scale_of(numbers[0][:, :numbers[1]])
-            for col, m, s in zip((c for c in fitted if isinstance(c, NumberColumn)),
-                                 mean, scale):
-                col.mean, col.scale = float(m), float(s)
+            if isinstance(col, NumberColumn):
+                col.encode(values, missing, out[:, at])
+            else:
+                col.encode(values, missing, out[:, at:at + col.width])
+            at += col.width
+        if self.standardize and any(isinstance(c, NumberColumn) for c in fitted):
+            # The statistics of the encoded (imputed) training rows; the
+            # one-hot inputs keep mean 0 and scale 1.
+            mean, scale = scale_of(out, rows) if rows is not None else scale_of(out)
+            number = np.array([isinstance(fitted[j], NumberColumn)
+                               for j in self.input_columns()])
+            mean[~number], scale[~number] = 0.0, 1.0
+            for k, col in zip(np.flatnonzero(number), (c for c in fitted
+                                                      if isinstance(c, NumberColumn))):
+                col.mean, col.scale = float(mean[k]), float(scale[k])
+            out -= mean
+            out /= scale
         self.columns = fitted
         self.feature_names = tuple(n for n, _ in columns) if is_frame(X) else None
         if target is None and y is not None:
             y = np.asarray(y) if rows is None else np.asarray(y)[rows]
             target = self._fit_target(y, loss, scale_of)
         self.target = target
-        return self
+        return out
 
     def _fit_column(self, name, values, missing, rows):
         present = values[~missing]
