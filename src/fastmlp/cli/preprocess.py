@@ -99,8 +99,11 @@ def _target_text(table):
 def check_dtype_range(X, dtype, name, where):
     """X (as the model takes it) fits ``dtype``: a float64 value beyond
     float32's range would become inf in the model."""
-    if np.dtype(dtype) == np.float32:
-        big = np.abs(X) > np.finfo(np.float32).max
+    limit = np.finfo(np.float32).max
+    # Two reductions first (no temporary of X's size); the place only when
+    # a value is out of range.
+    if np.dtype(dtype) == np.float32 and X.size and (X.max() > limit or X.min() < -limit):
+        big = np.abs(X) > limit
         if big.any():
             at = first_bad(big)
             raise CLIError(f"{name}, {where(*at)}: {float(X[at])!r} is too large for float32 "

@@ -46,6 +46,10 @@ def raw_values(column):
     else an object array of the present values as given."""
     if hasattr(column, "to_numpy"):
         kind = getattr(column.dtype, "kind", "O")
+        if kind in "iuf" and isinstance(column.dtype, np.dtype):
+            # A plain NumPy column: read in place when it is float64 already.
+            values = column.to_numpy(dtype=np.float64, copy=False)
+            return values, np.isnan(values)
         if kind in "biuf":
             missing = column.isna().to_numpy()
             values = column.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -88,16 +92,31 @@ class NumberColumn:
     impute: float | None = None
     width = 1
 
-    def encode(self, values, missing, out):
-        """Write the model input of ``values`` into ``out`` (n,)."""
+    def encode(self, values, missing, out, checked=False):
+        """Write the model input of ``values`` into ``out`` (n,);
+        ``checked``: the values are float64 numbers known to be finite
+        (the fit's own), so only the missing ones are filled."""
+        if checked:
+            np.copyto(out, values)
+            if missing.any():
+                out[missing] = self.impute
+            self._scale(out)
+            return
         numbers = _numbers(values, self.name)
         numbers = _fill(numbers, missing, self.impute, self.name)
         bad = ~np.isfinite(numbers)
         if bad.any():
             i = int(np.argmax(bad))
             raise ColumnError(f"not a finite number: {float(numbers[i])!r}", i, self.name)
-        np.subtract(numbers, self.mean, out=out)
-        out /= self.scale
+        np.copyto(out, numbers)
+        self._scale(out)
+
+    def _scale(self, out):
+        # x - 0 and x / 1 are x exactly: an unscaled column costs no pass.
+        if self.mean != 0.0:
+            np.subtract(out, self.mean, out=out)
+        if self.scale != 1.0:
+            out /= self.scale
 
     def to_json(self):
         return {"name": self.name, "kind": "number", "mean": self.mean, "scale": self.scale,

@@ -145,12 +145,14 @@ class Preprocessor:
         fitted = [self._fit_column(name, *raw_values(column), rows)
                   for name, column in columns]
         self.columns = fitted
-        out = np.empty((len(columns[0][1]), self.n_inputs))
+        # Column-major: each column is written as one contiguous run.
+        out = np.empty((len(columns[0][1]), self.n_inputs), order="F")
         at = 0
         for col, (_, column) in zip(fitted, columns):
             values, missing = raw_values(column)
             if isinstance(col, NumberColumn):
-                col.encode(values, missing, out[:, at])
+                # Checked by _fit_column; scaled below, with the statistics.
+                col.encode(values, missing, out[:, at], checked=values.dtype.kind == "f")
             else:
                 col.encode(values, missing, out[:, at:at + col.width])
             at += col.width
@@ -175,14 +177,20 @@ class Preprocessor:
         return out
 
     def _fit_column(self, name, values, missing, rows):
-        present = values[~missing]
-        train = present if rows is None else values[rows][~missing[rows]]
+        any_missing = missing.any()
+        present = values[~missing] if any_missing else values
+
+        def train():
+            if rows is None:
+                return present
+            return values[rows][~missing[rows]] if any_missing else values[rows]
+
         if values.dtype.kind == "f":
-            bad = ~np.isfinite(present)
-            if bad.any():
-                i = int(np.nonzero(~missing)[0][np.argmax(bad)])
+            if not np.isfinite(present).all():
+                bad = ~np.isfinite(values) & ~missing
+                i = int(np.argmax(bad))
                 raise ColumnError(f"not a finite number: {float(values[i])!r}", i, name)
-            impute = (_impute_value(train, self.impute, name)
+            impute = (_impute_value(train(), self.impute, name)
                       if self.impute is not None else None)
             if missing.any() and impute is None:
                 raise ColumnError("missing value", int(np.argmax(missing)), name,
@@ -198,7 +206,7 @@ class Preprocessor:
             raise ColumnError(f"holds text ({shown}, ...): a categorical feature", None, name,
                               advice="encode it one-hot (one_hot=True; the command line's "
                                      "--one-hot) or leave the column out")
-        text = np.array([str(x) for x in train], dtype=object)
+        text = np.array([str(x) for x in train()], dtype=object)
         impute = None
         if self.impute is not None:
             impute = _impute_value(text, "most_frequent", name)
@@ -286,7 +294,7 @@ class Preprocessor:
         ValueError) names the row and column of a bad value."""
         self._check_fitted()
         values_of, n = self._table_columns(X)
-        out = np.empty((n, self.n_inputs), dtype=np.float64)
+        out = np.empty((n, self.n_inputs), dtype=np.float64, order="F")
         at = 0
         for col, column in zip(self.columns, values_of):
             values, missing = raw_values(column)
