@@ -9,10 +9,17 @@ message that says what was expected; argparse adds the option's name.
 import argparse
 import math
 
-from ..inputs.validation import INITS, MATMUL_DTYPES
+from ..inputs.validation import INITS, MATMUL_DTYPES, OPTIMIZERS
+from . import schedules
 from .status import EXIT_STATUS_HELP, CLIError
 
 COMMANDS = ("train", "predict", "bench")
+
+# train's early stopping with a validation split: the epochs without a
+# better validation objective it waits. With the other training defaults
+# (adam, lr 0.003, up to 300 epochs) chosen on five small tables by
+# benchmarks/cli_defaults.py, where 10 fell behind scikit-learn's MLP on one.
+DEFAULT_PATIENCE = 20
 
 
 # -- converters ------------------------------------------------------------------
@@ -91,6 +98,39 @@ def _add_threads(parser):
                              "within OPENBLAS_NUM_THREADS / OMP_NUM_THREADS)")
 
 
+def _class_weight(text):
+    """--class-weight: "balanced", or (label text, weight) pairs of
+    LABEL=W,LABEL=W (the labels are matched to the data's classes later)."""
+    if text.strip().lower() == "balanced":
+        return "balanced"
+    pairs = []
+    for item in text.split(","):
+        label, sep, weight = item.rpartition("=")
+        if not sep or not label.strip():
+            raise argparse.ArgumentTypeError(
+                f"must be balanced or LABEL=WEIGHT,LABEL=WEIGHT (e.g. 0=1,1=5), got {text!r}")
+        try:
+            value = _nonnegative_float(weight)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"the weight of {label.strip()!r} {exc}") from None
+        pairs.append((label.strip(), value))
+    return tuple(pairs)
+
+
+def _lr_schedule(text):
+    try:
+        return schedules.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _patience(text):
+    value = _number(text, int, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def _classes(text):
     value = _number(text, int, "an integer >= 2")
     if value < 2:
@@ -149,7 +189,9 @@ def _train_parser(prog):
                    help=".npz: the array of targets (default: %(default)s)")
     g.add_argument("--val-fraction", type=_unit_interval, default=0.2, metavar="F",
                    help="fraction of the rows held out for validation, a random split "
-                        "fixed by --seed; 0 for none (default: %(default)s)")
+                        "fixed by --seed; for cross_entropy and binary_cross_entropy "
+                        "made class by class (that fraction of each class, which keeps "
+                        "at least one training row); 0 for none (default: %(default)s)")
     g.add_argument("--classes", type=_classes, default=None, metavar="K",
                    help="cross_entropy: the classes are the integers 0..K-1, some "
                         "possibly absent from the data (or, for text labels, there are K "
@@ -187,14 +229,7 @@ def _train_parser(prog):
                    help="seed of the split, the initial weights and the shuffles "
                         "(default: %(default)s)")
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=_positive_int, default=20,
-                   help="(default: %(default)s)")
-    g.add_argument("--batch-size", type=_batch_size, default=32, metavar="N",
-                   help="mini-batch size, or full (default: %(default)s)")
-    g.add_argument("--lr", type=_positive_float, default=0.05,
-                   help="learning rate (default: %(default)s)")
-    g.add_argument("--momentum", type=_unit_interval, default=0.9,
-                   help="momentum in v = m*v + (1-m)*g (default: %(default)s)")
+    _add_training(g)
     g.add_argument("--save", metavar="PATH", default=None,
                    help="write the trained model here (a .npz file; fastmlp.MLP.load "
                         "reads it)")
@@ -202,6 +237,44 @@ def _train_parser(prog):
                    help="no per-epoch progress lines")
     _add_threads(g)
     return p
+
+
+def _add_training(g):
+    g.add_argument("--epochs", type=_positive_int, default=300,
+                   help="the most epochs to train; early stopping may end sooner "
+                        "(default: %(default)s)")
+    g.add_argument("--batch-size", type=_batch_size, default=32, metavar="N",
+                   help="mini-batch size, or full (default: %(default)s)")
+    g.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
+                   help="update rule: momentum (v = m*v + (1-m)*g; w -= lr*v), nesterov, "
+                        "or adam (default: %(default)s)")
+    g.add_argument("--lr", type=_positive_float, default=0.003,
+                   help="learning rate, the base of --lr-schedule (default: %(default)s)")
+    g.add_argument("--lr-schedule", type=_lr_schedule, default=schedules.parse("constant"),
+                   metavar="SCHEDULE",
+                   help="the learning rate epoch by epoch, as torch.optim.lr_scheduler "
+                        "stepped once per epoch: constant, step:STEP_SIZE:GAMMA "
+                        "(lr*GAMMA**(epoch//STEP_SIZE)), exponential:GAMMA "
+                        "(lr*GAMMA**epoch) or cosine:T_MAX[:ETA_MIN] (cosine annealing "
+                        "from lr to ETA_MIN, default 0, over T_MAX epochs) (default: "
+                        "constant)")
+    g.add_argument("--momentum", type=_unit_interval, default=0.9,
+                   help="m of momentum and nesterov, Adam's beta_1 (default: %(default)s)")
+    g.add_argument("--beta-2", type=_unit_interval, default=0.999, metavar="B",
+                   help="Adam's beta_2 (default: %(default)s)")
+    g.add_argument("--class-weight", type=_class_weight, default=None, metavar="WEIGHTS",
+                   help="weigh each class's rows in the objective: balanced (n / (K * "
+                        "count) per class, over the training rows) or LABEL=W,LABEL=W in "
+                        "the data's own class labels, other classes weighing 1 "
+                        "(cross_entropy and binary_cross_entropy; default: every row 1)")
+    g.add_argument("--patience", type=_patience, default=None, metavar="N",
+                   help="early stopping: stop once the validation objective has not "
+                        "improved by more than --min-delta for N epochs, and keep the "
+                        "best epoch's model; 0 for none (needs a validation split; "
+                        f"default: {DEFAULT_PATIENCE} with one, none without)")
+    g.add_argument("--min-delta", type=_nonnegative_float, default=0.0, metavar="D",
+                   help="the least decrease of the validation objective that counts as "
+                        "an improvement for --patience (default: %(default)s)")
 
 
 def _predict_parser(prog):

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from . import preprocess
+from . import fit_options, preprocess, splits
 from .readers import first_bad, is_npz, read_table
 from .status import INTERRUPTED, CLIError, one_line
 
@@ -159,20 +159,22 @@ def _check_options(args, rows):
     rows.refuse(args)
     if args.classes is not None and args.loss != "cross_entropy":
         raise CLIError(f"--classes applies to --loss cross_entropy only, not {args.loss}")
+    fit_options.check(args)
     if args.save is not None:
         rows.on_root(lambda: _check_save_path(args.save))
 
 
-def _split(args, n, name):
-    """(training rows, validation rows) of n."""
-    from fastmlp.datasets import train_test_split_indices
-
-    if args.val_fraction > 0:
-        if n < 2:
-            raise CLIError(f"{name}: 1 row is too few to hold out a validation split "
-                           f"(use --val-fraction 0)")
-        return train_test_split_indices(n, args.val_fraction, args.seed)
-    return np.arange(n), np.arange(0)
+def _split(args, n, name, codes=None):
+    """(training rows, validation rows) of n; with the class ``codes`` of
+    the rows, each class's share of them (splits.validation_split)."""
+    if args.val_fraction > 0 and n < 2:
+        raise CLIError(f"{name}: 1 row is too few to hold out a validation split "
+                       f"(use --val-fraction 0)")
+    try:
+        return splits.validation_split(n, args.val_fraction, args.seed, codes)
+    except ValueError as exc:
+        raise CLIError(f"{name}: --val-fraction {args.val_fraction}: {exc} (use "
+                       f"--val-fraction 0)") from None
 
 
 class _Prepared:
@@ -182,7 +184,8 @@ class _Prepared:
         loss = args.loss
         self.table = table = _read_training_data(args, rows)
         self.y, self.n_out, self.labels = _targets(table, loss, args.classes, rows)
-        self.train_idx, self.val_idx = _split(args, len(table.X), table.name)
+        self.train_idx, self.val_idx = _split(args, len(table.X), table.name,
+                                              splits.classes_to_split(loss, self.y))
         self.std = None
         if args.standardize:
             self.std = preprocess.standardization(
@@ -255,9 +258,10 @@ def train(args, rows):
     validation = ((data.X[data.val_idx], data.y_model[data.val_idx])
                   if len(data.val_idx) else None)
     try:
-        net.fit(Xt, yt, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        net.fit(Xt, yt, epochs=args.epochs, batch_size=args.batch_size,
                 momentum=args.momentum, verbose=not args.quiet and rows.root,
-                validation_data=validation, **rows.fit_options)
+                validation_data=validation, **fit_options.options(args, data, rows),
+                **rows.fit_options)
     except KeyboardInterrupt:
         raise CLIError(f"interrupted after {len(net.history)} epochs; the model was not "
                        f"saved", status=INTERRUPTED) from None
