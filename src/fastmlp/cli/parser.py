@@ -13,7 +13,7 @@ from ..inputs.validation import INITS, MATMUL_DTYPES, OPTIMIZERS
 from . import schedules
 from .status import EXIT_STATUS_HELP, CLIError
 
-COMMANDS = ("train", "predict", "bench")
+COMMANDS = ("train", "predict", "evaluate", "bench")
 
 # train's early stopping with a validation split: the epochs without a
 # better validation objective it waits. With the other training defaults
@@ -144,6 +144,7 @@ _COMMANDS_HELP = """\
 commands (run '{prog} COMMAND --help' for their options):
   train DATA            train on a CSV, .npy or .npz file and save the model
   predict MODEL DATA    write a saved model's predictions as CSV
+  evaluate MODEL DATA   a saved model's metrics on a data file with targets
   bench                 time a training step against its GEMM floor
 With no command, runs the digits job described above."""
 
@@ -318,7 +319,36 @@ def _bench_parser(prog):
     return p
 
 
-_PARSERS = {"train": _train_parser, "predict": _predict_parser, "bench": _bench_parser}
+def _evaluate_parser(prog):
+    p = _Parser(
+        prog=f"{prog} evaluate",
+        description="The metrics of a saved model on a data file that holds the "
+                    "targets: for a classifier the accuracy, each class's precision, "
+                    "recall, F1 and support, their macro and weighted averages and the "
+                    "confusion matrix (rows: true class, columns: predicted class), in "
+                    "the model's class labels; for regression R^2, MAE and RMSE in the "
+                    "target's units (of each output, and their mean).",
+        epilog=EXIT_STATUS_HELP)
+    p.add_argument("model", metavar="MODEL", help="a model file written by train --save")
+    p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
+    p.add_argument("--target", metavar="COLUMN", default=None,
+                   help="target column: a CSV header name, or a column index (0-based, "
+                        "negative from the end); default: the model's target column of a "
+                        "CSV file by name, else the last column of a CSV or .npy file; "
+                        "for .npz the array named by --y-array, unless --target picks a "
+                        "column of the X array")
+    p.add_argument("--x-array", default="X", metavar="NAME",
+                   help=".npz: the array of features (default: %(default)s)")
+    p.add_argument("--y-array", default="y", metavar="NAME",
+                   help=".npz: the array of targets (default: %(default)s)")
+    p.add_argument("--json", metavar="FILE", default=None,
+                   help="also write the metrics to FILE as JSON")
+    _add_threads(p)
+    return p
+
+
+_PARSERS = {"train": _train_parser, "predict": _predict_parser, "evaluate": _evaluate_parser,
+            "bench": _bench_parser}
 
 
 def command_parser(prog, command):
