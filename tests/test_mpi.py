@@ -116,11 +116,12 @@ def mpi_train(ranks, *args):
     return mpi_launch.run(ranks, WORKER, "cli", "train", *args, timeout=PROMPT)
 
 
-def replay_data_parallel(X, y, ranks, epochs, batch_size, net_kw, fit_kw):
+def replay_data_parallel(X, y, ranks, epochs, batch_size, net_kw, fit_kw, lr_at=None):
     """The fit of fastmlp train under mpiexec -n ranks, on one process: rank
     r's rows are its block of X, shuffled every epoch by its own copy of the
     model's generator (fastmlp.training.mpi), and every step is one full batch of
-    the union of the ranks' batches (as mpi_worker.equivalence checks)."""
+    the union of the ranks' batches (as mpi_worker.equivalence checks);
+    ``lr_at(epoch)``: the learning rate of each epoch, if it changes."""
     import copy
     import numpy as np
     import fastmlp
@@ -129,7 +130,9 @@ def replay_data_parallel(X, y, ranks, epochs, batch_size, net_kw, fit_kw):
     blocks = [distributed.block(len(X), r, ranks) for r in range(ranks)]
     generators = [copy.deepcopy(net.rng) for _ in blocks]
     steps = -(-max(hi - lo for lo, hi in blocks) // batch_size)
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if lr_at is not None:
+            fit_kw = dict(fit_kw, lr=lr_at(epoch))
         orders = []
         for (lo, hi), rng in zip(blocks, generators):
             order = np.arange(hi - lo)
@@ -156,8 +159,8 @@ def test_cli_train_under_mpiexec_trains_in_bfloat16(tmp_path):
     path, save = tmp_path / "data.npy", tmp_path / "model.npz"
     np.save(path, np.column_stack([X, y]))
     done = mpi_train(2, path, "--val-fraction", "0", "--hidden", "32", "--epochs", "6",
-                     "--batch-size", "8", "--lr", "0.2", "--seed", "2", "--quiet",
-                     "--matmul-dtype", "bfloat16", "--save", save)
+                     "--batch-size", "8", "--lr", "0.2", "--optimizer", "momentum",
+                     "--seed", "2", "--quiet", "--matmul-dtype", "bfloat16", "--save", save)
     assert done.returncode == 0, done.stdout + done.stderr
     model = fastmlp.load(save)
     net = model.network
@@ -209,6 +212,8 @@ MPI_REFUSALS = {
                             "invalid model: "),
     "npz array option": (["--x-array", "A"], 2, "--x-array names an array of an .npz file"),
     "validation split": (["--val-fraction", "0.2"], 2, "no validation split"),
+    "early stopping": (["--patience", "3"], 2,
+                       "--patience: under mpiexec there is no validation split to stop on"),
 }
 
 
@@ -266,6 +271,36 @@ def test_cli_train_under_mpiexec_names_the_rank_whose_rows_fail(tmp_path):
     assert (f"fastmlp: error: rank 1: {tmp_path / 'data.npy'}, row 25, column 4 (0-based): "
             f"with --classes 3 a class label must be an integer 0..2, got 7") in done.stderr, \
         done.stderr
+def test_cli_train_under_mpiexec_training_options(tmp_path):
+    """--optimizer, --lr-schedule and --class-weight balanced under mpiexec
+    train what one process would: the class weights of every rank's rows
+    (here rank 0 holds most of class 0 and rank 1 most of class 2), the
+    schedule's rate each epoch."""
+    import numpy as np
+    import fastmlp
+    rng = np.random.default_rng(6)
+    y = np.sort(rng.choice(3, size=90, p=[0.5, 0.3, 0.2]))
+    X = rng.normal(size=(90, 3)) + np.eye(3)[y]
+    path, save = tmp_path / "data.npy", tmp_path / "model.npz"
+    np.save(path, np.column_stack([X, y]))
+    done = mpi_train(2, path, "--val-fraction", "0", "--hidden", "8", "--epochs", "3",
+                     "--batch-size", "8", "--lr", "0.2", "--lr-schedule", "step:1:0.5",
+                     "--optimizer", "nesterov", "--class-weight", "balanced", "--dtype",
+                     "float64", "--seed", "1", "--save", save)
+    assert done.returncode == 0, done.stdout + done.stderr
+    net = fastmlp.MLP.load(save)
+    std = net.standardization
+    counts = np.bincount(y)
+    balanced = {k: len(y) / (3 * counts[k]) for k in range(3)}
+    replayed = replay_data_parallel(
+        (X - std["mean"]) / std["scale"], y, 2, 3, 8,
+        dict(layer_sizes=[3, 8, 3], loss="cross_entropy", seed=1, dtype="float64"),
+        dict(optimizer="nesterov", momentum=0.9, class_weight=balanced),
+        lr_at=lambda epoch: 0.2 * 0.5 ** epoch)
+    scale = np.abs(replayed.params).max()
+    assert np.abs(net.params - replayed.params).max() <= 1e-10 * scale
+    said = ",".join(f"{k}={w:.4g}" for k, w in balanced.items())
+    assert done.stdout.count(f"class_weight={said}") == 1, done.stdout
 
 
 @needs_mpi
@@ -274,7 +309,8 @@ def test_cli_train_under_mpiexec_divergence_is_exit_1(tmp_path):
     rng = np.random.default_rng(4)
     np.save(tmp_path / "r.npy", rng.standard_normal((64, 3)))
     done = mpi_train(2, tmp_path / "r.npy", "--val-fraction", "0", "--loss", "mse", "--lr",
-                     "1e6", "--quiet", "--save", tmp_path / "never.npz")
+                     "1e6", "--optimizer", "momentum", "--quiet", "--save",
+                     tmp_path / "never.npz")
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.count("fastmlp: error: ") == 1, done.stderr
     assert "fastmlp: error: training diverged" in done.stderr, done.stderr

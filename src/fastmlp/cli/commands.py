@@ -1,4 +1,4 @@
-"""The commands: ``train``, ``predict`` and ``bench``.
+"""The commands: ``train``, ``predict``, ``evaluate`` and ``bench``.
 
 Each ``cmd_*`` takes the parsed arguments and returns the exit status, or
 raises; ``run_command`` parses and runs one. Their problems are raised as
@@ -180,7 +180,13 @@ def cmd_bench(args):
     return _bench.run_report(chosen, args.repeat, kinds=kinds, json_path=args.json)
 
 
-_RUNNERS = {"train": cmd_train, "predict": cmd_predict, "bench": cmd_bench}
+def cmd_evaluate(args):
+    from .evaluate import cmd_evaluate as evaluate
+    return evaluate(args)
+
+
+_RUNNERS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
+            "bench": cmd_bench}
 
 
 def run_command(prog, command, argv):

@@ -6,7 +6,8 @@ module gives it ``RankRows``, the training rows as the ranks hold them:
 - each rank memory-maps the ``.npy`` file and reads only its own
   contiguous block of rows (rows [r n / P, (r + 1) n / P)), so no rank
   reads the whole file; no validation split is made (``--val-fraction 0``
-  is required: fit(comm=...) evaluates none);
+  is required: fit(comm=...) evaluates none), hence no early stopping
+  (``--patience`` is refused; its default is off without a split);
 - what is taken over the rows (the class labels, the standardization's
   mean and standard deviation, the row counts and the final metrics) is
   reduced over every rank, so that it is what one process would compute on
@@ -74,6 +75,9 @@ class RankRows:
         self.fit_options = {"comm": self.comm}
 
     def refuse(self, args):
+        if args.patience:
+            raise CLIError("--patience: under mpiexec there is no validation split to stop "
+                           "on (early stopping is for one process)")
         if args.val_fraction > 0:
             raise CLIError("--val-fraction: under mpiexec there is no validation split; "
                            "pass --val-fraction 0")

@@ -9,11 +9,18 @@ message that says what was expected; argparse adds the option's name.
 import argparse
 import math
 
-from ..inputs.validation import INITS, MATMUL_DTYPES
+from ..inputs.validation import INITS, MATMUL_DTYPES, OPTIMIZERS
 from ..tabular.preprocessor import IMPUTE
+from . import schedules
 from .status import EXIT_STATUS_HELP, CLIError
 
-COMMANDS = ("train", "predict", "bench")
+COMMANDS = ("train", "predict", "evaluate", "bench")
+
+# train's early stopping with a validation split: the epochs without a
+# better validation objective it waits. With the other training defaults
+# (adam, lr 0.003, up to 300 epochs) chosen on five small tables by
+# benchmarks/cli_defaults.py, where 10 fell behind scikit-learn's MLP on one.
+DEFAULT_PATIENCE = 20
 
 
 # -- converters ------------------------------------------------------------------
@@ -108,6 +115,37 @@ def _add_sep(group):
     group.add_argument("--sep", type=_separator, default=None, metavar="CHAR",
                        help="CSV: the separator (default: guessed from the first lines "
                             "among , ; tab |)")
+def _class_weight(text):
+    """--class-weight: "balanced", or (label text, weight) pairs of
+    LABEL=W,LABEL=W (the labels are matched to the data's classes later)."""
+    if text.strip().lower() == "balanced":
+        return "balanced"
+    pairs = []
+    for item in text.split(","):
+        label, sep, weight = item.rpartition("=")
+        if not sep or not label.strip():
+            raise argparse.ArgumentTypeError(
+                f"must be balanced or LABEL=WEIGHT,LABEL=WEIGHT (e.g. 0=1,1=5), got {text!r}")
+        try:
+            value = _nonnegative_float(weight)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"the weight of {label.strip()!r} {exc}") from None
+        pairs.append((label.strip(), value))
+    return tuple(pairs)
+
+
+def _lr_schedule(text):
+    try:
+        return schedules.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _patience(text):
+    value = _number(text, int, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
 
 
 def _classes(text):
@@ -123,6 +161,7 @@ _COMMANDS_HELP = """\
 commands (run '{prog} COMMAND --help' for their options):
   train DATA            train on a CSV, .npy or .npz file and save the model
   predict MODEL DATA    write a saved model's predictions as CSV
+  evaluate MODEL DATA   a saved model's metrics on a data file with targets
   bench                 time a training step against its GEMM floor
 With no command, runs the digits job described above."""
 
@@ -168,7 +207,9 @@ def _train_parser(prog):
                    help=".npz: the array of targets (default: %(default)s)")
     g.add_argument("--val-fraction", type=_unit_interval, default=0.2, metavar="F",
                    help="fraction of the rows held out for validation, a random split "
-                        "fixed by --seed; 0 for none (default: %(default)s)")
+                        "fixed by --seed; for cross_entropy and binary_cross_entropy "
+                        "made class by class (that fraction of each class, which keeps "
+                        "at least one training row); 0 for none (default: %(default)s)")
     g.add_argument("--classes", type=_classes, default=None, metavar="K",
                    help="cross_entropy: the classes are the integers 0..K-1, some "
                         "possibly absent from the data (or, for text labels, there are K "
@@ -221,14 +262,7 @@ def _train_parser(prog):
                    help="seed of the split, the initial weights and the shuffles "
                         "(default: %(default)s)")
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=_positive_int, default=20,
-                   help="(default: %(default)s)")
-    g.add_argument("--batch-size", type=_batch_size, default=32, metavar="N",
-                   help="mini-batch size, or full (default: %(default)s)")
-    g.add_argument("--lr", type=_positive_float, default=0.05,
-                   help="learning rate (default: %(default)s)")
-    g.add_argument("--momentum", type=_unit_interval, default=0.9,
-                   help="momentum in v = m*v + (1-m)*g (default: %(default)s)")
+    _add_training(g)
     g.add_argument("--save", metavar="PATH", default=None,
                    help="write the trained model here (a .npz file; fastmlp.MLP.load "
                         "reads it)")
@@ -236,6 +270,44 @@ def _train_parser(prog):
                    help="no per-epoch progress lines")
     _add_threads(g)
     return p
+
+
+def _add_training(g):
+    g.add_argument("--epochs", type=_positive_int, default=300,
+                   help="the most epochs to train; early stopping may end sooner "
+                        "(default: %(default)s)")
+    g.add_argument("--batch-size", type=_batch_size, default=32, metavar="N",
+                   help="mini-batch size, or full (default: %(default)s)")
+    g.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
+                   help="update rule: momentum (v = m*v + (1-m)*g; w -= lr*v), nesterov, "
+                        "or adam (default: %(default)s)")
+    g.add_argument("--lr", type=_positive_float, default=0.003,
+                   help="learning rate, the base of --lr-schedule (default: %(default)s)")
+    g.add_argument("--lr-schedule", type=_lr_schedule, default=schedules.parse("constant"),
+                   metavar="SCHEDULE",
+                   help="the learning rate epoch by epoch, as torch.optim.lr_scheduler "
+                        "stepped once per epoch: constant, step:STEP_SIZE:GAMMA "
+                        "(lr*GAMMA**(epoch//STEP_SIZE)), exponential:GAMMA "
+                        "(lr*GAMMA**epoch) or cosine:T_MAX[:ETA_MIN] (cosine annealing "
+                        "from lr to ETA_MIN, default 0, over T_MAX epochs) (default: "
+                        "constant)")
+    g.add_argument("--momentum", type=_unit_interval, default=0.9,
+                   help="m of momentum and nesterov, Adam's beta_1 (default: %(default)s)")
+    g.add_argument("--beta-2", type=_unit_interval, default=0.999, metavar="B",
+                   help="Adam's beta_2 (default: %(default)s)")
+    g.add_argument("--class-weight", type=_class_weight, default=None, metavar="WEIGHTS",
+                   help="weigh each class's rows in the objective: balanced (n / (K * "
+                        "count) per class, over the training rows) or LABEL=W,LABEL=W in "
+                        "the data's own class labels, other classes weighing 1 "
+                        "(cross_entropy and binary_cross_entropy; default: every row 1)")
+    g.add_argument("--patience", type=_patience, default=None, metavar="N",
+                   help="early stopping: stop once the validation objective has not "
+                        "improved by more than --min-delta for N epochs, and keep the "
+                        "best epoch's model; 0 for none (needs a validation split; "
+                        f"default: {DEFAULT_PATIENCE} with one, none without)")
+    g.add_argument("--min-delta", type=_nonnegative_float, default=0.0, metavar="D",
+                   help="the least decrease of the validation objective that counts as "
+                        "an improvement for --patience (default: %(default)s)")
 
 
 def _predict_parser(prog):
@@ -280,7 +352,36 @@ def _bench_parser(prog):
     return p
 
 
-_PARSERS = {"train": _train_parser, "predict": _predict_parser, "bench": _bench_parser}
+def _evaluate_parser(prog):
+    p = _Parser(
+        prog=f"{prog} evaluate",
+        description="The metrics of a saved model on a data file that holds the "
+                    "targets: for a classifier the accuracy, each class's precision, "
+                    "recall, F1 and support, their macro and weighted averages and the "
+                    "confusion matrix (rows: true class, columns: predicted class), in "
+                    "the model's class labels; for regression R^2, MAE and RMSE in the "
+                    "target's units (of each output, and their mean).",
+        epilog=EXIT_STATUS_HELP)
+    p.add_argument("model", metavar="MODEL", help="a model file written by train --save")
+    p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
+    p.add_argument("--target", metavar="COLUMN", default=None,
+                   help="target column: a CSV header name, or a column index (0-based, "
+                        "negative from the end); default: the model's target column of a "
+                        "CSV file by name, else the last column of a CSV or .npy file; "
+                        "for .npz the array named by --y-array, unless --target picks a "
+                        "column of the X array")
+    p.add_argument("--x-array", default="X", metavar="NAME",
+                   help=".npz: the array of features (default: %(default)s)")
+    p.add_argument("--y-array", default="y", metavar="NAME",
+                   help=".npz: the array of targets (default: %(default)s)")
+    p.add_argument("--json", metavar="FILE", default=None,
+                   help="also write the metrics to FILE as JSON")
+    _add_threads(p)
+    return p
+
+
+_PARSERS = {"train": _train_parser, "predict": _predict_parser, "evaluate": _evaluate_parser,
+            "bench": _bench_parser}
 
 
 def command_parser(prog, command):

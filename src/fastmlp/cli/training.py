@@ -22,7 +22,7 @@ from ..tabular import Preprocessor
 from ..tabular.columns import CategoryColumn, ColumnError, raw_values
 from ..tabular.preprocessor import fit_scale
 from ..tabular.target import ClassTarget, NumberTarget
-from . import preprocess
+from . import fit_options, preprocess, splits
 from .readers import CSVOptions, is_npz, read_table
 from .status import INTERRUPTED, CLIError, one_line
 
@@ -201,20 +201,22 @@ def _check_options(args, rows):
     rows.refuse(args)
     if args.classes is not None and args.loss != "cross_entropy":
         raise CLIError(f"--classes applies to --loss cross_entropy only, not {args.loss}")
+    fit_options.check(args)
     if args.save is not None:
         rows.on_root(lambda: _check_save_path(args.save))
 
 
-def _split(args, n, name):
-    """(training rows, validation rows) of n."""
-    from fastmlp.datasets import train_test_split_indices
-
-    if args.val_fraction > 0:
-        if n < 2:
-            raise CLIError(f"{name}: 1 row is too few to hold out a validation split "
-                           f"(use --val-fraction 0)")
-        return train_test_split_indices(n, args.val_fraction, args.seed)
-    return np.arange(n), np.arange(0)
+def _split(args, n, name, codes=None):
+    """(training rows, validation rows) of n; with the class ``codes`` of
+    the rows, each class's share of them (splits.validation_split)."""
+    if args.val_fraction > 0 and n < 2:
+        raise CLIError(f"{name}: 1 row is too few to hold out a validation split "
+                       f"(use --val-fraction 0)")
+    try:
+        return splits.validation_split(n, args.val_fraction, args.seed, codes)
+    except ValueError as exc:
+        raise CLIError(f"{name}: --val-fraction {args.val_fraction}: {exc} (use "
+                       f"--val-fraction 0)") from None
 
 
 class _Prepared:
@@ -224,7 +226,8 @@ class _Prepared:
         loss = args.loss
         self.table = table = _read_training_data(args, rows)
         self.y, self.n_out, self.labels = _targets(table, args, rows)
-        self.train_idx, self.val_idx = _split(args, len(table.X), table.name)
+        self.train_idx, self.val_idx = _split(args, len(table.X), table.name,
+                                              splits.classes_to_split(loss, self.y))
         self.target = _target(args, self, rows)
         self.preprocessor = Preprocessor(args.standardize, args.impute, args.one_hot)
         try:
@@ -322,10 +325,11 @@ def train(args, rows):
                   if len(data.val_idx) else None)
     weights = data.table.weights
     try:
-        net.fit(Xt, yt, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        net.fit(Xt, yt, epochs=args.epochs, batch_size=args.batch_size,
                 momentum=args.momentum, verbose=not args.quiet and rows.root,
                 validation_data=validation,
                 sample_weight=None if weights is None else weights[data.train_idx],
+                **fit_options.options(args, data, rows),
                 **rows.fit_options)
     except KeyboardInterrupt:
         raise _interrupted(args, model, rows) from None
