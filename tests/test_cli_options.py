@@ -36,18 +36,18 @@ def classes_data(n=150, seed=0, labels=(1, 2, 3), weights=(0.6, 0.3, 0.1)):
 
 
 def train(tmp_path, data, *options, capsys=None):
-    """Run fastmlp train on ``data`` quietly; the saved model."""
+    """Run fastmlp train on ``data`` quietly; the saved model (a TabularModel)."""
     model = tmp_path / "m.npz"
     status = main(["train", str(data), "--quiet", "--save", str(model), *map(str, options)])
     assert status == 0
-    return fastmlp.MLP.load(model)
+    return fastmlp.load(model)
 
 
 def direct_fit(net, X, codes, loss="cross_entropy", seed=0, val_fraction=0.2,
                stratify=True, **fit_kwargs):
     """fastmlp.MLP.fit as the command should have called it for ``net``."""
-    std = net.standardization
-    Xs = (X - std["mean"]) / std["scale"]
+    Xs = net.preprocessor.transform(X)          # net: the command's TabularModel
+    net = net.network
     train_idx, val_idx = validation_split(len(X), val_fraction, seed,
                                           codes if stratify else None)
     ref = fastmlp.MLP(list(net.layer_sizes), loss=loss, seed=seed)
@@ -95,21 +95,24 @@ def test_training_options_reach_fit(tmp_path, case):
     options, fit_kwargs = OPTION_CASES[case]
     X, y, codes = classes_data()
     write_csv(tmp_path / "d.csv", X, y)
-    net = train(tmp_path, tmp_path / "d.csv", *options)
-    assert net.class_labels == (1, 2, 3)
-    assert_same_model(net, direct_fit(net, X, codes, **fit_kwargs))
+    net_model = train(tmp_path, tmp_path / "d.csv", *options)
+    net = net_model.network
+    assert tuple(net_model.classes_) == (1, 2, 3)
+    assert_same_model(net, direct_fit(net_model, X, codes, **fit_kwargs))
 
 
 def test_class_weight_is_in_the_datas_own_labels(tmp_path):
     X, y, codes = classes_data(labels=("setosa", "versicolor", "virginica"))
     write_csv(tmp_path / "d.csv", X, y, target="species")
-    net = train(tmp_path, tmp_path / "d.csv", "--class-weight", "virginica=4,setosa=0.25",
-                "--epochs", "5")
-    assert_same_model(net, direct_fit(net, X, codes, class_weight={2: 4.0, 0: 0.25},
+    net_model = train(tmp_path, tmp_path / "d.csv", "--class-weight", "virginica=4,setosa=0.25",
+                      "--epochs", "5")
+    net = net_model.network
+    assert_same_model(net, direct_fit(net_model, X, codes, class_weight={2: 4.0, 0: 0.25},
                                       optimizer="adam", lr=0.003, epochs=5,
                                       patience=DEFAULT_PATIENCE))
     # Not the same model as without the weights.
-    plain = train(tmp_path, tmp_path / "d.csv", "--epochs", "5")
+    plain_model = train(tmp_path, tmp_path / "d.csv", "--epochs", "5")
+    plain = plain_model.network
     assert not np.array_equal(plain.params, net.params)
 
 
@@ -118,9 +121,10 @@ def test_binary_class_weight_and_split(tmp_path):
     X = rng.normal(size=(120, 3))
     y = (X[:, 0] + 0.5 * rng.normal(size=120) > 0.9).astype(np.int64)   # about 1 in 5
     np.savez(tmp_path / "b.npz", X=X, y=y)
-    net = train(tmp_path, tmp_path / "b.npz", "--loss", "binary_cross_entropy",
-                "--class-weight", "0=1,1=4", "--epochs", "6")
-    ref = direct_fit(net, X, y.astype(float), loss="binary_cross_entropy",
+    net_model = train(tmp_path, tmp_path / "b.npz", "--loss", "binary_cross_entropy",
+                      "--class-weight", "0=1,1=4", "--epochs", "6")
+    net = net_model.network
+    ref = direct_fit(net_model, X, y.astype(float), loss="binary_cross_entropy",
                      class_weight={0: 1.0, 1: 4.0}, epochs=6, lr=0.003, optimizer="adam",
                      patience=DEFAULT_PATIENCE)
     assert_same_model(net, ref)
@@ -132,9 +136,10 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     X = rng.normal(size=(200, 6))
     y = rng.integers(0, 2, 200)
     write_csv(tmp_path / "noise.csv", X, y)
-    net = train(tmp_path, tmp_path / "noise.csv", "--patience", "4", "--lr", "0.05",
-                "--epochs", "200")
-    ref = direct_fit(net, X, y, patience=4, lr=0.05, epochs=200, optimizer="adam")
+    net_model = train(tmp_path, tmp_path / "noise.csv", "--patience", "4", "--lr", "0.05",
+                      "--epochs", "200")
+    net = net_model.network
+    ref = direct_fit(net_model, X, y, patience=4, lr=0.05, epochs=200, optimizer="adam")
     assert_same_model(net, ref)
     assert len(net.history) < 200
     # Stopped 4 epochs after the best one, whose model it kept.
@@ -215,8 +220,9 @@ def test_defaults():
 def test_patience_zero_trains_every_epoch(tmp_path):
     rng = np.random.default_rng(2)
     write_csv(tmp_path / "noise.csv", rng.normal(size=(80, 3)), rng.integers(0, 2, 80))
-    net = train(tmp_path, tmp_path / "noise.csv", "--patience", "0", "--lr", "0.05",
-                "--epochs", "40")
+    net_model = train(tmp_path, tmp_path / "noise.csv", "--patience", "0", "--lr", "0.05",
+                      "--epochs", "40")
+    net = net_model.network
     assert len(net.history) == 40
 
 

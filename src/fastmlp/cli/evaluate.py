@@ -7,14 +7,13 @@ targets and the predictions in the data's own terms (class labels as
 trained on, regression outputs in the target's units); the rest only
 compares them.
 """
-import argparse
 import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import metrics
-from .readers import is_npz, read_table
+from .readers import CSVOptions, is_npz, read_table
 from .status import CLIError
 
 
@@ -31,14 +30,14 @@ class Predictions:
     y_pred: np.ndarray
 
 
-def _target(args, net):
+def _target(args, model):
     """--target, or the model's own target column of a CSV file (a model
     trained on one knows its name), else the last column; for .npz the
     array --y-array."""
     if args.target is not None or is_npz(args.data):
         return args.target
-    if net.feature_names is not None and net.target_name is not None:
-        return net.target_name
+    if model.feature_names_in_ is not None and model.target_name is not None:
+        return model.target_name
     return "-1"
 
 
@@ -72,37 +71,32 @@ def _shown(labels, limit=10):
 def _predictions(args):
     """The true targets of the data file and the model's predictions, as
     Predictions."""
-    from . import preprocess
-    from .commands import _load_model, _predict_features
+    from .commands import _load_model, _model_input
 
-    net = _load_model(args.model)
+    model = _load_model(args.model)
+    net, pre = model.network, model.preprocessor
     net.n_threads = args.threads  # never saved with a model: the command's own
-    target = _target(args, net)
     loss, k = net.loss_name, net.layer_sizes[-1]
-    table = read_table(args.data, target=target, x_key=args.x_array, y_key=args.y_array,
-                       with_y=True, text_target=loss == "cross_entropy",
-                       select=net.feature_names)
+    if loss == "binary_cross_entropy" and k != 1:
+        raise CLIError(f"{args.model}: a binary_cross_entropy model with {k} outputs "
+                       f"(multi-label) is not evaluated here; only one output")
     # A model that knows its features by name reads them by name (the target
     # column is not read); otherwise the target column is dropped by place.
-    dropped = None if net.feature_names is not None else target
-    X = _predict_features(net, argparse.Namespace(**{**vars(args), "target": dropped}))
+    options = CSVOptions(sep=args.sep, text_target=loss != "mse", select=pre.feature_names)
+    table = read_table(args.data, target=_target(args, model), x_key=args.x_array,
+                       y_key=args.y_array, with_y=True, csv_options=options)
+    if table.X.shape[1] != len(pre.columns):
+        raise CLIError(f"{table.name}: {table.X.shape[1]} feature columns, but the model "
+                       f"{args.model} expects {len(pre.columns)}")
+    out = net.predict(_model_input(model, table))
+    target = pre.target
+    decoded = out if target is None else target.decode(out)
     if loss == "mse":
-        # In the model's dtype, as predict writes them.
-        out = preprocess.unscale_outputs(net.standardization,
-                                         net.predict(X).astype(np.float64))
-        return Predictions("regression", loss, None, table.target, out.astype(net.dtype))
-    if loss == "binary_cross_entropy":
-        if k != 1:
-            raise CLIError(f"{args.model}: a binary_cross_entropy model with {k} outputs "
-                           f"(multi-label) is not evaluated here; only one output")
-        labels = (0, 1)
-    else:
-        labels = net.class_labels if net.class_labels is not None else tuple(range(k))
+        return Predictions("regression", loss, None, table.target, decoded)
+    labels = target.labels if target is not None else \
+        ((0, 1) if loss == "binary_cross_entropy" else tuple(range(k)))
     y_true = _class_labels(table.target, labels, table.name)
-    y_pred = net.predict(X)
-    if loss == "cross_entropy":
-        y_pred = np.array(labels, dtype=object)[y_pred]
-    return Predictions("classification", loss, tuple(labels), y_true, y_pred)
+    return Predictions("classification", loss, labels, y_true, decoded)
 
 
 # -- the report -------------------------------------------------------------------

@@ -376,6 +376,7 @@ def _evaluate_parser(prog):
                    help=".npz: the array of targets (default: %(default)s)")
     p.add_argument("--json", metavar="FILE", default=None,
                    help="also write the metrics to FILE as JSON")
+    _add_sep(p)
     _add_threads(p)
     return p
 

@@ -219,6 +219,14 @@ def _split(args, n, name, codes=None):
                        f"--val-fraction 0)") from None
 
 
+def _check_features(args, table):
+    """Raise the CLIError of the first bad value among the features, if any."""
+    try:
+        Preprocessor(args.standardize, args.impute, args.one_hot).fit(table.X)
+    except ColumnError as exc:
+        raise preprocess.column_error(table, exc) from None
+
+
 class _Prepared:
     """The data as the model takes it, and what the report says of it."""
 
@@ -226,8 +234,14 @@ class _Prepared:
         loss = args.loss
         self.table = table = _read_training_data(args, rows)
         self.y, self.n_out, self.labels = _targets(table, args, rows)
-        self.train_idx, self.val_idx = _split(args, len(table.X), table.name,
-                                              splits.classes_to_split(loss, self.y))
+        try:
+            self.train_idx, self.val_idx = _split(args, len(table.X), table.name,
+                                                  splits.classes_to_split(loss, self.y))
+        except CLIError:
+            # A bad value in the file is the first thing to mend: look for
+            # one before refusing the split.
+            _check_features(args, table)
+            raise
         self.target = _target(args, self, rows)
         self.preprocessor = Preprocessor(args.standardize, args.impute, args.one_hot)
         try:
