@@ -3,12 +3,13 @@
 - CSV: a header row with the column names, then one row per sample,
   separated by commas, semicolons, tabs or bars (given, or guessed from the
   first lines), quoting as in Excel's CSV, UTF-8 (a byte-order mark is
-  skipped), blank lines ignored; read by pandas' C engine. The feature columns come back as they are (a
-  DataFrame: numbers, bools, text, missing values), for fastmlp.tabular to
-  check and encode; the target column must hold numbers, or text only when
-  the caller allows it (``text_target``: class labels). ``target`` names a column of the header,
-  or gives its index (0-based, negative from the end) when no column has
-  that name. A first column with no name (``""`` or pandas' ``"Unnamed:
+  skipped), blank lines ignored; read by pandas' C engine. The feature
+  columns come back as they are (a DataFrame: numbers, bools, text,
+  missing values), for fastmlp.tabular to check and encode; the target
+  column must hold numbers, or text only when the caller allows it
+  (``text_target``: class labels). ``target`` names a column of the
+  header, or gives its index (0-based, negative from the end) when no
+  column has that name. A first column with no name (``""`` or pandas' ``"Unnamed:
   0"``) while the others have one is a row index, as
   ``DataFrame.to_csv`` writes it: it is left out of the features and
   reported in ``Table.index_column``.
