@@ -367,3 +367,14 @@ def test_ctrl_c_without_save_says_not_saved(tmp_path):
     assert re.search(r"interrupted after \d+ epochs; the model was not saved "
                      r"\(no --save was given\)", err), err
     assert not list(tmp_path.glob("*.npz"))
+
+
+def test_predict_drops_a_text_target_column_unread(tmp_path):
+    # Once: "not a number: 'setosa'" for the column predict was told to drop.
+    frame = blobs_frame()
+    frame["label"] = np.array(["a", "b", "c"])[frame["label"].to_numpy() % 3]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    ok(run_cli(tmp_path, "train", "d.csv", "--epochs", 2, "--quiet", "--save", "m.npz"))
+    named = ok(run_cli(tmp_path, "predict", "m.npz", "d.csv", "--target", "label"))
+    plain = ok(run_cli(tmp_path, "predict", "m.npz", "d.csv"))
+    assert named.stdout == plain.stdout

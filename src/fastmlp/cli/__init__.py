@@ -3,6 +3,7 @@
     fastmlp [--epochs N ...]            the main job: train on the bundled digits
     fastmlp train DATA [options]        train on a CSV, .npy or .npz file, save the model
     fastmlp predict MODEL DATA [...]    write predictions as CSV
+    fastmlp evaluate MODEL DATA [...]   a saved model's metrics on a file with targets
     fastmlp bench [--configs ...]       per-step time against the GEMM floor
 
 Data files (``readers``): a CSV file with a header row, a 2-D ``.npy``
@@ -24,16 +25,20 @@ Exit status, the same for every command and for the digits job:
 Every error is one line on stderr, ``fastmlp: error: ...``. When the reader
 of the output goes away (``| head``) the command stops quietly with 1.
 
-``train`` standardizes the features (and an mse target) with the training
-rows' statistics unless ``--no-standardize``, maps class labels of any kind
-to 0..K-1, and saves all of it with the feature and target names in the
-model file (format version 3); ``predict`` reads a CSV file's features by
-those names and maps its outputs back (``preprocess``).
+``train`` fits a ``fastmlp.Preprocessor`` on the training rows (column
+kinds, imputation with ``--impute``, one-hot text with ``--one-hot``,
+standardization of the features and an mse target unless
+``--no-standardize``), maps class labels of any kind to 0..K-1, and saves
+the network with it as a ``fastmlp.TabularModel`` (file format version
+4); ``predict`` and ``evaluate`` load it with ``fastmlp.load``, read a CSV
+file's features by name and map the outputs back.
 
 The modules, one job each: ``readers`` (data files to arrays; no argparse),
 ``parser`` (the argument converters and the command parsers),
-``preprocess`` (class labels and standardization), ``commands``
-(train, predict, bench), ``training`` (train itself, for one process and
+``preprocess`` (the target's class labels, errors that point into the
+file), ``fit_options``, ``schedules`` and ``splits`` (train's options for
+fit, its learning-rate schedules and its validation split), ``commands``
+(train, predict, bench), ``evaluate``, ``training`` (train itself, for one process and
 for the ranks of ``mpiexec -n P fastmlp train``), ``distributed`` (what
 differs under mpiexec: each rank's block of rows, the reductions over
 every rank, errors on every rank, printed once), ``demo`` (the digits

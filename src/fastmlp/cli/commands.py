@@ -80,7 +80,7 @@ def _features(model, args):
     column and any others left out); an array's columns in order, less a
     last one that train would have taken for the target."""
     pre = model.preprocessor
-    options = CSVOptions(sep=args.sep, select=pre.feature_names)
+    options = CSVOptions(sep=args.sep, select=pre.feature_names, read_target=False)
     table = read_table(args.data, target=args.target, x_key=args.x_array, with_y=False,
                        csv_options=options)
     d, n_columns = table.X.shape[1], len(pre.columns)

@@ -332,7 +332,7 @@ def _read_csv(path, name, target, options):
         return lambda i: f'{where_row(i)}, column "{header[j]}"'
 
     y = None
-    if t is not None:
+    if t is not None and options.read_target:
         y = _target_values(frame.iloc[:, t], name, column_where(t), options.target_hint,
                            options.text_target)
     features = frame.iloc[:, feature_cols]
@@ -459,12 +459,14 @@ def _sniff(path, name):
 class CSVOptions:
     """How to read a CSV file: ``sep`` (None: guessed), the hint added to a
     bad target value's message, whether a target of text is allowed (class
-    labels), and the feature columns to keep by name (None: every one)."""
+    labels), the feature columns to keep by name (None: every one), and
+    whether the target column's values are read (predict only drops it)."""
 
     sep: str | None = None
     target_hint: str = ""
     text_target: bool = False
     select: tuple | None = None
+    read_target: bool = True        # False: the target column is only left out
 
 
 def read_table(path, target=None, x_key="X", y_key="y", with_y=False, csv_options=None):
