@@ -288,12 +288,12 @@ def test_cli_train_under_mpiexec_training_options(tmp_path):
                      "--optimizer", "nesterov", "--class-weight", "balanced", "--dtype",
                      "float64", "--seed", "1", "--save", save)
     assert done.returncode == 0, done.stdout + done.stderr
-    net = fastmlp.MLP.load(save)
-    std = net.standardization
+    model = fastmlp.load(save)
+    net = model.network
     counts = np.bincount(y)
     balanced = {k: len(y) / (3 * counts[k]) for k in range(3)}
     replayed = replay_data_parallel(
-        (X - std["mean"]) / std["scale"], y, 2, 3, 8,
+        model.preprocessor.transform(X), y, 2, 3, 8,
         dict(layer_sizes=[3, 8, 3], loss="cross_entropy", seed=1, dtype="float64"),
         dict(optimizer="nesterov", momentum=0.9, class_weight=balanced),
         lr_at=lambda epoch: 0.2 * 0.5 ** epoch)

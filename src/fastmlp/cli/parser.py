@@ -310,6 +310,12 @@ def _add_training(g):
                         "an improvement for --patience (default: %(default)s)")
 
 
+def _add_model_and_data(parser):
+    parser.add_argument("model", metavar="MODEL",
+                        help="a model file written by train --save (or by net.save)")
+    parser.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
+
+
 def _predict_parser(prog):
     p = _Parser(
         prog=f"{prog} predict",
@@ -319,8 +325,7 @@ def _predict_parser(prog):
                     "mse, mapped back to the training data's class labels and target "
                     "units; prediction_0, prediction_1, ... for several outputs).",
         epilog=EXIT_STATUS_HELP)
-    p.add_argument("model", metavar="MODEL", help="a model file written by train --save")
-    p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
+    _add_model_and_data(p)
     p.add_argument("--target", metavar="COLUMN", default=None,
                    help="drop this column (a CSV header name or a column index) before "
                         "predicting; a model trained on a CSV file reads its feature "
@@ -332,8 +337,9 @@ def _predict_parser(prog):
     p.add_argument("--out", metavar="FILE", default=None,
                    help="write the CSV here (default: standard output)")
     p.add_argument("--proba", action="store_true",
-                   help="classification models: the probabilities instead "
-                        "(prob_0, prob_1, ... per class for cross_entropy)")
+                   help="classification models: the probability of each class instead, "
+                        "one column per class label (prob_LABEL), as the loaded model's "
+                        "predict_proba")
     _add_threads(p)
     return p
 
@@ -362,8 +368,7 @@ def _evaluate_parser(prog):
                     "the model's class labels; for regression R^2, MAE and RMSE in the "
                     "target's units (of each output, and their mean).",
         epilog=EXIT_STATUS_HELP)
-    p.add_argument("model", metavar="MODEL", help="a model file written by train --save")
-    p.add_argument("data", metavar="DATA", help="CSV, .npy or .npz file")
+    _add_model_and_data(p)
     p.add_argument("--target", metavar="COLUMN", default=None,
                    help="target column: a CSV header name, or a column index (0-based, "
                         "negative from the end); default: the model's target column of a "
