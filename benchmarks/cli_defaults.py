@@ -82,7 +82,7 @@ def run_cli(path, seed, regression, extra, where):
     counts = re.search(r"(\d+) training and (\d+) validation rows", out)
     if not (score and counts):
         raise SystemExit(f"unexpected output of {' '.join(argv)}:\n{out}")
-    epochs = len(fastmlp.MLP.load(model).history)
+    epochs = len(fastmlp.load(model).network.history)
     return float(score.group(1)), int(counts.group(1)), int(counts.group(2)), epochs, seconds
 
 
