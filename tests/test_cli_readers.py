@@ -336,3 +336,16 @@ def test_is_npz(tmp_path):
     assert not readers.is_npz(tmp_path / "d.npy")
     assert not readers.is_npz(tmp_path / "missing.npz")
     assert not readers.is_npz(tmp_path)
+
+
+def test_a_large_file_gets_a_status_line(tmp_path, monkeypatch, capsys):
+    # Once: nothing printed for the 10-15 s a large file took to read.
+    path = write(tmp_path, "d.csv", "a,b\n1,2\n3,4\n")
+    monkeypatch.setattr(readers, "STATUS_BYTES", path.stat().st_size)
+    readers.read_table(path)
+    err = capsys.readouterr().err
+    assert f"reading {path} (0 MB) ..." in err
+    assert "read 2 rows x 2 columns in" in err
+    monkeypatch.setattr(readers, "STATUS_BYTES", path.stat().st_size + 1)
+    readers.read_table(path)
+    assert capsys.readouterr().err == ""

@@ -143,3 +143,25 @@ def test_plot_of_a_loaded_model_has_the_validation_curves(tmp_path):
     # The accuracy panel appears only with validation metrics: 1200 px wide,
     # against 800 for the training curve alone.
     assert matplotlib.image.imread(tmp_path / "h.png").shape == (450, 1200, 4)
+
+
+def test_fit_takes_class_weights_in_the_labels():
+    # The network's fit takes class codes; a TabularModel's user has labels.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((90, 2))
+    y = np.array(["cat", "dog", "eel"])[rng.integers(0, 3, 90)]
+
+    def fitted(**options):
+        pre = Preprocessor().fit(X, y, loss="cross_entropy")
+        net = fastmlp.MLP([2, 4, 3], loss="cross_entropy", seed=0)
+        return fastmlp.TabularModel(net, pre).fit(X, y, epochs=2, **options).network
+
+    by_label = fitted(class_weight={"eel": 3.0, "cat": 0.5})
+    pre = Preprocessor().fit(X, y, loss="cross_entropy")
+    direct = fastmlp.MLP([2, 4, 3], loss="cross_entropy", seed=0)
+    direct.fit(pre.transform(X), pre.target.encode(y), epochs=2,
+               class_weight={2: 3.0, 0: 0.5})
+    np.testing.assert_array_equal(by_label.params, direct.params)
+    assert not np.array_equal(by_label.params, fitted().params)
+    with pytest.raises(ValueError, match="'fox' is not one of the class labels"):
+        fitted(class_weight={"fox": 1.0})

@@ -14,7 +14,8 @@ class TabularModel:
     in Python, ``TabularModel(network, preprocessor).fit(X, y, ...)`` fits the
     preprocessor on (X, y) when it is not fitted yet, then the network on
     the transformed table (every keyword of ``MLP.fit`` is passed on;
-    ``validation_data`` is transformed the same way).
+    ``validation_data`` is transformed the same way, and a ``class_weight``
+    dict is given in the class labels).
 
     Parameters
     ----------
@@ -70,6 +71,9 @@ class TabularModel:
         if validation is not None:
             Xv, yv = validation
             validation = (self.transform(Xv), self._encode(yv))
+        weights = fit_options.get("class_weight")
+        if isinstance(weights, dict) and isinstance(pre.target, ClassTarget):
+            fit_options["class_weight"] = pre.target.encode_keys(weights)
         net.fit(self.transform(X), self._encode(y), validation_data=validation,
                 **fit_options)
         return self

@@ -62,6 +62,11 @@ class ClassTarget:
             codes[i] = j
         return codes.astype(np.float64) if self.binary else codes
 
+    def encode_keys(self, weights):
+        """A {label: weight} dict as fit takes it: {class code: weight}."""
+        codes = self.encode(np.array(list(weights), dtype=object))
+        return {int(c): w for c, w in zip(codes, weights.values())}
+
     def decode(self, codes):
         """Labels of the codes the network predicts (int indices or 0/1)."""
         return labels_array(self.labels)[np.asarray(codes, dtype=np.intp)]
