@@ -271,6 +271,9 @@ def test_cli_train_under_mpiexec_names_the_rank_whose_rows_fail(tmp_path):
     assert (f"fastmlp: error: rank 1: {tmp_path / 'data.npy'}, row 25, column 4 (0-based): "
             f"with --classes 3 a class label must be an integer 0..2, got 7") in done.stderr, \
         done.stderr
+
+
+@needs_mpi
 def test_cli_train_under_mpiexec_training_options(tmp_path):
     """--optimizer, --lr-schedule and --class-weight balanced under mpiexec
     train what one process would: the class weights of every rank's rows

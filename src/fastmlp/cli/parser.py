@@ -115,6 +115,8 @@ def _add_sep(group):
     group.add_argument("--sep", type=_separator, default=None, metavar="CHAR",
                        help="CSV: the separator (default: guessed from the first lines "
                             "among , ; tab |)")
+
+
 def _class_weight(text):
     """--class-weight: "balanced", or (label text, weight) pairs of
     LABEL=W,LABEL=W (the labels are matched to the data's classes later)."""
