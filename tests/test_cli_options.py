@@ -83,6 +83,10 @@ OPTION_CASES = {
          "--epochs", "8", "--batch-size", "full"],
         dict(optimizer="momentum", lr=lambda e: 0.05 * 0.8 ** e, epochs=8, batch_size=None,
              momentum=0.9, patience=DEFAULT_PATIENCE)),
+    "adam epsilon, rows in the file's order": (
+        ["--epsilon", "1e-3", "--no-shuffle", "--epochs", "4", "--patience", "0"],
+        dict(optimizer="adam", lr=0.003, epsilon=1e-3, shuffle=False, epochs=4,
+             batch_size=32, momentum=0.9)),
     "the defaults": (
         [],
         dict(optimizer="adam", lr=0.003, epochs=300, batch_size=32, momentum=0.9,

@@ -100,7 +100,9 @@ def options(args, data, rows):
     weights = class_weight(args.class_weight, data, args.loss, rows)
     said = [f"optimizer={args.optimizer}"]
     if args.optimizer == "adam":
-        said.append(f"beta_2={args.beta_2}")
+        said.append(f"beta_2={args.beta_2}, epsilon={args.epsilon:g}")
+    if not args.shuffle:
+        said.append("shuffle=False")
     said.append(f"lr_schedule={args.lr_schedule.text}")
     if weights is not None:
         labels = _class_codes(data, args.loss)[1]
@@ -110,5 +112,6 @@ def options(args, data, rows):
                                      f", min_delta={args.min_delta} (early stopping on the "
                                      f"validation objective, restoring its best epoch)"))
     rows.say("fit: " + ", ".join(said), flush=True)
-    return dict(lr=lr, optimizer=args.optimizer, beta_2=args.beta_2, class_weight=weights,
-                patience=stop, min_delta=args.min_delta)
+    return dict(lr=lr, optimizer=args.optimizer, beta_2=args.beta_2, epsilon=args.epsilon,
+                shuffle=args.shuffle, class_weight=weights, patience=stop,
+                min_delta=args.min_delta)

@@ -297,6 +297,11 @@ def _add_training(g):
                    help="m of momentum and nesterov, Adam's beta_1 (default: %(default)s)")
     g.add_argument("--beta-2", type=_unit_interval, default=0.999, metavar="B",
                    help="Adam's beta_2 (default: %(default)s)")
+    g.add_argument("--epsilon", type=_positive_float, default=1e-8, metavar="E",
+                   help="Adam's epsilon (default: %(default)s)")
+    g.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=True,
+                   help="a new order of the training rows every epoch, from --seed; "
+                        "--no-shuffle keeps the file's order (default: on)")
     g.add_argument("--class-weight", type=_class_weight, default=None, metavar="WEIGHTS",
                    help="weigh each class's rows in the objective: balanced (n / (K * "
                         "count) per class, over the training rows) or LABEL=W,LABEL=W in "
