@@ -64,9 +64,13 @@ class TabularModel:
 
     def fit(self, X, y, **fit_options):
         net, pre = self.network, self.preprocessor
+        inputs = None
         if pre.columns is None:
-            pre.fit(X, y, loss=net.loss_name)
+            # One pass over the table fits the preprocessor and makes the
+            # network's input.
+            inputs = pre.fit_transform(X, y, loss=net.loss_name)
         self._check_width()
+        inputs = self.transform(X) if inputs is None else inputs.astype(net.dtype)
         validation = fit_options.pop("validation_data", None)
         if validation is not None:
             Xv, yv = validation
@@ -74,8 +78,7 @@ class TabularModel:
         weights = fit_options.get("class_weight")
         if isinstance(weights, dict) and isinstance(pre.target, ClassTarget):
             fit_options["class_weight"] = pre.target.encode_keys(weights)
-        net.fit(self.transform(X), self._encode(y), validation_data=validation,
-                **fit_options)
+        net.fit(inputs, self._encode(y), validation_data=validation, **fit_options)
         return self
 
     def _encode(self, y):
